@@ -1,0 +1,299 @@
+"""Configuration: ``config.toml`` → frozen dataclasses, validated at start-up.
+
+Every key may be overridden by an environment variable ``INGEST_<SECTION>_<KEY>`` (for example
+``INGEST_SERVER_PORT=9000``); ``INGEST_AUTH_CLIENTS`` takes the client list as JSON. An unknown key
+or a bad value raises :class:`ConfigError` naming the key, so a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "INGEST_"
+SCOPES = frozenset({"ingest", "spec", "read"})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    plugins_dir: str = "plugins"
+    state_dir: str = "data"
+    log_level: str = "INFO"
+    shutdown_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    dsn: str = ""
+    data_dir: str = "data/pg"
+    pool_min: int = 1
+    pool_max: int = 10
+    connect_timeout_s: float = 10.0
+    startup_wait_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    backend: str = "local"
+    root: str = "data/storage"
+    bucket: str = "ingest"
+    endpoint_url: str = ""
+    region: str = "us-east-1"
+    access_key_id: str = ""
+    secret_access_key: str = ""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    id: str
+    secret_sha256: str
+    scopes: tuple[str, ...] = ("ingest", "spec", "read")
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    open_token_endpoint: bool = False
+    jwt_secret: str = ""
+    token_ttl_s: int = 3600
+    algorithm: str = "HS256"
+    private_key_file: str = ""
+    public_key_file: str = ""
+    issuer: str = "ingest-server"
+    audience: str = "ingest-server"
+    leeway_s: int = 5
+    clients: tuple[ClientConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_upload_bytes: int = 2 * 1024**3
+    zip_max_entries: int = 100
+    zip_max_uncompressed_bytes: int = 4 * 1024**3
+    zip_max_ratio: float = 100.0
+    max_line_bytes: int = 4 * 1024**2
+    errors_sample: int = 20
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    workers: int = 0
+    parallel_min_bytes: int = 4 * 1024**2
+    chunk_bytes: int = 1024**2
+    idempotency_window_s: int = 86400
+    stale_upload_s: int = 120
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path relative to the config file's folder."""
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+
+SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "database": DatabaseConfig,
+    "storage": StorageConfig,
+    "auth": AuthConfig,
+    "limits": LimitsConfig,
+    "ingest": IngestConfig,
+}
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Settings:
+    """Read ``path`` (optional), apply ``overrides`` then the environment, validate, return Settings."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    base_dir = "."
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
+        base_dir = str(p.resolve().parent)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    _apply_env(raw, env)
+    unknown = set(raw) - set(SECTIONS)
+    if unknown:
+        raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
+    built = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
+    settings = Settings(**built, base_dir=base_dir)
+    _check(settings)
+    return settings
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS:
+            continue  # INGEST_TEST_DSN and friends belong to tools, not to the server
+        if not key:
+            raise ConfigError(f"environment variable {name} names no key")
+        if section == "auth" and key == "clients":
+            try:
+                raw.setdefault(section, {})[key] = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise ConfigError(f"{name}: not valid JSON: {e}") from None
+        else:
+            raw.setdefault(section, {})[key] = _EnvText(value)
+
+
+class _EnvText(str):
+    """A value from the environment: text that may be converted to the key's type."""
+
+
+def _build_section(section: str, cls: type, values: Any) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{section}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) in [{section}]: {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for key, value in values.items():
+        if section == "auth" and key == "clients":
+            kwargs[key] = _build_clients(value)
+        else:
+            kwargs[key] = _convert(f"{section}.{key}", known[key].type, value)
+    return cls(**kwargs)
+
+
+def _build_clients(value: Any) -> tuple[ClientConfig, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("auth.clients must be a list of tables")
+    clients = []
+    for i, item in enumerate(value):
+        where = f"auth.clients[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where} must be a table")
+        known = {f.name: f for f in fields(ClientConfig)}
+        unknown = set(item) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
+        for required in ("id", "secret_sha256"):
+            if not item.get(required):
+                raise ConfigError(f"{where}.{required} is required")
+        kwargs = {k: _convert(f"{where}.{k}", known[k].type, v) for k, v in item.items()}
+        clients.append(ClientConfig(**kwargs))
+    ids = [c.id for c in clients]
+    if len(ids) != len(set(ids)):
+        raise ConfigError("auth.clients: duplicate client id")
+    return tuple(clients)
+
+
+def _convert(key: str, type_name: Any, value: Any) -> Any:
+    t = str(type_name)
+    from_env = isinstance(value, _EnvText)
+    try:
+        if t == "bool":
+            if from_env:
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if t == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value) if from_env else _exact(value, int)
+        if t == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value) if from_env else float(_exact(value, (int, float)))
+        if t == "str":
+            if from_env or isinstance(value, str):
+                return str(value)
+            raise ValueError
+        if t.startswith("tuple[str"):
+            if from_env:
+                return tuple(s.strip() for s in value.split(",") if s.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ConfigError(f"{key}: bad value {value!r} (expected {t})") from None
+    raise ConfigError(f"{key}: unsupported type {t}")
+
+
+def _exact(value: Any, types: Any) -> Any:
+    if not isinstance(value, types):
+        raise ValueError
+    return value
+
+
+def _check(s: Settings) -> None:
+    def need(cond: bool, key: str, why: str) -> None:
+        if not cond:
+            raise ConfigError(f"{key}: {why}")
+
+    need(0 <= s.server.port <= 65535, "server.port", "must be 0..65535")
+    need(s.server.workers >= 1, "server.workers", "must be >= 1")
+    need(s.server.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "server.log_level",
+         "must be DEBUG, INFO, WARNING or ERROR")
+    need(s.database.pool_min >= 1, "database.pool_min", "must be >= 1")
+    need(s.database.pool_max >= s.database.pool_min, "database.pool_max", "must be >= pool_min")
+    need(s.storage.backend in ("local", "s3"), "storage.backend", "must be 'local' or 's3'")
+    if s.storage.backend == "s3":
+        need(bool(s.storage.bucket), "storage.bucket", "is required for the s3 backend")
+    need(s.auth.algorithm in ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512"), "auth.algorithm",
+         "must be one of HS256/384/512 or RS256/384/512")
+    if s.auth.algorithm.startswith("RS"):
+        need(bool(s.auth.private_key_file), "auth.private_key_file", "is required for RS algorithms")
+    elif s.auth.jwt_secret:
+        need(len(s.auth.jwt_secret) >= 32, "auth.jwt_secret", "must be at least 32 characters")
+    need(60 <= s.auth.token_ttl_s <= 7 * 86400, "auth.token_ttl_s", "must be 60..604800 seconds")
+    for i, c in enumerate(s.auth.clients):
+        need(len(c.secret_sha256) == 64 and all(ch in "0123456789abcdef" for ch in c.secret_sha256),
+             f"auth.clients[{i}].secret_sha256", "must be 64 lowercase hex characters")
+        bad = set(c.scopes) - SCOPES
+        need(not bad, f"auth.clients[{i}].scopes", f"unknown scope(s) {sorted(bad)}")
+    need(s.limits.max_upload_bytes > 0, "limits.max_upload_bytes", "must be > 0")
+    need(s.limits.zip_max_entries > 0, "limits.zip_max_entries", "must be > 0")
+    need(s.limits.zip_max_uncompressed_bytes > 0, "limits.zip_max_uncompressed_bytes", "must be > 0")
+    need(s.limits.zip_max_ratio >= 1, "limits.zip_max_ratio", "must be >= 1")
+    need(s.limits.max_line_bytes >= 1024, "limits.max_line_bytes", "must be >= 1024")
+    need(0 <= s.limits.errors_sample <= 10000, "limits.errors_sample", "must be 0..10000")
+    need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
+    need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
+
+
+def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
+    """A copy of ``settings`` with some keys changed, e.g. ``replace(s, server={"port": 0})``."""
+    changes = {name: dataclasses.replace(getattr(settings, name), **values)
+               for name, values in sections.items()}
+    new = dataclasses.replace(settings, **changes)
+    _check(new)
+    return new

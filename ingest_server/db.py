@@ -1,0 +1,101 @@
+"""PostgreSQL: the connection pool, the embedded server for the default set-up, and migrations.
+
+With ``database.dsn`` empty the service starts an embedded PostgreSQL (the ``pgserver`` package) in
+``database.data_dir``; that is what ``make serve`` uses. Migrations are plain SQL files in
+``migrations/`` applied once each, in order, under an advisory lock so several workers starting at
+once do not race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+from .errors import DatabaseUnavailable
+
+log = logging.getLogger("ingest_server.db")
+
+MIGRATION_LOCK = 7_246_113_001  # any constant; shared by every process of this service
+CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
+                     asyncpg.InterfaceError, asyncio.TimeoutError, ConnectionError)
+
+
+def embedded_dsn(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))  # pgserver warns without it
+    import pgserver  # imported lazily: production set-ups never need it
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    return server.get_uri()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
+                      timeout: float = 10.0, wait_s: float = 0.0) -> asyncpg.Pool:
+    """Connect, retrying for up to ``wait_s`` seconds while the database is not reachable yet."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.2
+    while True:
+        try:
+            return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
+                                             timeout=timeout, command_timeout=60,
+                                             init=_init_connection)
+        except CONNECTION_ERRORS as e:
+            if time.monotonic() + delay > deadline:
+                raise DatabaseUnavailable(f"database not reachable: {e.__class__.__name__}") from e
+            log.warning("database not reachable yet (%s), retrying", e.__class__.__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every migration shipped with the package, in order."""
+    out = []
+    for entry in resources.files("ingest_server.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            out.append((version, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+async def migrate(pool: asyncpg.Pool) -> list[str]:
+    """Apply the migrations not applied yet; returns the names applied now (idempotent)."""
+    applied_now = []
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version integer PRIMARY KEY, name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now())""")
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, name, sql in migration_files():
+                if version in done:
+                    continue
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                   version, name)
+                applied_now.append(name)
+    for name in applied_now:
+        log.info("applied migration %s", name)
+    return applied_now
+
+
+async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+    except CONNECTION_ERRORS as e:
+        raise DatabaseUnavailable(f"database not reachable: {e.__class__.__name__}") from e

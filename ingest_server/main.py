@@ -1,0 +1,101 @@
+"""``ingest-server`` / ``python -m ingest_server``: run the service."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import socket
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_settings, replace
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ingest-server", description=__doc__)
+    p.add_argument("--config", default=os.environ.get("INGEST_CONFIG"),
+                   help="config file (default: ./config.toml if present, else built-in defaults)")
+    p.add_argument("--host", help="override server.host")
+    p.add_argument("--port", type=int, help="override server.port")
+    p.add_argument("--workers", type=int, help="override server.workers (processes sharing the port)")
+    p.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    path = args.config or ("config.toml" if Path("config.toml").is_file() else None)
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
+                                   ("workers", args.workers)) if v is not None}
+    try:
+        settings = load_settings(path)
+        if overrides:
+            settings = replace(settings, server=overrides)
+    except ConfigError as e:
+        print(f"ingest-server: configuration error: {e}", file=sys.stderr)
+        return 2
+    configure_logging(settings.server.log_level)
+    if args.check:
+        print("configuration OK")
+        return 0
+    if settings.server.workers == 1:
+        return serve(settings)
+    return serve_many(settings)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+
+
+def serve(settings, sock: socket.socket | None = None) -> int:
+    from aiohttp import web
+
+    from .plugins import PluginError
+    from .web.app import create_app
+
+    try:
+        app = create_app(settings)
+    except (ConfigError, PluginError) as e:
+        print(f"ingest-server: cannot start: {e}", file=sys.stderr)
+        return 2
+    if sock is not None:
+        web.run_app(app, sock=sock, shutdown_timeout=settings.server.shutdown_timeout_s,
+                    print=None, access_log=None)
+    else:
+        print(f"ingest-server listening on http://{settings.server.host}:{settings.server.port}",
+              flush=True)
+        web.run_app(app, host=settings.server.host, port=settings.server.port,
+                    shutdown_timeout=settings.server.shutdown_timeout_s, print=None,
+                    access_log=None)
+    return 0
+
+
+def serve_many(settings) -> int:
+    """N processes accepting on one listening socket (bound once here, inherited by each)."""
+    sock = socket.create_server((settings.server.host, settings.server.port), reuse_port=True)
+    sock.set_inheritable(True)
+    print(f"ingest-server listening on http://{settings.server.host}:{sock.getsockname()[1]} "
+          f"with {settings.server.workers} workers", flush=True)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=serve, args=(settings, sock), daemon=False)
+             for _ in range(settings.server.workers)]
+    for p in procs:
+        p.start()
+    code = 0
+    try:
+        for p in procs:
+            p.join()
+            code = code or (p.exitcode or 0)
+    except KeyboardInterrupt:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.join()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

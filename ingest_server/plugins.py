@@ -1,0 +1,109 @@
+"""Loading plugins: built-ins, the ``ingest_server`` entry point group, and every ``plugins/*.py``.
+
+Modelled on pluggy's eggsample: a plain function builds a fresh manager each time; nothing is
+registered at import time. A plugin that fails to import stops start-up naming its file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+import traceback
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .programs import ProgramType
+
+log = logging.getLogger("ingest_server.plugins")
+
+BUILTINS = ("ingest_server.builtin.program_types",)
+ENTRY_POINT_GROUP = "ingest_server"
+
+
+class PluginError(Exception):
+    """A plugin could not be loaded or conflicts with another; start-up stops with this message."""
+
+
+def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("ingest_server")
+    pm.add_hookspecs(hookspecs)
+    for name in BUILTINS:
+        pm.register(importlib.import_module(name), name=name)
+    try:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    except Exception as e:  # any error in a third-party package must name it, then stop start-up
+        raise PluginError(f"an '{ENTRY_POINT_GROUP}' entry point failed to load: {e!r}") from e
+    if plugins_dir is not None:
+        for path in sorted(Path(plugins_dir).glob("*.py")):
+            if path.name.startswith("_"):
+                continue
+            pm.register(_load_file(path), name=f"plugins/{path.name}")
+    pm.check_pending()
+    return pm
+
+
+def _load_file(path: Path) -> Any:
+    module_name = f"ingest_server_plugins.{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise PluginError(f"plugin {path}: cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # a broken plugin stops start-up with its path and the error
+        sys.modules.pop(module_name, None)
+        last = traceback.extract_tb(e.__traceback__)[-1]
+        raise PluginError(f"plugin {path} failed to import: {e.__class__.__name__}: {e} "
+                          f"(line {last.lineno})") from e
+    return module
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins provide, gathered once at start-up."""
+
+    pm: pluggy.PluginManager
+    plugins_dir: str | None = None
+    program_types: dict[str, ProgramType] = field(default_factory=dict)
+
+    def program_type(self, name: str) -> ProgramType | None:
+        return self.program_types.get(name)
+
+    def describe(self) -> list[dict[str, Any]]:
+        out = []
+        for name, plugin in self.pm.list_name_plugin():
+            dist = dict(self.pm.list_plugin_distinfo()).get(plugin)
+            hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
+            out.append({"name": name, "version": getattr(dist, "version", None)
+                        or getattr(plugin, "__version__", None), "hooks": hooks})
+        return out
+
+
+def build_registry(pm: pluggy.PluginManager, plugins_dir: str | None = None) -> Registry:
+    reg = Registry(pm=pm, plugins_dir=plugins_dir)
+    owners: dict[str, str] = {}
+    for impl in pm.hook.register_program_types.get_hookimpls():
+        for pt in impl.function() or []:
+            if not isinstance(pt, ProgramType):
+                raise PluginError(f"plugin {impl.plugin_name}: register_program_types must return "
+                                  f"ProgramType objects, got {type(pt).__name__}")
+            if pt.name in reg.program_types:
+                raise PluginError(f"program type '{pt.name}' is registered twice: by "
+                                  f"{owners[pt.name]} and by {impl.plugin_name}")
+            reg.program_types[pt.name] = pt
+            owners[pt.name] = impl.plugin_name
+    return reg
+
+
+@lru_cache(maxsize=4)
+def load_registry(plugins_dir: str | None) -> Registry:
+    """The registry for a plugins folder, built once per process (used by worker processes)."""
+    return build_registry(get_plugin_manager(plugins_dir), plugins_dir)

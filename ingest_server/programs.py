@@ -1,0 +1,38 @@
+"""Program types: what an ``ingestion_type`` means — which spec to use and where objects go."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import BadRequest
+
+# Names coming from clients end up inside object keys: keep them to a safe alphabet.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+def safe_name(value: str, field: str) -> str:
+    """Return ``value`` if it is safe inside an object key, else a 400 naming the field."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value) or ".." in value:
+        raise BadRequest(f"{field} must be 1-200 characters of letters, digits, '_', '-' or '.', "
+                         "starting with a letter or digit", code="invalid_name", field=field)
+    return value
+
+
+@dataclass(frozen=True)
+class ProgramType:
+    """One kind of upload. Key templates may use {program}, {name}, {date} and {upload_id}."""
+
+    name: str
+    route: str                      # "new_programs" (CSV) or "national_programs" (ZIP)
+    spec_kind: str                  # kind of spec to validate with: event, dimension or dataset
+    valid_key: str
+    error_key: str
+    file_kinds: tuple[str, ...] = ("csv",)
+    needs_program: bool = True      # whether ``program_name`` is required
+    allow_unknown_columns: bool | None = None  # None: the spec decides
+    description: str = ""
+
+    def keys(self, *, program: str, name: str, date: str, upload_id: str) -> tuple[str, str]:
+        values = {"program": program or name, "name": name, "date": date, "upload_id": upload_id}
+        return self.valid_key.format(**values), self.error_key.format(**values)

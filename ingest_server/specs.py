@@ -1,0 +1,107 @@
+"""The spec store: versioned Cerberus schemas in PostgreSQL.
+
+A spec's identity is ``(kind, name)``; each distinct content is a new version, found by the SHA-256
+of its canonical JSON, so re-posting the same spec changes nothing. The hot path asks for the latest
+version once per upload (one indexed query), never per row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from .errors import SpecNotFound
+
+KINDS = ("event", "dimension", "dataset")
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str
+    name: str
+    version: int
+    cerberus: dict[str, Any]
+    source: dict[str, Any] | None
+    source_format: str
+    sha256: str
+    created_at: datetime | None = None
+    created_by: str | None = None
+
+    @property
+    def cache_key(self) -> str:
+        """Identifies this exact schema content, e.g. for compiled-validator caches."""
+        return f"{self.kind}/{self.name}/v{self.version}/{self.sha256[:16]}"
+
+    def to_json(self, *, with_schema: bool = True) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind, "name": self.name, "version": self.version,
+            "sha256": self.sha256, "source_format": self.source_format,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_by": self.created_by,
+        }
+        if with_schema:
+            out["cerberus"] = self.cerberus
+            out["source"] = self.source
+        return out
+
+
+def content_hash(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _row_to_spec(r: asyncpg.Record) -> Spec:
+    return Spec(kind=r["kind"], name=r["name"], version=r["version"], cerberus=r["cerberus"],
+                source=r["source"], source_format=r["source_format"], sha256=r["sha256"],
+                created_at=r["created_at"], created_by=r["created_by"])
+
+
+COLUMNS = "kind, name, version, cerberus, source, source_format, sha256, created_at, created_by"
+SQL_LATEST = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
+              "ORDER BY version DESC LIMIT 1")
+SQL_VERSIONS = "SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 ORDER BY version DESC"
+SQL_INSERT = ("INSERT INTO specs (kind, name, version, cerberus, source, source_format, sha256, "
+              "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING " + COLUMNS)
+SQL_LIST = ("SELECT DISTINCT ON (kind, name) " + COLUMNS + " FROM specs "
+            "WHERE ($1::text IS NULL OR kind = $1) ORDER BY kind, name, version DESC")
+
+
+class SpecStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def register(self, *, kind: str, name: str, cerberus: dict, source: dict | None,
+                       source_format: str, created_by: str | None) -> tuple[Spec, bool]:
+        """Store a spec; returns ``(spec, created)`` — ``created`` is False for an identical re-post."""
+        sha = content_hash({"cerberus": cerberus, "source": source})
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Serialise writers of one spec so two new versions never race for one number.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"spec:{kind}:{name}")
+            latest = await conn.fetchrow(SQL_LATEST, kind, name)
+            if latest is not None and latest["sha256"] == sha:
+                return _row_to_spec(latest), False
+            version = 1 if latest is None else latest["version"] + 1
+            row = await conn.fetchrow(SQL_INSERT, kind, name, version, cerberus, source,
+                                      source_format, sha, created_by)
+            return _row_to_spec(row), True
+
+    async def latest(self, kind: str, name: str) -> Spec:
+        row = await self.pool.fetchrow(SQL_LATEST, kind, name)
+        if row is None:
+            raise SpecNotFound(f"no {kind} spec named '{name}' is registered", kind=kind, name=name)
+        return _row_to_spec(row)
+
+    async def versions(self, kind: str, name: str) -> list[Spec]:
+        rows = await self.pool.fetch(SQL_VERSIONS, kind, name)
+        if not rows:
+            raise SpecNotFound(f"no {kind} spec named '{name}' is registered", kind=kind, name=name)
+        return [_row_to_spec(r) for r in rows]
+
+    async def list_latest(self, kind: str | None = None) -> list[Spec]:
+        rows = await self.pool.fetch(SQL_LIST, kind)
+        return [_row_to_spec(r) for r in rows]

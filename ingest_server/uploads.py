@@ -1,0 +1,110 @@
+"""The ``uploads`` table: one row per upload, from its first byte to its outcome.
+
+An upload in progress refreshes ``heartbeat_at``; one whose heartbeat is older than
+``ingest.stale_upload_s`` was left by a crashed process (of any replica) and is failed by
+:meth:`UploadStore.fail_stale`, so nothing stays "receiving" forever.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+STATUSES = ("receiving", "uploaded", "rejected", "failed")
+COLUMNS = ("id, route, client, filename, sha256, kind, program, ingestion_name, spec_version, "
+           "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
+           "members, errors_sample, error, started_at, heartbeat_at, finished_at")
+SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
+              "status, dry_run, idempotency_key) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9)")
+SQL_GET = "SELECT " + COLUMNS + " FROM uploads WHERE id = $1"
+SQL_BY_KEY = ("SELECT " + COLUMNS + " FROM uploads WHERE client IS NOT DISTINCT FROM $1 "
+              "AND idempotency_key = $2 AND status <> 'failed'")
+SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads WHERE sha256 = $1 AND route = $2 "
+                 "AND kind IS NOT DISTINCT FROM $3 AND program IS NOT DISTINCT FROM $4 "
+                 "AND ingestion_name IS NOT DISTINCT FROM $5 AND status = 'uploaded' "
+                 "AND NOT dry_run AND id <> $6 "
+                 "AND started_at > now() - make_interval(secs => $7) "
+                 "ORDER BY started_at DESC LIMIT 1")
+SQL_FINISH = ("UPDATE uploads SET status = $2, sha256 = $3, bytes = $4, total_rows = $5, "
+              "valid_rows = $6, invalid_rows = $7, objects = $8, members = $9, errors_sample = $10, "
+              "error = $11, spec_version = $12, finished_at = now(), heartbeat_at = now() "
+              "WHERE id = $1 AND status = 'receiving'")
+SQL_HEARTBEAT = "UPDATE uploads SET heartbeat_at = now(), bytes = $2 WHERE id = $1 AND status = 'receiving'"
+SQL_FAIL_STALE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
+                  "error = jsonb_build_object('code', 'interrupted', 'message', "
+                  "'the server stopped while this upload was in progress') "
+                  "WHERE status = 'receiving' AND heartbeat_at < now() - make_interval(secs => $1) "
+                  "RETURNING id")
+SQL_LIST = ("SELECT " + COLUMNS + " FROM uploads "
+            "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR route = $2) "
+            "AND ($3::text IS NULL OR client = $3) "
+            "ORDER BY started_at DESC, id LIMIT $4 OFFSET $5")
+SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
+                   "AND ($2::text IS NULL OR kind = $2) "
+                   "AND ($3::text IS NULL OR ingestion_name = $3) "
+                   "ORDER BY started_at DESC LIMIT 1")
+
+
+def record_to_json(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+    out = dict(r)
+    for key in ("started_at", "heartbeat_at", "finished_at"):
+        value = out.get(key)
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+    return out
+
+
+class UploadStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def create(self, *, upload_id: str, route: str, client: str | None, filename: str | None,
+                     kind: str | None, program: str | None, ingestion_name: str | None,
+                     dry_run: bool, idempotency_key: str | None) -> None:
+        await self.pool.execute(SQL_INSERT, upload_id, route, client, filename, kind, program,
+                                ingestion_name, dry_run, idempotency_key)
+
+    async def get(self, upload_id: str) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(SQL_GET, upload_id)
+        return record_to_json(row) if row else None
+
+    async def by_idempotency_key(self, client: str | None, key: str) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(SQL_BY_KEY, client, key)
+        return record_to_json(row) if row else None
+
+    async def find_duplicate(self, *, sha256: str, route: str, kind: str | None, program: str | None,
+                             ingestion_name: str | None, exclude_id: str,
+                             window_s: float) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(SQL_DUPLICATE, sha256, route, kind, program, ingestion_name,
+                                       exclude_id, float(window_s))
+        return record_to_json(row) if row else None
+
+    async def heartbeat(self, upload_id: str, nbytes: int) -> None:
+        await self.pool.execute(SQL_HEARTBEAT, upload_id, nbytes)
+
+    async def finish(self, upload_id: str, *, status: str, sha256: str | None, nbytes: int,
+                     total_rows: int = 0, valid_rows: int = 0, invalid_rows: int = 0,
+                     objects: dict | None = None, members: list | None = None,
+                     errors_sample: list | None = None, error: dict | None = None,
+                     spec_version: int | None = None) -> None:
+        assert status in STATUSES[1:], status
+        await self.pool.execute(SQL_FINISH, upload_id, status, sha256, nbytes, total_rows,
+                                valid_rows, invalid_rows, objects or {}, members,
+                                errors_sample or [], error, spec_version)
+
+    async def fail_stale(self, older_than_s: float) -> list[str]:
+        rows = await self.pool.fetch(SQL_FAIL_STALE, float(older_than_s))
+        return [r["id"] for r in rows]
+
+    async def list(self, *, status: str | None = None, route: str | None = None,
+                   client: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
+        rows = await self.pool.fetch(SQL_LIST, status, route, client, limit, offset)
+        return [record_to_json(r) for r in rows]
+
+    async def file_status(self, filename: str, kind: str | None,
+                          ingestion_name: str | None) -> dict[str, Any] | None:
+        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name)
+        return record_to_json(row) if row else None

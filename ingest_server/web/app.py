@@ -1,0 +1,130 @@
+"""The application factory: ``create_app(settings)`` wires config, resources, plugins and routes.
+
+Each resource (database, storage, ingest workers) is set up and torn down by one ``cleanup_ctx``
+generator, so teardown only runs for what started. Plugins are loaded before anything starts, so a
+broken plugin stops start-up at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import logging
+from typing import AsyncIterator
+
+from aiohttp import web
+
+from ..auth import TokenService, load_or_create_secret
+from ..config import Settings
+from ..db import create_pool, embedded_dsn, migrate
+from ..plugins import build_registry, get_plugin_manager
+from ..csvstream import ChunkPool, InlineRunner
+from ..ingest.recovery import recover, recover_forever
+from ..ingest.service import IngestService
+from ..specs import SpecStore
+from ..storage import make_storage
+from ..uploads import UploadStore
+from . import appkeys
+from .middleware import auth_middleware, errors_middleware
+from .views import health, ingestion, specs, tokens
+
+log = logging.getLogger("ingest_server")
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, auth_middleware],
+                          client_max_size=1024 * 1024)
+    app[appkeys.SETTINGS] = settings
+    plugins_dir = _plugins_dir(settings)
+    registry = build_registry(get_plugin_manager(plugins_dir), plugins_dir)
+    app[appkeys.REGISTRY] = registry
+    secret = ""
+    if not settings.auth.jwt_secret and not settings.auth.algorithm.startswith("RS"):
+        secret = load_or_create_secret(settings.path(settings.server.state_dir) / "jwt_secret")
+    app[appkeys.TOKENS] = TokenService(settings.auth, secret=secret,
+                                       base_dir=settings.path("."))
+    if settings.auth.open_token_endpoint:
+        log.warning("auth.open_token_endpoint is true: anyone can get a token (development only)")
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(storage_ctx)
+    app.cleanup_ctx.append(ingest_ctx)
+    for module in (health, tokens, specs, ingestion):
+        module.setup(app)
+    return app
+
+
+def _plugins_dir(settings: Settings) -> str | None:
+    path = settings.path(settings.server.plugins_dir)
+    return str(path) if path.is_dir() else None
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[appkeys.SETTINGS].database
+    dsn = cfg.dsn
+    if not dsn:
+        data_dir = app[appkeys.SETTINGS].path(cfg.data_dir)
+        log.info("database.dsn is empty: starting embedded PostgreSQL in %s", data_dir)
+        dsn = await asyncio.to_thread(embedded_dsn, data_dir)
+    pool = await create_pool(dsn, min_size=cfg.pool_min, max_size=cfg.pool_max,
+                             timeout=cfg.connect_timeout_s, wait_s=cfg.startup_wait_s)
+    try:
+        await migrate(pool)
+        app[appkeys.POOL] = pool
+        app[appkeys.SPECS] = SpecStore(pool)
+        app[appkeys.UPLOADS] = UploadStore(pool)
+        yield
+    finally:
+        await pool.close()
+
+
+async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.SETTINGS]
+    cfg = dataclasses.replace(settings.storage, root=str(settings.path(settings.storage.root)))
+    storage = make_storage(cfg)
+    await storage.start()
+    app[appkeys.STORAGE] = storage
+    try:
+        yield
+    finally:
+        await storage.close()
+
+
+class Runners:
+    """Small uploads are checked in-process; larger ones in the worker pool (started lazily)."""
+
+    def __init__(self, settings: Settings) -> None:
+        cfg = settings.ingest
+        sample = settings.limits.errors_sample
+        self.min_bytes = cfg.parallel_min_bytes
+        self.inline = InlineRunner(sample_limit=sample)
+        workers = cfg.workers or (os.cpu_count() or 1)
+        self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
+
+    def __call__(self, expected_bytes: int | None):
+        if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
+            return self.inline
+        return self.pool
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+
+
+async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[appkeys.SETTINGS]
+    runners = Runners(settings)
+    app[appkeys.INGEST] = IngestService(
+        settings=settings, specs=app[appkeys.SPECS], uploads=app[appkeys.UPLOADS],
+        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners)
+    stale = settings.ingest.stale_upload_s
+    await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
+    task = asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runners.close()

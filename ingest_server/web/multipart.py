@@ -1,0 +1,142 @@
+"""Reading upload forms without holding the file: stream it, or spool it when fields come late.
+
+Clients (Postman in particular) send the form fields in the order the user listed them. When the
+fields that decide the processing arrive before the ``file`` part, the file streams straight into
+the pipeline. Otherwise it is spooled to a temporary file within the size limit and processed after
+the last part. A processing option that arrives after a file already streaming is refused (before
+anything is published) rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable
+
+from aiohttp import BodyPartReader, MultipartReader, web
+
+from ..errors import BadRequest, UploadTooLarge
+from ..ingest.spool import READ_CHUNK, spool
+
+MAX_FIELD_BYTES = 4096
+MAX_PARTS = 64
+FILE_FIELD = "file"
+
+
+@dataclass
+class Form:
+    """The text fields of an upload form, and the file's name as the client gave it."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str = ""
+    spooled: Path | None = None
+    size: int = 0
+
+    def get(self, name: str, query: dict | None = None) -> str | None:
+        value = self.fields.get(name)
+        if value is None and query is not None:
+            value = query.get(name)
+        return value
+
+
+def clean_filename(name: str | None) -> str:
+    """The client's file name as metadata only (never a path): last segment, printable, bounded."""
+    if not name:
+        return "upload"
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
+    return name.strip()[:255] or "upload"
+
+
+async def _read_field(part: BodyPartReader) -> str:
+    data = bytearray()
+    while chunk := await part.read_chunk(MAX_FIELD_BYTES):
+        data += chunk
+        if len(data) > MAX_FIELD_BYTES:
+            raise BadRequest(f"form field '{part.name}' is longer than {MAX_FIELD_BYTES} bytes",
+                             code="field_too_large", field=part.name)
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise BadRequest(f"form field '{part.name}' is not UTF-8 text", code="invalid_field",
+                         field=part.name) from None
+
+
+async def part_chunks(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
+    total = 0
+    while chunk := await part.read_chunk(READ_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
+        yield chunk
+
+
+async def open_form(request: web.Request, limit: int) -> MultipartReader:
+    if request.content_length is not None and request.content_length > limit + 1024 * 1024:
+        raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
+    if not request.content_type.startswith("multipart/form-data"):
+        raise BadRequest("the body must be multipart/form-data with a 'file' part",
+                         code="not_multipart", status=415)
+    try:
+        return await request.multipart()
+    except (ValueError, AssertionError) as e:
+        raise BadRequest(f"malformed multipart body: {e}", code="bad_multipart") from None
+
+
+async def next_part(reader: MultipartReader, count: list[int]) -> BodyPartReader | None:
+    count[0] += 1
+    if count[0] > MAX_PARTS:
+        raise BadRequest(f"more than {MAX_PARTS} form parts", code="too_many_parts")
+    try:
+        part = await reader.next()
+    except (ValueError, AssertionError, RuntimeError) as e:
+        raise BadRequest(f"malformed multipart body: {e}", code="bad_multipart") from None
+    if part is not None and not isinstance(part, BodyPartReader):
+        raise BadRequest("nested multipart bodies are not accepted", code="bad_multipart")
+    return part
+
+
+StreamNow = Callable[[Form, AsyncIterator[bytes]], Awaitable[None]]
+
+
+async def read_form(reader: MultipartReader, *, limit: int, spool_dir: Path,
+                    ready: Callable[[Form], bool], stream: StreamNow | None,
+                    late_options: frozenset[str]) -> Form:
+    """Read every part. The file streams into ``stream`` when ``ready(form)`` holds at that point,
+    else it is spooled to ``form.spooled`` (the caller removes it)."""
+    form, count = Form(), [0]
+    streamed = False
+    while (part := await next_part(reader, count)) is not None:
+        if part.name != FILE_FIELD:
+            value = await _read_field(part)
+            if part.name and part.name not in form.fields:
+                form.fields[part.name] = value
+            continue
+        if form.filename or form.spooled or streamed:
+            raise BadRequest("more than one 'file' part", code="too_many_files")
+        form.filename = clean_filename(part.filename)
+        if stream is not None and ready(form):
+            streamed = True
+            await stream(form, _then_trailing(part, reader, form, limit, count, late_options))
+            return form
+        form.spooled, form.size = await spool(part_chunks(part, limit), spool_dir)
+    if not form.filename:
+        raise BadRequest("the form has no 'file' part", code="missing_file")
+    return form
+
+
+async def _then_trailing(part: BodyPartReader, reader: MultipartReader, form: Form, limit: int,
+                         count: list[int], late_options: frozenset[str]) -> AsyncIterator[bytes]:
+    """The file's bytes; then, before the end is signalled, the parts after it."""
+    async for chunk in part_chunks(part, limit):
+        form.size += len(chunk)
+        yield chunk
+    while (late := await next_part(reader, count)) is not None:
+        if late.name == FILE_FIELD:
+            raise BadRequest("more than one 'file' part", code="too_many_files")
+        value = await _read_field(late)
+        if late.name in late_options and form.fields.get(late.name) != value:
+            raise BadRequest(f"form field '{late.name}' came after the file part, too late to "
+                             "apply; send it before the file or as a query parameter",
+                             code="option_after_file", field=late.name)

@@ -1,0 +1,36 @@
+"""Liveness and readiness."""
+
+from aiohttp import web
+
+from ... import __version__
+from ...db import ping
+from ...errors import IngestError
+from .. import appkeys
+from ..middleware import requires
+
+
+@requires(None)
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive and serving; says nothing about its dependencies."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+@requires(None)
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the database and the storage both answer."""
+    checks = {}
+    for name, probe in (("database", lambda: ping(request.app[appkeys.POOL])),
+                        ("storage", lambda: request.app[appkeys.STORAGE].check())):
+        try:
+            await probe()
+            checks[name] = "ok"
+        except IngestError as e:
+            checks[name] = e.code
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+                             status=200 if ready else 503)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,103 @@
+"""The spec API: cQube spec bodies (``POST /api/spec/{kind}``), native Cerberus schemas, listing."""
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ...errors import BadRequest, InvalidSpec
+from ...ingest.checker import plugin_extensions
+from ...programs import safe_name
+from ...specs import KINDS
+from ...validation import check_cerberus_schema, translate_cqube_spec
+from .. import appkeys
+from ..middleware import PRINCIPAL, requires
+
+MAX_SPEC_BYTES = 1024 * 1024
+
+
+async def read_json(request: web.Request, limit: int = MAX_SPEC_BYTES) -> Any:
+    """The JSON body, refusing anything over ``limit`` bytes without reading it all."""
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large", status=413)
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadRequest(f"body is not valid JSON: {e}", code="invalid_json") from None
+
+
+def _extensions(request: web.Request):
+    return plugin_extensions(request.app[appkeys.REGISTRY].plugins_dir)
+
+
+def _kind(request: web.Request) -> str:
+    kind = request.match_info["kind"]
+    if kind not in KINDS:
+        raise BadRequest(f"unknown spec kind '{kind}' (expected one of {', '.join(KINDS)})",
+                         code="unknown_kind", kind=kind)
+    return kind
+
+
+async def _store(request: web.Request, *, kind: str, name: str, cerberus: dict, source: Any,
+                 source_format: str) -> web.Response:
+    principal = request[PRINCIPAL]
+    spec, created = await request.app[appkeys.SPECS].register(
+        kind=kind, name=name, cerberus=cerberus, source=source, source_format=source_format,
+        created_by=principal.client)
+    verb = "created" if created else "unchanged"
+    body = {"message": f"{kind.capitalize()} spec '{name}' {verb} (version {spec.version})",
+            "created": created, "spec": spec.to_json()}
+    return web.json_response(body, status=201 if created else 200)
+
+
+@requires("spec")
+async def post_cqube_spec(request: web.Request) -> web.Response:
+    """Register a cQube spec body ``{"program": name, "input": {...}}``."""
+    kind = _kind(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidSpec("the spec must be a JSON object", keyword=None, field=None)
+    cerberus = translate_cqube_spec(body, _extensions(request))
+    name = safe_name(body.get("program"), "program")
+    return await _store(request, kind=kind, name=name, cerberus=cerberus, source=body,
+                        source_format="cqube")
+
+
+@requires("spec")
+async def put_cerberus_spec(request: web.Request) -> web.Response:
+    """Register a native Cerberus schema ``{"cerberus": {...}}`` under a kind and a name."""
+    kind = _kind(request)
+    name = safe_name(request.match_info["name"], "name")
+    body = await read_json(request)
+    if not isinstance(body, dict) or set(body) != {"cerberus"} or not isinstance(body["cerberus"], dict):
+        raise InvalidSpec('the body must be {"cerberus": {<field>: {<rules>}}}', keyword=None,
+                          field=None)
+    check_cerberus_schema(body["cerberus"], _extensions(request))
+    return await _store(request, kind=kind, name=name, cerberus=body["cerberus"], source=None,
+                        source_format="cerberus")
+
+
+@requires("read")
+async def list_specs(request: web.Request) -> web.Response:
+    kind = request.query.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise BadRequest(f"unknown spec kind '{kind}'", code="unknown_kind", kind=kind)
+    specs = await request.app[appkeys.SPECS].list_latest(kind)
+    return web.json_response({"specs": [s.to_json(with_schema=False) for s in specs]})
+
+
+@requires("read")
+async def get_spec(request: web.Request) -> web.Response:
+    kind = _kind(request)
+    versions = await request.app[appkeys.SPECS].versions(kind, request.match_info["name"])
+    return web.json_response({"kind": kind, "name": versions[0].name,
+                              "latest": versions[0].to_json(),
+                              "versions": [v.to_json(with_schema=False) for v in versions]})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/spec/{kind}", post_cqube_spec)
+    app.router.add_get("/api/specs", list_specs)
+    app.router.add_get("/api/specs/{kind}/{name}", get_spec)
+    app.router.add_put("/api/specs/{kind}/{name}", put_cerberus_spec)

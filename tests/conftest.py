@@ -1,0 +1,131 @@
+"""Shared fixtures: a real PostgreSQL and a real SeaweedFS S3 server, started once per session.
+
+PostgreSQL is the server at ``INGEST_TEST_DSN`` when set (a fresh database is created in it for
+the session and dropped after), else an embedded pgserver in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiohttp import encode_basic_auth
+
+from ingest_server.auth import hash_secret
+from ingest_server.config import load_settings
+
+TEST_CLIENT = ("test-client", "test-client-secret-0123456789")
+READ_ONLY_CLIENT = ("reader", "reader-secret-0123456789abcdef")
+DISABLED_CLIENT = ("old-client", "old-client-secret-0123456789")
+JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
+
+
+def basic(login: str, password: str) -> dict[str, str]:
+    """Headers with HTTP Basic credentials."""
+    return {"Authorization": encode_basic_auth(login, password)}
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(tmp_path_factory):
+    base = os.environ.get("INGEST_TEST_DSN")
+    if base:
+        name = f"ingest_test_{uuid.uuid4().hex[:12]}"
+
+        async def run(sql):
+            conn = await asyncpg.connect(base)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        yield _with_database(base, name)
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.getbasetemp()))
+    import pgserver
+
+    # Not under pytest's private (0700) temp tree: as root, pgserver runs postgres as another user.
+    data = Path(tempfile.mkdtemp(prefix="ingest-test-pg-"))
+    data.chmod(0o755)
+    server = pgserver.get_server(data, cleanup_mode="delete")
+    yield server.get_uri()
+    pid_file = Path(data) / "postmaster.pid"
+    server.cleanup()
+    if pid_file.exists():  # cleanup did not stop it: do not leave a postmaster behind
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
+@pytest.fixture
+async def clean_db(pg_dsn):
+    """The session database with every table emptied (tables are created by the app's migrations)."""
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('public.specs') IS NOT NULL")
+        if exists:
+            await conn.execute("TRUNCATE specs, uploads")
+    finally:
+        await conn.close()
+    return pg_dsn
+
+
+def make_settings(tmp_path: Path, dsn: str, **sections):
+    """Test settings: real database, local storage under tmp_path, known clients and secret."""
+    overrides = {
+        "server": {"plugins_dir": str(tmp_path / "plugins"), "state_dir": str(tmp_path / "state")},
+        "database": {"dsn": dsn, "pool_max": 4, "startup_wait_s": 0.0},
+        "storage": {"backend": "local", "root": str(tmp_path / "storage")},
+        "auth": {"jwt_secret": JWT_SECRET, "clients": [
+            {"id": TEST_CLIENT[0], "secret_sha256": hash_secret(TEST_CLIENT[1]),
+             "scopes": ["ingest", "spec", "read"]},
+            {"id": READ_ONLY_CLIENT[0], "secret_sha256": hash_secret(READ_ONLY_CLIENT[1]),
+             "scopes": ["read"]},
+            {"id": DISABLED_CLIENT[0], "secret_sha256": hash_secret(DISABLED_CLIENT[1]),
+             "disabled": True},
+        ]},
+        "ingest": {"workers": 1},
+    }
+    for section, values in sections.items():
+        overrides.setdefault(section, {}).update(values)
+    return load_settings(None, env={}, overrides=overrides)
+
+
+@pytest.fixture
+def settings(tmp_path, clean_db):
+    return make_settings(tmp_path, clean_db)
+
+
+@pytest.fixture
+async def client(aiohttp_client, settings):
+    """A test client on the production app factory."""
+    from ingest_server.web.app import create_app
+
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def token(client):
+    """A bearer token of the full-scope test client."""
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    assert resp.status == 200, await resp.text()
+    return (await resp.json())["token"]
+
+
+@pytest.fixture
+def auth_headers(token):
+    return {"Authorization": f"Bearer {token}"}
