@@ -1,0 +1,161 @@
+"""The storage contract shared by every backend, key validation, and all-or-nothing publishing.
+
+An upload writes one or more objects (the valid rows, the rejected rows, every member of a zip).
+Each is written through an :class:`ObjectWriter` that keeps it invisible until ``commit()``;
+:func:`publish_all` commits a set of them so they appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from ingest_server.errors import BadRequest, IngestError, StorageError
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_BYTES = 1024
+DEFAULT_CHUNK_SIZE = 256 * 1024
+# The local backend stages under <root>/.staging; refused on every backend so keys stay portable.
+STAGING_DIR = ".staging"
+# Upload ids name a staging directory and are matched inside S3 keys: keep them plain.
+_UPLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def validate_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative object key, else raise ``BadRequest(invalid_key)``.
+
+    Keys are built from templates, but parts of them may come from client fields, so this is the
+    last line of defence against path traversal on the local backend (and odd keys on S3).
+    """
+    reason = _key_problem(key)
+    if reason:
+        raise BadRequest(f"invalid object key: {reason}", code="invalid_key", key=repr(key)[:200])
+    return key
+
+
+def _key_problem(key: object) -> str | None:
+    if not isinstance(key, str) or not key:
+        return "empty"
+    if not key.isprintable():  # also refuses NUL, newlines, controls and lone surrogates
+        return "not printable"
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        return f"longer than {MAX_KEY_BYTES} bytes"
+    if "\\" in key:
+        return "backslash"
+    if key.startswith("/"):
+        return "leading '/'"
+    if key.split("/", 1)[0] == STAGING_DIR:
+        return f"'{STAGING_DIR}' is reserved"
+    for segment in key.split("/"):
+        if not segment:
+            return "empty segment"
+        if segment in (".", ".."):
+            return f"'{segment}' segment"
+    return None
+
+
+def validate_prefix(prefix: str) -> str:
+    """A listing prefix may end mid-segment or with '/', but must not escape the root."""
+    if prefix == "":
+        return prefix
+    # A prefix is a key with an optional trailing '/' (and possibly a partial last segment).
+    validate_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+def validate_upload_id(upload_id: str) -> str:
+    if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        raise BadRequest("invalid upload id", code="invalid_upload_id",
+                         upload_id=repr(upload_id)[:200])
+    return upload_id
+
+
+@runtime_checkable
+class ObjectWriter(Protocol):
+    """One object being written; invisible under ``key`` until :meth:`commit`."""
+
+    key: str
+    bytes_written: int
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self) -> None:
+        """Publish atomically under ``key``. Committing twice is a no-op; after abort it raises."""
+
+    async def abort(self) -> None:
+        """Remove everything written. Idempotent; a no-op after commit."""
+
+    async def revert(self) -> None:
+        """Delete the object a successful :meth:`commit` published (rollback of a group).
+
+        Keys are unique per upload, so this never removes someone else's object.
+        """
+
+
+@runtime_checkable
+class Storage(Protocol):
+    async def start(self) -> None:
+        """Connect, and create the root directory or bucket if missing."""
+
+    async def close(self) -> None: ...
+
+    async def open_writer(self, key: str, *, upload_id: str) -> ObjectWriter: ...
+
+    def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        """Async generator of the object's bytes; ``NotFound(object_not_found)`` if missing."""
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def list(self, prefix: str = "") -> list[str]:
+        """Published keys starting with ``prefix``, sorted; never staged data."""
+
+    async def delete(self, key: str) -> None:
+        """Remove a published object; deleting a missing one is not an error."""
+
+    async def cleanup_staged(self, upload_id: str | None = None,
+                             older_than_s: float | None = None) -> int:
+        """Remove uncommitted data left by a crash; returns how many staged objects went."""
+
+    async def check(self) -> None:
+        """Cheap health probe; raises ``StorageError`` when the store is unreachable."""
+
+
+async def abort_all(writers: Sequence[ObjectWriter]) -> None:
+    """Abort every writer; a failure is logged, never raised, so the others still get aborted."""
+    for writer in writers:
+        try:
+            await writer.abort()
+        except Exception:  # noqa: BLE001 - best effort cleanup on an error path
+            log.exception("aborting staged object %s failed", writer.key)
+
+
+async def publish_all(writers: Sequence[ObjectWriter]) -> None:
+    """Commit every writer, or leave none of them visible.
+
+    If a commit fails, the uncommitted writers are aborted and the already committed objects are
+    deleted (best effort, failures logged), then the failure is raised as ``StorageError``.
+    """
+    committed: list[ObjectWriter] = []
+    for index, writer in enumerate(writers):
+        try:
+            await writer.commit()
+        except BaseException as exc:
+            # Also on cancellation: half a group must not stay visible.
+            await abort_all(writers[index:])
+            for done in committed:
+                try:
+                    await done.revert()
+                except Exception:  # noqa: BLE001 - keep rolling back the rest
+                    log.exception("rolling back published object %s failed", done.key)
+            if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+                raise
+            # Keep a more specific code and status (e.g. 507 insufficient_storage).
+            specific = isinstance(exc, IngestError)
+            raise StorageError(f"publishing {writer.key} failed: {exc}",
+                               code=exc.code if specific else None,
+                               status=exc.status if specific else None,
+                               key=writer.key) from exc
+        committed.append(writer)

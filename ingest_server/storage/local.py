@@ -1,0 +1,278 @@
+"""Objects as files under a root directory, published with an atomic rename.
+
+A writer stages its bytes in ``<root>/.staging/<upload_id>/`` (the same filesystem as the target,
+so ``os.replace`` is atomic) and renames the file into place on commit, after an fsync. Disk work
+runs in a thread, in batches of about 1 MiB, so the event loop never waits on the disk for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from ingest_server.errors import (BadRequest, Conflict, IngestError, InsufficientStorage,
+                                  NotFound, StorageError)
+from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validate_key,
+                                        validate_prefix, validate_upload_id)
+
+log = logging.getLogger(__name__)
+
+FLUSH_BYTES = 1024 * 1024
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _map_os_error(exc: OSError, action: str, key: str) -> IngestError:
+    if exc.errno in _NO_SPACE:
+        return InsufficientStorage(f"no space left while {action} {key}",
+                                   code="insufficient_storage", key=key)
+    if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTEMPTY):
+        # e.g. key "a/b" when "a" is already an object: a naming clash, not an outage.
+        return Conflict(f"{key} clashes with an existing object or folder",
+                        code="key_conflict", key=key)
+    return StorageError(f"{action} {key} failed: {exc.strerror or exc}", code="storage_error",
+                        key=key)
+
+
+class LocalWriter:
+    """Stages one object in a file and renames it to its key on commit."""
+
+    def __init__(self, storage: LocalStorage, key: str, staged: Path, fh: BinaryIO) -> None:
+        self.key = key
+        self.bytes_written = 0
+        self._storage = storage
+        self._staged = staged
+        self._fh: BinaryIO | None = fh
+        self._buffer = bytearray()
+        self._state = "open"
+
+    async def write(self, data: bytes) -> None:
+        if self._state != "open":
+            raise StorageError(f"writer for {self.key} is {self._state}", code="writer_closed",
+                               key=self.key)
+        self._buffer += data
+        self.bytes_written += len(data)
+        if len(self._buffer) >= FLUSH_BYTES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        chunk, self._buffer = bytes(self._buffer), bytearray()
+        assert self._fh is not None
+        try:
+            await asyncio.to_thread(self._fh.write, chunk)
+        except OSError as exc:
+            await self.abort()
+            raise _map_os_error(exc, "writing", self.key) from exc
+
+    async def commit(self) -> None:
+        if self._state == "committed":
+            return
+        if self._state != "open":
+            raise StorageError(f"writer for {self.key} is {self._state}", code="writer_aborted",
+                               key=self.key)
+        if self._buffer:
+            await self._flush()
+        try:
+            await asyncio.to_thread(self._publish)
+        except OSError as exc:
+            await self.abort()
+            raise _map_os_error(exc, "publishing", self.key) from exc
+        self._state = "committed"
+        await asyncio.to_thread(self._storage._prune_staging_dir, self._staged.parent)
+
+    def _publish(self) -> None:
+        assert self._fh is not None
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+        self._fh = None
+        target = self._storage.path_of(self.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._staged, target)
+        _fsync_dir(target.parent)
+
+    async def abort(self) -> None:
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        self._buffer = bytearray()
+        await asyncio.to_thread(self._discard)
+
+    def _discard(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError:
+                pass  # closing may flush into a full disk; the file is deleted next anyway
+            self._fh = None
+        self._staged.unlink(missing_ok=True)
+        self._storage._prune_staging_dir(self._staged.parent)
+
+    async def revert(self) -> None:
+        if self._state == "committed":
+            await self._storage.delete(self.key)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the rename durable; some filesystems refuse fsync on a directory, which is fine."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # best effort: the data itself was fsynced before the rename
+    finally:
+        os.close(fd)
+
+
+class LocalStorage:
+    """Published objects at ``<root>/<key>``; staged data under ``<root>/.staging``."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).resolve()
+        self.staging = self.root / STAGING_DIR
+
+    def path_of(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.staging.mkdir, parents=True, exist_ok=True)
+
+    async def close(self) -> None:
+        return None
+
+    async def open_writer(self, key: str, *, upload_id: str) -> LocalWriter:
+        validate_key(key)
+        directory = self.staging / validate_upload_id(upload_id)
+        staged = directory / f"{uuid.uuid4().hex}.part"
+
+        def create() -> BinaryIO:
+            for attempt in range(3):
+                directory.mkdir(parents=True, exist_ok=True)
+                try:
+                    # Buffered, because a raw write may be short on a nearly full disk,
+                    # while BufferedWriter.write retries until it is done or raises ENOSPC.
+                    return open(staged, "xb")  # noqa: SIM115 - the writer owns it
+                except FileNotFoundError:
+                    # A sibling writer's commit pruned the (then empty) directory in between.
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")
+
+        try:
+            fh = await asyncio.to_thread(create)
+        except OSError as exc:
+            raise _map_os_error(exc, "staging", key) from exc
+        return LocalWriter(self, key, staged, fh)
+
+    async def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
+        path = self.path_of(key)
+        try:
+            fh = await asyncio.to_thread(open, path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise NotFound(f"no object {key}", code="object_not_found", key=key) from exc
+        except OSError as exc:
+            raise _map_os_error(exc, "reading", key) from exc
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.to_thread(fh.read, chunk_size)
+                except OSError as exc:
+                    raise _map_os_error(exc, "reading", key) from exc
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            fh.close()
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self.path_of(key).is_file)
+
+    async def list(self, prefix: str = "") -> list[str]:
+        validate_prefix(prefix)
+        return await asyncio.to_thread(self._list, prefix)
+
+    def _list(self, prefix: str) -> list[str]:
+        # Walk only the deepest directory the prefix names, not the whole root.
+        start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(start):
+            relative = Path(dirpath).relative_to(self.root).as_posix()
+            if relative == ".":
+                relative = ""
+                if STAGING_DIR in dirnames:
+                    dirnames.remove(STAGING_DIR)
+            for name in filenames:
+                key = f"{relative}/{name}" if relative else name
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    async def delete(self, key: str) -> None:
+        path = self.path_of(key)
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        except IsADirectoryError:
+            return  # a folder is not an object: nothing to delete
+        except OSError as exc:
+            raise _map_os_error(exc, "deleting", key) from exc
+
+    async def cleanup_staged(self, upload_id: str | None = None,
+                             older_than_s: float | None = None) -> int:
+        """Remove staged files: of one upload, and/or idle for more than ``older_than_s``.
+
+        Age is idle time (a file's mtime moves with every flush of ~1 MiB), so ``older_than_s``
+        must exceed the longest pause a live upload may take between two MiB. With neither
+        argument every staged file goes: only safe when nothing else writes to this root.
+        """
+        if upload_id is not None:
+            validate_upload_id(upload_id)
+        if older_than_s is not None and older_than_s < 0:
+            raise BadRequest("older_than_s must be >= 0", code="invalid_argument")
+        return await asyncio.to_thread(self._cleanup, upload_id, older_than_s)
+
+    def _cleanup(self, upload_id: str | None, older_than_s: float | None) -> int:
+        if not self.staging.is_dir():
+            return 0
+        cutoff = None if older_than_s is None else time.time() - older_than_s
+        directories = [self.staging / upload_id] if upload_id else list(self.staging.iterdir())
+        removed = 0
+        for directory in directories:
+            if not directory.is_dir():
+                continue
+            for staged in directory.iterdir():
+                try:
+                    if cutoff is not None and staged.stat().st_mtime > cutoff:
+                        continue
+                    if staged.is_dir():  # nothing creates these; remove rather than trip on it
+                        shutil.rmtree(staged)
+                    else:
+                        staged.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    continue  # its writer finished or aborted meanwhile
+            self._prune_staging_dir(directory)
+        return removed
+
+    def _prune_staging_dir(self, directory: Path) -> None:
+        try:
+            directory.rmdir()
+        except OSError:
+            pass  # not empty (another object of the upload is still staged) or already gone
+
+    async def check(self) -> None:
+        def probe() -> bool:
+            return self.staging.is_dir() and os.access(self.staging, os.W_OK | os.X_OK)
+
+        if not await asyncio.to_thread(probe):
+            raise StorageError(f"storage root {self.root} is not a writable directory",
+                               code="storage_unavailable")
