@@ -18,9 +18,14 @@ MAX_SPEC_BYTES = 1024 * 1024
 
 async def read_json(request: web.Request, limit: int = MAX_SPEC_BYTES) -> Any:
     """The JSON body, refusing anything over ``limit`` bytes without reading it all."""
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
+    if request.content_length is not None and request.content_length > limit:
         raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large", status=413)
+    body = bytearray()
+    while chunk := await request.content.read(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large",
+                             status=413)
     try:
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
