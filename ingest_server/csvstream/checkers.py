@@ -1,0 +1,93 @@
+"""The per-process cache of row checkers, keyed by ``ctx_key``.
+
+A checker is whatever object has ``header``, ``output_header``, ``check(row)`` and
+``transform(row)`` (see ``RowChecker``). Building one may be costly (compiling a schema), so
+each process builds it once per ``ctx_key``. A ``CheckerSpec`` travels with every job sent to a
+worker process: a worker that has not seen the ``ctx_key`` yet builds it on first use, so a new
+spec version or header needs no pool restart. Use a new ``ctx_key`` whenever the spec or header
+changes (e.g. ``f"{spec_sha256}:{header_sha256}"``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+_MAX_CACHED = 64  # built checkers kept per process
+_MAX_FACTORIES = 1024  # recipes are small; a long-lived worker still must not grow forever
+
+
+class RowChecker(Protocol):
+    header: list[str]
+    output_header: list[str]
+
+    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]: ...
+
+    def transform(self, row: list[str]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class CheckerSpec:
+    """A picklable recipe: ``factory`` is ``"package.module:function"``, called with ``args``
+    and ``kwargs`` (which must be picklable too) to build the checker."""
+
+    factory: str
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self) -> RowChecker:
+        module_name, _, attr = self.factory.partition(":")
+        if not attr:
+            raise ValueError(f"factory must be 'module:function', got {self.factory!r}")
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+        return target(*self.args, **self.kwargs)
+
+
+_factories: OrderedDict[str, Callable[[], RowChecker]] = OrderedDict()
+_checkers: OrderedDict[str, RowChecker] = OrderedDict()
+
+
+def register_checker_factory(ctx_key: str, factory: Callable[[], RowChecker]) -> None:
+    """Make ``ctx_key`` known in this process; ``factory()`` runs on first ``get_checker``.
+
+    Re-registering a key drops the checker built from the old factory.
+    """
+    if _factories.get(ctx_key) is not factory:
+        _checkers.pop(ctx_key, None)
+    _remember(ctx_key, factory)
+
+
+def _remember(ctx_key: str, factory: Callable[[], RowChecker]) -> None:
+    _factories[ctx_key] = factory
+    _factories.move_to_end(ctx_key)
+    while len(_factories) > _MAX_FACTORIES:
+        old, _ = _factories.popitem(last=False)
+        _checkers.pop(old, None)
+
+
+def get_checker(ctx_key: str) -> RowChecker:
+    """The checker for ``ctx_key``, built once per process (least recently used are dropped)."""
+    checker = _checkers.get(ctx_key)
+    if checker is not None:
+        _checkers.move_to_end(ctx_key)
+        return checker
+    try:
+        factory = _factories[ctx_key]
+    except KeyError:
+        raise LookupError(f"no checker registered for {ctx_key!r}") from None
+    checker = factory()
+    _checkers[ctx_key] = checker
+    while len(_checkers) > _MAX_CACHED:
+        _checkers.popitem(last=False)
+    return checker
+
+
+def ensure_checker(ctx_key: str, spec: Callable[[], RowChecker]) -> None:
+    """Register ``spec`` for ``ctx_key`` unless this process already knows the key."""
+    if ctx_key not in _factories:
+        _remember(ctx_key, spec)

@@ -1,0 +1,55 @@
+"""The header row: the column names every later row is checked against.
+
+Rejections here are file-level (``FileRejected``) because nothing after a bad header can be
+interpreted. A header-only file is fine here: the caller sees 0 rows and reports it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections import Counter
+
+from ingest_server.errors import FileRejected
+
+# Tab is legitimate in a header; every other C0 control, DEL and NUL means binary data.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
+    """Decode (BOM stripped), parse one CSV record and return the stripped column names."""
+    try:
+        text = codecs.decode(first_row_bytes, encoding)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(f"the header is not valid {encoding} text", code="not_text",
+                           line=1, encoding=encoding, position=exc.start) from None
+    except LookupError:
+        raise FileRejected(f"unknown encoding {encoding!r}", code="not_text", line=1,
+                           encoding=encoding) from None
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise FileRejected("the file is empty: no header row", code="empty_file", line=1)
+    bad = _CONTROL.search(text)
+    if bad:
+        raise FileRejected("the header holds binary data: this does not look like a CSV file",
+                           code="not_a_csv", line=1, character=f"U+{ord(bad.group()):04X}",
+                           position=bad.start())
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise FileRejected(f"the header is not CSV: {exc}", code="not_a_csv", line=1) from None
+    if len(rows) != 1:
+        # a header is one record; more means the caller passed more than the first row
+        raise FileRejected("the header is not a single CSV record", code="not_a_csv", line=1)
+    names = [name.strip() for name in rows[0]]
+    empty = [i + 1 for i, name in enumerate(names) if not name]
+    if empty:
+        raise FileRejected("the header has empty column names", code="empty_header_name",
+                           line=1, positions=empty)
+    dups = sorted(name for name, n in Counter(names).items() if n > 1)
+    if dups:
+        raise FileRejected(f"duplicate column names: {', '.join(dups)}",
+                           code="duplicate_header", line=1, duplicates=dups)
+    return names

@@ -1,0 +1,145 @@
+"""Turn one chunk of raw records into checked, serialised output (runs in a worker process).
+
+Per record: decode, parse with ``csv.reader``, find the physical line where the record starts,
+check it, then write it to the valid output (after ``transform``) or, with its original cells
+plus ``_line`` and ``_errors``, to the error output. Completely blank lines are skipped and
+counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record.
+
+Decoding: the fast path decodes the whole chunk at once. When that fails the chunk is decoded
+with ``surrogateescape`` instead of line by line: invalid bytes (always >= 0x80, so never a
+comma, quote or newline) then survive as lone surrogates, and exactly the records holding them
+become ``encoding_error`` row errors, their values shown with ``backslashreplace``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ingest_server.csvstream.checkers import RowChecker, get_checker
+from ingest_server.csvstream.chunker import Chunk
+from ingest_server.errors import FileRejected
+
+DEFAULT_SAMPLE_LIMIT = 100
+# The chunker rejects records over max_line_bytes, so no field can exceed this in practice;
+# csv's own default (128 KiB) would turn long legitimate fields into a crash.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_ROW_COLUMN = "(row)"  # how a whole-row error (column None) is named in ``_errors``
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkResult:
+    """What a chunk turned into. ``rows`` = ``valid_rows`` + ``invalid_rows`` (blank lines
+    excluded); ``errors_sample`` holds at most ``sample_limit`` row error records
+    ``{"line", "column", "value", "code", "message"}``; ``last_line`` is the chunk's last
+    physical line."""
+
+    seq: int
+    rows: int
+    valid_rows: int
+    invalid_rows: int
+    valid_csv: bytes
+    errors_csv: bytes
+    errors_sample: list[dict[str, Any]]
+    last_line: int
+
+
+def _csv_bytes(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def header_rows(header: list[str], output_header: list[str]) -> tuple[bytes, bytes]:
+    """The first line of the valid file and of the error file (original header + ``_line``,
+    ``_errors``), as CRLF-terminated CSV bytes."""
+    return _csv_bytes([list(output_header)]), _csv_bytes([[*header, "_line", "_errors"]])
+
+
+def _shown(value: str) -> str:
+    """A cell as written to the error file: undecodable bytes as ``\\xNN`` so the file stays
+    UTF-8. (NUL is kept in files but escaped in ``errors_sample``: Postgres jsonb refuses it.)"""
+    if _SURROGATE.search(value):
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def _cell_problems(row: list[str], header: list[str], bad_bytes: bool,
+                   has_nul: bool) -> list[tuple[str | None, str, str]]:
+    problems: list[tuple[str | None, str, str]] = []
+    for i, cell in enumerate(row):
+        column = header[i] if i < len(header) else None
+        if bad_bytes and _SURROGATE.search(cell):
+            problems.append((column, "encoding_error", "the value is not valid text in the "
+                             "upload's encoding"))
+        if has_nul and "\x00" in cell:
+            problems.append((column, "nul_byte", "the value contains a NUL byte"))
+    return problems
+
+
+def process_chunk(chunk: Chunk, ctx_key: str, *,
+                  sample_limit: int = DEFAULT_SAMPLE_LIMIT) -> ChunkResult:
+    """Check every record of ``chunk`` with the checker registered under ``ctx_key``."""
+    checker: RowChecker = get_checker(ctx_key)
+    header = list(checker.header)
+    ncols = len(header)
+    col_index = {name: i for i, name in enumerate(header)}
+    check, transform = checker.check, checker.transform
+    try:
+        text = chunk.data.decode("utf-8")
+        bad_bytes = False
+    except UnicodeDecodeError:
+        text = chunk.data.decode("utf-8", "surrogateescape")
+        bad_bytes = True
+    has_nul = "\x00" in text
+    slow = bad_bytes or has_nul
+
+    valid: list[list[str]] = []
+    rejected: list[list[str]] = []
+    sample: list[dict[str, Any]] = []
+    rows = 0
+    base, prev = chunk.first_line, 0
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            line = base + prev
+            prev = reader.line_num
+            if not row:
+                continue
+            rows += 1
+            errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
+            if len(row) != ncols:
+                errors.append((None, "ragged_row",
+                               f"expected {ncols} cells, got {len(row)}"))
+            if not errors:
+                errors = check(row)
+                if not errors:
+                    valid.append(transform(row))
+                    continue
+            cells = [_shown(c) for c in row] if bad_bytes else row
+            rejected.append([*cells, str(line), "; ".join(
+                f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
+                for col, code, msg in errors)])
+            for col, code, msg in errors:
+                if len(sample) >= sample_limit:
+                    break
+                if col is None:
+                    value = ",".join(cells)
+                else:
+                    i = col_index.get(col)
+                    value = cells[i] if i is not None and i < len(cells) else ""
+                sample.append({"line": line, "column": col,
+                               "value": value.replace("\x00", "\\x00"),
+                               "code": code, "message": msg})
+    except csv.Error as exc:
+        raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
+                           code="not_a_csv", line=base + prev) from None
+    return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),
+                       invalid_rows=len(rejected), valid_csv=_csv_bytes(valid),
+                       errors_csv=_csv_bytes(rejected), errors_sample=sample,
+                       last_line=chunk.first_line + chunk.lines - 1)

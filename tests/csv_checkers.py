@@ -1,0 +1,74 @@
+"""Small, real row checkers for the csvstream tests (the production checker comes from the
+validation package). Top-level factories so worker processes can build them by name."""
+
+from __future__ import annotations
+
+import os
+
+
+class IntColumnsChecker:
+    """``int_columns`` must hold integers; ``required`` must be non-empty; optionally upper-case
+    ``upper`` in the output and append a ``checked`` column (to prove ``transform`` runs)."""
+
+    def __init__(self, header: list[str], int_columns: tuple[str, ...] = (),
+                 required: tuple[str, ...] = (), upper: str | None = None,
+                 crash_on: str | None = None) -> None:
+        self.header = list(header)
+        self._ints = [(header.index(c), c) for c in int_columns]
+        self._required = [(header.index(c), c) for c in required]
+        self._upper = header.index(upper) if upper else None
+        self._crash_on = crash_on
+        self.output_header = self.header + (["checked"] if upper else [])
+
+    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
+        if self._crash_on is not None and self._crash_on in row:
+            os._exit(3)  # simulates a worker dying (segfault, OOM kill)
+        errors: list[tuple[str | None, str, str]] = []
+        for i, name in self._required:
+            if not row[i].strip():
+                errors.append((name, "required", "a value is required"))
+        for i, name in self._ints:
+            value = row[i]
+            if value and not value.lstrip("-").isdigit():
+                errors.append((name, "type_error", "must be an integer"))
+        return errors
+
+    def transform(self, row: list[str]) -> list[str]:
+        if self._upper is None:
+            return row
+        out = list(row)
+        out[self._upper] = out[self._upper].upper()
+        out.append("yes")
+        return out
+
+
+class RejectAll:
+    """Every record goes to the error output, so its cells and ``_line`` can be compared."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.header = self.output_header = list(header)
+
+    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
+        return [(self.header[0], "rejected", "always")]
+
+    def transform(self, row: list[str]) -> list[str]:
+        return row
+
+
+class AcceptAll(RejectAll):
+    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
+        return []
+
+
+def int_checker(header: list[str], int_columns: tuple[str, ...] = (),
+                required: tuple[str, ...] = (), upper: str | None = None,
+                crash_on: str | None = None) -> IntColumnsChecker:
+    return IntColumnsChecker(header, int_columns, required, upper, crash_on)
+
+
+def reject_all(header: list[str]) -> RejectAll:
+    return RejectAll(header)
+
+
+def accept_all(header: list[str]) -> AcceptAll:
+    return AcceptAll(header)

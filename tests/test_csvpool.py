@@ -1,0 +1,167 @@
+"""ChunkPool (2 worker processes) and InlineRunner: ordered results equal to in-process ones,
+back-pressure, cancellation and worker crashes."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from ingest_server.csvstream import (
+    CheckerSpec,
+    Chunk,
+    ChunkPool,
+    ChunkResult,
+    InlineRunner,
+    RowChunker,
+    open_csv_stream,
+    process_chunk,
+    register_checker_factory,
+)
+from ingest_server.errors import IngestError
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[ChunkPool]:
+    pool = ChunkPool(2, max_in_flight=3)
+    yield pool
+    asyncio.run(pool.close())
+
+
+def make_csv(n: int) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "name", "qty"])
+    for i in range(n):
+        qty = "many" if i % 7 == 3 else str(i % 50)
+        name = f'line {i}\n"quoted", é' if i % 5 == 0 else f"n{i}"
+        w.writerow([i, name, qty])
+    return buf.getvalue().encode()
+
+
+DATA = make_csv(3000)
+
+
+def chunks_of(data: bytes, chunk_size: int = 4096) -> tuple[list[str], list[Chunk]]:
+    chunker = RowChunker(chunk_size=chunk_size, max_line_bytes=1 << 16)
+    chunks = chunker.feed(data) + chunker.finish()
+    return chunker.header, chunks
+
+
+def qty_spec(header: list[str], **kw: object) -> CheckerSpec:
+    return CheckerSpec("csv_checkers:int_checker", (header, ("qty",)), kw)
+
+
+async def collect(results: AsyncIterator[ChunkResult]) -> list[ChunkResult]:
+    return [r async for r in results]
+
+
+async def test_pool_results_are_ordered_and_equal_inline(pool: ChunkPool) -> None:
+    header, chunks = chunks_of(DATA)
+    assert len(chunks) > 10
+    spec = qty_spec(header)
+    register_checker_factory("pool-eq", spec)
+    expected = [process_chunk(c, "pool-eq") for c in chunks]
+    got = await collect(pool.map_ordered(chunks, "pool-eq", spec))
+    assert got == expected
+    assert [r.seq for r in got] == list(range(len(chunks)))
+    assert sum(r.rows for r in got) == 3000
+    assert sum(r.invalid_rows for r in got) == len(range(3, 3000, 7))
+    inline = await collect(InlineRunner(thread_above_bytes=2048).map_ordered(
+        chunks, "pool-eq", spec))
+    assert inline == expected
+
+
+async def test_new_spec_on_a_running_pool(pool: ChunkPool) -> None:
+    header, chunks = chunks_of(DATA)
+    first = await collect(pool.map_ordered(chunks, "v1", qty_spec(header)))
+    second = await collect(pool.map_ordered(chunks, "v2", qty_spec(header, upper="name")))
+    assert sum(r.valid_rows for r in first) == sum(r.valid_rows for r in second)
+    assert b"N1,1,yes\r\n" in second[0].valid_csv and b"n1,1\r\n" in first[0].valid_csv
+
+
+async def test_async_producer_gets_back_pressure(pool: ChunkPool) -> None:
+    header, chunks = chunks_of(DATA)
+    pulled = 0
+
+    async def producer() -> AsyncIterator[Chunk]:
+        nonlocal pulled
+        for chunk in chunks:
+            pulled += 1
+            yield chunk
+
+    consumed = 0
+    async for _ in pool.map_ordered(producer(), "bp", qty_spec(header)):
+        consumed += 1
+        assert pulled <= consumed + pool.max_in_flight
+    assert consumed == len(chunks)
+
+
+async def test_cancelling_the_consumer_task(pool: ChunkPool) -> None:
+    header, chunks = chunks_of(DATA)
+    started = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in pool.map_ordered(chunks * 20, "cancel", qty_spec(header)):
+            started.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(started.wait(), timeout=60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    got = await collect(pool.map_ordered(chunks[:2], "cancel", qty_spec(header)))
+    assert [r.seq for r in got] == [0, 1]
+
+
+async def test_stopping_early_cancels_and_pool_stays_usable(pool: ChunkPool) -> None:
+    header, chunks = chunks_of(DATA)
+    producer_closed = asyncio.Event()
+
+    async def producer() -> AsyncIterator[Chunk]:
+        try:
+            for chunk in chunks:
+                yield chunk
+        finally:
+            producer_closed.set()
+
+    results = pool.map_ordered(producer(), "stop", qty_spec(header))
+    async for result in results:
+        assert result.seq == 0
+        break
+    await results.aclose()
+    assert producer_closed.is_set()  # the upstream reader is stopped too
+    again = await collect(pool.map_ordered(chunks[:3], "stop", qty_spec(header)))
+    assert [r.seq for r in again] == [0, 1, 2]
+
+
+async def test_worker_crash_is_a_clean_error_then_pool_recovers(pool: ChunkPool) -> None:
+    data = DATA + b"9999,CRASH,1\n"
+    header, chunks = chunks_of(data)
+    with pytest.raises(IngestError) as info:
+        await asyncio.wait_for(collect(pool.map_ordered(
+            chunks, "crash", qty_spec(header, crash_on="CRASH"))), timeout=120)
+    assert info.value.code == "worker_crashed" and info.value.status == 500
+    header, chunks = chunks_of(DATA)
+    got = await collect(pool.map_ordered(chunks, "after-crash", qty_spec(header)))
+    assert sum(r.rows for r in got) == 3000
+
+
+async def test_open_csv_stream_end_to_end(pool: ChunkPool) -> None:
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(DATA), 1000):
+            yield DATA[i:i + 1000]
+
+    stream = await open_csv_stream(pieces(), chunk_size=8192, max_line_bytes=1 << 16)
+    assert stream.header == ["id", "name", "qty"] and stream.header_lines == 1
+    results = await collect(pool.map_ordered(stream, "e2e", qty_spec(stream.header)))
+    errors = list(csv.reader(io.StringIO(b"".join(r.errors_csv for r in results).decode(),
+                                         newline="")))
+    # every 7th row (i % 7 == 3) is rejected; rows with i % 5 == 0 span 2 lines
+    lines = {int(row[0]): int(row[-2]) for row in errors}
+    assert lines[3] == 2 + 3 + 1  # header, rows 0..2 (row 0 has two lines)
+    assert all(row[-1] == "qty: type_error: must be an integer" for row in errors)
+    assert sum(r.rows for r in results) == 3000
