@@ -10,6 +10,7 @@ anything is published) rather than silently ignored.
 from __future__ import annotations
 
 import unicodedata
+from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
@@ -44,7 +45,7 @@ def clean_filename(name: str | None) -> str:
     """The client's file name as metadata only (never a path): last segment, printable, bounded."""
     if not name:
         return "upload"
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = unquote(name).replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
     return name.strip()[:255] or "upload"
 

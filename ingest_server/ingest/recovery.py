@@ -1,0 +1,39 @@
+"""Crash recovery: uploads whose process died are failed, and their staged data removed.
+
+Runs at start-up and then periodically in every process; it only touches uploads whose
+heartbeat stopped (``ingest.stale_upload_s``), so uploads of live replicas are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from ..errors import IngestError
+from ..storage.base import Storage
+from ..uploads import UploadStore
+
+log = logging.getLogger("ingest_server.recovery")
+
+
+async def recover(uploads: UploadStore, storage: Storage, stale_s: float) -> list[str]:
+    failed = await uploads.fail_stale(stale_s)
+    for upload_id in failed:
+        removed = await storage.cleanup_staged(upload_id=upload_id)
+        log.warning("upload %s was interrupted: marked failed, %d staged objects removed",
+                    upload_id, removed)
+    # Staged data no live upload can own any more (its heartbeat would have been refreshed).
+    await storage.cleanup_staged(older_than_s=max(stale_s * 4, 86400.0))
+    return failed
+
+
+async def recover_forever(uploads: UploadStore, storage: Storage, stale_s: float,
+                          every_s: float = 60.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await recover(uploads, storage, stale_s)
+        except (IngestError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            log.warning("periodic recovery failed: %s", e)

@@ -1,0 +1,45 @@
+"""The JSON shape of an upload, the same for the upload answer, replays and status requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES = {
+    "uploaded": "file accepted: {valid_rows} valid and {invalid_rows} rejected rows of {total_rows}",
+    "rejected": "file rejected: nothing was written",
+    "failed": "upload failed: nothing was written",
+    "receiving": "upload in progress",
+}
+
+
+def response_body(record: dict[str, Any]) -> dict[str, Any]:
+    status = record["status"]
+    body = {
+        "upload_id": record["id"],
+        "status": status,
+        "message": MESSAGES[status].format(**record),
+        "route": record["route"],
+        "filename": record["filename"],
+        "ingestion_type": record["kind"],
+        "ingestion_name": record["ingestion_name"],
+        "program_name": record["program"],
+        "spec_version": record["spec_version"],
+        "dry_run": record["dry_run"],
+        "bytes": record["bytes"],
+        "sha256": record["sha256"],
+        "total_rows": record["total_rows"],
+        "valid_rows": record["valid_rows"],
+        "invalid_rows": record["invalid_rows"],
+        "objects": record["objects"],
+        "errors_sample": record["errors_sample"],
+        "error": record["error"],
+        "started_at": record["started_at"],
+        "finished_at": record["finished_at"],
+    }
+    if record.get("members") is not None:
+        body["members"] = record["members"]
+    if status == "uploaded" and not record["objects"].get("errors"):
+        body["message"] += " (no rejected rows, so no error file)" if not record["dry_run"] else ""
+    if record["dry_run"]:
+        body["message"] += " (dry run: nothing was written)"
+    return body

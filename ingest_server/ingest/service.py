@@ -1,0 +1,305 @@
+"""An upload from first byte to outcome: tracking, spec lookup, the pass, publish or abort.
+
+Domain code: the view hands over an async iterator of the file's bytes and the form fields; this
+module never sees aiohttp. Whatever happens — a bad file, a client that goes away, storage or
+database failure — staged objects are aborted and the upload row ends ``rejected`` or ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import asyncpg
+
+from ..config import Settings
+from ..errors import Conflict, FileRejected, IngestError, UploadTooLarge
+from ..plugins import Registry
+from ..programs import ProgramType
+from ..specs import Spec, SpecStore
+from ..storage.base import Storage, abort_all, publish_all
+from ..uploads import UploadStore
+from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
+from .responses import response_body
+from .spool import file_chunks
+
+log = logging.getLogger("ingest_server.ingest")
+HEARTBEAT_S = 15.0
+HOOK_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    """What a client asked for, already checked for shape by the view."""
+
+    program_type: ProgramType
+    ingestion_name: str
+    program: str | None
+    filename: str
+    client: str | None
+    dry_run: bool = False
+    max_error_rate: float | None = None
+    encoding: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class MemberOutcome:
+    """One CSV of an upload: the whole upload for ``new_programs``, one member of a ZIP."""
+
+    name: str
+    csv: CsvOutcome | None = None
+    spec_version: int | None = None
+    error: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.csv or CsvOutcome()
+        return {"name": self.name, "spec_version": self.spec_version,
+                "total_rows": c.total_rows, "valid_rows": c.valid_rows,
+                "invalid_rows": c.invalid_rows, "error_rate": round(c.error_rate, 6),
+                "objects": {"valid": c.valid_key, "errors": c.error_key},
+                "errors_sample": c.errors_sample, "error": self.error}
+
+
+@dataclass
+class Context:
+    """Handed to the work function of one upload."""
+
+    upload_id: str
+    source: AsyncIterator[bytes]
+    stats: StreamStats
+    members: list[MemberOutcome] = field(default_factory=list)
+
+
+Work = Callable[[Context], Awaitable[None]]
+
+
+def new_upload_id() -> str:
+    """Time-ordered and unique: sorts by start time in listings and object keys."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y%m%d%H%M%S") + "-" + uuid.uuid4().hex[:12]
+
+
+class IngestService:
+    def __init__(self, *, settings: Settings, specs: SpecStore, uploads: UploadStore,
+                 storage: Storage, registry: Registry, runner_for: Callable[[int | None], Any]):
+        self.settings = settings
+        self.specs = specs
+        self.uploads = uploads
+        self.storage = storage
+        self.registry = registry
+        self.runner_for = runner_for  # expected bytes -> an in-process runner or the process pool
+        self.plugins_dir = registry.plugins_dir
+
+    async def replay(self, req: UploadRequest) -> dict[str, Any] | None:
+        """The earlier result for this Idempotency-Key, if there is one."""
+        if not req.idempotency_key:
+            return None
+        earlier = await self.uploads.by_idempotency_key(req.client, req.idempotency_key)
+        if earlier is None:
+            return None
+        if earlier["status"] == "receiving":
+            raise Conflict("an upload with this Idempotency-Key is still in progress",
+                           code="upload_in_progress", upload_id=earlier["id"])
+        return dict(response_body(earlier), idempotent_replay=True)
+
+    async def ingest_csv(self, req: UploadRequest, source: AsyncIterator[bytes],
+                         expected_bytes: int | None = None) -> dict[str, Any]:
+        """Validate and land one CSV upload (``new_programs``)."""
+        spec = await self.specs.latest(req.program_type.spec_kind, req.ingestion_name)
+
+        async def work(ctx: Context) -> None:
+            member = MemberOutcome(name=req.ingestion_name, spec_version=spec.version)
+            ctx.members.append(member)
+            member.csv = await self.run_csv(ctx, ctx.source, spec, name=req.ingestion_name,
+                                            program=req.program, req=req,
+                                            expected_bytes=expected_bytes)
+
+        return await self.run(req, source, work)
+
+    async def ingest_zip(self, req: UploadRequest, path: Path, size: int) -> dict[str, Any]:
+        """Validate and land every CSV member of a national-programme ZIP."""
+        from .national import ingest_zip  # noqa: PLC0415 — national.py builds on this module
+
+        return await ingest_zip(self, req, path, file_chunks(path))
+
+    async def run(self, req: UploadRequest, source: AsyncIterator[bytes], work: Work) -> dict:
+        """Track one upload around ``work``: create the row, heartbeat, conclude or fail."""
+        upload_id = await self._start(req)
+        stats = StreamStats()
+        ctx = Context(upload_id=upload_id, source=self._counted(source, stats), stats=stats)
+        try:
+            async with self._heartbeat(ctx):
+                await work(ctx)
+            record = await self._conclude(req, ctx)
+        except BaseException as e:
+            await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
+            await self._fail(req, ctx, e)
+            raise
+        await self._notify(record)
+        return response_body(record)
+
+    async def run_csv(self, ctx: Context, source: AsyncIterator[bytes], spec: Spec, *, name: str,
+                      program: str | None, req: UploadRequest,
+                      expected_bytes: int | None) -> CsvOutcome:
+        """One streaming pass of one CSV into staged objects (unpublished)."""
+        today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        pt = req.program_type
+        valid_key, error_key = pt.keys(program=program or name, name=name, date=today,
+                                       upload_id=ctx.upload_id)
+        target = CsvTarget(valid_key=valid_key, error_key=error_key, schema_key=spec.cache_key,
+                           schema=spec.cerberus, program_type=pt.name, ingestion_name=name,
+                           program=program, plugins_dir=self.plugins_dir, dry_run=req.dry_run)
+        limits, ingest = self.settings.limits, self.settings.ingest
+
+        async def check_header(header: list[str]) -> None:
+            problems = [p for found in self.registry.pm.hook.check_header(
+                program_type=pt.name, ingestion_name=name, program=program, header=header)
+                for p in (found or ())]
+            if problems:
+                code, message = problems[0]
+                raise FileRejected(message, code=code,
+                                   problems=[{"code": c, "message": m} for c, m in problems])
+
+        return await ingest_csv(source, target, storage=self.storage,
+                                runner=self.runner_for(expected_bytes), upload_id=ctx.upload_id,
+                                encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
+                                max_line_bytes=limits.max_line_bytes,
+                                sample_limit=limits.errors_sample, check_header=check_header)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _start(self, req: UploadRequest) -> str:
+        upload_id = new_upload_id()
+        try:
+            await self.uploads.create(
+                upload_id=upload_id, route=req.program_type.route, client=req.client,
+                filename=req.filename, kind=req.program_type.name, program=req.program,
+                ingestion_name=req.ingestion_name, dry_run=req.dry_run,
+                idempotency_key=req.idempotency_key)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("an upload with this Idempotency-Key is in progress",
+                           code="upload_in_progress") from None
+        return upload_id
+
+    async def _counted(self, source: AsyncIterator[bytes], stats: StreamStats):
+        limit = self.settings.limits.max_upload_bytes
+        async for piece in source:
+            stats.nbytes += len(piece)
+            if stats.nbytes > limit:
+                raise UploadTooLarge(f"the upload is larger than {limit} bytes",
+                                     max_upload_bytes=limit)
+            stats.sha256.update(piece)
+            yield piece
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, ctx: Context):
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT_S)
+                try:
+                    await self.uploads.heartbeat(ctx.upload_id, ctx.stats.nbytes)
+                except (OSError, asyncpg.PostgresError) as e:
+                    log.warning("upload %s: heartbeat failed: %s", ctx.upload_id, e)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _conclude(self, req: UploadRequest, ctx: Context) -> dict[str, Any]:
+        members = ctx.members
+        writers = [w for m in members if m.csv for w in m.csv.writers]
+        totals = {k: sum(getattr(m.csv, k) for m in members if m.csv)
+                  for k in ("total_rows", "valid_rows", "invalid_rows")}
+        sha = ctx.stats.sha256.hexdigest()
+        status, error, objects = "uploaded", None, self._objects(req, members)
+        over = [m for m in members if m.csv and req.max_error_rate is not None
+                and m.csv.error_rate > req.max_error_rate]
+        ingested = [m for m in members if m.csv]
+        if not ingested:
+            status = "rejected"
+            error = {"code": "nothing_ingested", "message": "no file of this upload could be "
+                     "validated (see the members' errors)"}
+        elif over:
+            status = "rejected"
+            m = over[0]
+            error = {"code": "error_rate_exceeded",
+                     "message": f"{m.name}: {m.csv.invalid_rows} of {m.csv.total_rows} rows "
+                                f"rejected ({m.csv.error_rate:.2%}), above max_error_rate "
+                                f"{req.max_error_rate:.2%}; nothing was written",
+                     "members": [x.name for x in over]}
+        if status != "uploaded" or req.dry_run:
+            await abort_all(writers)
+            objects = {"valid": None, "errors": None}
+        else:
+            earlier = await self.uploads.find_duplicate(
+                sha256=sha, route=req.program_type.route, kind=req.program_type.name,
+                program=req.program, ingestion_name=req.ingestion_name, exclude_id=ctx.upload_id,
+                window_s=self.settings.ingest.idempotency_window_s)
+            if earlier is not None:
+                await abort_all(writers)
+                objects = dict(earlier["objects"], duplicate_of=earlier["id"])
+            else:
+                await publish_all(writers)
+        member_json = [m.to_json() for m in members] if req.program_type.route == \
+            "national_programs" else None
+        sample = [dict(e, member=m.name) if member_json else e
+                  for m in members if m.csv for e in m.csv.errors_sample]
+        await self.uploads.finish(
+            ctx.upload_id, status=status, sha256=sha, nbytes=ctx.stats.nbytes,
+            objects=objects, members=member_json, error=error,
+            errors_sample=sample[:self.settings.limits.errors_sample],
+            spec_version=members[0].spec_version if len(members) == 1 else None, **totals)
+        return await self.uploads.get(ctx.upload_id)
+
+    @staticmethod
+    def _objects(req: UploadRequest, members: list[MemberOutcome]) -> dict[str, Any]:
+        if req.program_type.route == "national_programs":
+            return {"valid": [m.csv.valid_key for m in members if m.csv and m.csv.valid_key],
+                    "errors": [m.csv.error_key for m in members if m.csv and m.csv.error_key]}
+        c = members[0].csv
+        return {"valid": c.valid_key, "errors": c.error_key}
+
+    async def _fail(self, req: UploadRequest, ctx: Context, e: BaseException) -> None:
+        if isinstance(e, IngestError):
+            status = "rejected" if e.status < 500 else "failed"
+            error = {"code": e.code, "message": e.message, "details": e.details}
+        elif isinstance(e, asyncio.CancelledError):
+            status, error = "failed", {"code": "cancelled", "message": "the upload was cancelled"}
+        else:
+            status = "failed"
+            error = {"code": "interrupted" if isinstance(e, (ConnectionError, OSError))
+                     else "internal_error", "message": f"{e.__class__.__name__}"}
+        try:
+            await asyncio.shield(self.uploads.finish(
+                ctx.upload_id, status=status, sha256=None, nbytes=ctx.stats.nbytes, error=error))
+            record = await self.uploads.get(ctx.upload_id)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as db_error:
+            # The row stays "receiving"; its stale heartbeat gets it failed by recovery.
+            log.error("upload %s: could not record its failure: %s", ctx.upload_id, db_error)
+            return
+        if record is not None:
+            await self._notify(record)
+
+    async def _notify(self, record: dict[str, Any]) -> None:
+        """Run ``upload_finished`` hooks; a failing hook is logged, never fails the upload."""
+        body = response_body(record)
+        for impl in self.registry.pm.hook.upload_finished.get_hookimpls():
+            try:
+                result = impl.function(**({"upload": body} if impl.argnames else {}))
+                if inspect.isawaitable(result):
+                    await asyncio.wait_for(result, HOOK_TIMEOUT_S)
+            except Exception as e:  # notification problems never change an upload's outcome
+                log.error("plugin %s: upload_finished failed: %s: %s", impl.plugin_name,
+                          e.__class__.__name__, e)
