@@ -47,6 +47,7 @@ class StorageConfig:
     backend: str = "local"
     root: str = "data/storage"
     bucket: str = "ingest"
+    prefix: str = ""
     endpoint_url: str = ""
     region: str = "us-east-1"
     access_key_id: str = ""

@@ -19,6 +19,7 @@ import pytest
 from aiohttp import encode_basic_auth
 
 from ingest_server.auth import hash_secret
+from s3_server import SeaweedS3
 from ingest_server.config import load_settings
 
 TEST_CLIENT = ("test-client", "test-client-secret-0123456789")
@@ -71,6 +72,23 @@ def pg_dsn(tmp_path_factory):
             pass
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real SeaweedFS S3 server shared by the session; SIGTERM then SIGKILL at teardown."""
+    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def s3_settings(server: SeaweedS3) -> dict:
+    """The [storage] section for the test S3 server, in a prefix of its own."""
+    return {"backend": "s3", "bucket": "ingest-tests", "endpoint_url": server.endpoint_url,
+            "region": server.region, "access_key_id": server.access_key_id,
+            "secret_access_key": server.secret_access_key,
+            "prefix": f"t-{uuid.uuid4().hex}/"}
+
+
 @pytest.fixture
 async def clean_db(pg_dsn):
     """The session database with every table emptied (tables are created by the app's migrations)."""
@@ -105,9 +123,11 @@ def make_settings(tmp_path: Path, dsn: str, **sections):
     return load_settings(None, env={}, overrides=overrides)
 
 
-@pytest.fixture
-def settings(tmp_path, clean_db):
-    return make_settings(tmp_path, clean_db)
+@pytest.fixture(params=["local"])
+def settings(request, tmp_path, clean_db):
+    """Test settings; a test module may parametrize ``backend`` over ["local", "s3"]."""
+    storage = s3_settings(request.getfixturevalue("s3_server")) if request.param == "s3" else {}
+    return make_settings(tmp_path, clean_db, storage=storage)
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from pathlib import Path
 
 import aiohttp
+
+from ingest_server.storage import LocalStorage
+from ingest_server.web.appkeys import STORAGE
 
 SPEC = {
     "program": "teacherspresent",
@@ -56,12 +58,22 @@ async def upload(client, headers, content: bytes, *, path="/api/ingestion/new_pr
     return resp.status, await resp.json()
 
 
-def landed(root: Path) -> list[str]:
-    """Every published object under a local storage root (staging excluded)."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and ".staging" not in p.parts)
+async def landed(client) -> list[str]:
+    """Every published object in the app's storage, whichever the backend."""
+    return await client.app[STORAGE].list()
 
 
-def read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.reader(f))
+async def read_object(client, key: str) -> list[list[str]]:
+    """A published CSV object, parsed."""
+    data = b"".join([chunk async for chunk in client.app[STORAGE].read(key)])
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+async def staged_left(client) -> list[str]:
+    """Staged (unpublished) data left behind: local staging files or open S3 multipart uploads."""
+    storage = client.app[STORAGE]
+    if isinstance(storage, LocalStorage):
+        return sorted(str(p) for p in storage.staging.rglob("*") if p.is_file())
+    page = await storage.client.list_multipart_uploads(Bucket=storage.bucket,
+                                                       Prefix=storage.prefix)
+    return sorted(u["Key"] for u in page.get("Uploads", []))

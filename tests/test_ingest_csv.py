@@ -9,7 +9,9 @@ import asyncpg
 import pytest
 
 from conftest import make_settings
-from ingest_helpers import SPEC, form, landed, read_csv, register, upload
+from ingest_helpers import SPEC, form, landed, read_object, register, staged_left, upload
+
+BOTH = pytest.mark.parametrize("settings", ["local", "s3"], indirect=True)
 
 GOOD = b"date,school_id,teachers_present,remarks,score\n" \
        b"2024-01-01,S1,10,ok,1.5\n" \
@@ -19,10 +21,7 @@ GOOD = b"date,school_id,teachers_present,remarks,score\n" \
        b"2024-01-02,S5,3,,\n"
 
 
-def storage_root(settings) -> Path:
-    return Path(settings.storage.root)
-
-
+@BOTH
 async def test_happy_path_with_row_errors(client, auth_headers, settings):
     await register(client, auth_headers)
     status, body = await upload(client, auth_headers, GOOD)
@@ -35,13 +34,12 @@ async def test_happy_path_with_row_errors(client, auth_headers, settings):
                         rf"teacherspresent-event\.{uid}\.data\.csv", valid_key)
     assert re.fullmatch(rf"ingestion_error/school-attendance/\d{{4}}-\d\d-\d\d/"
                         rf"teacherspresent\.{uid}\.errors\.csv", error_key)
-    root = storage_root(settings)
-    assert landed(root) == sorted([valid_key, error_key])
-    rows = read_csv(root / valid_key)
+    assert await landed(client) == sorted([valid_key, error_key])
+    rows = await read_object(client, valid_key)
     assert rows[0] == ["date", "school_id", "teachers_present", "remarks", "score"]
     assert [r[1] for r in rows[1:]] == ["S1", "S3", "S5"]
     assert rows[2][3] == "multi\nline, with comma"  # quoted newline kept, RFC 4180 output
-    errors = read_csv(root / error_key)
+    errors = await read_object(client, error_key)
     assert errors[0] == ["date", "school_id", "teachers_present", "remarks", "score", "_line",
                          "_errors"]
     # Line numbers are physical: the quoted newline makes the row after it line 6, not 5.
@@ -87,9 +85,10 @@ async def test_no_rejected_rows_means_no_error_file(client, auth_headers, settin
                                 b"date,school_id,teachers_present\n2024-01-01,S1,4\n")
     assert status == 200 and body["objects"]["errors"] is None
     assert "no error file" in body["message"]
-    assert len(landed(storage_root(settings))) == 1
+    assert len(await landed(client)) == 1
 
 
+@BOTH
 async def test_fields_after_the_file_are_spooled(client, auth_headers, settings):
     await register(client, auth_headers)
     status, body = await upload(client, auth_headers, GOOD, file_first=True)
@@ -106,7 +105,7 @@ async def test_option_after_a_streamed_file_is_refused(client, auth_headers, set
     resp = await client.post("/api/ingestion/new_programs", data=data, headers=auth_headers)
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "option_after_file"
-    assert landed(storage_root(settings)) == []
+    assert await landed(client) == []
 
 
 @pytest.mark.parametrize("content, code", [
@@ -118,12 +117,13 @@ async def test_option_after_a_streamed_file_is_refused(client, auth_headers, set
     (b"\x00\x01\x02\x03binary\xff\xfe\n", "not_text"),
     (b"\x00\x01\x02\x03binary\n", "not_a_csv"),
 ])
+@BOTH
 async def test_file_level_errors(client, auth_headers, settings, clean_db, content, code):
     await register(client, auth_headers)
     status, body = await upload(client, auth_headers, content)
     assert status == 400, body
     assert body["error"]["code"] == code
-    assert landed(storage_root(settings)) == []
+    assert await landed(client) == []
     conn = await asyncpg.connect(clean_db)
     try:
         row = await conn.fetchrow("SELECT status, error FROM uploads")
@@ -162,7 +162,7 @@ async def test_latin1_encoding_option(client, auth_headers, settings):
     content = "date,school_id,teachers_present,remarks\n2024,S1,1,café\n".encode("latin-1")
     status, body = await upload(client, auth_headers, content, params={"encoding": "latin-1"})
     assert body["valid_rows"] == 1
-    rows = read_csv(storage_root(settings) / body["objects"]["valid"])
+    rows = await read_object(client, body["objects"]["valid"])
     assert rows[1][3] == "café"
 
 
@@ -189,7 +189,7 @@ async def test_bad_fields(client, auth_headers, settings, fields, code):
     status, body = await upload(client, auth_headers, GOOD, fields=fields)
     assert status == 400, body
     assert body["error"]["code"] == code
-    assert landed(storage_root(settings)) == []
+    assert await landed(client) == []
 
 
 async def test_not_multipart_and_no_file(client, auth_headers):
@@ -209,7 +209,7 @@ async def test_client_file_name_is_never_a_path(client, auth_headers, settings):
     status, body = await upload(client, auth_headers, GOOD, filename="../../../etc/passwd.csv")
     assert status == 200
     assert body["filename"] == "passwd.csv"
-    assert all("passwd" not in k for k in landed(storage_root(settings)))
+    assert all("passwd" not in k for k in await landed(client))
 
 
 async def test_dimension_needs_no_program(client, auth_headers, settings):
@@ -250,44 +250,48 @@ async def test_upload_too_large(aiohttp_client, tmp_path, clean_db):
         status, body = await upload(client, headers, big, file_first=file_first)
         assert status == 413, body
         assert body["error"]["code"] == "upload_too_large"
-    assert landed(Path(settings.storage.root)) == []
+    assert await landed(client) == []
 
 
+@BOTH
 async def test_dry_run_writes_nothing(client, auth_headers, settings):
     await register(client, auth_headers)
     status, body = await upload(client, auth_headers, GOOD, params={"dry_run": "true"})
     assert status == 200 and body["dry_run"] is True
     assert (body["valid_rows"], body["invalid_rows"]) == (3, 2)
     assert body["objects"] == {"valid": None, "errors": None}
-    assert landed(storage_root(settings)) == []
+    assert await landed(client) == []
 
 
+@BOTH
 async def test_max_error_rate(client, auth_headers, settings):
     await register(client, auth_headers)
     status, body = await upload(client, auth_headers, GOOD, params={"max_error_rate": "0.3"})
     assert status == 200
     assert body["status"] == "rejected"
     assert body["error"]["code"] == "error_rate_exceeded"
-    assert landed(storage_root(settings)) == []
+    assert await landed(client) == []
     status, body = await upload(client, auth_headers, GOOD, params={"max_error_rate": "0.5"})
     assert body["status"] == "uploaded"
 
 
+@BOTH
 async def test_idempotency_key_and_duplicates(client, auth_headers, settings):
     await register(client, auth_headers)
     key = {"Idempotency-Key": "batch-42"}
     s1, first = await upload(client, auth_headers, GOOD, extra_headers=key)
     s2, second = await upload(client, auth_headers, GOOD, extra_headers=key)
     assert second["upload_id"] == first["upload_id"] and second["idempotent_replay"] is True
-    assert len(landed(storage_root(settings))) == 2
+    assert len(await landed(client)) == 2
     # Same bytes without a key, for the same target: the earlier objects, nothing landed twice.
     s3, third = await upload(client, auth_headers, GOOD)
     assert third["upload_id"] != first["upload_id"]
     assert third["objects"]["duplicate_of"] == first["upload_id"]
     assert third["objects"]["valid"] == first["objects"]["valid"]
-    assert len(landed(storage_root(settings))) == 2
+    assert len(await landed(client)) == 2
 
 
+@BOTH
 async def test_counts_always_add_up(client, auth_headers, settings):
     await register(client, auth_headers)
     lines = [b"date,school_id,teachers_present,remarks,score"]
@@ -299,14 +303,14 @@ async def test_counts_always_add_up(client, auth_headers, settings):
     status, body = await upload(client, auth_headers, content)
     assert body["total_rows"] == 3000
     assert body["invalid_rows"] == len([i for i in range(3000) if i % 7 == 0])
-    root = storage_root(settings)
-    valid = read_csv(root / body["objects"]["valid"])
-    errors = read_csv(root / body["objects"]["errors"])
+    valid = await read_object(client, body["objects"]["valid"])
+    errors = await read_object(client, body["objects"]["errors"])
     assert len(valid) - 1 == body["valid_rows"] and len(errors) - 1 == body["invalid_rows"]
     # Each data row spans two physical lines: row i starts on line 2 + 2*i.
     assert [int(r[5]) for r in errors[1:]] == [2 + 2 * i for i in range(3000) if i % 7 == 0]
 
 
+@BOTH
 async def test_client_disconnect_leaves_nothing(client, auth_headers, settings, clean_db):
     """A client that goes away mid-body: upload failed, staged objects removed."""
     await register(client, auth_headers)
@@ -336,9 +340,8 @@ async def test_client_disconnect_leaves_nothing(client, auth_headers, settings, 
     finally:
         await conn.close()
     assert row["status"] == "failed"
-    assert landed(storage_root(settings)) == []
-    staging = Path(settings.storage.root) / ".staging"
-    assert not staging.exists() or not any(p.is_file() for p in staging.rglob("*"))
+    assert await landed(client) == []
+    assert await staged_left(client) == []
 
 
 async def test_crash_recovery_at_start_up(aiohttp_client, tmp_path, clean_db):

@@ -20,15 +20,6 @@ BUCKET = "storage-tests"
 PART = MIN_PART_SIZE  # the smallest part S3 allows, so "several parts" stays cheap
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
-    """A real SeaweedFS S3 server shared by the session; SIGTERM then SIGKILL at teardown."""
-    server = SeaweedS3(tmp_path_factory.mktemp("seaweedfs"))
-    server.start()
-    yield server
-    server.stop()
-
-
 def s3_storage_for(server: SeaweedS3, **overrides) -> S3Storage:
     options = dict(endpoint_url=server.endpoint_url, region=server.region,
                    access_key_id=server.access_key_id,

@@ -30,5 +30,6 @@ def make_storage(cfg: Any) -> Storage:
             raise ConfigError("storage.bucket must be set for the s3 backend")
         return S3Storage(cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region,
                          access_key_id=cfg.access_key_id,
-                         secret_access_key=cfg.secret_access_key)
+                         secret_access_key=cfg.secret_access_key,
+                         prefix=getattr(cfg, "prefix", ""))
     raise ConfigError(f"storage.backend must be 'local' or 's3', not {cfg.backend!r}")
