@@ -158,3 +158,38 @@ async def test_health_is_public(client):
 async def test_unknown_route_json_404(client, auth_headers):
     resp = await client.get("/api/nothing-here", headers=auth_headers)
     await assert_error(resp, 404, "not_found")
+
+
+async def test_rs256_and_key_confusion(aiohttp_client, tmp_path, clean_db):
+    """RS256 with a key file works; an HS256 token signed with the public key is refused."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from ingest_server.web.app import create_app
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    (tmp_path / "jwt.pem").write_bytes(pem)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    settings = make_settings(tmp_path, clean_db, auth={
+        "algorithm": "RS256", "private_key_file": str(tmp_path / "jwt.pem"), "jwt_secret": ""})
+    c = await aiohttp_client(create_app(settings))
+    resp = await c.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    token = (await resp.json())["token"]
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    ok = await c.get("/api/specs", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status == 200
+    # HS/RS confusion: an attacker signs HS256 with the (public) verification key.
+    import hmac
+    import hashlib
+
+    b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    now = int(time.time())
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps({"sub": "x", "iat": now, "exp": now + 600, "aud": "ingest-server",
+                           "iss": "ingest-server", "scope": "spec"}).encode())
+    sig = b64(hmac.new(public, f"{head}.{body}".encode(), hashlib.sha256).digest())
+    bad = await c.get("/api/specs", headers={"Authorization": f"Bearer {head}.{body}.{sig}"})
+    await assert_error(bad, 401, "invalid_token")
