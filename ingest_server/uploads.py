@@ -17,8 +17,8 @@ COLUMNS = ("id, route, client, filename, sha256, kind, program, ingestion_name, 
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
            "members, errors_sample, error, started_at, heartbeat_at, finished_at")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
-              "status, dry_run, idempotency_key) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9)")
+              "status, dry_run, idempotency_key, owner) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10)")
 SQL_GET = "SELECT " + COLUMNS + " FROM uploads WHERE id = $1"
 SQL_BY_KEY = ("SELECT " + COLUMNS + " FROM uploads WHERE client IS NOT DISTINCT FROM $1 "
               "AND idempotency_key = $2 AND status <> 'failed'")
@@ -38,6 +38,12 @@ SQL_FAIL_STALE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
                   "'the server stopped while this upload was in progress') "
                   "WHERE status = 'receiving' AND heartbeat_at < now() - make_interval(secs => $1) "
                   "RETURNING id")
+SQL_RECEIVING_ON_HOST = ("SELECT id, owner FROM uploads WHERE status = 'receiving' "
+                         "AND owner LIKE $1")
+SQL_FAIL_ONE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
+                "error = jsonb_build_object('code', 'interrupted', 'message', "
+                "'the server stopped while this upload was in progress') "
+                "WHERE id = $1 AND status = 'receiving'")
 SQL_LIST = ("SELECT " + COLUMNS + " FROM uploads "
             "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR route = $2) "
             "AND ($3::text IS NULL OR client = $3) "
@@ -63,9 +69,9 @@ class UploadStore:
 
     async def create(self, *, upload_id: str, route: str, client: str | None, filename: str | None,
                      kind: str | None, program: str | None, ingestion_name: str | None,
-                     dry_run: bool, idempotency_key: str | None) -> None:
+                     dry_run: bool, idempotency_key: str | None, owner: str | None = None) -> None:
         await self.pool.execute(SQL_INSERT, upload_id, route, client, filename, kind, program,
-                                ingestion_name, dry_run, idempotency_key)
+                                ingestion_name, dry_run, idempotency_key, owner)
 
     async def get(self, upload_id: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(SQL_GET, upload_id)
@@ -98,6 +104,15 @@ class UploadStore:
     async def fail_stale(self, older_than_s: float) -> list[str]:
         rows = await self.pool.fetch(SQL_FAIL_STALE, float(older_than_s))
         return [r["id"] for r in rows]
+
+    async def fail_orphans(self, host: str, is_dead) -> list[str]:
+        """Fail this host's uploads whose receiving process ``is_dead(owner)``."""
+        failed = []
+        for r in await self.pool.fetch(SQL_RECEIVING_ON_HOST, host.replace("%", r"\%") + ":%"):
+            if is_dead(r["owner"]):
+                await self.pool.execute(SQL_FAIL_ONE, r["id"])
+                failed.append(r["id"])
+        return failed
 
     async def list(self, *, status: str | None = None, route: str | None = None,
                    client: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:

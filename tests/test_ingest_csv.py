@@ -372,3 +372,31 @@ async def test_crash_recovery_at_start_up(aiohttp_client, tmp_path, clean_db):
         await conn.close()
     assert row["status"] == "failed"
     assert not any(Path(settings.storage.root).rglob("*.csv*"))
+
+
+async def test_restart_fails_uploads_of_a_dead_process_at_once(aiohttp_client, tmp_path, clean_db):
+    """A process of this host that died mid-upload: failed at the next start, not after minutes."""
+    import socket
+    import subprocess
+
+    from ingest_server.web.app import create_app
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    owner = f"{socket.gethostname()}:{dead.pid}:deadbeef"
+    settings = make_settings(tmp_path, clean_db)  # stale_upload_s stays at its default (120 s)
+    client = await aiohttp_client(create_app(settings))
+    conn = await asyncpg.connect(clean_db)
+    try:
+        await conn.execute("INSERT INTO uploads (id, route, status, owner) VALUES "
+                           "('20240101000000-orphan', 'new_programs', 'receiving', $1), "
+                           "('20240101000000-alive', 'new_programs', 'receiving', $2)",
+                           owner, f"{socket.gethostname()}:1:other")
+        from ingest_server.ingest.recovery import recover
+        from ingest_server.web import appkeys
+
+        await recover(client.app[appkeys.UPLOADS], client.app[appkeys.STORAGE], 120)
+        rows = dict(await conn.fetch("SELECT id, status FROM uploads"))
+    finally:
+        await conn.close()
+    assert rows == {"20240101000000-orphan": "failed", "20240101000000-alive": "receiving"}

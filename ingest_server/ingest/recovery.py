@@ -1,13 +1,17 @@
 """Crash recovery: uploads whose process died are failed, and their staged data removed.
 
-Runs at start-up and then periodically in every process; it only touches uploads whose
-heartbeat stopped (``ingest.stale_upload_s``), so uploads of live replicas are left alone.
+Runs at start-up and then periodically in every process. It fails the uploads of dead processes of
+this host at once (each upload records its owner ``host:pid:token``), and any upload whose heartbeat
+stopped (``ingest.stale_upload_s``), so uploads of live replicas are left alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import uuid
 
 import asyncpg
 
@@ -18,8 +22,27 @@ from ..uploads import UploadStore
 log = logging.getLogger("ingest_server.recovery")
 
 
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether the process named by an ``owner`` value of this host is gone."""
+    _, pid_text, token = owner.rsplit(":", 2)
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return token != OWNER.rsplit(":", 1)[1]  # same pid, earlier life (e.g. pid 1 in a container)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 async def recover(uploads: UploadStore, storage: Storage, stale_s: float) -> list[str]:
-    failed = await uploads.fail_stale(stale_s)
+    failed = await uploads.fail_orphans(socket.gethostname(), owner_is_dead)
+    failed += await uploads.fail_stale(stale_s)
     for upload_id in failed:
         removed = await storage.cleanup_staged(upload_id=upload_id)
         log.warning("upload %s was interrupted: marked failed, %d staged objects removed",
