@@ -196,14 +196,10 @@ async def get_upload(request: web.Request) -> web.Response:
 async def get_upload_errors(request: web.Request) -> web.StreamResponse:
     """The full rejected-rows file of an upload, streamed from storage."""
     record = await _upload(request)
-    keys = record["objects"].get("errors") if record["objects"] else None
-    if isinstance(keys, list):  # national ZIP: one error file per member
-        member = request.query.get("member")
-        keys = next((k for k in keys if member and f"/{member}." in k), None) if member else \
-            (keys[0] if len(keys) == 1 else None)
-        if keys is None and record["objects"].get("errors"):
-            raise BadRequest("this upload has several error files: name one with ?member=",
-                             code="member_required")
+    if record["route"] == "national_programs":
+        keys = _member_error_key(record, request.query.get("member"))
+    else:
+        keys = record["objects"].get("errors") if record["objects"] else None
     if not keys:
         raise NotFound("this upload has no error file (no row was rejected, or nothing was "
                        "written)", code="no_error_file")
@@ -218,6 +214,23 @@ async def get_upload_errors(request: web.Request) -> web.StreamResponse:
             await resp.write(chunk)
     await resp.write_eof()
     return resp
+
+
+def _member_error_key(record: dict[str, Any], member: str | None) -> str | None:
+    """A national ZIP has one error file per member: ``?member=<name>`` picks it, and may be
+    left out when only one member has one. Matched on the recorded members, not on key text."""
+    members = record.get("members") or []
+    if member is None:
+        with_errors = [m for m in members if (m.get("objects") or {}).get("errors")]
+        if len(with_errors) > 1:
+            raise BadRequest("this upload has several error files: name one with ?member=",
+                             code="member_required", members=[m["name"] for m in with_errors])
+        return with_errors[0]["objects"]["errors"] if with_errors else None
+    found = next((m for m in members if m["name"] == member), None)
+    if found is None:
+        raise NotFound(f"this upload has no member '{member}'", code="member_not_found",
+                       members=[m["name"] for m in members])
+    return (found.get("objects") or {}).get("errors")
 
 
 def setup(app: web.Application) -> None:
