@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import multiprocessing
 import os
 import socket
@@ -46,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+    """JSON lines on stderr at ``server.log_level`` (see ``ingest_server.logs``)."""
+    from .logs import configure_logging as configure_json
+
+    configure_json(level)
 
 
 def serve(settings, sock: socket.socket | None = None) -> int:
@@ -56,6 +57,7 @@ def serve(settings, sock: socket.socket | None = None) -> int:
     from .plugins import PluginError
     from .web.app import create_app
 
+    configure_logging(settings.server.log_level)  # again: --workers children are spawned fresh
     try:
         app = create_app(settings)
     except (ConfigError, PluginError) as e:

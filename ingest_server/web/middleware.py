@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 import uuid
 from typing import Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
 
+from .. import metrics
 from ..auth import Principal
 from ..db import CONNECTION_ERRORS
-from ..errors import IngestError, Unauthorized
+from ..errors import (DatabaseUnavailable, IngestError, InsufficientStorage, StorageError,
+                      Unauthorized)
+from ..logs import ACCESS_LOGGER, REQUEST_ID as REQUEST_ID_VAR, log_event
 from . import appkeys
 
 log = logging.getLogger("ingest_server.web")
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -23,6 +29,19 @@ BASIC_CODES = frozenset({"invalid_client", "missing_credentials"})  # the token 
 _UNMARKED = object()  # handlers under /api/ without a mark still need a valid token
 DB_DOWN = CONNECTION_ERRORS + (asyncpg.ConnectionDoesNotExistError,
                                asyncpg.ConnectionFailureError)
+
+
+def _raised_by_asyncpg(exc: BaseException) -> bool:
+    """Whether a connection error came from the database driver rather than from the client:
+    a refused or reset connection is an OSError either way."""
+    if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError)):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def requires(scope: str | None) -> Callable[[Handler], Handler]:
@@ -50,14 +69,64 @@ def error_response(err: IngestError, request_id: str) -> web.Response:
     return resp
 
 
+def request_id_of(request: web.Request) -> str:
+    """The client's X-Request-ID when it is sane, else a new one; fixed once per request."""
+    if REQUEST_ID not in request:
+        incoming = request.headers.get("X-Request-ID", "")
+        request[REQUEST_ID] = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() \
+            else uuid.uuid4().hex
+    return request[REQUEST_ID]
+
+
+async def echo_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: headers of a streamed answer leave before any middleware sees it
+    returned, so the request id is set here, just before they are sent."""
+    response.headers["X-Request-ID"] = request_id_of(request)
+
+
+@web.middleware
+async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One JSON access line and the HTTP metrics per request; outermost, so it sees the final
+    status. Logs the path without the query string, and never headers or bodies."""
+    request_id = request_id_of(request)
+    token = REQUEST_ID_VAR.set(request_id)
+    started = time.perf_counter()
+    status, size = 500, None
+    try:
+        resp = await handler(request)
+        status = resp.status
+        size = resp.body_length if resp.prepared else resp.content_length
+        return resp
+    except asyncio.CancelledError:
+        status = 499  # the client went away (nginx's convention)
+        raise
+    except web.HTTPException as e:  # redirects pass the errors middleware as exceptions
+        status = e.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        route = request.match_info.route.resource
+        template = route.canonical if route is not None else "(unmatched)"
+        principal = request.get(PRINCIPAL)
+        metrics.http_request(request.method, template, status, elapsed)
+        log_event(access_log, logging.INFO, "request", event="http_request",
+                  method=request.method, path=request.path, route=template, status=status,
+                  duration_ms=round(elapsed * 1000, 3), bytes_in=request.content_length,
+                  bytes_out=size, client=principal.client if principal else None,
+                  remote=request.remote)
+        REQUEST_ID_VAR.reset(token)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    incoming = request.headers.get("X-Request-ID", "")
-    request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-    request[REQUEST_ID] = request_id
+    request_id = request_id_of(request)
     try:
         resp = await handler(request)
     except IngestError as e:
+        if isinstance(e, (StorageError, InsufficientStorage)):
+            metrics.storage_error(e.code)
+        elif isinstance(e, DatabaseUnavailable):
+            metrics.db_error(e.code)
         if e.status >= 500:
             log.error("request %s failed: %s (%s)", request_id, e.code, e.message)
         return error_response(e, request_id)
@@ -72,6 +141,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
     except DB_DOWN as e:
+        if not _raised_by_asyncpg(e):
+            log.info("request %s: connection lost: %s", request_id, e.__class__.__name__)
+            return error_response(IngestError("the connection was lost", code="connection_lost",
+                                              status=400), request_id)
+        metrics.db_error("db_unavailable")
         log.error("request %s: database unavailable: %s", request_id, e.__class__.__name__)
         return error_response(IngestError("the database is unavailable, try again later",
                                           code="db_unavailable", status=503), request_id)

@@ -1,0 +1,274 @@
+"""The OpenAPI 3.1 document: every route, its parameters, bodies, answers and error codes.
+
+One declarative list, :data:`OPERATIONS`, is the source; :func:`build_document` turns it into the
+document. Error answers all share the ``Error`` schema; each operation lists, per status, the stable
+codes it can answer with (``x-error-codes``, also shown in the description). Tests check that every
+route of the app is here, that every path here is routed, and that real answers match the schemas
+and use only listed codes. When you add a route or a code, add it here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+from .openapi_schemas import SCHEMAS, Schema, ref
+
+AUTH_ERRORS = {401: ["missing_token", "invalid_token", "token_expired"],
+               403: ["insufficient_scope"]}
+SERVER_ERRORS = {500: ["internal_error"]}
+DB_ERRORS = {503: ["db_unavailable"]}
+STORAGE_ERRORS = {502: ["storage_error", "storage_unavailable"], 507: ["insufficient_storage"]}
+SPEC_BODY_ERRORS = {400: ["unknown_kind", "invalid_json", "invalid_spec", "invalid_name"],
+                    413: ["body_too_large"]}
+# The data itself: what the CSV reader and the header checks refuse (plugins may add codes with
+# their own header checks).
+FILE_ERRORS = ["empty_file", "no_rows", "missing_column", "unknown_column", "duplicate_header",
+               "empty_header_name", "not_text", "not_a_csv", "line_too_long", "unknown_encoding"]
+FORM_ERRORS = ["missing_field", "invalid_field", "invalid_name", "invalid_idempotency_key",
+               "unknown_ingestion_type", "bad_multipart", "too_many_parts", "too_many_files",
+               "missing_file", "option_after_file", "field_too_large"]
+ZIP_ERRORS = ["not_a_zip", "zip_truncated", "zip_corrupt", "zip_bad_member_name", "zip_slip",
+              "zip_nested_archive", "zip_encrypted", "zip_size_mismatch", "zip_duplicate_member",
+              "zip_empty", "zip_too_many_entries", "zip_unsupported_compression", "zip_symlink",
+              "zip_bomb", "zip_non_csv_member"]
+UPLOAD_ERRORS = {404: ["spec_not_found"], 409: ["upload_in_progress", "key_conflict"],
+                 413: ["upload_too_large"], 415: ["not_multipart", "unsupported_file_type"],
+                 500: ["worker_crashed", "plugin_error"]}
+
+STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope",
+               404: "Not found", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+               500: "Internal error (quote the request id)", 502: "Storage failed",
+               503: "Database unavailable", 507: "Storage full"}
+JSON = "application/json"
+REQUEST_ID_HEADER = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+
+
+def json_body(schema: Schema, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def param(name: str, where: str, description: str, schema: Schema | None = None, *,
+          required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "description": description, "required": required,
+            "schema": schema or {"type": "string"}}
+
+
+def path_param(name: str, description: str, schema: Schema | None = None) -> dict[str, Any]:
+    return param(name, "path", description, schema, required=True)
+
+
+KIND = path_param("kind", "spec kind", SCHEMAS["SpecSummary"]["properties"]["kind"])
+UPLOAD_ID = path_param("id", "the upload id (`upload_id`)")
+UPLOAD_OPTIONS = [
+    param("dry_run", "query", "validate and report, write nothing (also a form field)",
+          {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
+    param("max_error_rate", "query", "0..1: above it the upload is rejected and nothing written "
+          "(also a form field)", {"type": "number", "minimum": 0, "maximum": 1}),
+    param("encoding", "query", "text encoding of the CSV (also a form field)"),
+    param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back "
+          "instead of landing the data twice (1-200 printable characters)"),
+]
+UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {
+    "schema": ref("UploadForm"),
+    "encoding": {"file": {"contentType": "text/csv, application/zip, application/octet-stream"}}}}}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation. ``scope``: the token scope it needs; None for public ones."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    scope: str | None
+    responses: dict[int, dict[str, Any]]
+    description: str = ""
+    parameters: list[dict[str, Any]] = field(default_factory=list)
+    body: dict[str, Any] | None = None
+    errors: dict[int, list[str]] = field(default_factory=dict)
+    security: list[dict[str, list[str]]] | None = None
+
+
+def _upload_op(path: str, summary: str, description: str, codes_400: list[str],
+               extra_413: list[str] = ()) -> Op:
+    return Op("post", path, summary, "ingestion", "ingest", description=description,
+              parameters=UPLOAD_OPTIONS, body=UPLOAD_BODY,
+              responses={200: json_body(ref("Upload"), "the outcome, when the last byte is in: "
+                                        "`uploaded`, or `rejected` with nothing written (error "
+                                        "rate above `max_error_rate`, nothing ingested)")},
+              errors=_merge({400: FORM_ERRORS + codes_400, 413: list(extra_413)}, UPLOAD_ERRORS,
+                            STORAGE_ERRORS, DB_ERRORS))
+
+
+def _merge(*maps: dict[int, list[str]]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    for m in maps:
+        for status, codes in m.items():
+            out.setdefault(status, [])
+            out[status] += [c for c in codes if c not in out[status]]
+    return out
+
+
+OPERATIONS: list[Op] = [
+    Op("get", "/api/ingestion/generatejwt", "Issue a bearer token", "auth", None,
+       description="HTTP Basic credentials of a configured client in, a signed JWT out. Open "
+                   "without credentials only when `auth.open_token_endpoint = true` (development).",
+       responses={200: json_body(ref("Token"), "a bearer token")},
+       errors={401: ["missing_credentials", "invalid_client"]},
+       security=[{"basicAuth": []}, {}]),
+    Op("post", "/api/spec/{kind}", "Register a cQube spec", "specs", "spec",
+       description="The cQube spec body, translated to a Cerberus schema and stored with the "
+                   "original. A changed re-post makes a new version; an identical one is a no-op.",
+       parameters=[KIND], body={"required": True, "content": {JSON: {"schema": ref("CqubeSpec")}}},
+       responses={201: json_body(ref("SpecStored"), "a new version was stored"),
+                  200: json_body(ref("SpecStored"), "identical to the latest version: unchanged")},
+       errors=_merge(SPEC_BODY_ERRORS, DB_ERRORS)),
+    Op("put", "/api/specs/{kind}/{name}", "Register a native Cerberus schema", "specs", "spec",
+       parameters=[KIND, path_param("name", "the spec name")],
+       body={"required": True, "content": {JSON: {"schema": ref("CerberusSpec")}}},
+       responses={201: json_body(ref("SpecStored"), "a new version was stored"),
+                  200: json_body(ref("SpecStored"), "identical to the latest version: unchanged")},
+       errors=_merge(SPEC_BODY_ERRORS, DB_ERRORS)),
+    Op("get", "/api/specs", "List specs (latest version of each)", "specs", "read",
+       parameters=[param("kind", "query", "only this kind", KIND["schema"])],
+       responses={200: json_body(ref("SpecList"), "the latest version of every spec")},
+       errors=_merge({400: ["unknown_kind"]}, DB_ERRORS)),
+    Op("get", "/api/specs/{kind}/{name}", "One spec with all its versions", "specs", "read",
+       parameters=[KIND, path_param("name", "the spec name")],
+       responses={200: json_body(ref("SpecVersions"), "the latest version in full, and every "
+                                 "version's summary (newest first)")},
+       errors=_merge({400: ["unknown_kind"], 404: ["spec_not_found"]}, DB_ERRORS)),
+    _upload_op("/api/ingestion/new_programs", "Upload a state programme CSV",
+               "Streamed while it arrives: valid rows land under `process_input/…`, rejected rows "
+               "under `ingestion_error/…`, both published only if the whole upload succeeds. "
+               "Form fields `ingestion_type`, `ingestion_name`, `program_name` (not for "
+               "dimension) and `file` (.csv); fields may come after the file.",
+               FILE_ERRORS),
+    _upload_op("/api/ingestion/national_programs", "Upload a national programme ZIP",
+               "A ZIP of `<name>.csv` files, each validated against the event spec `<name>`; valid "
+               "rows land under `emission/…`, rejected under `emission-error/…`. Per-member "
+               "results are in `members`.",
+               FILE_ERRORS + ZIP_ERRORS, extra_413=["zip_too_large"]),
+    Op("get", "/api/ingestion/file-status", "Latest upload of a file (cQube status query)",
+       "ingestion", "read",
+       parameters=[param("filename", "query", "the uploaded file's name", required=True),
+                   param("ingestion_type", "query", "only uploads of this type"),
+                   param("ingestion_name", "query", "only uploads for this spec name")],
+       responses={200: json_body(ref("Upload"), "the latest matching upload")},
+       errors=_merge({400: ["missing_field"], 404: ["upload_not_found"]}, DB_ERRORS)),
+    Op("get", "/api/ingestion/uploads", "List uploads, newest first", "ingestion", "read",
+       parameters=[param("status", "query", "only this status",
+                         SCHEMAS["Upload"]["properties"]["status"]),
+                   param("route", "query", "only `new_programs` or `national_programs`"),
+                   param("limit", "query", "page size (1-500, default 50)",
+                         {"type": "integer", "minimum": 1, "maximum": 500}),
+                   param("offset", "query", "rows to skip", {"type": "integer", "minimum": 0})],
+       responses={200: json_body(ref("UploadList"), "one page of uploads")},
+       errors=_merge({400: ["invalid_field"]}, DB_ERRORS)),
+    Op("get", "/api/ingestion/uploads/{id}", "One upload", "ingestion", "read",
+       parameters=[UPLOAD_ID],
+       responses={200: json_body(ref("Upload"), "status, counts, object keys, first row errors")},
+       errors=_merge({404: ["upload_not_found"]}, DB_ERRORS)),
+    Op("get", "/api/ingestion/uploads/{id}/errors", "The full rejected-rows file", "ingestion",
+       "read", description="The original header plus `_line` and `_errors`, streamed from "
+                           "storage. A national ZIP has one per member: name it with `member`.",
+       parameters=[UPLOAD_ID, param("member", "query", "national ZIPs: the member (CSV name)")],
+       responses={200: {"description": "the error file", "content": {
+           "text/csv": {"schema": {"type": "string"}}}}},
+       errors=_merge({400: ["member_required"],
+                      404: ["upload_not_found", "no_error_file", "member_not_found",
+                            "object_not_found"]}, STORAGE_ERRORS, DB_ERRORS)),
+    Op("get", "/api/plugins", "Loaded plugins, program types and Cerberus extensions", "service",
+       "read", responses={200: json_body(ref("Plugins"), "what is loaded")}),
+    Op("get", "/healthz", "Liveness", "service", None,
+       responses={200: json_body(ref("Health"), "the process is serving")}),
+    Op("get", "/readyz", "Readiness: database and storage answer", "service", None,
+       responses={200: json_body(ref("Ready"), "ready"),
+                  503: json_body(ref("Ready"), "not ready: `checks` names what failed")}),
+    Op("get", "/metrics", "Prometheus metrics (per process)", "service", None,
+       responses={200: {"description": "Prometheus text exposition format", "content": {
+           "text/plain": {"schema": {"type": "string"}}}}}),
+    Op("get", "/api/openapi.json", "This document", "service", None,
+       responses={200: json_body({"type": "object"}, "the OpenAPI 3.1 document")}),
+    Op("get", "/api/docs", "Interactive API docs (Swagger UI)", "service", None,
+       responses={200: {"description": "the docs page",
+                        "content": {"text/html": {"schema": {"type": "string"}}}}}),
+    Op("get", "/api/docs/{asset}", "Static files of the docs page", "service", None,
+       parameters=[path_param("asset", "file name (a fixed list)")],
+       responses={200: {"description": "the file", "content": {
+           "text/javascript": {"schema": {"type": "string"}},
+           "text/css": {"schema": {"type": "string"}},
+           "image/png": {"schema": {"type": "string", "contentMediaType": "image/png"}}}}},
+       errors={404: ["not_found"]}),
+]
+
+INFO_DESCRIPTION = """\
+Streams CSV and ZIP uploads, validates every row against Cerberus schemas, and lands valid and
+rejected rows in storage. cQube-compatible paths and field names.
+
+**Errors** all have one shape: `{"error": {"code", "message", "details"}}` (schema `Error`).
+Each operation lists the stable `code`s it can answer with per status (`x-error-codes`). Any path
+can also answer `404 not_found` or `405 method_not_allowed`. Every answer carries `X-Request-ID`
+(the client's own when it sent a sane one), also found in the server's log lines.
+
+**Auth**: `GET /api/ingestion/generatejwt` with HTTP Basic client credentials gives a bearer
+token; the other `/api/` operations need it with the scope shown (`ingest`, `spec`, `read`).
+"""
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": _operation_id(op), "summary": op.summary,
+                           "tags": [op.tag]}
+    if op.description:
+        out["description"] = op.description
+    if op.parameters:
+        out["parameters"] = op.parameters
+    if op.body is not None:
+        out["requestBody"] = op.body
+    errors = _merge(AUTH_ERRORS if op.scope else {}, op.errors, SERVER_ERRORS)
+    responses: dict[str, Any] = {str(s): r for s, r in sorted(op.responses.items())}
+    for status, codes in sorted(errors.items()):
+        text = ", ".join(f"`{c}`" for c in codes)
+        responses[str(status)] = dict(json_body(ref("Error"), f"{STATUS_TEXT[status]}: {text}"),
+                                      **{"x-error-codes": codes})
+    out["responses"] = {s: dict(r, headers=REQUEST_ID_HEADER) for s, r in responses.items()}
+    if op.security is not None:
+        out["security"] = op.security
+    elif op.scope:
+        out["security"] = [{"bearerAuth": [op.scope]}]
+        out["description"] = (out.get("description", "") + f"\n\nScope: `{op.scope}`.").strip()
+    else:
+        out["security"] = []
+    return out
+
+
+def _operation_id(op: Op) -> str:
+    words = [w.strip("{}") for w in op.path.split("/") if w and w != "api"]
+    return op.method + "_" + "_".join(words).replace("-", "_").replace(".", "_")
+
+
+def build_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ingest-server", "version": __version__,
+                 "description": INFO_DESCRIPTION},
+        "tags": [{"name": "auth"}, {"name": "specs"}, {"name": "ingestion"},
+                 {"name": "service"}],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "basicAuth": {"type": "http", "scheme": "basic",
+                              "description": "client id and secret (token endpoint only)"},
+            },
+            "headers": {"X-Request-ID": {"description": "the request id (echoed or new)",
+                                         "schema": {"type": "string"}}},
+        },
+    }

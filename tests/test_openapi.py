@@ -1,0 +1,205 @@
+"""The OpenAPI document: valid OpenAPI 3.1, covers every route, and real answers match it."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+from openapi_spec_validator import validate
+
+from conftest import READ_ONLY_CLIENT, TEST_CLIENT, basic
+from ingest_helpers import SPEC, form, register, upload
+from ingest_server.web.openapi import build_document
+
+DOC = build_document()
+GOOD = b"date,school_id,teachers_present,remarks,score\n" \
+       b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n"
+
+
+def test_document_is_valid_openapi_3_1():
+    assert DOC["openapi"].startswith("3.1")
+    validate(DOC)
+    for name, schema in DOC["components"]["schemas"].items():
+        Draft202012Validator.check_schema(schema)
+
+
+def _routes(app) -> set[tuple[str, str]]:
+    out = set()
+    for route in app.router.routes():
+        if route.method == "HEAD":  # aiohttp adds HEAD to every GET; documented by the GET
+            continue
+        out.add((route.resource.canonical, route.method.lower()))
+    return out
+
+
+def test_every_route_is_documented_and_every_documented_path_is_routed(client):
+    documented = {(path, method) for path, ops in DOC["paths"].items() for method in ops}
+    routed = _routes(client.app)
+    assert routed - documented == set(), "routes missing from ingest_server/web/openapi.py"
+    assert documented - routed == set(), "documented operations that are not routed"
+
+
+def test_every_error_response_lists_codes_and_uses_the_error_shape():
+    for path, ops in DOC["paths"].items():
+        for method, op in ops.items():
+            for status, resp in op["responses"].items():
+                assert "X-Request-ID" in resp["headers"]
+                if "x-error-codes" in resp:
+                    assert int(status) >= 400 and resp["x-error-codes"], (path, method, status)
+                    assert all(re.fullmatch("[a-z][a-z0-9_]*", c) for c in resp["x-error-codes"])
+                    schema = resp["content"]["application/json"]["schema"]
+                    assert schema == {"$ref": "#/components/schemas/Error"}
+            if op["security"]:  # token routes say who may call and what refuses them
+                assert {"401", "403"} <= set(op["responses"]) or path.endswith("generatejwt")
+
+
+async def test_document_and_docs_page_are_served_without_a_token(client):
+    resp = await client.get("/api/openapi.json")
+    assert resp.status == 200 and resp.content_type == "application/json"
+    assert await resp.json() == DOC
+    page = await client.get("/api/docs")
+    assert page.status == 200 and page.content_type == "text/html"
+    html = await page.text()
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert refs and all(r.startswith("/api/docs/") for r in refs), refs  # no CDN
+    expected = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+    for ref in refs:
+        asset = await client.get(ref)
+        assert asset.status == 200, ref
+        assert asset.content_type == expected[ref[ref.rindex("."):]]
+        assert len(await asset.read()) > 0
+    init = await (await client.get("/api/docs/init.js")).text()
+    assert '"/api/openapi.json"' in init and "http" not in init
+    bundle = await (await client.get("/api/docs/swagger-ui-bundle.js")).text()
+    assert "SwaggerUIBundle" in bundle
+    for bad in ("../../../etc/passwd", "%2e%2e%2fopenapi.py", "index.html", "nope.js"):
+        missing = await client.get(f"/api/docs/{bad}")
+        assert missing.status == 404, bad
+
+
+class Checker:
+    """Validates real answers against the documented response of their status."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, str, str]] = set()
+
+    async def __call__(self, resp, method: str, path: str):
+        op = DOC["paths"][path][method]
+        status = str(resp.status)
+        assert status in op["responses"], f"{method} {path}: undocumented status {status}"
+        documented = op["responses"][status]
+        assert resp.headers.get("X-Request-ID")
+        media = resp.content_type
+        assert media in documented["content"], f"{method} {path} {status}: {media}"
+        self.seen.add((method, path, status))
+        if media != "application/json":
+            return await resp.read()
+        body = await resp.json()
+        schema = dict(documented["content"][media]["schema"],
+                      components=DOC["components"])
+        errors = sorted(Draft202012Validator(schema, format_checker=FormatChecker())
+                        .iter_errors(body), key=str)
+        assert not errors, f"{method} {path} {status}: " + "; ".join(
+            f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
+        if "x-error-codes" in documented:
+            assert body["error"]["code"] in documented["x-error-codes"], (method, path, body)
+        return body
+
+
+async def test_real_answers_match_their_documented_schemas(client, auth_headers):
+    check = Checker()
+    h = auth_headers
+    await check(await client.get("/healthz"), "get", "/healthz")
+    await check(await client.get("/readyz"), "get", "/readyz")
+    await check(await client.get("/metrics"), "get", "/metrics")
+    jwt = "/api/ingestion/generatejwt"
+    await check(await client.get(jwt, headers=basic(*TEST_CLIENT)), "get", jwt)
+    await check(await client.get(jwt), "get", jwt)
+    await check(await client.get(jwt, headers=basic("who", "wrong")), "get", jwt)
+    reader = await (await client.get(jwt, headers=basic(*READ_ONLY_CLIENT))).json()
+    ro = {"Authorization": f"Bearer {reader['token']}"}
+
+    spec_path = "/api/spec/{kind}"
+    created = await check(await client.post("/api/spec/event", json=SPEC, headers=h),
+                          "post", spec_path)
+    assert created["created"] is True
+    same = await check(await client.post("/api/spec/event", json=SPEC, headers=h), "post",
+                       spec_path)
+    assert same["created"] is False
+    await check(await client.post("/api/spec/event", json={"program": "x", "input": {
+        "type": "object", "properties": {"a": {"type": "string", "bogus": 1}}}}, headers=h),
+        "post", spec_path)
+    await check(await client.post("/api/spec/nope", json=SPEC, headers=h), "post", spec_path)
+    await check(await client.post("/api/spec/event", data=b"{", headers=h), "post", spec_path)
+    await check(await client.post("/api/spec/event", json=SPEC), "post", spec_path)
+    await check(await client.post("/api/spec/event", json=SPEC, headers=ro), "post", spec_path)
+    await check(await client.post("/api/spec/event", json=SPEC,
+                                  headers={"Authorization": "Bearer nonsense"}), "post", spec_path)
+    put_path = "/api/specs/{kind}/{name}"
+    await check(await client.put("/api/specs/dimension/schools", headers=h, json={
+        "cerberus": {"school_id": {"type": "string", "required": True}}}), "put", put_path)
+    await check(await client.put("/api/specs/dimension/schools", headers=h, json={"x": 1}),
+                "put", put_path)
+
+    await check(await client.get("/api/specs", headers=h), "get", "/api/specs")
+    await check(await client.get("/api/specs?kind=nope", headers=h), "get", "/api/specs")
+    await check(await client.get("/api/specs/event/teacherspresent", headers=h), "get", put_path)
+    await check(await client.get("/api/specs/event/missing", headers=h), "get", put_path)
+    await check(await client.get("/api/plugins", headers=h), "get", "/api/plugins")
+
+    new = "/api/ingestion/new_programs"
+    resp = await client.post(new, data=form(GOOD), headers=h)
+    body = await check(resp, "post", new)
+    assert body["status"] == "uploaded" and body["errors_sample"]
+    uid = body["upload_id"]
+    await check(await client.post(new, data=form(GOOD), headers=h, params={"dry_run": "true"}),
+                "post", new)
+    await check(await client.post(new, data=form(GOOD), headers=h,
+                                  params={"max_error_rate": "0.1"}), "post", new)
+    await check(await client.post(new, data=form(b"date,school_id\n2024-01-01,S1\n"), headers=h),
+                "post", new)  # missing_column
+    await check(await client.post(new, data=form(GOOD, fields={"ingestion_type": "event"}),
+                                  headers=h), "post", new)  # missing_field
+    await check(await client.post(new, data=form(GOOD, fields={
+        "ingestion_type": "event", "ingestion_name": "unknown", "program_name": "p"}),
+        headers=h), "post", new)  # spec_not_found
+    await check(await client.post(new, data=b"plain", headers=h), "post", new)  # not_multipart
+    await check(await client.post(new, data=form(GOOD), headers=ro), "post", new)  # 403
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("teacherspresent.csv", GOOD)
+        z.writestr("other.csv", GOOD)
+    national = "/api/ingestion/national_programs"
+    zbody = await check(await client.post(national, headers=h, data=form(
+        archive.getvalue(), fields={}, filename="pack.zip", content_type="application/zip")),
+        "post", national)
+    assert [m["name"] for m in zbody["members"]] == ["teacherspresent", "other"]
+    await check(await client.post(national, headers=h, data=form(
+        b"not a zip", fields={}, filename="pack.zip", content_type="application/zip")),
+        "post", national)
+
+    uploads = "/api/ingestion/uploads"
+    listing = await check(await client.get(uploads, headers=h), "get", uploads)
+    assert uid in [u["upload_id"] for u in listing["uploads"]]
+    await check(await client.get(uploads + "?limit=x", headers=h), "get", uploads)
+    one = "/api/ingestion/uploads/{id}"
+    await check(await client.get(f"{uploads}/{uid}", headers=h), "get", one)
+    await check(await client.get(f"{uploads}/nope", headers=h), "get", one)
+    err = "/api/ingestion/uploads/{id}/errors"
+    csv_text = await check(await client.get(f"{uploads}/{uid}/errors", headers=h), "get", err)
+    assert b"_line,_errors" in csv_text
+    await check(await client.get(f"{uploads}/{zbody['upload_id']}/errors", headers=h),
+                "get", err)  # member_required
+    fs = "/api/ingestion/file-status"
+    await check(await client.get(fs, params={"filename": "data.csv"}, headers=h), "get", fs)
+    await check(await client.get(fs, headers=h), "get", fs)
+    await check(await client.get(fs, params={"filename": "none.csv"}, headers=h), "get", fs)
+
+    assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}
+    exercised = {(p, m) for m, p, _ in check.seen}
+    assert {(p, m) for p, ops in DOC["paths"].items() for m in ops} - exercised == {
+        ("/api/openapi.json", "get"), ("/api/docs", "get"), ("/api/docs/{asset}", "get")}
