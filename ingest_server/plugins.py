@@ -18,7 +18,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
+from . import __version__, hookspecs
+from .errors import IngestError
 from .programs import ProgramType
 
 log = logging.getLogger("ingest_server.plugins")
@@ -73,18 +74,29 @@ class Registry:
     pm: pluggy.PluginManager
     plugins_dir: str | None = None
     program_types: dict[str, ProgramType] = field(default_factory=dict)
+    program_type_owners: dict[str, str] = field(default_factory=dict)
 
     def program_type(self, name: str) -> ProgramType | None:
         return self.program_types.get(name)
 
     def describe(self) -> list[dict[str, Any]]:
+        """Every loaded plugin: name, where it came from, version and the hooks it implements."""
+        dists = dict(self.pm.list_plugin_distinfo())
         out = []
         for name, plugin in self.pm.list_name_plugin():
-            dist = dict(self.pm.list_plugin_distinfo()).get(plugin)
+            dist = dists.get(plugin)
+            if name in BUILTINS:
+                source, version = "builtin", __version__
+            elif dist is not None:
+                source, version = "entry_point", getattr(dist, "version", None)
+            else:
+                source, version = "file", getattr(plugin, "__version__", None)
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
-            out.append({"name": name, "version": getattr(dist, "version", None)
-                        or getattr(plugin, "__version__", None), "hooks": hooks})
-        return out
+            out.append({"name": name, "source": source,
+                        "version": None if version is None else str(version), "hooks": hooks,
+                        "program_types": sorted(t for t, owner in
+                                                self.program_type_owners.items() if owner == name)})
+        return sorted(out, key=lambda p: (p["source"] != "builtin", p["name"]))
 
 
 def build_registry(pm: pluggy.PluginManager, plugins_dir: str | None = None) -> Registry:
@@ -100,6 +112,7 @@ def build_registry(pm: pluggy.PluginManager, plugins_dir: str | None = None) -> 
                                   f"{owners[pt.name]} and by {impl.plugin_name}")
             reg.program_types[pt.name] = pt
             owners[pt.name] = impl.plugin_name
+    reg.program_type_owners = owners
     return reg
 
 
@@ -107,3 +120,22 @@ def build_registry(pm: pluggy.PluginManager, plugins_dir: str | None = None) -> 
 def load_registry(plugins_dir: str | None) -> Registry:
     """The registry for a plugins folder, built once per process (used by worker processes)."""
     return build_registry(get_plugin_manager(plugins_dir), plugins_dir)
+
+
+def header_problems(pm: pluggy.PluginManager, **context: Any) -> list[tuple[str, str]]:
+    """Every plugin's ``check_header`` result. A plugin that raises or answers something other
+    than ``(code, message)`` pairs fails the upload with ``plugin_error`` naming it."""
+    problems = []
+    for impl in pm.hook.check_header.get_hookimpls():
+        try:
+            found = impl.function(**{name: context[name] for name in impl.argnames})
+            for code, message in found or ():
+                if not isinstance(code, str) or not code:
+                    raise TypeError(f"an error without a code: {(code, message)!r}")
+                problems.append((code, str(message)))
+        except Exception as e:  # a plugin bug is the server's fault, not the file's
+            log.error("plugin %s: check_header failed", impl.plugin_name, exc_info=e)
+            raise IngestError(f"plugin {impl.plugin_name} failed checking the header: "
+                              f"{e.__class__.__name__}: {e}", code="plugin_error", status=500,
+                              plugin=impl.plugin_name) from None
+    return problems

@@ -1,20 +1,26 @@
 """The row checker used by the CSV workers: the compiled spec plus the plugins' row hooks.
 
 Built once per worker process per (spec version, header) from picklable arguments, so worker
-processes compile the schema themselves instead of receiving closures.
+processes compile the schema themselves instead of receiving closures. A plugin that raises or
+returns something malformed in a row hook costs that row (``plugin_error``), never the upload.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from ..plugins import load_registry
-from ..plugins import PluginError
+from ..errors import IngestError
+from ..plugins import PluginError, load_registry
 from ..validation import Extensions, get_compiled
+from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 
 log = logging.getLogger("ingest_server.ingest")
+
+RowError = tuple[str | None, str, str]
 
 
 @lru_cache(maxsize=8)
@@ -27,6 +33,9 @@ def plugin_extensions(plugins_dir: str | None) -> Extensions | None:
         ext = impl.function()
         if ext is None:
             continue
+        if not isinstance(ext, Extensions):
+            raise PluginError(f"plugin {impl.plugin_name}: register_cerberus_extensions must "
+                              f"return an Extensions, got {type(ext).__name__}")
         for kind, table in merged.items():
             for name, value in getattr(ext, kind).items():
                 if (kind, name) in owners:
@@ -37,8 +46,91 @@ def plugin_extensions(plugins_dir: str | None) -> Extensions | None:
     return Extensions(**merged) if owners else None
 
 
-def _call(impl: Any, kwargs: dict[str, Any]) -> Any:
-    return impl.function(**{name: kwargs[name] for name in impl.argnames})
+def _coercer(rules: Any, extensions: Extensions | None) -> Callable[[Any], Any] | None:
+    """The spec's coercion of one column, as Cerberus applies it (None: the text is the value)."""
+    coerce = rules.get("coerce") if isinstance(rules, Mapping) else None
+    names = [coerce] if isinstance(coerce, str) else coerce
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    steps = []
+    for name in names:
+        if name in BUILTIN_COERCERS:
+            fn = BUILTIN_COERCERS[name]
+            # Like IngestValidator: date_format binds only when coerce is a single name.
+            if isinstance(coerce, str) and name in FORMAT_COERCERS and "date_format" in rules:
+                fn = functools.partial(fn, fmt=rules["date_format"])
+        elif extensions is not None and name in extensions.coercers:
+            fn = extensions.coercers[name]
+        else:
+            return None
+        steps.append(fn)
+
+    def run(value: Any) -> Any:
+        for fn in steps:
+            try:
+                value = fn(value)
+            except Exception:  # Cerberus accepted the row, so this is nullable's None: keep it
+                break
+        return value
+
+    return run
+
+
+class RowValues(Mapping):
+    """One row's values by column, coerced as the spec coerces them, on first access only:
+    a plugin that returns early for other programmes costs no coercion."""
+
+    __slots__ = ("_row", "_index", "_coercers", "_cache")
+
+    def __init__(self, row: list[str], index: dict[str, int],
+                 coercers: dict[str, Callable[[Any], Any]]) -> None:
+        # One per row: plain assignments and no cache until needed keep this cheap.
+        self._row = row
+        self._index = index
+        self._coercers = coercers
+        self._cache: dict[str, Any] | None = None
+
+    def __getitem__(self, column: str) -> Any:
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        elif column in cache:
+            return cache[column]
+        value = self._row[self._index[column]]
+        coerce = self._coercers.get(column)
+        value = cache[column] = coerce(value) if coerce else value
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+def _bind(impl: Any, context: dict[str, Any]) -> Callable[[list[str], Any], Any]:
+    """``call(row, values)`` for one hook implementation, the per-file arguments bound once:
+    rows are hot, so each call passes only what the implementation names."""
+    fn, names = impl.function, impl.argnames
+    static = {name: context[name] for name in names if name in context}
+    if "row" in names and "values" in names:
+        return lambda row, values: fn(row=row, values=values, **static)
+    if "values" in names:
+        return lambda row, values: fn(values=values, **static)
+    if "row" in names:
+        return lambda row, values: fn(row=row, **static)
+    return lambda row, values: fn(**static)
+
+
+def _row_errors(found: Any) -> list[RowError]:
+    """A ``check_row`` result, checked for shape so a plugin bug cannot crash a worker."""
+    out = []
+    for item in found or ():
+        column, code, message = item
+        if not isinstance(code, str) or not code:
+            raise TypeError(f"check_row returned an error without a code: {item!r}")
+        out.append((None if column is None else str(column), code, str(message)))
+    return out
 
 
 class PipelineChecker:
@@ -48,38 +140,83 @@ class PipelineChecker:
                  header: Sequence[str], program_type: str, ingestion_name: str,
                  program: str | None) -> None:
         registry = load_registry(plugins_dir)
-        compiled = get_compiled(schema_key, schema, plugin_extensions(plugins_dir))
+        extensions = plugin_extensions(plugins_dir)
+        pt = registry.program_type(program_type)
+        compiled = get_compiled(schema_key, schema, extensions,
+                                allow_unknown=bool(pt and pt.allow_unknown_columns))
         self.header = list(header)
         self._rows = compiled.bind(self.header)
+        self._index = {name: i for i, name in enumerate(self.header)}
+        self._coercers = {name: fn for name in self.header
+                          if (fn := _coercer(schema.get(name), extensions)) is not None}
         self._context = {"program_type": program_type, "ingestion_name": ingestion_name,
                          "program": program, "header": self.header}
         hook = registry.pm.hook
-        self._check_impls = hook.check_row.get_hookimpls()
-        self._transform_impls = hook.transform_row.get_hookimpls()
-        declared = hook.output_header(**self._context)
-        self.output_header = list(declared) if declared else list(self.header)
+        skip = self._plugins_skipping_rows(hook.wants_rows.get_hookimpls())
+        self._check_impls = [(impl, _bind(impl, self._context))
+                             for impl in hook.check_row.get_hookimpls()
+                             if impl.plugin_name not in skip]
+        self._transform_impls = [(impl, _bind(impl, self._context))
+                                 for impl in hook.transform_row.get_hookimpls()
+                                 if impl.plugin_name not in skip]
+        declared = self._declared_header(hook.output_header.get_hookimpls())
+        self.output_header = [str(c) for c in declared] if declared else list(self.header)
         self._failed_plugins: set[str] = set()
         self._transformed: tuple[list[str], list[str]] | None = None
-        self._current: Any = None
 
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
+    def _plugins_skipping_rows(self, impls: list) -> set[str]:
+        """Plugins whose ``wants_rows`` says no for this file: their row hooks are not called."""
+        skip = set()
+        for impl in impls:
+            try:
+                wanted = impl.function(**{n: self._context[n] for n in impl.argnames})
+            except Exception as e:  # a broken plugin keeps its row hooks: safer than skipping checks
+                log.error("plugin %s: wants_rows failed", impl.plugin_name, exc_info=e)
+                continue
+            if wanted is False:
+                skip.add(impl.plugin_name)
+        return skip
+
+    def _declared_header(self, impls: list) -> Any:
+        for impl in reversed(impls):  # pluggy's call order; the first answer wins
+            try:
+                declared = impl.function(**{n: self._context[n] for n in impl.argnames})
+            except Exception as e:  # the server's fault, not the file's: no row can be written
+                log.error("plugin %s: output_header failed", impl.plugin_name, exc_info=e)
+                raise IngestError(f"plugin {impl.plugin_name} failed declaring the output "
+                                  f"header: {e.__class__.__name__}: {e}", code="plugin_error",
+                                  status=500, plugin=impl.plugin_name) from None
+            if declared is not None:
+                return declared
+        return None
+
+    def check(self, row: list[str]) -> list[RowError]:
         errors = self._rows.check(row)
         if errors or not (self._check_impls or self._transform_impls):
             return errors
-        kwargs = dict(self._context, row=row, values=dict(zip(self.header, row)))
-        for impl in self._check_impls:
+        values = RowValues(row, self._index, self._coercers)
+        for impl, call in self._check_impls:
             try:
-                found = _call(impl, kwargs)
+                found = call(row, values)
+                if found:
+                    errors.extend(_row_errors(found))
             except Exception as e:  # a plugin bug costs a row, never the upload
                 errors.append((None, "plugin_error", self._plugin_failed(impl, e)))
-                continue
-            errors.extend(found or ())
         if not errors and self._transform_impls:
             # Transform here, so that a failing transform makes the row an error like any other.
+            impl = None
             try:
-                self._transformed = (row, self._apply_transforms(row))
+                out = row
+                for impl, call in self._transform_impls:
+                    changed = call(out, values)
+                    if changed is not None:
+                        out = ["" if v is None else str(v) for v in changed]
+                if len(out) != len(self.output_header):
+                    raise ValueError(f"the row has {len(out)} cells but the output header has "
+                                     f"{len(self.output_header)} (declare it in output_header)")
+                self._transformed = (row, out)
             except Exception as e:
-                errors.append((None, "plugin_error", self._plugin_failed(self._current, e)))
+                errors.append((None, "plugin_error", self._plugin_failed(impl, e)))
         return errors
 
     def transform(self, row: list[str]) -> list[str]:
@@ -88,20 +225,13 @@ class PipelineChecker:
             return self._transformed[1]
         return row
 
-    def _apply_transforms(self, row: list[str]) -> list[str]:
-        for impl in self._transform_impls:
-            self._current = impl
-            changed = _call(impl, dict(self._context, row=row))
-            if changed is not None:
-                row = [str(v) for v in changed]
-        return row
-
     def _plugin_failed(self, impl: Any, e: Exception) -> str:
-        if impl.plugin_name not in self._failed_plugins:
-            self._failed_plugins.add(impl.plugin_name)
-            log.error("plugin %s raised %s in a row hook (logged once per file)",
-                      impl.plugin_name, e.__class__.__name__, exc_info=e)
-        return f"plugin {impl.plugin_name} failed on this row: {e.__class__.__name__}: {e}"
+        name = impl.plugin_name if impl is not None else "?"
+        if name not in self._failed_plugins:
+            self._failed_plugins.add(name)
+            log.error("plugin %s raised %s in a row hook (logged once per file and process)",
+                      name, e.__class__.__name__, exc_info=e)
+        return f"plugin {name} failed on this row: {e.__class__.__name__}: {e}"
 
 
 def build_checker(plugins_dir: str | None, schema_key: str, schema: dict, header: Sequence[str],

@@ -1,0 +1,35 @@
+"""``GET /api/plugins``: what is loaded, with versions, hooks and what each plugin provides."""
+
+from aiohttp import web
+
+from ...ingest.checker import plugin_extensions
+from ...plugins import PluginError
+from ...validation import make_validator_class
+from .. import appkeys
+from ..middleware import requires
+
+
+@requires("read")
+async def list_plugins(request: web.Request) -> web.Response:
+    registry = request.app[appkeys.REGISTRY]
+    ext = plugin_extensions(registry.plugins_dir)
+    return web.json_response({
+        "plugins": registry.describe(),
+        "program_types": [{"name": pt.name, "route": pt.route, "spec_kind": pt.spec_kind,
+                           "file_kinds": list(pt.file_kinds), "description": pt.description,
+                           "plugin": registry.program_type_owners.get(pt.name)}
+                          for pt in sorted(registry.program_types.values(),
+                                           key=lambda pt: pt.name)],
+        "cerberus_extensions": {kind: sorted(getattr(ext, kind)) if ext else []
+                                for kind in ("rules", "types", "coercers")},
+    })
+
+
+def setup(app: web.Application) -> None:
+    # Merge and check the plugins' Cerberus extensions now, so that a conflict or a bad name
+    # stops start-up like a plugin that fails to import, not the first upload.
+    try:
+        make_validator_class(plugin_extensions(app[appkeys.REGISTRY].plugins_dir))
+    except ValueError as e:
+        raise PluginError(f"a plugin's Cerberus extension is invalid: {e}") from None
+    app.router.add_get("/api/plugins", list_plugins)
