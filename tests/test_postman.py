@@ -1,0 +1,273 @@
+"""The Postman collection, run by newman against a live server started as users start it.
+
+The server is a real subprocess (``python -m ingest_server --config``) on a free port, with its own
+database and local storage in tmp, and a configured client (not the open token endpoint): the
+collection gets its token the way cQube users do, with Basic credentials. newman comes from
+``postman/package-lock.json`` (``make test`` installs it; this module does too when npm is there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from ingest_server.auth import hash_secret
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTMAN = ROOT / "postman"
+COLLECTION = POSTMAN / "ingest-server.postman_collection.json"
+NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
+SAMPLES = ROOT.parent / "shared" / "samples" / "cqube-specs"
+CLIENT_ID, CLIENT_SECRET = "postman-ci", "postman-ci-secret-0123456789abcdef"
+JWT_SECRET = "postman-jwt-secret-" + "0123456789abcdef" * 3
+FOLDERS = ["Auth", "Specs", "Ingestion", "Status", "Health"]
+
+
+def _collection() -> dict:
+    return json.loads(COLLECTION.read_text(encoding="utf-8"))
+
+
+def _requests(items: list[dict], folder: str = ""):
+    for item in items:
+        if "item" in item:
+            yield from _requests(item["item"], item["name"])
+        else:
+            yield folder, item
+
+
+def _script(item: dict, listen: str) -> str:
+    return "\n".join(line for event in item.get("event", []) if event["listen"] == listen
+                     for line in event["script"]["exec"])
+
+
+# -- the collection's shape (no node needed) ---------------------------------------------------
+
+def test_collection_layout_variables_and_auth():
+    coll = _collection()
+    assert [f["name"] for f in coll["item"]] == FOLDERS
+    names = {v["key"] for v in coll["variable"]}
+    assert {"baseUrl", "clientId", "clientSecret", "token", "uploadId"} <= names
+    assert coll["auth"] == {"type": "bearer",
+                            "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]}
+    token_requests = [it for _, it in _requests(coll["item"])
+                      if it["request"]["url"]["raw"].endswith("/api/ingestion/generatejwt")
+                      and it["request"].get("auth", {}).get("type") == "basic"
+                      and {(a["key"], a["value"]) for a in it["request"]["auth"]["basic"]}
+                      == {("username", "{{clientId}}"), ("password", "{{clientSecret}}")}]
+    assert len(token_requests) == 1
+    assert 'pm.collectionVariables.set("token"' in _script(token_requests[0], "test")
+
+
+def test_every_request_has_tests():
+    for folder, item in _requests(_collection()["item"]):
+        script = _script(item, "test")
+        assert "pm.response.to.have.status" in script, f"{folder}/{item['name']}: no status check"
+        assert script.count("pm.test(") >= 1, f"{folder}/{item['name']}"
+
+
+def _server_routes(tmp_path: Path) -> set[tuple[str, str]]:
+    """(method, path pattern) of every route of the production app (nothing is started)."""
+    from conftest import make_settings
+    from ingest_server.web.app import create_app
+
+    app = create_app(make_settings(tmp_path, "postgresql://unused@127.0.0.1:1/unused"))
+    return {(r.method, r.resource.canonical) for r in app.router.routes()
+            if r.method not in ("HEAD", "OPTIONS") and r.resource is not None}
+
+
+def test_every_route_of_the_server_has_a_request(tmp_path):
+    """New routes fail this until the collection has a request for them."""
+    requests = {(it["request"]["method"], "/" + "/".join(it["request"]["url"]["path"]))
+                for _, it in _requests(_collection()["item"])}
+    missing = []
+    for method, pattern in sorted(_server_routes(tmp_path)):
+        regex = re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(pattern)) + "$")
+        if not any(m == method and regex.match(path) for m, path in requests):
+            missing.append(f"{method} {pattern}")
+    assert missing == [], f"no request in the collection for: {missing}"
+
+
+def test_example_bodies_are_the_cqube_samples_and_upload_files_exist():
+    assert SAMPLES.is_dir(), f"cQube sample specs not found at {SAMPLES}"
+    bodies = {}
+    files = []
+    for _, item in _requests(_collection()["item"]):
+        body = item["request"].get("body") or {}
+        if body.get("mode") == "raw":
+            bodies[item["name"]] = json.loads(body["raw"])
+        for field in body.get("formdata", []):
+            if field.get("type") == "file":
+                files.append(field["src"])
+    sample = json.loads((SAMPLES / "programs/school-attendance/teacherspresent.json").read_text())
+    assert sample in bodies.values()
+    district = json.loads((SAMPLES / "dimensions/district-dimension.json").read_text())
+    assert district in bodies.values()
+    assert files and all((POSTMAN / src).is_file() for src in files), files
+    assert all(not Path(src).is_absolute() for src in files)
+
+
+# -- the live run ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def newman() -> Path:
+    """newman from the lock file; installed here when missing (``make test`` does it first).
+    A fixture listed first, so a machine without node skips before a server is started."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not found: the Postman collection cannot be run with newman")
+    if not NEWMAN.exists():
+        done = subprocess.run(["npm", "ci", "--prefix", str(POSTMAN), "--no-audit", "--no-fund"],
+                              timeout=600, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.fail(f"npm ci --prefix postman failed:\n{done.stdout}\n{done.stderr}")
+    return NEWMAN
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postman_dsn(pg_dsn):
+    """A database of its own on the session's server: the run must start from nothing."""
+    name = f"ingest_postman_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql):
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield urlunsplit(urlsplit(pg_dsn)._replace(path="/" + name))
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _config(tmp_path: Path, dsn: str, port: int) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+plugins_dir = "plugins"
+state_dir = "state"
+log_level = "WARNING"
+shutdown_timeout_s = 2.0
+
+[database]
+dsn = {json.dumps(dsn)}
+pool_max = 4
+startup_wait_s = 10.0
+
+[storage]
+backend = "local"
+root = "storage"
+
+[auth]
+open_token_endpoint = false
+jwt_secret = "{JWT_SECRET}"
+
+[[auth.clients]]
+id = "{CLIENT_ID}"
+secret_sha256 = "{hash_secret(CLIENT_SECRET)}"
+scopes = ["ingest", "spec", "read"]
+
+[ingest]
+workers = 1
+""", encoding="utf-8")
+    return path
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, deadline_s: float = 60.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"the server exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the server did not answer /healthz within {deadline_s} s:\n"
+                f"{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def live_server(tmp_path, postman_dsn):
+    """``python -m ingest_server`` on a free port; its base URL. Stopped with SIGTERM, then KILL."""
+    port = _free_port()
+    config = _config(tmp_path, postman_dsn, port)
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ingest_server", "--config", str(config)],
+                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, url, log)
+        yield url, log, tmp_path / "storage"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _run_newman(newman: Path, url: str, report: Path, log: Path) -> dict:
+    """One newman run of the whole collection; its JSON report's ``run`` after checking that
+    newman exited 0 and counted no failure of any kind."""
+    cmd = [str(newman), "run", str(COLLECTION), "--working-dir", str(POSTMAN),
+           "--environment", str(POSTMAN / "environment.json"), "--env-var", f"baseUrl={url}", "--env-var", f"clientId={CLIENT_ID}",
+           "--env-var", f"clientSecret={CLIENT_SECRET}",
+           "--reporters", "cli,json", "--reporter-json-export", str(report),
+           "--timeout-request", "60000", "--color", "off", "--disable-unicode"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert report.is_file(), done.stdout + done.stderr
+    run = json.loads(report.read_text(encoding="utf-8"))["run"]
+    failures = [f"{f['source'].get('name')}: {f['error'].get('test', '')} "
+                f"{f['error'].get('message')}" for f in run["failures"]]
+    context = "\n".join(failures) + "\n" + done.stdout[-6000:] + log.read_text()[-3000:]
+    assert done.returncode == 0, context
+    assert run["failures"] == [], context
+    stats = run["stats"]
+    for kind in ("requests", "testScripts", "prerequestScripts", "assertions"):
+        assert stats[kind]["failed"] == 0, context
+    requests = sum(1 for _ in _requests(_collection()["item"]))
+    assert stats["requests"]["total"] == requests
+    assert stats["assertions"]["total"] >= 3 * requests
+    return run
+
+
+def test_collection_runs_green_with_newman(newman, live_server, tmp_path):
+    url, log, storage = live_server
+    _run_newman(newman, url, tmp_path / "newman-1.json", log)
+    # The uploads really landed: the sample CSV's rows and the national ZIP's member, each with
+    # its rejected rows beside it (the second CSV upload is recognised as the same file).
+    landed = sorted(p.relative_to(storage).parts[0] for p in storage.rglob("*.csv"))
+    assert landed == ["emission", "emission-error", "ingestion_error", "process_input"], landed
+    # Users re-run collections: against the same server, re-posted specs are no-ops and the
+    # same files are recognised, so the second run is green too and lands nothing new.
+    _run_newman(newman, url, tmp_path / "newman-2.json", log)
+    again = sorted(p.relative_to(storage).parts[0] for p in storage.rglob("*.csv"))
+    assert again == landed
