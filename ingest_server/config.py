@@ -82,6 +82,7 @@ class LimitsConfig:
     zip_max_entries: int = 100
     zip_max_uncompressed_bytes: int = 4 * 1024**3
     zip_max_ratio: float = 100.0
+    zip_non_csv: str = "skip"
     max_line_bytes: int = 4 * 1024**2
     errors_sample: int = 20
 
@@ -285,6 +286,8 @@ def _check(s: Settings) -> None:
     need(s.limits.zip_max_entries > 0, "limits.zip_max_entries", "must be > 0")
     need(s.limits.zip_max_uncompressed_bytes > 0, "limits.zip_max_uncompressed_bytes", "must be > 0")
     need(s.limits.zip_max_ratio >= 1, "limits.zip_max_ratio", "must be >= 1")
+    need(s.limits.zip_non_csv in ("skip", "reject"), "limits.zip_non_csv",
+         'must be "skip" or "reject"')
     need(s.limits.max_line_bytes >= 1024, "limits.max_line_bytes", "must be >= 1024")
     need(0 <= s.limits.errors_sample <= 10000, "limits.errors_sample", "must be 0..10000")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")

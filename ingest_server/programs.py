@@ -30,7 +30,7 @@ class ProgramType:
     error_key: str
     file_kinds: tuple[str, ...] = ("csv",)
     needs_program: bool = True      # whether ``program_name`` is required
-    allow_unknown_columns: bool | None = None  # None: the spec decides
+    allow_unknown_columns: bool | None = None  # True: columns not in the spec pass through unchecked
     description: str = ""
 
     def keys(self, *, program: str, name: str, date: str, upload_id: str) -> tuple[str, str]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import inspect
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,14 +21,17 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
+from .. import metrics
 from ..config import Settings
 from ..errors import Conflict, FileRejected, IngestError, UploadTooLarge
-from ..plugins import Registry
+from ..logs import log_event
+from ..plugins import Registry, header_problems
 from ..programs import ProgramType
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage, abort_all, publish_all
 from ..uploads import UploadStore
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
+from .recovery import OWNER
 from .responses import response_body
 from .spool import file_chunks
 
@@ -135,14 +140,19 @@ class IngestService:
         upload_id = await self._start(req)
         stats = StreamStats()
         ctx = Context(upload_id=upload_id, source=self._counted(source, stats), stats=stats)
-        try:
-            async with self._heartbeat(ctx):
-                await work(ctx)
-            record = await self._conclude(req, ctx)
-        except BaseException as e:
-            await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
-            await self._fail(req, ctx, e)
-            raise
+        started = time.perf_counter()
+        with metrics.IN_FLIGHT.labels(req.program_type.name).track_inprogress():
+            try:
+                async with self._heartbeat(ctx):
+                    await work(ctx)
+                record = await self._conclude(req, ctx)
+            except BaseException as e:
+                await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
+                status, error = await self._fail(req, ctx, e)
+                report_outcome(req, ctx, status, error, None, time.perf_counter() - started)
+                raise
+        report_outcome(req, ctx, record["status"], record["error"], record,
+                       time.perf_counter() - started)
         await self._notify(record)
         return response_body(record)
 
@@ -160,19 +170,21 @@ class IngestService:
         limits, ingest = self.settings.limits, self.settings.ingest
 
         async def check_header(header: list[str]) -> None:
-            problems = [p for found in self.registry.pm.hook.check_header(
-                program_type=pt.name, ingestion_name=name, program=program, header=header)
-                for p in (found or ())]
+            problems = header_problems(self.registry.pm, program_type=pt.name,
+                                       ingestion_name=name, program=program, header=header)
             if problems:
                 code, message = problems[0]
                 raise FileRejected(message, code=code,
                                    problems=[{"code": c, "message": m} for c, m in problems])
 
-        return await ingest_csv(source, target, storage=self.storage,
-                                runner=self.runner_for(expected_bytes), upload_id=ctx.upload_id,
-                                encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
-                                max_line_bytes=limits.max_line_bytes,
-                                sample_limit=limits.errors_sample, check_header=check_header)
+        started = time.perf_counter()
+        outcome = await ingest_csv(source, target, storage=self.storage,
+                                   runner=self.runner_for(expected_bytes), upload_id=ctx.upload_id,
+                                   encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
+                                   max_line_bytes=limits.max_line_bytes,
+                                   sample_limit=limits.errors_sample, check_header=check_header)
+        metrics.validation_finished(pt.name, time.perf_counter() - started)
+        return outcome
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -183,7 +195,7 @@ class IngestService:
                 upload_id=upload_id, route=req.program_type.route, client=req.client,
                 filename=req.filename, kind=req.program_type.name, program=req.program,
                 ingestion_name=req.ingestion_name, dry_run=req.dry_run,
-                idempotency_key=req.idempotency_key)
+                idempotency_key=req.idempotency_key, owner=OWNER)
         except asyncpg.UniqueViolationError:
             raise Conflict("an upload with this Idempotency-Key is in progress",
                            code="upload_in_progress") from None
@@ -239,6 +251,7 @@ class IngestService:
                                 f"rejected ({m.csv.error_rate:.2%}), above max_error_rate "
                                 f"{req.max_error_rate:.2%}; nothing was written",
                      "members": [x.name for x in over]}
+        earlier, published = None, False
         if status != "uploaded" or req.dry_run:
             await abort_all(writers)
             objects = {"valid": None, "errors": None}
@@ -252,8 +265,9 @@ class IngestService:
                 objects = dict(earlier["objects"], duplicate_of=earlier["id"])
             else:
                 await publish_all(writers)
-        member_json = [m.to_json() for m in members] if req.program_type.route == \
-            "national_programs" else None
+                published = True
+        member_json = self._members_json(members, published, earlier) \
+            if req.program_type.route == "national_programs" else None
         sample = [dict(e, member=m.name) if member_json else e
                   for m in members if m.csv for e in m.csv.errors_sample]
         await self.uploads.finish(
@@ -264,6 +278,18 @@ class IngestService:
         return await self.uploads.get(ctx.upload_id)
 
     @staticmethod
+    def _members_json(members: list[MemberOutcome], published: bool,
+                      earlier: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Per-member results. Keys are only shown for objects that exist: a rejected or dry
+        run upload has none, a duplicate points at the earlier upload's."""
+        out = [m.to_json() for m in members]
+        if not published:
+            before = {m["name"]: m["objects"] for m in (earlier or {}).get("members") or []}
+            for m in out:
+                m["objects"] = before.get(m["name"], {"valid": None, "errors": None})
+        return out
+
+    @staticmethod
     def _objects(req: UploadRequest, members: list[MemberOutcome]) -> dict[str, Any]:
         if req.program_type.route == "national_programs":
             return {"valid": [m.csv.valid_key for m in members if m.csv and m.csv.valid_key],
@@ -271,7 +297,8 @@ class IngestService:
         c = members[0].csv
         return {"valid": c.valid_key, "errors": c.error_key}
 
-    async def _fail(self, req: UploadRequest, ctx: Context, e: BaseException) -> None:
+    async def _fail(self, req: UploadRequest, ctx: Context,
+                    e: BaseException) -> tuple[str, dict[str, Any]]:
         if isinstance(e, IngestError):
             status = "rejected" if e.status < 500 else "failed"
             error = {"code": e.code, "message": e.message, "details": e.details}
@@ -288,18 +315,40 @@ class IngestService:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as db_error:
             # The row stays "receiving"; its stale heartbeat gets it failed by recovery.
             log.error("upload %s: could not record its failure: %s", ctx.upload_id, db_error)
-            return
+            return status, error
         if record is not None:
             await self._notify(record)
+        return status, error
 
     async def _notify(self, record: dict[str, Any]) -> None:
         """Run ``upload_finished`` hooks; a failing hook is logged, never fails the upload."""
         body = response_body(record)
         for impl in self.registry.pm.hook.upload_finished.get_hookimpls():
             try:
-                result = impl.function(**({"upload": body} if impl.argnames else {}))
+                # Each hook gets its own copy: one plugin's changes must not reach the next.
+                result = impl.function(**({"upload": copy.deepcopy(body)}
+                                          if impl.argnames else {}))
                 if inspect.isawaitable(result):
                     await asyncio.wait_for(result, HOOK_TIMEOUT_S)
             except Exception as e:  # notification problems never change an upload's outcome
                 log.error("plugin %s: upload_finished failed: %s: %s", impl.plugin_name,
                           e.__class__.__name__, e)
+
+
+def report_outcome(req: UploadRequest, ctx: Context, status: str, error: dict[str, Any] | None,
+                   record: dict[str, Any] | None, elapsed_s: float) -> None:
+    """Metrics and the one log line of an upload's outcome. Rows count only for uploads that
+    were concluded (``record``); a failure part-way reports none. Never row contents: the error
+    is logged by code only (its message or details may quote the data)."""
+    program = req.ingestion_name or req.program_type.name
+    rows = {k: (record or {}).get(k) or 0 for k in ("total_rows", "valid_rows", "invalid_rows")}
+    metrics.upload_finished(route=req.program_type.route, program_type=req.program_type.name,
+                            program=program, outcome=status, nbytes=ctx.stats.nbytes,
+                            valid_rows=rows["valid_rows"], invalid_rows=rows["invalid_rows"],
+                            duration_s=elapsed_s)
+    log_event(log, logging.WARNING if status == "failed" else logging.INFO, "upload finished",
+              event="upload_finished", upload_id=ctx.upload_id, route=req.program_type.route,
+              type=req.program_type.name, program=program, program_name=req.program,
+              client=req.client, filename=req.filename, dry_run=req.dry_run, status=status,
+              error_code=(error or {}).get("code"), bytes=ctx.stats.nbytes,
+              duration_s=round(elapsed_s, 6), **rows)

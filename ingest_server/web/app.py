@@ -27,16 +27,17 @@ from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
-from .middleware import auth_middleware, errors_middleware
-from .views import health, ingestion, specs, tokens
+from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
+from .views import docs, health, ingestion, metrics, plugins, specs, tokens
 
 log = logging.getLogger("ingest_server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, auth_middleware],
+    app = web.Application(middlewares=[access_middleware, errors_middleware, auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
+    app.on_response_prepare.append(echo_request_id)
     plugins_dir = _plugins_dir(settings)
     registry = build_registry(get_plugin_manager(plugins_dir), plugins_dir)
     app[appkeys.REGISTRY] = registry
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
-    for module in (health, tokens, specs, ingestion):
+    for module in (health, tokens, specs, ingestion, plugins, metrics, docs):
         module.setup(app)
     return app
 
@@ -99,13 +100,22 @@ class Runners:
         sample = settings.limits.errors_sample
         self.min_bytes = cfg.parallel_min_bytes
         self.inline = InlineRunner(sample_limit=sample)
-        workers = cfg.workers or (os.cpu_count() or 1)
+        # With N server processes on one machine, each gets its share of the cores by default.
+        workers = cfg.workers or max(1, (os.cpu_count() or 1) // settings.server.workers)
         self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
 
     def __call__(self, expected_bytes: int | None):
         if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
             return self.inline
         return self.pool
+
+    async def start(self) -> None:
+        """Start the worker processes, so the first large upload does not wait for them."""
+        if self.pool is not None:
+            try:
+                await self.pool.start()
+            except (OSError, RuntimeError) as e:  # the pool starts again on first use
+                log.warning("validation workers did not start: %s", e)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -120,11 +130,14 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners)
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
-    task = asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale))
+    tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)),
+             asyncio.create_task(runners.start())]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runners.close()
