@@ -1,0 +1,154 @@
+"""The named coercers: how a CSV cell (always text) becomes a typed value.
+
+Every coercer follows one rule so that a row error always keeps the user's original text:
+
+* a blank cell (``""`` or only ASCII whitespace) becomes ``None`` (then ``nullable`` decides);
+* a cell that parses becomes the typed value;
+* anything else is returned **unchanged** (never raised, never turned into 0), so Cerberus's
+  ``type`` rule reports it as ``type_error`` with the original text.
+
+What parses is deliberately strict and predictable for data files:
+
+* Surrounding ASCII whitespace (space, tab, CR, LF, VT, FF) is ignored: ``" 5 "`` is 5. Other
+  spaces (no-break space, ideographic space, ...) are not whitespace here, so ``"\\xa05"`` fails.
+* ``integer``: optional sign then ASCII digits: ``"+1"``, ``"-0"``, ``"01"`` (= 1) parse;
+  ``"1.0"``, ``"1e3"``, ``"1_000"``, ``"١٢٣"`` (non-ASCII digits), ``"²"`` do not. Integers
+  longer than Python's ``sys.get_int_max_str_digits()`` (4300 by default) do not parse.
+* ``float``: an integer or a decimal with optional exponent (``"1.5"``, ``".5"``, ``"5."``,
+  ``"1e3"``, ``"-2.5E-3"``) as a float. ``"NaN"``, ``"inf"``, ``"Infinity"``, underscores,
+  hex and non-ASCII digits never parse, nor does a value that overflows to infinity (``"1e999"``).
+* ``number``: an ``int`` when the text is an integer (as above), otherwise a ``float`` (as above).
+* ``boolean``: ``true``/``false``, ``yes``/``no``, ``1``/``0`` in any letter case. Nothing else
+  (``on``, ``t``, ``y``, ``2``) parses.
+* ``date``: ``YYYY-MM-DD`` (ASCII digits, zero-padded, a real calendar day: ``2023-02-29``
+  does not parse, ``0001-01-01`` and ``9999-12-31`` do).
+* ``datetime``: ``YYYY-MM-DD`` then ``T`` or a space, ``HH:MM``, optional ``:SS`` and
+  ``.f`` to ``.ffffff``, optional ``Z`` or ``±HH:MM`` offset.
+* With a ``date_format`` rule on the field, ``date`` and ``datetime`` use
+  ``datetime.strptime(text, date_format)`` instead (see ``definition.IngestValidator``).
+
+Non-text values (already typed, or ``None``) pass through unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from datetime import date, datetime
+from typing import Any, Callable
+
+_WS = string.whitespace  # ASCII only: " \t\n\r\x0b\x0c"
+_INT = re.compile(r"[+-]?[0-9]+").fullmatch
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?").fullmatch
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}").fullmatch
+_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})?"
+).fullmatch
+_TRUE = frozenset({"true", "yes", "1"})
+_FALSE = frozenset({"false", "no", "0"})
+
+
+def coerce_integer(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip(_WS)
+    if not text:
+        return None
+    if _INT(text):
+        try:
+            return int(text)
+        except ValueError:  # longer than sys.get_int_max_str_digits()
+            return value
+    return value
+
+
+def coerce_float(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip(_WS)
+    if not text:
+        return None
+    if _FLOAT(text):
+        result = float(text)
+        if math.isfinite(result):
+            return result
+    return value
+
+
+def coerce_number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip(_WS)
+    if not text:
+        return None
+    if _INT(text):
+        try:
+            return int(text)
+        except ValueError:
+            return value
+    if _FLOAT(text):
+        result = float(text)
+        if math.isfinite(result):
+            return result
+    return value
+
+
+def coerce_boolean(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip(_WS)
+    if not text:
+        return None
+    if text.isascii():  # .lower() maps some non-ASCII letters onto ASCII ones
+        low = text.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    return value
+
+
+def coerce_date(value: Any, fmt: str | None = None) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip(_WS)
+    if not text:
+        return None
+    try:
+        if fmt is not None:
+            return datetime.strptime(text, fmt).date()
+        if _DATE(text):
+            return date(int(text[:4]), int(text[5:7]), int(text[8:]))
+    except ValueError:
+        pass
+    return value
+
+
+def coerce_datetime(value: Any, fmt: str | None = None) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip(_WS)
+    if not text:
+        return None
+    try:
+        if fmt is not None:
+            return datetime.strptime(text, fmt)
+        if _DATETIME(text):
+            return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    return value
+
+
+BUILTIN_COERCERS: dict[str, Callable[[Any], Any]] = {
+    "integer": coerce_integer,
+    "number": coerce_number,
+    "float": coerce_float,
+    "boolean": coerce_boolean,
+    "date": coerce_date,
+    "datetime": coerce_datetime,
+}
+# Coercers that honour a field's ``date_format`` rule (called as ``f(value, fmt)``).
+FORMAT_COERCERS = frozenset({"date", "datetime"})
