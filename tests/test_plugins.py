@@ -422,7 +422,7 @@ def test_webhook_notifier_does_nothing_without_a_url(monkeypatch):
 # -- the README's plugin ------------------------------------------------------------------------
 
 async def test_the_documented_plugin_works_as_written(aiohttp_client, tmp_path, clean_db):
-    text = (REPO / "docs" / "plugins.md").read_text()
+    text = (REPO / "README.md").read_text().split("## Writing a programme plugin", 1)[1]
     source = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     assert len(source.splitlines()) <= 30
     client, headers = await start(aiohttp_client, tmp_path, clean_db,
