@@ -73,6 +73,10 @@ class AuthConfig:
     issuer: str = "ingest-server"
     audience: str = "ingest-server"
     leeway_s: int = 5
+    # Basic-credential brute force: this many failures per client id or per remote address
+    # within the window and the token endpoint answers 429 until the oldest leaves it (0 = off).
+    max_failed_attempts: int = 10
+    failed_attempts_window_s: int = 300
     clients: tuple[ClientConfig, ...] = ()
 
 
@@ -85,6 +89,7 @@ class LimitsConfig:
     zip_non_csv: str = "skip"
     max_line_bytes: int = 4 * 1024**2
     errors_sample: int = 20
+    body_idle_timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,9 @@ def _check(s: Settings) -> None:
     elif s.auth.jwt_secret:
         need(len(s.auth.jwt_secret) >= 32, "auth.jwt_secret", "must be at least 32 characters")
     need(60 <= s.auth.token_ttl_s <= 7 * 86400, "auth.token_ttl_s", "must be 60..604800 seconds")
+    need(s.auth.max_failed_attempts >= 0, "auth.max_failed_attempts", "must be >= 0 (0 = no limit)")
+    need(1 <= s.auth.failed_attempts_window_s <= 86400, "auth.failed_attempts_window_s",
+         "must be 1..86400 seconds")
     for i, c in enumerate(s.auth.clients):
         need(len(c.secret_sha256) == 64 and all(ch in "0123456789abcdef" for ch in c.secret_sha256),
              f"auth.clients[{i}].secret_sha256", "must be 64 lowercase hex characters")
@@ -290,6 +298,7 @@ def _check(s: Settings) -> None:
          'must be "skip" or "reject"')
     need(s.limits.max_line_bytes >= 1024, "limits.max_line_bytes", "must be >= 1024")
     need(0 <= s.limits.errors_sample <= 10000, "limits.errors_sample", "must be 0..10000")
+    need(s.limits.body_idle_timeout_s > 0, "limits.body_idle_timeout_s", "must be > 0")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -54,6 +55,7 @@ def configure_logging(level: str) -> None:
 def serve(settings, sock: socket.socket | None = None) -> int:
     from aiohttp import web
 
+    from .errors import IngestError
     from .plugins import PluginError
     from .web.app import create_app
 
@@ -63,15 +65,19 @@ def serve(settings, sock: socket.socket | None = None) -> int:
     except (ConfigError, PluginError) as e:
         print(f"ingest-server: cannot start: {e}", file=sys.stderr)
         return 2
-    if sock is not None:
-        web.run_app(app, sock=sock, shutdown_timeout=settings.server.shutdown_timeout_s,
-                    print=None, access_log=None)
-    else:
-        print(f"ingest-server listening on http://{settings.server.host}:{settings.server.port}",
-              flush=True)
-        web.run_app(app, host=settings.server.host, port=settings.server.port,
-                    shutdown_timeout=settings.server.shutdown_timeout_s, print=None,
-                    access_log=None)
+    try:
+        if sock is not None:
+            web.run_app(app, sock=sock, shutdown_timeout=settings.server.shutdown_timeout_s,
+                        print=None, access_log=None)
+        else:
+            print(f"ingest-server listening on http://{settings.server.host}:"
+                  f"{settings.server.port}", flush=True)
+            web.run_app(app, host=settings.server.host, port=settings.server.port,
+                        shutdown_timeout=settings.server.shutdown_timeout_s, print=None,
+                        access_log=None)
+    except IngestError as e:  # a dependency never came up (database.startup_wait_s, storage)
+        print(f"ingest-server: cannot start: {e.code}: {e.message}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -84,6 +90,15 @@ def serve_many(settings) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=serve, args=(settings, sock), daemon=False)
              for _ in range(settings.server.workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        # A SIGTERM to this parent alone (kill, a process manager) would otherwise end it and
+        # orphan the servers; they shut down gracefully on their own SIGTERM, joined below.
+        for p in procs:
+            if p.pid is not None and p.exitcode is None:
+                os.kill(p.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
     for p in procs:
         p.start()
     code = 0

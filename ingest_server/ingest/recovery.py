@@ -40,7 +40,10 @@ def owner_is_dead(owner: str) -> bool:
     return False
 
 
-async def recover(uploads: UploadStore, storage: Storage, stale_s: float) -> list[str]:
+async def recover(uploads: UploadStore, storage: Storage, stale_s: float,
+                  unclean: set[str] | None = None) -> list[str]:
+    """Fail the uploads of dead processes and stale heartbeats, remove their staged data, and
+    retry the cleanup of this process's failed uploads in ``unclean`` (emptied as it succeeds)."""
     failed = await uploads.fail_orphans(socket.gethostname(), owner_is_dead)
     failed += await uploads.fail_stale(stale_s)
     for upload_id in failed:
@@ -49,14 +52,20 @@ async def recover(uploads: UploadStore, storage: Storage, stale_s: float) -> lis
                     upload_id, removed)
     # Staged data no live upload can own any more (its heartbeat would have been refreshed).
     await storage.cleanup_staged(older_than_s=max(stale_s * 4, 86400.0))
+    for upload_id in list(unclean or ()):
+        removed = await storage.cleanup_staged(upload_id=upload_id)
+        unclean.discard(upload_id)
+        if removed:
+            log.warning("upload %s: %d staged objects its failure left were removed",
+                        upload_id, removed)
     return failed
 
 
 async def recover_forever(uploads: UploadStore, storage: Storage, stale_s: float,
-                          every_s: float = 60.0) -> None:
+                          every_s: float = 60.0, unclean: set[str] | None = None) -> None:
     while True:
         await asyncio.sleep(every_s)
         try:
-            await recover(uploads, storage, stale_s)
+            await recover(uploads, storage, stale_s, unclean)
         except (IngestError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
             log.warning("periodic recovery failed: %s", e)

@@ -102,6 +102,9 @@ class IngestService:
         self.registry = registry
         self.runner_for = runner_for  # expected bytes -> an in-process runner or the process pool
         self.plugins_dir = registry.plugins_dir
+        # Failed uploads whose staged data may outlive them (an abort fails while the store is
+        # down): recovery retries their cleanup until it succeeds.
+        self.unclean: set[str] = set()
 
     async def replay(self, req: UploadRequest) -> dict[str, Any] | None:
         """The earlier result for this Idempotency-Key, if there is one."""
@@ -149,6 +152,8 @@ class IngestService:
             except BaseException as e:
                 await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
                 status, error = await self._fail(req, ctx, e)
+                if status == "failed":
+                    self.unclean.add(upload_id)
                 report_outcome(req, ctx, status, error, None, time.perf_counter() - started)
                 raise
         report_outcome(req, ctx, record["status"], record["error"], record,
@@ -300,7 +305,8 @@ class IngestService:
     async def _fail(self, req: UploadRequest, ctx: Context,
                     e: BaseException) -> tuple[str, dict[str, Any]]:
         if isinstance(e, IngestError):
-            status = "rejected" if e.status < 500 else "failed"
+            # 408: the client stopped sending; like a disconnect, the data was not at fault.
+            status = "rejected" if e.status < 500 and e.status != 408 else "failed"
             error = {"code": e.code, "message": e.message, "details": e.details}
         elif isinstance(e, asyncio.CancelledError):
             status, error = "failed", {"code": "cancelled", "message": "the upload was cancelled"}

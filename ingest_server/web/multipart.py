@@ -9,20 +9,25 @@ anything is published) rather than silently ignored.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, TypeVar
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
-from ..errors import BadRequest, UploadTooLarge
+from ..errors import BadRequest, IngestError, UploadTooLarge
 from ..ingest.spool import READ_CHUNK, spool
 
 MAX_FIELD_BYTES = 4096
 MAX_PARTS = 64
 FILE_FIELD = "file"
+BODY_IDLE_TIMEOUT_S = 60.0  # limits.body_idle_timeout_s
+T = TypeVar("T")
 
 
 @dataclass
@@ -50,9 +55,20 @@ def clean_filename(name: str | None) -> str:
     return name.strip()[:255] or "upload"
 
 
-async def _read_field(part: BodyPartReader) -> str:
+async def within(idle_s: float, pending: Awaitable[T]) -> T:
+    """One read of the body, bounded: aiohttp has no body read timeout, so without this a
+    client that stops sending (or trickles) would hold the upload, its row and staged data."""
+    try:
+        async with asyncio.timeout(idle_s):
+            return await pending
+    except TimeoutError:
+        raise IngestError(f"no request body received for {idle_s:g} s", code="body_timeout",
+                          status=408, body_idle_timeout_s=idle_s) from None
+
+
+async def _read_field(part: BodyPartReader, idle_s: float = BODY_IDLE_TIMEOUT_S) -> str:
     data = bytearray()
-    while chunk := await part.read_chunk(MAX_FIELD_BYTES):
+    while chunk := await within(idle_s, part.read_chunk(MAX_FIELD_BYTES)):
         data += chunk
         if len(data) > MAX_FIELD_BYTES:
             raise BadRequest(f"form field '{part.name}' is longer than {MAX_FIELD_BYTES} bytes",
@@ -64,9 +80,10 @@ async def _read_field(part: BodyPartReader) -> str:
                          field=part.name) from None
 
 
-async def part_chunks(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
+async def part_chunks(part: BodyPartReader, limit: int,
+                      idle_s: float = BODY_IDLE_TIMEOUT_S) -> AsyncIterator[bytes]:
     total = 0
-    while chunk := await part.read_chunk(READ_CHUNK):
+    while chunk := await within(idle_s, part.read_chunk(READ_CHUNK)):
         total += len(chunk)
         if total > limit:
             raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
@@ -85,13 +102,17 @@ async def open_form(request: web.Request, limit: int) -> MultipartReader:
         raise BadRequest(f"malformed multipart body: {e}", code="bad_multipart") from None
 
 
-async def next_part(reader: MultipartReader, count: list[int]) -> BodyPartReader | None:
+async def next_part(reader: MultipartReader, count: list[int],
+                    idle_s: float = BODY_IDLE_TIMEOUT_S) -> BodyPartReader | None:
     count[0] += 1
     if count[0] > MAX_PARTS:
         raise BadRequest(f"more than {MAX_PARTS} form parts", code="too_many_parts")
     try:
-        part = await reader.next()
-    except (ValueError, AssertionError, RuntimeError) as e:
+        part = await within(idle_s, reader.next())
+    except (ValueError, AssertionError, RuntimeError, BadHttpMessage,
+            BadContentDispositionHeader, BadContentDispositionParam) as e:
+        # BadHttpMessage: a part's headers too long (LineTooLong) or invalid (a NUL, ...);
+        # the BadContentDisposition* warnings arrive here where warnings are errors (the tests)
         raise BadRequest(f"malformed multipart body: {e}", code="bad_multipart") from None
     if part is not None and not isinstance(part, BodyPartReader):
         raise BadRequest("nested multipart bodies are not accepted", code="bad_multipart")
@@ -103,40 +124,50 @@ StreamNow = Callable[[Form, AsyncIterator[bytes]], Awaitable[None]]
 
 async def read_form(reader: MultipartReader, *, limit: int, spool_dir: Path,
                     ready: Callable[[Form], bool], stream: StreamNow | None,
-                    late_options: frozenset[str]) -> Form:
+                    late_options: frozenset[str],
+                    idle_s: float = BODY_IDLE_TIMEOUT_S) -> Form:
     """Read every part. The file streams into ``stream`` when ``ready(form)`` holds at that point,
     else it is spooled to ``form.spooled`` (the caller removes it)."""
     form, count = Form(), [0]
     streamed = False
-    while (part := await next_part(reader, count)) is not None:
-        if part.name != FILE_FIELD:
-            value = await _read_field(part)
-            if part.name and part.name not in form.fields:
-                form.fields[part.name] = value
-            continue
-        if form.filename or form.spooled or streamed:
-            raise BadRequest("more than one 'file' part", code="too_many_files")
-        form.filename = clean_filename(part.filename)
-        if stream is not None and ready(form):
-            streamed = True
-            await stream(form, _then_trailing(part, reader, form, limit, count, late_options))
-            return form
-        form.spooled, form.size = await spool(part_chunks(part, limit), spool_dir)
+    try:
+        while (part := await next_part(reader, count, idle_s)) is not None:
+            if part.name != FILE_FIELD:
+                value = await _read_field(part, idle_s)
+                if part.name and part.name not in form.fields:
+                    form.fields[part.name] = value
+                continue
+            if form.filename or form.spooled or streamed:
+                raise BadRequest("more than one 'file' part", code="too_many_files")
+            form.filename = clean_filename(part.filename)
+            if stream is not None and ready(form):
+                streamed = True
+                await stream(form, _then_trailing(part, reader, form, limit, count, late_options,
+                                                  idle_s))
+                return form
+            form.spooled, form.size = await spool(part_chunks(part, limit, idle_s), spool_dir)
+    except BaseException:
+        # A later part can still be refused (or the client go away) after the file was spooled:
+        # the caller only removes form.spooled when read_form returns.
+        if form.spooled is not None:
+            form.spooled.unlink(missing_ok=True)
+        raise
     if not form.filename:
         raise BadRequest("the form has no 'file' part", code="missing_file")
     return form
 
 
 async def _then_trailing(part: BodyPartReader, reader: MultipartReader, form: Form, limit: int,
-                         count: list[int], late_options: frozenset[str]) -> AsyncIterator[bytes]:
+                         count: list[int], late_options: frozenset[str],
+                         idle_s: float) -> AsyncIterator[bytes]:
     """The file's bytes; then, before the end is signalled, the parts after it."""
-    async for chunk in part_chunks(part, limit):
+    async for chunk in part_chunks(part, limit, idle_s):
         form.size += len(chunk)
         yield chunk
-    while (late := await next_part(reader, count)) is not None:
+    while (late := await next_part(reader, count, idle_s)) is not None:
         if late.name == FILE_FIELD:
             raise BadRequest("more than one 'file' part", code="too_many_files")
-        value = await _read_field(late)
+        value = await _read_field(late, idle_s)
         if late.name in late_options and form.fields.get(late.name) != value:
             raise BadRequest(f"form field '{late.name}' came after the file part, too late to "
                              "apply; send it before the file or as a query parameter",

@@ -116,7 +116,8 @@ async def new_programs(request: web.Request) -> web.Response:
                       await service.ingest_csv(req, chunks, request.content_length))
 
     form = await read_form(reader, limit=limit, spool_dir=_spool_dir(request),
-                           ready=_ready_for_csv(request), stream=stream, late_options=OPTIONS)
+                           ready=_ready_for_csv(request), stream=stream, late_options=OPTIONS,
+                           idle_s=settings.limits.body_idle_timeout_s)
     try:
         if form.spooled is not None:
             await stream(form, file_chunks(form.spooled))
@@ -134,7 +135,8 @@ async def national_programs(request: web.Request) -> web.Response:
     limit = settings.limits.max_upload_bytes
     reader = await open_form(request, limit)
     form = await read_form(reader, limit=limit, spool_dir=_spool_dir(request),
-                           ready=lambda form: False, stream=None, late_options=OPTIONS)
+                           ready=lambda form: False, stream=None, late_options=OPTIONS,
+                           idle_s=settings.limits.body_idle_timeout_s)
     try:
         req = _upload_request(request, form, "national_programs")
         _check_extension(form.filename, (".zip",))
@@ -171,6 +173,8 @@ async def list_uploads(request: web.Request) -> web.Response:
     try:
         limit = min(max(int(q.get("limit", "50")), 1), 500)
         offset = max(int(q.get("offset", "0")), 0)
+        if offset >= 2**63:  # past PostgreSQL's bigint: a 400, not a driver error (500)
+            raise ValueError
     except ValueError:
         raise BadRequest("limit and offset must be integers", code="invalid_field") from None
     status = q.get("status") or None
