@@ -130,7 +130,8 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners)
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
-    tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)),
+    tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale,
+                                                 unclean=app[appkeys.INGEST].unclean)),
              asyncio.create_task(runners.start())]
     try:
         yield

@@ -39,6 +39,7 @@ UPLOAD_ERRORS = {404: ["spec_not_found"], 409: ["upload_in_progress", "key_confl
 
 STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope",
                404: "Not found", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+               429: "Too many failed attempts (see Retry-After)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
                503: "Database unavailable", 507: "Storage full"}
 JSON = "application/json"
@@ -117,7 +118,7 @@ OPERATIONS: list[Op] = [
        description="HTTP Basic credentials of a configured client in, a signed JWT out. Open "
                    "without credentials only when `auth.open_token_endpoint = true` (development).",
        responses={200: json_body(ref("Token"), "a bearer token")},
-       errors={401: ["missing_credentials", "invalid_client"]},
+       errors={401: ["missing_credentials", "invalid_client"], 429: ["rate_limited"]},
        security=[{"basicAuth": []}, {}]),
     Op("post", "/api/spec/{kind}", "Register a cQube spec", "specs", "spec",
        description="The cQube spec body, translated to a Cerberus schema and stored with the "

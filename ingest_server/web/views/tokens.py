@@ -1,11 +1,19 @@
-"""``GET /api/ingestion/generatejwt``: client credentials (HTTP Basic) in, a bearer token out."""
+"""``GET /api/ingestion/generatejwt``: client credentials (HTTP Basic) in, a bearer token out.
+
+Failed Basic attempts are counted per client id and per remote address (``ratelimit.py``):
+past ``auth.max_failed_attempts`` within ``auth.failed_attempts_window_s`` the endpoint answers
+429 ``rate_limited`` with ``Retry-After``, before the credentials are even checked.
+"""
 
 from aiohttp import web
 
 from ...auth import parse_basic
 from ...errors import Unauthorized
+from ...ratelimit import FailureLimiter
 from .. import appkeys
 from ..middleware import requires
+
+LIMITER = web.AppKey("token_failure_limiter", FailureLimiter)
 
 
 @requires(None)
@@ -14,7 +22,17 @@ async def generate_jwt(request: web.Request) -> web.Response:
     tokens = request.app[appkeys.TOKENS]
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("basic "):
-        client = tokens.authenticate_client(*parse_basic(header))
+        limiter = request.app[LIMITER]
+        keys = [("ip", request.remote or "")]
+        limiter.check(*keys)  # before parsing: malformed attempts count against the address too
+        try:
+            login, secret = parse_basic(header)
+            keys.append(("client", login))
+            limiter.check(*keys)
+            client = tokens.authenticate_client(login, secret)
+        except Unauthorized:
+            limiter.failed(*keys)
+            raise
         return web.json_response(tokens.issue(client.id, client.scopes))
     if settings.auth.open_token_endpoint:
         return web.json_response(tokens.issue("anonymous", ("ingest", "spec", "read")))
@@ -22,4 +40,6 @@ async def generate_jwt(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    cfg = app[appkeys.SETTINGS].auth
+    app[LIMITER] = FailureLimiter(cfg.max_failed_attempts, cfg.failed_attempts_window_s)
     app.router.add_get("/api/ingestion/generatejwt", generate_jwt)
