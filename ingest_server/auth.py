@@ -14,6 +14,7 @@ import hmac
 import logging
 import os
 import secrets
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -70,9 +71,19 @@ def load_or_create_secret(path: Path) -> str:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secret)
+    # Written in full under a private name, then linked into place: the --workers processes
+    # start together, and one must never read the file half-written (an empty key) nor fail
+    # because another created it first. The first link wins; the others read its secret.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secret)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_text(encoding="ascii").strip()
+    finally:
+        os.unlink(tmp)
     log.warning("auth.jwt_secret is not set: generated one in %s", path)
     return secret
 
