@@ -96,7 +96,7 @@ class LimitsConfig:
 class IngestConfig:
     workers: int = 0
     parallel_min_bytes: int = 4 * 1024**2
-    chunk_bytes: int = 1024**2
+    chunk_bytes: int = 256 * 1024
     idempotency_window_s: int = 86400
     stale_upload_s: int = 120
 

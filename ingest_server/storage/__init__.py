@@ -12,10 +12,19 @@ from ingest_server.errors import ConfigError
 from ingest_server.storage.base import (ObjectWriter, Storage, abort_all, publish_all,
                                         validate_key)
 from ingest_server.storage.local import LocalStorage
-from ingest_server.storage.s3 import S3Storage
 
 __all__ = ["LocalStorage", "ObjectWriter", "S3Storage", "Storage", "abort_all", "make_storage",
            "publish_all", "validate_key"]
+
+
+def __getattr__(name: str) -> Any:
+    # S3Storage is imported on first use: aiobotocore/botocore cost ~15 MB of RSS in every
+    # server process, which a server on the local backend never needs.
+    if name == "S3Storage":
+        from ingest_server.storage.s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_storage(cfg: Any) -> Storage:
@@ -28,6 +37,8 @@ def make_storage(cfg: Any) -> Storage:
     if cfg.backend == "s3":
         if not cfg.bucket:
             raise ConfigError("storage.bucket must be set for the s3 backend")
+        from ingest_server.storage.s3 import S3Storage
+
         return S3Storage(cfg.bucket, endpoint_url=cfg.endpoint_url, region=cfg.region,
                          access_key_id=cfg.access_key_id,
                          secret_access_key=cfg.secret_access_key,

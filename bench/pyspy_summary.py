@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Where the time goes, from a ``py-spy record --subprocesses --format raw`` file.
+
+usage: pyspy_summary.py PROFILE.txt [--top N]
+Prints samples per process (the server's event loop vs the validation workers), then per process
+the functions with the most self time and the most inclusive time. Samples are of non-idle
+threads only (py-spy's default), so a process's share is its CPU use, not its wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections import Counter, defaultdict
+
+_PROC = re.compile(r'^process \d+:"')
+
+
+def split_stack(stack: str) -> tuple[list[str], list[str]]:
+    """(process command lines, code frames). A command line may itself hold ';'."""
+    procs: list[str] = []
+    code: list[str] = []
+    parts = iter(stack.split(";"))
+    for fr in parts:
+        if _PROC.match(fr):
+            while not fr.endswith('"'):
+                fr += ";" + next(parts, '"')
+            procs.append(fr)
+        else:
+            code.append(fr)
+    return procs, code
+
+
+def kind(cmdline: str) -> str:
+    if "multiprocessing" in cmdline:
+        return "resource_tracker" if "resource_tracker" in cmdline else "worker"
+    return "server"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("profile")
+    ap.add_argument("--top", type=int, default=15)
+    args = ap.parse_args()
+    per_proc: Counter[str] = Counter()
+    self_time: dict[str, Counter[str]] = defaultdict(Counter)
+    incl_time: dict[str, Counter[str]] = defaultdict(Counter)
+    with open(args.profile) as f:
+        for line in f:
+            stack, _, n = line.rstrip("\n").rpartition(" ")
+            count = int(n)
+            procs, code = split_stack(stack)
+            who = kind(procs[-1]) if procs else "?"
+            per_proc[who] += count
+            if code:
+                self_time[who][code[-1]] += count
+            for fr in set(code):
+                incl_time[who][fr] += count
+    total = sum(per_proc.values())
+    print(f"{total} samples: " + ", ".join(f"{k} {v} ({v / total:.0%})"
+                                           for k, v in per_proc.most_common()))
+    for who, n in per_proc.most_common():
+        print(f"\n== {who}: self time")
+        for fr, c in self_time[who].most_common(args.top):
+            print(f"{c / n:6.1%}  {fr}")
+        print(f"== {who}: inclusive time")
+        for fr, c in incl_time[who].most_common(args.top + 10):
+            print(f"{c / n:6.1%}  {fr}")
+
+
+if __name__ == "__main__":
+    main()
