@@ -50,72 +50,55 @@ _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
 
-def coerce_integer(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip(_WS)
-    if not text:
-        return None
+def _text_coercer(parse: Callable[..., Any]) -> Callable[..., Any]:
+    """A coercer from ``parse(text) -> value | None``, with the rule above: non-text passes
+    through, a blank cell becomes ``None``, text that does not parse is returned unchanged."""
+
+    def coerce(value: Any, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip(_WS)
+        if not text:
+            return None
+        parsed = parse(text, *args, **kwargs)
+        return value if parsed is None else parsed
+
+    coerce.__name__ = coerce.__qualname__ = "coerce_" + parse.__name__.removeprefix("_parse_")
+    return coerce
+
+
+def _parse_integer(text: str) -> int | None:
     if _INT(text):
         try:
             return int(text)
         except ValueError:  # longer than sys.get_int_max_str_digits()
-            return value
-    return value
+            return None
+    return None
 
 
-def coerce_float(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip(_WS)
-    if not text:
-        return None
+def _parse_float(text: str) -> float | None:
     if _FLOAT(text):
         result = float(text)
         if math.isfinite(result):
             return result
-    return value
+    return None
 
 
-def coerce_number(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip(_WS)
-    if not text:
-        return None
-    if _INT(text):
-        try:
-            return int(text)
-        except ValueError:
-            return value
-    if _FLOAT(text):
-        result = float(text)
-        if math.isfinite(result):
-            return result
-    return value
+def _parse_number(text: str) -> int | float | None:
+    return _parse_integer(text) if _INT(text) else _parse_float(text)
 
 
-def coerce_boolean(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip(_WS)
-    if not text:
-        return None
+def _parse_boolean(text: str) -> bool | None:
     if text.isascii():  # .lower() maps some non-ASCII letters onto ASCII ones
         low = text.lower()
         if low in _TRUE:
             return True
         if low in _FALSE:
             return False
-    return value
+    return None
 
 
-def coerce_date(value: Any, fmt: str | None = None) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip(_WS)
-    if not text:
-        return None
+def _parse_date(text: str, fmt: str | None = None) -> date | None:
     try:
         if fmt is not None:
             return datetime.strptime(text, fmt).date()
@@ -123,15 +106,10 @@ def coerce_date(value: Any, fmt: str | None = None) -> Any:
             return date(int(text[:4]), int(text[5:7]), int(text[8:]))
     except ValueError:
         pass
-    return value
+    return None
 
 
-def coerce_datetime(value: Any, fmt: str | None = None) -> Any:
-    if not isinstance(value, str):
-        return value
-    text = value.strip(_WS)
-    if not text:
-        return None
+def _parse_datetime(text: str, fmt: str | None = None) -> datetime | None:
     try:
         if fmt is not None:
             return datetime.strptime(text, fmt)
@@ -139,7 +117,15 @@ def coerce_datetime(value: Any, fmt: str | None = None) -> Any:
             return datetime.fromisoformat(text)
     except ValueError:
         pass
-    return value
+    return None
+
+
+coerce_integer = _text_coercer(_parse_integer)
+coerce_float = _text_coercer(_parse_float)
+coerce_number = _text_coercer(_parse_number)
+coerce_boolean = _text_coercer(_parse_boolean)
+coerce_date = _text_coercer(_parse_date)
+coerce_datetime = _text_coercer(_parse_datetime)
 
 
 BUILTIN_COERCERS: dict[str, Callable[[Any], Any]] = {

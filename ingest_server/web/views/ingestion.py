@@ -100,13 +100,29 @@ def _check_extension(filename: str, allowed: tuple[str, ...]) -> None:
                                code="unsupported_file_type", allowed=list(allowed))
 
 
+async def _read_upload_form(request: web.Request, *, ready, stream) -> Form:
+    """The form of an upload; the file streams into ``stream`` when ``ready``, else is spooled."""
+    settings = request.app[appkeys.SETTINGS]
+    limit = settings.limits.max_upload_bytes
+    reader = await open_form(request, limit)
+    return await read_form(reader, limit=limit, ready=ready, stream=stream, late_options=OPTIONS,
+                           spool_dir=settings.path(settings.server.state_dir) / "spool",
+                           idle_s=settings.limits.body_idle_timeout_s)
+
+
+@contextlib.contextmanager
+def _removing_spool(form: Form):
+    try:
+        yield form
+    finally:
+        if form.spooled is not None:
+            form.spooled.unlink(missing_ok=True)
+
+
 @requires("ingest")
 async def new_programs(request: web.Request) -> web.Response:
     """State programme CSV: validated rows land under process_input/, rejected under ingestion_error/."""
-    settings = request.app[appkeys.SETTINGS]
     service = request.app[appkeys.INGEST]
-    limit = settings.limits.max_upload_bytes
-    reader = await open_form(request, limit)
     result: dict[str, Any] = {}
 
     async def stream(form: Form, chunks: AsyncIterator[bytes]) -> None:
@@ -115,41 +131,23 @@ async def new_programs(request: web.Request) -> web.Response:
         result.update(await service.replay(req) or
                       await service.ingest_csv(req, chunks, request.content_length))
 
-    form = await read_form(reader, limit=limit, spool_dir=_spool_dir(request),
-                           ready=_ready_for_csv(request), stream=stream, late_options=OPTIONS,
-                           idle_s=settings.limits.body_idle_timeout_s)
-    try:
+    form = await _read_upload_form(request, ready=_ready_for_csv(request), stream=stream)
+    with _removing_spool(form):
         if form.spooled is not None:
             await stream(form, file_chunks(form.spooled))
-    finally:
-        if form.spooled is not None:
-            form.spooled.unlink(missing_ok=True)
     return web.json_response(result)
 
 
 @requires("ingest")
 async def national_programs(request: web.Request) -> web.Response:
     """National programme ZIP: each <name>.csv validated against the event spec <name>."""
-    settings = request.app[appkeys.SETTINGS]
     service = request.app[appkeys.INGEST]
-    limit = settings.limits.max_upload_bytes
-    reader = await open_form(request, limit)
-    form = await read_form(reader, limit=limit, spool_dir=_spool_dir(request),
-                           ready=lambda form: False, stream=None, late_options=OPTIONS,
-                           idle_s=settings.limits.body_idle_timeout_s)
-    try:
+    form = await _read_upload_form(request, ready=lambda form: False, stream=None)
+    with _removing_spool(form):
         req = _upload_request(request, form, "national_programs")
         _check_extension(form.filename, (".zip",))
         result = await service.replay(req) or await service.ingest_zip(req, form.spooled, form.size)
-    finally:
-        if form.spooled is not None:
-            form.spooled.unlink(missing_ok=True)
     return web.json_response(result)
-
-
-def _spool_dir(request: web.Request):
-    settings = request.app[appkeys.SETTINGS]
-    return settings.path(settings.server.state_dir) / "spool"
 
 
 @requires("read")
