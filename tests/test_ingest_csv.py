@@ -126,10 +126,11 @@ async def test_file_level_errors(client, auth_headers, settings, clean_db, conte
     assert await landed(client) == []
     conn = await asyncpg.connect(clean_db)
     try:
-        row = await conn.fetchrow("SELECT status, error FROM uploads")
+        row = await conn.fetchrow("SELECT id, status, error FROM uploads")
     finally:
         await conn.close()
     assert row["status"] == "rejected"
+    assert body["error"]["details"]["upload_id"] == row["id"]  # the refusal can be looked up
 
 
 async def test_missing_column_names_all_of_them(client, auth_headers):

@@ -363,7 +363,7 @@ async def test_hostile_archive_is_refused_and_leaves_nothing(client, auth_header
     assert body["error"]["code"] == code
     record = await last_upload(client, auth_headers)
     assert record["status"] == "rejected" and record["error"]["code"] == code
-    assert record["objects"] == {} and record["total_rows"] == 0
+    assert record["objects"] == {"valid": [], "errors": []} and record["total_rows"] == 0
     await assert_nothing_left(client, settings)
 
 

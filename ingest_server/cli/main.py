@@ -266,10 +266,14 @@ def errors(opts: Options, upload_id: str, member: str | None) -> None:
     """Write an upload's rejected rows (CSV with _line and _errors) to stdout."""
     sys.stdout.flush()
     out = sys.stdout.buffer  # bytes as the server sent them: no re-encoding of the CSV
-    with opts.client() as client:
-        for chunk in client.iter_errors(upload_id, member):
-            out.write(chunk)
-    out.flush()
+    try:
+        with opts.client() as client:
+            for chunk in client.iter_errors(upload_id, member):
+                out.write(chunk)
+        out.flush()
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) has what it wanted: end quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def main() -> None:

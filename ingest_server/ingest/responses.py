@@ -12,6 +12,12 @@ MESSAGES = {
 }
 
 
+def _no_objects(route: str) -> dict[str, Any]:
+    """The ``objects`` of an upload that published nothing, in its route's usual shape."""
+    return {"valid": [], "errors": []} if route == "national_programs" else \
+        {"valid": None, "errors": None}
+
+
 def response_body(record: dict[str, Any]) -> dict[str, Any]:
     status = record["status"]
     body = {
@@ -30,7 +36,7 @@ def response_body(record: dict[str, Any]) -> dict[str, Any]:
         "total_rows": record["total_rows"],
         "valid_rows": record["valid_rows"],
         "invalid_rows": record["invalid_rows"],
-        "objects": record["objects"],
+        "objects": record["objects"] or _no_objects(record["route"]),
         "errors_sample": record["errors_sample"],
         "error": record["error"],
         "started_at": record["started_at"],

@@ -151,6 +151,8 @@ class IngestService:
                 record = await self._conclude(req, ctx)
             except BaseException as e:
                 await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
+                if isinstance(e, IngestError):
+                    e.details.setdefault("upload_id", upload_id)  # so a client can look it up
                 status, error = await self._fail(req, ctx, e)
                 if status == "failed":
                     self.unclean.add(upload_id)
