@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -87,6 +88,19 @@ def s3_settings(server: SeaweedS3) -> dict:
             "region": server.region, "access_key_id": server.access_key_id,
             "secret_access_key": server.secret_access_key,
             "prefix": f"t-{uuid.uuid4().hex}/"}
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path):
+    """A real 512 KiB filesystem, to fill up (mounting needs root; skipped elsewhere)."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mountpoint)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], check=True)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 
 import aiohttp
 
@@ -77,3 +78,12 @@ async def staged_left(client) -> list[str]:
     page = await storage.client.list_multipart_uploads(Bucket=storage.bucket,
                                                        Prefix=storage.prefix)
     return sorted(u["Key"] for u in page.get("Uploads", []))
+
+
+def build_zip(entries, method=zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip of ``(name or ZipInfo, bytes)`` pairs, built in memory."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", method) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buf.getvalue()

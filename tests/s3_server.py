@@ -19,6 +19,8 @@ import time
 import uuid
 from pathlib import Path
 
+from server_process import kill_group
+
 ACCESS_KEY_ID = "test-access-key"
 SECRET_ACCESS_KEY = "test-secret-key"
 REGION = "us-east-1"
@@ -177,11 +179,7 @@ class SeaweedS3:
         """SIGKILL the whole process group at once (simulates a crash of the store)."""
         if self.process is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
+        kill_group(self.process)
         self.process = None
         self._remove_grpc_sockets()
 

@@ -16,6 +16,17 @@ from pathlib import Path
 from typing import Any
 
 
+def kill_group(process: subprocess.Popen | None) -> None:
+    """SIGKILL a process's whole group (started with start_new_session) and reap it."""
+    if process is None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -90,13 +101,7 @@ class ServerProcess:
 
     def kill(self) -> None:
         """SIGKILL, the way a crash or the OOM killer ends a process: no cleanup runs."""
-        if self.process is None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait()
+        kill_group(self.process)
         self.process = None
 
     def log(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -443,18 +442,6 @@ async def test_client_vanishing_leaks_nothing(watched, clean_db, file_first):
 
 
 # -- the disk fills up --------------------------------------------------------------------------
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mountpoint)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
-    yield mountpoint
-    subprocess.run(["umount", "-l", str(mountpoint)], check=True)
-
 
 async def test_disk_full_is_507_and_nothing_partial(aiohttp_client, tmp_path, clean_db,
                                                     tiny_tmpfs):

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_CLIENT, basic, make_settings
-from ingest_helpers import landed, read_object, register, staged_left, upload
+from ingest_helpers import (build_zip as build, landed, read_object, register, staged_left,
+                            upload)
 
 BOTH = pytest.mark.parametrize("settings", ["local", "s3"], indirect=True)
 ZIP_PATH = "/api/ingestion/national_programs"
@@ -45,13 +46,6 @@ CLEAN_STUDENTS_CSV = b"date,school_id,students_present\n2024-01-01,S1,100\n"
 
 # --- building archives ---------------------------------------------------------------------
 
-def build(entries, method=zipfile.ZIP_DEFLATED) -> bytes:
-    """A zip of ``(name or ZipInfo, bytes)`` pairs."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in entries:
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def patch(data: bytes, *, index: int, flags: int = 0, file_size: int | None = None) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 import uuid
 from types import SimpleNamespace
 
@@ -317,18 +316,6 @@ async def test_s3_server_killed_mid_upload_then_cleanup_after_restart(tmp_path):
             await storage.close()
     finally:
         server.kill()  # nothing to keep: skip the SIGTERM grace period
-
-
-@pytest.fixture
-def tiny_tmpfs(tmp_path):
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mountpoint)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
-    yield mountpoint
-    subprocess.run(["umount", str(mountpoint)], check=True)
 
 
 async def test_local_disk_full_is_insufficient_storage(tiny_tmpfs):

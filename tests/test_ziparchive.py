@@ -16,6 +16,7 @@ import zipfile
 import zlib
 
 import pytest
+from ingest_helpers import build_zip as build
 
 from ingest_server.errors import ZipRejected
 from ingest_server.ziparchive import (
@@ -29,13 +30,6 @@ CSV_B = b"id,name\n1,alpha\n2,beta\n"
 
 # --- building archives -------------------------------------------------------------------
 
-def build(entries, method=zipfile.ZIP_DEFLATED) -> bytes:
-    """A zip of ``(name or ZipInfo, bytes)`` pairs."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", method) as zf:
-        for name, data in entries:
-            zf.writestr(name, data)
-    return buf.getvalue()
 
 
 def save(tmp_path, data: bytes, name="upload.zip"):
