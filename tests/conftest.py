@@ -7,6 +7,7 @@ the session and dropped after), else an embedded pgserver in a temporary folder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -39,22 +40,31 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+@contextlib.contextmanager
+def fresh_database(server_dsn: str, prefix: str):
+    """A new, empty database on the server of ``server_dsn``; dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+    async def run(sql):
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(server_dsn, name)
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(scope="session")
 def pg_dsn(tmp_path_factory):
     base = os.environ.get("INGEST_TEST_DSN")
     if base:
-        name = f"ingest_test_{uuid.uuid4().hex[:12]}"
-
-        async def run(sql):
-            conn = await asyncpg.connect(base)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
-
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
-        yield _with_database(base, name)
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        with fresh_database(base, "ingest_test") as dsn:
+            yield dsn
         return
     os.environ.setdefault("XDG_RUNTIME_DIR", str(tmp_path_factory.getbasetemp()))
     import pgserver

@@ -8,25 +8,22 @@ collection gets its token the way cQube users do, with Basic credentials. newman
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import pytest
 
+from conftest import fresh_database
 from ingest_server.auth import hash_secret
+from server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTMAN = ROOT / "postman"
@@ -137,27 +134,11 @@ def newman() -> Path:
     return NEWMAN
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def postman_dsn(pg_dsn):
     """A database of its own on the session's server: the run must start from nothing."""
-    name = f"ingest_postman_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql):
-        conn = await asyncpg.connect(pg_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    yield urlunsplit(urlsplit(pg_dsn)._replace(path="/" + name))
-    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with fresh_database(pg_dsn, "ingest_postman") as dsn:
+        yield dsn
 
 
 def _config(tmp_path: Path, dsn: str, port: int) -> Path:
@@ -214,7 +195,7 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, deadline_s: float
 @pytest.fixture
 def live_server(tmp_path, postman_dsn):
     """``python -m ingest_server`` on a free port; its base URL. Stopped with SIGTERM, then KILL."""
-    port = _free_port()
+    port = free_port()
     config = _config(tmp_path, postman_dsn, port)
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
