@@ -471,7 +471,7 @@ async def test_a_failing_header_hook_fails_the_upload_cleanly(aiohttp_client, tm
                                 fields=dict(SCHOOL_FIELDS, program_name=program))
     assert status == 500 and body["error"]["code"] == "plugin_error", body
     assert body["error"]["message"].startswith("plugin plugins/broken.py failed")
-    assert body["error"]["details"] == {"plugin": "plugins/broken.py"}
+    assert body["error"]["details"]["plugin"] == "plugins/broken.py"
     assert await landed(client) == []
     listing = await (await client.get("/api/ingestion/uploads", headers=headers)).json()
     assert [u["status"] for u in listing["uploads"]] == ["failed"]
