@@ -17,8 +17,6 @@ import asyncio
 import logging
 import os
 
-import aiohttp
-
 from ingest_server import hookimpl
 
 __version__ = "1.0.0"
@@ -42,6 +40,9 @@ def upload_finished(upload):
 
 async def post(url, body, timeout, retries):
     """POST ``body`` as JSON; True when the server took it, False after the last failure."""
+    # Imported here: every validation worker process loads all plugins, and needs no HTTP client.
+    import aiohttp
+
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         for attempt in range(retries + 1):
             if attempt:
