@@ -33,12 +33,14 @@ ZIP_ERRORS = ["not_a_zip", "zip_truncated", "zip_corrupt", "zip_bad_member_name"
               "zip_nested_archive", "zip_encrypted", "zip_size_mismatch", "zip_duplicate_member",
               "zip_empty", "zip_too_many_entries", "zip_unsupported_compression", "zip_symlink",
               "zip_bomb", "zip_non_csv_member"]
-UPLOAD_ERRORS = {404: ["spec_not_found"], 409: ["upload_in_progress", "key_conflict"],
+UPLOAD_ERRORS = {404: ["spec_not_found"], 408: ["body_timeout"],
+                 409: ["upload_in_progress", "key_conflict"],
                  413: ["upload_too_large"], 415: ["not_multipart", "unsupported_file_type"],
                  500: ["worker_crashed", "plugin_error"]}
 
 STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope",
-               404: "Not found", 409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+               404: "Not found", 408: "The request body stalled (limits.body_idle_timeout_s)",
+               409: "Conflict", 413: "Too large", 415: "Unsupported media type",
                429: "Too many failed attempts (see Retry-After)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
                503: "Database unavailable", 507: "Storage full"}
