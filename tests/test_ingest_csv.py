@@ -401,3 +401,44 @@ async def test_restart_fails_uploads_of_a_dead_process_at_once(aiohttp_client, t
     finally:
         await conn.close()
     assert rows == {"20240101000000-orphan": "failed", "20240101000000-alive": "receiving"}
+
+
+@BOTH
+async def test_cleanup_survives_a_second_cancellation(client, auth_headers, settings, clean_db):
+    """An upload cancelled, then cancelled again while it cleans up (a client gone while the
+    server shuts down): the upload still ends failed and nothing staged is left."""
+    from ingest_server.ingest.service import UploadRequest
+    from ingest_server.web import appkeys
+
+    await register(client, auth_headers)
+    service = client.app[appkeys.INGEST]
+    never, stalled = asyncio.Event(), asyncio.Event()
+
+    async def source():
+        # Over one 8 MiB part: on S3 a multipart upload is open when the cancellations come.
+        yield b"date,school_id,teachers_present\n" + b"2024-01-01,S1,4\n" * 600_000
+        stalled.set()  # the first piece is in the pipeline, its objects are open
+        await never.wait()  # the client stops sending
+        yield b""
+
+    req = UploadRequest(program_type=client.app[appkeys.REGISTRY].program_type("event"),
+                        ingestion_name="teacherspresent", program="p", filename="a.csv",
+                        client="test-client")
+    task = asyncio.create_task(service.ingest_csv(req, source()))
+    conn = await asyncpg.connect(clean_db)
+    try:
+        async with asyncio.timeout(20):
+            await stalled.wait()
+        task.cancel()
+        await asyncio.sleep(0)  # the cleanup has started...
+        task.cancel()           # ...and is cancelled again
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(20):
+            while (row := await conn.fetchrow("SELECT status FROM uploads"))["status"] == \
+                    "receiving" or await staged_left(client):
+                await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+    assert row["status"] == "failed"
+    assert await landed(client) == []

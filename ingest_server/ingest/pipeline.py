@@ -10,6 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+from ..aio import uncancellable
 from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
 from ..csvstream.stream import open_csv_stream
 from ..csvstream.worker import header_rows
@@ -117,6 +118,6 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
         outcome.error_key = target.error_key if error_writer else None
         return outcome
     except BaseException:
-        await abort_all(outcome.writers)
-        outcome.writers.clear()
+        writers, outcome.writers = list(outcome.writers), []
+        await uncancellable(abort_all(writers))
         raise

@@ -22,6 +22,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import asyncpg
 
 from .. import metrics
+from ..aio import uncancellable
 from ..config import Settings
 from ..errors import Conflict, FileRejected, IngestError, UploadTooLarge
 from ..logs import log_event
@@ -150,12 +151,9 @@ class IngestService:
                     await work(ctx)
                 record = await self._conclude(req, ctx)
             except BaseException as e:
-                await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
                 if isinstance(e, IngestError):
                     e.details.setdefault("upload_id", upload_id)  # so a client can look it up
-                status, error = await self._fail(req, ctx, e)
-                if status == "failed":
-                    self.unclean.add(upload_id)
+                status, error = await uncancellable(self._clean_up(req, ctx, e))
                 report_outcome(req, ctx, status, error, None, time.perf_counter() - started)
                 raise
         report_outcome(req, ctx, record["status"], record["error"], record,
@@ -304,6 +302,16 @@ class IngestService:
         c = members[0].csv
         return {"valid": c.valid_key, "errors": c.error_key}
 
+    async def _clean_up(self, req: UploadRequest, ctx: Context,
+                        e: BaseException) -> tuple[str, dict[str, Any]]:
+        """After any failure: abort what was staged, record the outcome, remember what to retry.
+        Runs to its end even if the upload's task is cancelled again meanwhile."""
+        await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
+        status, error = await self._fail(req, ctx, e)
+        if status == "failed":
+            self.unclean.add(ctx.upload_id)
+        return status, error
+
     async def _fail(self, req: UploadRequest, ctx: Context,
                     e: BaseException) -> tuple[str, dict[str, Any]]:
         if isinstance(e, IngestError):
@@ -317,8 +325,8 @@ class IngestService:
             error = {"code": "interrupted" if isinstance(e, (ConnectionError, OSError))
                      else "internal_error", "message": f"{e.__class__.__name__}"}
         try:
-            await asyncio.shield(self.uploads.finish(
-                ctx.upload_id, status=status, sha256=None, nbytes=ctx.stats.nbytes, error=error))
+            await self.uploads.finish(
+                ctx.upload_id, status=status, sha256=None, nbytes=ctx.stats.nbytes, error=error)
             record = await self.uploads.get(ctx.upload_id)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as db_error:
             # The row stays "receiving"; its stale heartbeat gets it failed by recovery.

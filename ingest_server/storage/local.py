@@ -120,6 +120,14 @@ class LocalWriter:
             await self._storage.delete(self.key)
 
 
+def _discard_opened(opening: asyncio.Future, staged: Path) -> None:
+    """Done-callback for a staged file opened for a writer whose caller went away."""
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    opening.result().close()
+    staged.unlink(missing_ok=True)
+
+
 def _fsync_dir(path: Path) -> None:
     """Make the rename durable; some filesystems refuse fsync on a directory, which is fine."""
     try:
@@ -168,10 +176,15 @@ class LocalStorage:
                         raise
             raise AssertionError("unreachable")
 
+        opening = asyncio.ensure_future(asyncio.to_thread(create))
         try:
-            fh = await asyncio.to_thread(create)
+            fh = await asyncio.shield(opening)
         except OSError as exc:
             raise _map_os_error(exc, "staging", key) from exc
+        except asyncio.CancelledError:
+            # The thread still creates the file: close and remove it once it has.
+            opening.add_done_callback(lambda done: _discard_opened(done, staged))
+            raise
         return LocalWriter(self, key, staged, fh)
 
     async def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
