@@ -442,3 +442,25 @@ async def test_cleanup_survives_a_second_cancellation(client, auth_headers, sett
         await conn.close()
     assert row["status"] == "failed"
     assert await landed(client) == []
+
+
+async def test_objects_are_taken_back_when_the_outcome_cannot_be_recorded(
+        client, auth_headers, settings):
+    """Published, then the database fails before the upload is recorded as uploaded: the objects
+    are deleted again, so nothing stays visible for an upload that did not succeed."""
+    from ingest_server.web import appkeys
+
+    await register(client, auth_headers)
+    uploads = client.app[appkeys.UPLOADS]
+    real_finish = uploads.finish
+
+    async def finish_fails_for_success(upload_id, *, status, **kw):
+        if status == "uploaded":  # the database goes away right after the objects are published
+            await client.app[appkeys.POOL].close()
+        return await real_finish(upload_id, status=status, **kw)
+
+    uploads.finish = finish_fails_for_success
+    status, body = await upload(client, auth_headers, GOOD)
+    assert status == 503 and body["error"]["code"] == "db_unavailable"
+    assert await landed(client) == []
+    assert await staged_left(client) == []

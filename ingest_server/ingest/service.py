@@ -29,7 +29,7 @@ from ..logs import log_event
 from ..plugins import Registry, header_problems
 from ..programs import ProgramType
 from ..specs import Spec, SpecStore
-from ..storage.base import Storage, abort_all, publish_all
+from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
 from .recovery import OWNER
@@ -275,11 +275,16 @@ class IngestService:
             if req.program_type.route == "national_programs" else None
         sample = [dict(e, member=m.name) if member_json else e
                   for m in members if m.csv for e in m.csv.errors_sample]
-        await self.uploads.finish(
-            ctx.upload_id, status=status, sha256=sha, nbytes=ctx.stats.nbytes,
-            objects=objects, members=member_json, error=error,
-            errors_sample=sample[:self.settings.limits.errors_sample],
-            spec_version=members[0].spec_version if len(members) == 1 else None, **totals)
+        try:
+            await self.uploads.finish(
+                ctx.upload_id, status=status, sha256=sha, nbytes=ctx.stats.nbytes,
+                objects=objects, members=member_json, error=error,
+                errors_sample=sample[:self.settings.limits.errors_sample],
+                spec_version=members[0].spec_version if len(members) == 1 else None, **totals)
+        except BaseException:
+            if published:  # not recorded as uploaded: take the objects back, as if never landed
+                await uncancellable(revert_all(writers))
+            raise
         return await self.uploads.get(ctx.upload_id)
 
     @staticmethod

@@ -132,6 +132,15 @@ async def abort_all(writers: Sequence[ObjectWriter]) -> None:
             log.exception("aborting staged object %s failed", writer.key)
 
 
+async def revert_all(writers: Sequence[ObjectWriter]) -> None:
+    """Delete the published objects of ``writers``; a failure is logged, the others still go."""
+    for writer in writers:
+        try:
+            await writer.revert()
+        except Exception:  # noqa: BLE001 - best effort cleanup on an error path
+            log.exception("reverting published object %s failed", writer.key)
+
+
 async def publish_all(writers: Sequence[ObjectWriter]) -> None:
     """Commit every writer, or leave none of them visible.
 
@@ -145,11 +154,7 @@ async def publish_all(writers: Sequence[ObjectWriter]) -> None:
         except BaseException as exc:
             # Also on cancellation: half a group must not stay visible.
             await abort_all(writers[index:])
-            for done in committed:
-                try:
-                    await done.revert()
-                except Exception:  # noqa: BLE001 - keep rolling back the rest
-                    log.exception("rolling back published object %s failed", done.key)
+            await revert_all(committed)
             if isinstance(exc, StorageError) or not isinstance(exc, Exception):
                 raise
             # Keep a more specific code and status (e.g. 507 insufficient_storage).
