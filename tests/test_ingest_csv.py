@@ -464,3 +464,41 @@ async def test_objects_are_taken_back_when_the_outcome_cannot_be_recorded(
     assert status == 503 and body["error"]["code"] == "db_unavailable"
     assert await landed(client) == []
     assert await staged_left(client) == []
+
+
+async def test_cancelled_at_any_point_never_leaves_an_upload_receiving(client, auth_headers,
+                                                                        clean_db):
+    """Cancel uploads after 0, 1, 2, ... event-loop steps (a client gone at any moment,
+    including while its upload row is being inserted): each one ends with no row at all or a
+    failed one, never 'receiving', and nothing staged."""
+    from ingest_server.ingest.service import UploadRequest
+    from ingest_server.web import appkeys
+
+    await register(client, auth_headers)
+    service = client.app[appkeys.INGEST]
+    req = UploadRequest(program_type=client.app[appkeys.REGISTRY].program_type("event"),
+                        ingestion_name="teacherspresent", program="p", filename="a.csv",
+                        client="test-client")
+
+    async def source():
+        yield b"date,school_id,teachers_present\n2024-01-01,S1,4\n"
+        await asyncio.Event().wait()  # then the client stalls
+        yield b""
+
+    conn = await asyncpg.connect(clean_db)
+    try:
+        for steps in range(40):
+            task = asyncio.create_task(service.ingest_csv(req, source()))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        async with asyncio.timeout(20):
+            while await conn.fetchval("SELECT count(*) FROM uploads WHERE status = 'receiving'"):
+                await asyncio.sleep(0.02)
+        statuses = {r["status"] for r in await conn.fetch("SELECT status FROM uploads")}
+    finally:
+        await conn.close()
+    assert statuses <= {"failed"}
+    assert await staged_left(client) == [] and await landed(client) == []

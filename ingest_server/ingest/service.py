@@ -141,19 +141,25 @@ class IngestService:
 
     async def run(self, req: UploadRequest, source: AsyncIterator[bytes], work: Work) -> dict:
         """Track one upload around ``work``: create the row, heartbeat, conclude or fail."""
-        upload_id = await self._start(req)
+        upload_id = new_upload_id()
         stats = StreamStats()
         ctx = Context(upload_id=upload_id, source=self._counted(source, stats), stats=stats)
+        # The row is created whatever happens to this task meanwhile, so that a client gone
+        # during the INSERT cannot leave it "receiving": the failure path waits for it.
+        creating = asyncio.ensure_future(self._start(req, upload_id))
         started = time.perf_counter()
         with metrics.IN_FLIGHT.labels(req.program_type.name).track_inprogress():
             try:
+                await asyncio.shield(creating)
                 async with self._heartbeat(ctx):
                     await work(ctx)
                 record = await self._conclude(req, ctx)
             except BaseException as e:
+                if creating.done() and not creating.cancelled() and creating.exception() is e:
+                    raise  # never started (e.g. a replayed Idempotency-Key): nothing to clean up
                 if isinstance(e, IngestError):
                     e.details.setdefault("upload_id", upload_id)  # so a client can look it up
-                status, error = await uncancellable(self._clean_up(req, ctx, e))
+                status, error = await uncancellable(self._clean_up(req, ctx, e, creating))
                 report_outcome(req, ctx, status, error, None, time.perf_counter() - started)
                 raise
         report_outcome(req, ctx, record["status"], record["error"], record,
@@ -193,8 +199,7 @@ class IngestService:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _start(self, req: UploadRequest) -> str:
-        upload_id = new_upload_id()
+    async def _start(self, req: UploadRequest, upload_id: str) -> None:
         try:
             await self.uploads.create(
                 upload_id=upload_id, route=req.program_type.route, client=req.client,
@@ -204,7 +209,6 @@ class IngestService:
         except asyncpg.UniqueViolationError:
             raise Conflict("an upload with this Idempotency-Key is in progress",
                            code="upload_in_progress") from None
-        return upload_id
 
     async def _counted(self, source: AsyncIterator[bytes], stats: StreamStats):
         limit = self.settings.limits.max_upload_bytes
@@ -307,10 +311,14 @@ class IngestService:
         c = members[0].csv
         return {"valid": c.valid_key, "errors": c.error_key}
 
-    async def _clean_up(self, req: UploadRequest, ctx: Context,
-                        e: BaseException) -> tuple[str, dict[str, Any]]:
+    async def _clean_up(self, req: UploadRequest, ctx: Context, e: BaseException,
+                        creating: asyncio.Future) -> tuple[str, dict[str, Any]]:
         """After any failure: abort what was staged, record the outcome, remember what to retry.
         Runs to its end even if the upload's task is cancelled again meanwhile."""
+        try:
+            await creating
+        except BaseException:  # the row was never created: there is nothing to record
+            return "failed", {"code": "not_started", "message": "the upload did not start"}
         await abort_all([w for m in ctx.members if m.csv for w in m.csv.writers])
         status, error = await self._fail(req, ctx, e)
         if status == "failed":
