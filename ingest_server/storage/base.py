@@ -123,22 +123,24 @@ class Storage(Protocol):
         """Cheap health probe; raises ``StorageError`` when the store is unreachable."""
 
 
-async def abort_all(writers: Sequence[ObjectWriter]) -> None:
-    """Abort every writer; a failure is logged, never raised, so the others still get aborted."""
+async def _each(writers: Sequence[ObjectWriter], action: str) -> None:
+    """Call ``action`` ("abort" or "revert") on every writer; a failure is logged, never raised,
+    so the others still get their turn (best effort cleanup on an error path)."""
     for writer in writers:
         try:
-            await writer.abort()
-        except Exception:  # noqa: BLE001 - best effort cleanup on an error path
-            log.exception("aborting staged object %s failed", writer.key)
+            await getattr(writer, action)()
+        except Exception:  # noqa: BLE001 - keep cleaning up the rest
+            log.exception("%s of object %s failed", action, writer.key)
+
+
+async def abort_all(writers: Sequence[ObjectWriter]) -> None:
+    """Abort every writer: nothing they staged remains."""
+    await _each(writers, "abort")
 
 
 async def revert_all(writers: Sequence[ObjectWriter]) -> None:
-    """Delete the published objects of ``writers``; a failure is logged, the others still go."""
-    for writer in writers:
-        try:
-            await writer.revert()
-        except Exception:  # noqa: BLE001 - best effort cleanup on an error path
-            log.exception("reverting published object %s failed", writer.key)
+    """Delete the published objects of ``writers``."""
+    await _each(writers, "revert")
 
 
 async def publish_all(writers: Sequence[ObjectWriter]) -> None:

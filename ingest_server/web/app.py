@@ -19,7 +19,7 @@ from aiohttp import web
 from ..auth import TokenService, load_or_create_secret
 from ..config import Settings
 from ..db import create_pool, embedded_dsn, migrate
-from ..plugins import build_registry, get_plugin_manager
+from ..plugins import load_registry
 from ..csvstream import ChunkPool, InlineRunner
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
@@ -39,7 +39,8 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app.on_response_prepare.append(echo_request_id)
     plugins_dir = _plugins_dir(settings)
-    registry = build_registry(get_plugin_manager(plugins_dir), plugins_dir)
+    # The same registry the in-process checks use: each plugin file is imported once per process.
+    registry = load_registry(plugins_dir)
     app[appkeys.REGISTRY] = registry
     secret = ""
     if not settings.auth.jwt_secret and not settings.auth.algorithm.startswith("RS"):
