@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 
 STATUSES = ("receiving", "uploaded", "rejected", "failed")
-COLUMNS = ("id, route, client, filename, sha256, kind, program, ingestion_name, spec_version, "
+COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_name, spec_version, "
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
            "members, errors_sample, error, started_at, heartbeat_at, finished_at")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
