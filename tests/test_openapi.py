@@ -116,10 +116,11 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get("/readyz"), "get", "/readyz")
     await check(await client.get("/metrics"), "get", "/metrics")
     jwt = "/api/ingestion/generatejwt"
+    await check(await client.get(jwt, headers=basic(*TEST_CLIENT, json=True)), "get", jwt)
     await check(await client.get(jwt, headers=basic(*TEST_CLIENT)), "get", jwt)
     await check(await client.get(jwt), "get", jwt)
     await check(await client.get(jwt, headers=basic("who", "wrong")), "get", jwt)
-    reader = await (await client.get(jwt, headers=basic(*READ_ONLY_CLIENT))).json()
+    reader = await (await client.get(jwt, headers=basic(*READ_ONLY_CLIENT, json=True))).json()
     ro = {"Authorization": f"Bearer {reader['token']}"}
 
     spec_path = "/api/spec/{kind}"

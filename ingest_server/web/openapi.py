@@ -118,8 +118,13 @@ def _merge(*maps: dict[int, list[str]]) -> dict[int, list[str]]:
 OPERATIONS: list[Op] = [
     Op("get", "/api/ingestion/generatejwt", "Issue a bearer token", "auth", None,
        description="HTTP Basic credentials of a configured client in, a signed JWT out. Open "
-                   "without credentials only when `auth.open_token_endpoint = true` (development).",
-       responses={200: json_body(ref("Token"), "a bearer token")},
+                   "without credentials only when `auth.open_token_endpoint = true` (development). "
+                   "The body is the bare token as `text/plain` (send it as `Bearer <body>`, as "
+                   "cQube's clients do) unless `Accept: application/json` asks for the JSON "
+                   "answer.",
+       parameters=[param("Accept", "header", "`application/json` for the JSON answer")],
+       responses={200: {"description": "a bearer token", "content": {
+           JSON: {"schema": ref("Token")}, "text/plain": {"schema": {"type": "string"}}}}},
        errors={401: ["missing_credentials", "invalid_client"], 429: ["rate_limited"]},
        security=[{"basicAuth": []}, {}]),
     Op("post", "/api/spec/{kind}", "Register a cQube spec", "specs", "spec",
