@@ -27,6 +27,7 @@ from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
+from .cqube.errors import cqube_errors_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
 from .views import docs, health, ingestion, metrics, plugins, specs, tokens
 
@@ -34,7 +35,10 @@ log = logging.getLogger("ingest_server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[access_middleware, errors_middleware, auth_middleware],
+    # The cqube profile shapes errors between the errors middleware and auth (web/cqube).
+    shaping = [cqube_errors_middleware] if settings.compat.profile == "cqube" else []
+    app = web.Application(middlewares=[access_middleware, errors_middleware, *shaping,
+                                       auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
     app.on_response_prepare.append(echo_request_id)
@@ -49,6 +53,9 @@ def create_app(settings: Settings) -> web.Application:
                                        base_dir=settings.path("."))
     if settings.auth.open_token_endpoint:
         log.warning("auth.open_token_endpoint is true: anyone can get a token (development only)")
+    if settings.auth.open_spec_api:
+        log.warning("auth.open_spec_api is true: anyone can write specs and use the validate "
+                    "route without a token (as in cQube)")
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
