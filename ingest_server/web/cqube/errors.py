@@ -45,7 +45,7 @@ def cqube_error_body(err: IngestError, allowed_types: list[str] | None = None) -
     """The status and body cQube answers for what we raised as ``err``."""
     code, details = err.code, err.details
     if code in ("missing_token", "insufficient_scope"):
-        return 403, dict(FORBIDDEN, code=code)
+        return 403, dict(FORBIDDEN)
     if err.status == 401:
         return 401, nest_body(401, "Unauthorized", code=code, details={"reason": err.message})
     if code == "missing_field" and details.get("field"):
