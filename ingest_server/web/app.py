@@ -29,7 +29,8 @@ from ..uploads import UploadStore
 from . import appkeys
 from .cqube.errors import cqube_errors_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import docs, health, ingestion, metrics, plugins, specs, tokens
+from .views import (docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs, tokens,
+                    validate)
 
 log = logging.getLogger("ingest_server")
 
@@ -59,7 +60,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
-    for module in (health, tokens, specs, ingestion, plugins, metrics, docs):
+    for module in (health, tokens, specs, ingestion, jsonrows, validate, rawdata, plugins, metrics,
+                   docs):
         module.setup(app)
     return app
 
