@@ -133,7 +133,8 @@ async def test_missing_scope_is_403(client):
 
 
 async def test_every_api_route_needs_a_token(client):
-    public = {"/api/ingestion/generatejwt", "/api/openapi.json", "/api/docs", "/api/docs/{asset}"}
+    public = {"/api/ingestion/generatejwt", "/api/openapi.json", "/api/docs", "/api/docs/{asset}",
+              "/api/ingestion/raw"}  # raw: a signed link is its own authorisation (see below)
     for resource in client.app.router.resources():
         path = resource.canonical
         if not path.startswith("/api/") or path in public:
@@ -145,6 +146,11 @@ async def test_every_api_route_needs_a_token(client):
                 assert resp.status == 401
             else:
                 await assert_error(resp, 401, "missing_token")
+
+
+async def test_signed_download_route_without_a_valid_signature_is_refused(client):
+    resp = await client.get("/api/ingestion/raw", params={"key": "emission/x.csv"})
+    await assert_error(resp, 403, "invalid_signature")
 
 
 async def test_health_is_public(client):

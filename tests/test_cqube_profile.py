@@ -8,6 +8,9 @@ posted without a token, and every answer is compared with cQube's body.
 
 from __future__ import annotations
 
+import io
+import json
+
 import aiohttp
 import pytest
 
@@ -279,3 +282,44 @@ async def test_file_status_needs_all_three_fields(client, bearer):
     assert resp.status == 400
     assert await resp.json() == {"message": [ajv_required("ingestion_type"),
                                              ajv_required("ingestion_name")]}
+
+
+# -- the routes cQube's clients call that we lacked ----------------------------------------------
+
+async def test_validate_needs_no_token_with_open_spec_api(client):
+    data = aiohttp.FormData()
+    data.add_field("type", "event-data")
+    data.add_field("grammar", io.BytesIO(json.dumps(SPEC).encode()), filename="g.json")
+    data.add_field("data", io.BytesIO(GOOD), filename="d.csv")
+    resp = await client.post("/api/ingestion/validate", data=data)
+    assert resp.status == 201
+    errors = (await resp.json())["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [(3, "teachers_present")]
+    assert await landed(client) == []
+
+
+async def test_json_rows_answer_and_ajv_400(client, bearer):
+    await post_spec(client, SPEC)
+    resp = await client.post("/api/ingestion/event", headers=bearer, json={
+        "event_name": "teacherspresent", "program_name": "school-attendance",
+        "event": [{"date": "2024-01-01", "school_id": "S1", "teachers_present": 3}]})
+    body = await resp.json()
+    assert (resp.status, body["message"], body["valid_record_count"],
+            body["invalid_record_count"]) == (200, "Event added successfully", 1, 0)
+    assert await read_object(client, body["objects"]["valid"]) == [
+        ["date", "school_id", "teachers_present"], ["2024-01-01", "S1", "3"]]
+    resp = await client.post("/api/ingestion/event", headers=bearer, json={"event": []})
+    assert resp.status == 400
+    assert await resp.json() == {"message": [ajv_required("event_name")]}
+
+
+async def test_get_raw_data_in_cqube_profile(client, bearer):
+    resp = await client.post("/api/ingestion/getRawData", headers=bearer,
+                             json={"program_names": ["teacherspresent"]})
+    assert (resp.status, await resp.json()) == (
+        200, {"code": 200, "data": [{"program_name": "teacherspresent", "urls": []}]})
+
+
+async def test_our_own_routes_keep_working(client, bearer):
+    resp = await client.get("/api/ingestion/uploads", headers=bearer)
+    assert resp.status == 200 and "uploads" in await resp.json()

@@ -213,6 +213,11 @@ OPERATIONS: list[Op] = [
        errors={404: ["not_found"]}),
 ]
 
+# cQube's routes we added and the cqube profile's answers build on the helpers above.
+from . import openapi_routes  # noqa: E402
+
+OPERATIONS += openapi_routes.OPERATIONS
+
 INFO_DESCRIPTION = """\
 Streams CSV and ZIP uploads, validates every row against Cerberus schemas, and lands valid and
 rejected rows in storage. cQube-compatible paths and field names.
@@ -224,7 +229,7 @@ can also answer `404 not_found` or `405 method_not_allowed`. Every answer carrie
 
 **Auth**: `GET /api/ingestion/generatejwt` with HTTP Basic client credentials gives a bearer
 token; the other `/api/` operations need it with the scope shown (`ingest`, `spec`, `read`).
-"""
+""" + openapi_routes.CQUBE_PROFILE
 
 
 def _operation(op: Op) -> dict[str, Any]:
@@ -270,7 +275,7 @@ def build_document() -> dict[str, Any]:
                  {"name": "service"}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_routes.SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "basicAuth": {"type": "http", "scheme": "basic",
