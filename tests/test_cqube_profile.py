@@ -32,7 +32,7 @@ def ajv_required(field: str) -> dict:
             "message": f"must have required property '{field}'"}
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def settings(request, tmp_path, clean_db):
     from conftest import s3_settings
 
