@@ -184,3 +184,45 @@ async def test_get_raw_data_links_download_todays_emission_files(client, auth_he
     assert [d["program_name"] for d in body["data"]] == ["teacherspresent", "other"]
     assert body["data"][1]["urls"] == []
     [url] = body["data"][0]["urls"]
+
+
+# -- auth.open_spec_api and the profile keys -----------------------------------------------------
+
+async def test_open_spec_api_lets_spec_writes_and_validate_through(aiohttp_client, tmp_path,
+                                                                   clean_db, caplog):
+    from ingest_server.web.app import create_app
+
+    app = create_app(make_settings(tmp_path, clean_db, auth={"open_spec_api": True}))
+    assert "auth.open_spec_api is true" in caplog.text
+    c = await aiohttp_client(app)
+    resp = await c.post("/api/spec/event", json=SPEC)  # native profile: native answer
+    body = await resp.json()
+    assert resp.status == 201 and body["spec"]["created_by"] == "anonymous"
+    resp = await c.post("/api/ingestion/validate", data=validate_form("event-grammar", SPEC))
+    assert resp.status == 201
+    resp = await c.put("/api/specs/event/x", json={"cerberus": {"a": {"type": "string"}}})
+    assert resp.status == 201  # the same scope, the same rule
+    for method, path in (("GET", "/api/specs"), ("POST", "/api/ingestion/new_programs"),
+                         ("POST", "/api/ingestion/event")):
+        assert (await c.request(method, path)).status == 401, path  # other scopes keep the token
+    resp = await c.post("/api/spec/event", json=SPEC, headers={"Authorization": "Bearer bad"})
+    assert resp.status == 401  # a token that is sent is still checked
+
+
+async def test_spec_writes_need_a_token_by_default(client):
+    assert (await client.post("/api/spec/event", json=SPEC)).status == 401
+
+
+def test_profile_keys_from_the_environment():
+    from ingest_server.config import load_settings
+    from ingest_server.errors import ConfigError
+
+    s = load_settings(None, env={"INGEST_COMPAT_PROFILE": "cqube",
+                                 "INGEST_AUTH_OPEN_SPEC_API": "true",
+                                 "INGEST_LIMITS_MAX_JSON_BYTES": "2048"})
+    assert (s.compat.profile, s.auth.open_spec_api, s.limits.max_json_bytes) == (
+        "cqube", True, 2048)
+    defaults = load_settings(None, env={})
+    assert (defaults.compat.profile, defaults.auth.open_spec_api) == ("native", False)
+    with pytest.raises(ConfigError, match="compat.profile"):
+        load_settings(None, env={"INGEST_COMPAT_PROFILE": "nestjs"})
