@@ -112,7 +112,7 @@ def cpu_self() -> float:
 async def get_token(session: aiohttp.ClientSession, base: str, secret: str) -> str:
     auth = aiohttp.encode_basic_auth(CLIENT_ID, secret)
     async with session.get(f"{base}/api/ingestion/generatejwt",
-                           headers={"Authorization": auth}) as r:
+                           headers={"Authorization": auth, "Accept": "application/json"}) as r:
         body = await r.json()
         if r.status != 200:
             raise RuntimeError(f"generatejwt: {r.status} {body}")

@@ -221,7 +221,8 @@ async def get_token(session: aiohttp.ClientSession, url: str, secret: str) -> st
     from server_proc import CLIENT_ID
 
     async with session.get(f"{url}/api/ingestion/generatejwt",
-                           headers={"Authorization": aiohttp.encode_basic_auth(CLIENT_ID, secret)}) as r:
+                           headers={"Authorization": aiohttp.encode_basic_auth(CLIENT_ID, secret),
+                                    "Accept": "application/json"}) as r:
         body = await r.json()
         if r.status != 200:
             raise RuntimeError(f"generatejwt: {r.status} {body}")

@@ -138,6 +138,12 @@ class TokenService:
         return {"token": token, "token_type": "Bearer", "expires_in": self.cfg.token_ttl_s,
                 "scope": claims["scope"]}
 
+    def derive_key(self, purpose: str) -> bytes:
+        """An HMAC key for another use (signed download URLs), derived from the signing key, so
+        every process and replica that verifies tokens agrees on it without another secret."""
+        return hmac.new(self._signing_key.encode("utf-8"), purpose.encode("utf-8"),
+                        hashlib.sha256).digest()
+
     def verify(self, token: str) -> Principal:
         if len(token) > MAX_TOKEN_LENGTH:
             raise Unauthorized("token too long", code="invalid_token")

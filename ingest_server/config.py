@@ -65,6 +65,8 @@ class ClientConfig:
 @dataclass(frozen=True)
 class AuthConfig:
     open_token_endpoint: bool = False
+    # Spec writes (and the validate debugger) without a token, as cQube's spec service has none.
+    open_spec_api: bool = False
     jwt_secret: str = ""
     token_ttl_s: int = 3600
     algorithm: str = "HS256"
@@ -90,6 +92,7 @@ class LimitsConfig:
     max_line_bytes: int = 4 * 1024**2
     errors_sample: int = 20
     body_idle_timeout_s: float = 60.0
+    max_json_bytes: int = 16 * 1024**2  # JSON-row bodies (POST /api/ingestion/event|dimension|dataset)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,11 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class CompatConfig:
+    profile: str = "native"  # "cqube": cQube's status codes and bodies on its routes (CQUBE.md §1)
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -109,6 +117,7 @@ class Settings:
     auth: AuthConfig = field(default_factory=AuthConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
+    compat: CompatConfig = field(default_factory=CompatConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -124,6 +133,7 @@ SECTIONS: dict[str, type] = {
     "auth": AuthConfig,
     "limits": LimitsConfig,
     "ingest": IngestConfig,
+    "compat": CompatConfig,
 }
 
 
@@ -299,6 +309,8 @@ def _check(s: Settings) -> None:
     need(s.limits.max_line_bytes >= 1024, "limits.max_line_bytes", "must be >= 1024")
     need(0 <= s.limits.errors_sample <= 10000, "limits.errors_sample", "must be 0..10000")
     need(s.limits.body_idle_timeout_s > 0, "limits.body_idle_timeout_s", "must be > 0")
+    need(s.compat.profile in ("native", "cqube"), "compat.profile", 'must be "native" or "cqube"')
+    need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
 

@@ -30,9 +30,13 @@ DISABLED_CLIENT = ("old-client", "old-client-secret-0123456789")
 JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
 
 
-def basic(login: str, password: str) -> dict[str, str]:
-    """Headers with HTTP Basic credentials."""
-    return {"Authorization": encode_basic_auth(login, password)}
+def basic(login: str, password: str, *, json: bool = False) -> dict[str, str]:
+    """Headers with HTTP Basic credentials (and ``Accept: application/json`` with ``json``: the
+    token endpoint answers the bare token as text/plain otherwise)."""
+    headers = {"Authorization": encode_basic_auth(login, password)}
+    if json:
+        headers["Accept"] = "application/json"
+    return headers
 
 
 def _with_database(dsn: str, name: str) -> str:
@@ -165,7 +169,7 @@ async def client(aiohttp_client, settings):
 @pytest.fixture
 async def token(client):
     """A bearer token of the full-scope test client."""
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     assert resp.status == 200, await resp.text()
     return (await resp.json())["token"]
 

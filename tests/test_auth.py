@@ -24,7 +24,7 @@ async def assert_error(resp, status, code):
 
 
 async def test_token_for_good_credentials(client):
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     assert resp.status == 200
     body = await resp.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
@@ -58,7 +58,7 @@ async def test_open_token_endpoint(aiohttp_client, tmp_path, clean_db):
 
     app = create_app(make_settings(tmp_path, clean_db, auth={"open_token_endpoint": True}))
     c = await aiohttp_client(app)
-    resp = await c.get("/api/ingestion/generatejwt")
+    resp = await c.get("/api/ingestion/generatejwt", headers={"Accept": "application/json"})
     assert resp.status == 200
     token = (await resp.json())["token"]
     resp = await c.get("/api/specs", headers={"Authorization": f"Bearer {token}"})
@@ -121,7 +121,7 @@ async def test_bad_tokens_refused(client, header, code):
 
 
 async def test_missing_scope_is_403(client):
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*READ_ONLY_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*READ_ONLY_CLIENT, json=True))
     token = (await resp.json())["token"]
     headers = {"Authorization": f"Bearer {token}"}
     assert (await client.get("/api/specs", headers=headers)).status == 200
@@ -133,7 +133,8 @@ async def test_missing_scope_is_403(client):
 
 
 async def test_every_api_route_needs_a_token(client):
-    public = {"/api/ingestion/generatejwt", "/api/openapi.json", "/api/docs", "/api/docs/{asset}"}
+    public = {"/api/ingestion/generatejwt", "/api/openapi.json", "/api/docs", "/api/docs/{asset}",
+              "/api/ingestion/raw"}  # raw: a signed link is its own authorisation (see below)
     for resource in client.app.router.resources():
         path = resource.canonical
         if not path.startswith("/api/") or path in public:
@@ -145,6 +146,11 @@ async def test_every_api_route_needs_a_token(client):
                 assert resp.status == 401
             else:
                 await assert_error(resp, 401, "missing_token")
+
+
+async def test_signed_download_route_without_a_valid_signature_is_refused(client):
+    resp = await client.get("/api/ingestion/raw", params={"key": "emission/x.csv"})
+    await assert_error(resp, 403, "invalid_signature")
 
 
 async def test_health_is_public(client):
@@ -176,7 +182,7 @@ async def test_rs256_and_key_confusion(aiohttp_client, tmp_path, clean_db):
     settings = make_settings(tmp_path, clean_db, auth={
         "algorithm": "RS256", "private_key_file": str(tmp_path / "jwt.pem"), "jwt_secret": ""})
     c = await aiohttp_client(create_app(settings))
-    resp = await c.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await c.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     token = (await resp.json())["token"]
     assert jwt.get_unverified_header(token)["alg"] == "RS256"
     ok = await c.get("/api/specs", headers={"Authorization": f"Bearer {token}"})

@@ -119,7 +119,7 @@ async def scoped_client(aiohttp_client, tmp_path, clean_db):
 
 
 async def _bearer(c, login, secret) -> dict[str, str]:
-    resp = await c.get(TOKEN_PATH, headers=basic(login, secret))
+    resp = await c.get(TOKEN_PATH, headers=basic(login, secret, json=True))
     assert resp.status == 200, await resp.text()
     return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
@@ -203,7 +203,8 @@ async def _get_token(c, headers, source_ip: str = "127.0.0.1"):
     """A token request from a given loopback source address (all of 127/8 is local on Linux)."""
     connector = aiohttp.TCPConnector(local_addr=(source_ip, 0))
     async with aiohttp.ClientSession(connector=connector) as session:
-        async with session.get(c.make_url(TOKEN_PATH), headers=headers) as resp:
+        async with session.get(c.make_url(TOKEN_PATH),
+                               headers={**headers, "Accept": "application/json"}) as resp:
             return resp.status, dict(resp.headers), await resp.json()
 
 

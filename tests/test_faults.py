@@ -107,14 +107,14 @@ class RawUpload:
 
 
 async def get_token(session: aiohttp.ClientSession, base: str) -> str:
-    async with session.get(f"{base}/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT)) as r:
+    async with session.get(f"{base}/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True)) as r:
         assert r.status == 200, await r.text()
         return (await r.json())["token"]
 
 
 async def app_client(aiohttp_client, settings):
     client = await aiohttp_client(create_app(settings))
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     token = (await resp.json())["token"]
     headers = {"Authorization": f"Bearer {token}"}
     await register(client, headers, spec=SPEC)

@@ -243,7 +243,7 @@ async def test_upload_too_large(aiohttp_client, tmp_path, clean_db):
     from conftest import TEST_CLIENT, basic
 
     token = (await (await client.get("/api/ingestion/generatejwt",
-                                     headers=basic(*TEST_CLIENT))).json())["token"]
+                                     headers=basic(*TEST_CLIENT, json=True))).json())["token"]
     headers = {"Authorization": f"Bearer {token}"}
     await register(client, headers)
     big = b"date,school_id,teachers_present\n" + b"2024-01-01,S1,4\n" * 2000

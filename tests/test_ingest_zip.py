@@ -162,7 +162,7 @@ async def app_client(aiohttp_client, tmp_path, dsn, **limits):
 
     settings = make_settings(tmp_path, dsn, limits=limits)
     client = await aiohttp_client(create_app(settings))
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     token = (await resp.json())["token"]
     return client, {"Authorization": f"Bearer {token}"}, settings
 

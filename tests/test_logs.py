@@ -84,7 +84,7 @@ async def test_access_lines_carry_the_echoed_request_id(client, log_lines):
 
 async def test_an_upload_logs_its_outcome_without_secrets_or_row_contents(client, log_lines):
     token = (await (await client.get("/api/ingestion/generatejwt",
-                                     headers=basic(*TEST_CLIENT))).json())["token"]
+                                     headers=basic(*TEST_CLIENT, json=True))).json())["token"]
     headers = {"Authorization": f"Bearer {token}"}
     await register(client, headers)
     resp = await client.post("/api/ingestion/new_programs", data=form(DATA),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 
+import aiohttp
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
@@ -116,10 +118,11 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get("/readyz"), "get", "/readyz")
     await check(await client.get("/metrics"), "get", "/metrics")
     jwt = "/api/ingestion/generatejwt"
+    await check(await client.get(jwt, headers=basic(*TEST_CLIENT, json=True)), "get", jwt)
     await check(await client.get(jwt, headers=basic(*TEST_CLIENT)), "get", jwt)
     await check(await client.get(jwt), "get", jwt)
     await check(await client.get(jwt, headers=basic("who", "wrong")), "get", jwt)
-    reader = await (await client.get(jwt, headers=basic(*READ_ONLY_CLIENT))).json()
+    reader = await (await client.get(jwt, headers=basic(*READ_ONLY_CLIENT, json=True))).json()
     ro = {"Authorization": f"Bearer {reader['token']}"}
 
     spec_path = "/api/spec/{kind}"
@@ -198,6 +201,30 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get(fs, params={"filename": "data.csv"}, headers=h), "get", fs)
     await check(await client.get(fs, headers=h), "get", fs)
     await check(await client.get(fs, params={"filename": "none.csv"}, headers=h), "get", fs)
+
+    for kind, name in (("event", "teacherspresent"), ("dimension", "nothere"),
+                       ("dataset", "nothere")):
+        rows = f"/api/ingestion/{kind}"
+        await check(await client.post(rows, headers=h, json={
+            f"{kind}_name": name, "program_name": "p", kind: [
+                {"date": "2024-01-01", "school_id": "S1", "teachers_present": 3}]}), "post", rows)
+        await check(await client.post(rows, headers=h, json={kind: []}), "post", rows)
+        await check(await client.post(rows, json={}), "post", rows)
+    validate = "/api/ingestion/validate"
+    for type_ in ("event-grammar", "nonsense"):
+        vform = aiohttp.FormData()
+        vform.add_field("type", type_)
+        vform.add_field("grammar", io.BytesIO(json.dumps(SPEC).encode()), filename="g.json")
+        await check(await client.post(validate, headers=h, data=vform), "post", validate)
+    raw_data = "/api/ingestion/getRawData"
+    links = await check(await client.post(raw_data, headers=h, json={
+        "program_names": ["teacherspresent"]}), "post", raw_data)
+    await check(await client.post(raw_data, headers=h, json={}), "post", raw_data)
+    raw = "/api/ingestion/raw"
+    [link] = links["data"][0]["urls"]
+    await check(await client.get(link[link.index(raw):]), "get", raw)
+    await check(await client.get(raw, params={"key": "a.csv", "expires": "1",
+                                              "signature": "x"}), "get", raw)
 
     assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}
     exercised = {(p, m) for m, p, _ in check.seen}

@@ -122,7 +122,7 @@ async def start(aiohttp_client, tmp_path, dsn, copy=(), sources=None, **sections
     """The production app on a plugins folder, and the headers of a full-scope token."""
     write_plugins(tmp_path, copy, **(sources or {}))
     client = await aiohttp_client(create_app(make_settings(tmp_path, dsn, **sections)))
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     return client, {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
@@ -503,7 +503,7 @@ async def test_api_plugins_lists_what_is_loaded(aiohttp_client, tmp_path, clean_
     client, headers = await start(aiohttp_client, tmp_path, clean_db, copy=[SCHOOL, WEBHOOK],
                                   sources={"survey": survey_source(tmp_path)})
     assert (await client.get("/api/plugins")).status == 401
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*READ_ONLY_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*READ_ONLY_CLIENT, json=True))
     reader = {"Authorization": f"Bearer {(await resp.json())['token']}"}
     resp = await client.get("/api/plugins", headers=reader)
     assert resp.status == 200

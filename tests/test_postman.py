@@ -245,10 +245,13 @@ def test_collection_runs_green_with_newman(newman, live_server, tmp_path):
     _run_newman(newman, url, tmp_path / "newman-1.json", log)
     # The uploads really landed: the sample CSV's rows and the national ZIP's member, each with
     # its rejected rows beside it (the second CSV upload is recognised as the same file).
-    landed = sorted(p.relative_to(storage).parts[0] for p in storage.rglob("*.csv"))
-    assert landed == ["emission", "emission-error", "ingestion_error", "process_input"], landed
+    landed = sorted(str(p.relative_to(storage)) for p in storage.rglob("*.csv"))
+    folders = sorted({path.split("/")[0] for path in landed})
+    assert folders == ["emission", "emission-error", "ingestion_error", "process_input"], landed
+    # the CSV, the national ZIP's member, and the JSON rows (event, dimension, dataset)
+    assert len([k for k in landed if k.startswith("process_input/")]) == 4, landed
     # Users re-run collections: against the same server, re-posted specs are no-ops and the
     # same files are recognised, so the second run is green too and lands nothing new.
     _run_newman(newman, url, tmp_path / "newman-2.json", log)
-    again = sorted(p.relative_to(storage).parts[0] for p in storage.rglob("*.csv"))
+    again = sorted(str(p.relative_to(storage)) for p in storage.rglob("*.csv"))
     assert again == landed

@@ -71,7 +71,8 @@ def live(tmp_path_factory, pg_dsn):
 
 @pytest.fixture(scope="module")
 def bearer(live):
-    resp = requests.get(f"{live.url}/api/ingestion/generatejwt", auth=TEST_CLIENT, timeout=10)
+    resp = requests.get(f"{live.url}/api/ingestion/generatejwt", auth=TEST_CLIENT, timeout=10,
+                        headers={"Accept": "application/json"})
     assert resp.status_code == 200, resp.text
     token = resp.json()["token"]
     # A spec, so upload operations get past "spec not found" for at least some examples.

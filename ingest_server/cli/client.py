@@ -43,7 +43,9 @@ class IngestClient:
         auth = None
         if self.config.has_credentials:
             auth = httpx.BasicAuth(self.config.client_id or "", self.config.client_secret or "")
-        return self._json(self._send("GET", TOKEN_PATH, auth=auth))
+        # JSON on request: without the Accept header the server answers the bare token as text.
+        return self._json(self._send("GET", TOKEN_PATH, auth=auth,
+                                     headers={"Accept": "application/json"}))
 
     def bearer(self) -> str:
         if self._token is None:

@@ -27,14 +27,19 @@ from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
+from .cqube.errors import cqube_errors_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import docs, health, ingestion, metrics, plugins, specs, tokens
+from .views import (docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs, tokens,
+                    validate)
 
 log = logging.getLogger("ingest_server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[access_middleware, errors_middleware, auth_middleware],
+    # The cqube profile shapes errors between the errors middleware and auth (web/cqube).
+    shaping = [cqube_errors_middleware] if settings.compat.profile == "cqube" else []
+    app = web.Application(middlewares=[access_middleware, errors_middleware, *shaping,
+                                       auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
     app.on_response_prepare.append(echo_request_id)
@@ -49,10 +54,14 @@ def create_app(settings: Settings) -> web.Application:
                                        base_dir=settings.path("."))
     if settings.auth.open_token_endpoint:
         log.warning("auth.open_token_endpoint is true: anyone can get a token (development only)")
+    if settings.auth.open_spec_api:
+        log.warning("auth.open_spec_api is true: anyone can write specs and use the validate "
+                    "route without a token (as in cQube)")
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
-    for module in (health, tokens, specs, ingestion, plugins, metrics, docs):
+    for module in (health, tokens, specs, ingestion, jsonrows, validate, rawdata, plugins, metrics,
+                   docs):
         module.setup(app)
     return app
 

@@ -27,6 +27,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 BASIC_CODES = frozenset({"invalid_client", "missing_credentials"})  # the token endpoint's own
 _UNMARKED = object()  # handlers under /api/ without a mark still need a valid token
+OPEN_SPEC_PRINCIPAL = Principal(client="anonymous", scopes=frozenset({"spec"}))
 DB_DOWN = CONNECTION_ERRORS + (asyncpg.ConnectionDoesNotExistError,
                                asyncpg.ConnectionFailureError)
 
@@ -164,6 +165,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scope is None or (scope is _UNMARKED and not request.path.startswith("/api/")):
         return await handler(request)
     header = request.headers.get("Authorization", "")
+    if scope == "spec" and not header and request.app[appkeys.SETTINGS].auth.open_spec_api:
+        request[PRINCIPAL] = OPEN_SPEC_PRINCIPAL  # as cQube's spec service: no token at all
+        return await handler(request)
     kind, _, token = header.partition(" ")
     if kind.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required (GET /api/ingestion/generatejwt)",

@@ -46,6 +46,10 @@ class Form:
         return value
 
 
+# The form of the upload being handled, for layers that answer about it (the cqube profile).
+UPLOAD_FORM = web.RequestKey("upload_form", Form)
+
+
 def clean_filename(name: str | None) -> str:
     """The client's file name as metadata only (never a path): last segment, printable, bounded."""
     if not name:

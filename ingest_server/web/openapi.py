@@ -118,8 +118,13 @@ def _merge(*maps: dict[int, list[str]]) -> dict[int, list[str]]:
 OPERATIONS: list[Op] = [
     Op("get", "/api/ingestion/generatejwt", "Issue a bearer token", "auth", None,
        description="HTTP Basic credentials of a configured client in, a signed JWT out. Open "
-                   "without credentials only when `auth.open_token_endpoint = true` (development).",
-       responses={200: json_body(ref("Token"), "a bearer token")},
+                   "without credentials only when `auth.open_token_endpoint = true` (development). "
+                   "The body is the bare token as `text/plain` (send it as `Bearer <body>`, as "
+                   "cQube's clients do) unless `Accept: application/json` asks for the JSON "
+                   "answer.",
+       parameters=[param("Accept", "header", "`application/json` for the JSON answer")],
+       responses={200: {"description": "a bearer token", "content": {
+           JSON: {"schema": ref("Token")}, "text/plain": {"schema": {"type": "string"}}}}},
        errors={401: ["missing_credentials", "invalid_client"], 429: ["rate_limited"]},
        security=[{"basicAuth": []}, {}]),
     Op("post", "/api/spec/{kind}", "Register a cQube spec", "specs", "spec",
@@ -208,6 +213,11 @@ OPERATIONS: list[Op] = [
        errors={404: ["not_found"]}),
 ]
 
+# cQube's routes we added and the cqube profile's answers build on the helpers above.
+from . import openapi_routes  # noqa: E402
+
+OPERATIONS += openapi_routes.OPERATIONS
+
 INFO_DESCRIPTION = """\
 Streams CSV and ZIP uploads, validates every row against Cerberus schemas, and lands valid and
 rejected rows in storage. cQube-compatible paths and field names.
@@ -219,7 +229,7 @@ can also answer `404 not_found` or `405 method_not_allowed`. Every answer carrie
 
 **Auth**: `GET /api/ingestion/generatejwt` with HTTP Basic client credentials gives a bearer
 token; the other `/api/` operations need it with the scope shown (`ingest`, `spec`, `read`).
-"""
+""" + openapi_routes.CQUBE_PROFILE
 
 
 def _operation(op: Op) -> dict[str, Any]:
@@ -265,7 +275,7 @@ def build_document() -> dict[str, Any]:
                  {"name": "service"}],
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **openapi_routes.SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "basicAuth": {"type": "http", "scheme": "basic",

@@ -14,7 +14,8 @@ from ...programs import safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ...ingest.spool import file_chunks
-from ..multipart import Form, open_form, read_form
+from ..cqube import handler_for
+from ..multipart import UPLOAD_FORM, Form, open_form, read_form
 
 OPTIONS = frozenset({"ingestion_type", "ingestion_name", "program_name", "dry_run",
                      "max_error_rate", "encoding"})
@@ -46,6 +47,7 @@ def _rate(value: str | None) -> float | None:
 
 def _upload_request(request: web.Request, form: Form, route: str) -> UploadRequest:
     q = request.query
+    request[UPLOAD_FORM] = form
     registry = request.app[appkeys.REGISTRY]
     if route == "national_programs":
         pt = registry.program_type("national")
@@ -236,9 +238,11 @@ def _member_error_key(record: dict[str, Any], member: str | None) -> str | None:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/ingestion/new_programs", new_programs)
-    app.router.add_post("/api/ingestion/national_programs", national_programs)
-    app.router.add_get("/api/ingestion/file-status", file_status)
+    app.router.add_post("/api/ingestion/new_programs",
+                        handler_for(app, "new_programs", new_programs))
+    app.router.add_post("/api/ingestion/national_programs",
+                        handler_for(app, "national_programs", national_programs))
+    app.router.add_get("/api/ingestion/file-status", handler_for(app, "file_status", file_status))
     app.router.add_get("/api/ingestion/uploads", list_uploads)
     app.router.add_get("/api/ingestion/uploads/{id}", get_upload)
     app.router.add_get("/api/ingestion/uploads/{id}/errors", get_upload_errors)

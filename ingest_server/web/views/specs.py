@@ -11,6 +11,7 @@ from ...programs import safe_name
 from ...specs import KINDS
 from ...validation import check_cerberus_schema, translate_cqube_spec
 from .. import appkeys
+from ..cqube import handler_for
 from ..middleware import PRINCIPAL, requires
 
 MAX_SPEC_BYTES = 1024 * 1024
@@ -102,7 +103,7 @@ async def get_spec(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/spec/{kind}", post_cqube_spec)
+    app.router.add_post("/api/spec/{kind}", handler_for(app, "post_cqube_spec", post_cqube_spec))
     app.router.add_get("/api/specs", list_specs)
     app.router.add_get("/api/specs/{kind}/{name}", get_spec)
     app.router.add_put("/api/specs/{kind}/{name}", put_cerberus_spec)

@@ -3,6 +3,10 @@
 Failed Basic attempts are counted per client id and per remote address (``ratelimit.py``):
 past ``auth.max_failed_attempts`` within ``auth.failed_attempts_window_s`` the endpoint answers
 429 ``rate_limited`` with ``Retry-After``, before the credentials are even checked.
+
+The answer is the bare token as ``text/plain`` (what cQube's clients and a shell expect: they send
+``Authorization: Bearer <body>`` as is) unless the client asks for JSON with
+``Accept: application/json``; then it is ``{"token", "token_type", "expires_in"}``. Both profiles.
 """
 
 from aiohttp import web
@@ -33,10 +37,23 @@ async def generate_jwt(request: web.Request) -> web.Response:
         except Unauthorized:
             limiter.failed(*keys)
             raise
-        return web.json_response(tokens.issue(client.id, client.scopes))
+        return token_response(request, tokens.issue(client.id, client.scopes))
     if settings.auth.open_token_endpoint:
-        return web.json_response(tokens.issue("anonymous", ("ingest", "spec", "read")))
+        return token_response(request, tokens.issue("anonymous", ("ingest", "spec", "read")))
     raise Unauthorized("client credentials are required (HTTP Basic auth)", code="missing_credentials")
+
+
+def wants_json(request: web.Request) -> bool:
+    """Whether the Accept header names application/json (not merely */*)."""
+    accept = request.headers.get("Accept", "")
+    return any(part.split(";", 1)[0].strip().lower() == "application/json"
+               for part in accept.split(","))
+
+
+def token_response(request: web.Request, issued: dict) -> web.Response:
+    if wants_json(request):
+        return web.json_response(issued)
+    return web.Response(text=issued["token"], content_type="text/plain")
 
 
 def setup(app: web.Application) -> None:

@@ -1,0 +1,115 @@
+"""OpenAPI operations of cQube's routes we added (JSON rows, validate, getRawData, signed links)
+and what the cqube profile answers instead of the native shapes. Imported by ``openapi.py``,
+whose helpers these build on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .openapi import DB_ERRORS, FILE_ERRORS, STORAGE_ERRORS, JSON, Op, _merge, json_body, param
+from .openapi_schemas import COUNT, STRING, closed, ref
+
+ROW_ERRORS = {400: ["invalid_json", "invalid_body", "missing_field", "invalid_field",
+                    "invalid_name", "invalid_idempotency_key", *FILE_ERRORS],
+              404: ["spec_not_found"], 409: ["upload_in_progress", "key_conflict"],
+              413: ["body_too_large", "upload_too_large"], 500: ["worker_crashed", "plugin_error"]}
+
+SCHEMAS: dict[str, Any] = {
+    "JsonRows": {
+        "type": "object", "description": "`<kind>_name` (the spec name), `program_name` (output "
+        "folder, optional) and `<kind>`: the rows, one object per row, keyed by column",
+        "properties": {"event_name": STRING, "dimension_name": STRING, "dataset_name": STRING,
+                       "program_name": STRING,
+                       **{k: {"type": "array", "minItems": 1, "items": {"type": "object"}}
+                          for k in ("event", "dimension", "dataset")}}},
+    "JsonRowsResult": {
+        "type": "object", "required": ["message", "invalid_record_count", "valid_record_count"],
+        "description": "cQube's answer; the upload's own fields (schema `Upload`, its `message` "
+                       "as `detail`) beside it",
+        "properties": {"message": STRING, "invalid_record_count": COUNT,
+                       "valid_record_count": COUNT, "upload_id": STRING, "detail": STRING}},
+    "Validated": {
+        "type": "object", "required": ["errors"],
+        "properties": {"errors": {"type": "array", "items": {"type": "object"},
+                                  "description": "row errors (`RowError`) or the grammar's / "
+                                                 "file's error; empty when valid"},
+                       "total_rows": COUNT, "valid_rows": COUNT, "invalid_rows": COUNT,
+                       "truncated": {"type": "boolean"}}},
+    "RawDataRequest": closed({"program_names": {"type": "array", "minItems": 1, "maxItems": 100,
+                                                "items": STRING}}),
+    "RawData": closed({"code": {"const": 200}, "data": {"type": "array", "items": closed({
+        "program_name": STRING, "urls": {"type": "array", "items": STRING}})}}),
+}
+
+
+def _rows_op(kind: str) -> Op:
+    return Op("post", f"/api/ingestion/{kind}", f"Upload {kind} rows as JSON", "ingestion",
+              "ingest",
+              description=f"cQube's JSON-row route: `{{\"{kind}_name\", \"program_name\"?, "
+                          f"\"{kind}\": [{{col: value}}, …]}}`. The rows are checked like a CSV's "
+                          "(same spec, same checks) and land under the same keys with the same "
+                          "upload record. Body at most `limits.max_json_bytes`.",
+              body={"required": True, "content": {JSON: {"schema": ref("JsonRows")}}},
+              parameters=[param("Idempotency-Key", "header", "repeat a request safely")],
+              responses={200: json_body(ref("JsonRowsResult"), "the outcome")},
+              errors=_merge(ROW_ERRORS, STORAGE_ERRORS, DB_ERRORS))
+
+
+OPERATIONS: list[Op] = [
+    *(_rows_op(kind) for kind in ("event", "dimension", "dataset")),
+    Op("post", "/api/ingestion/validate", "Check a grammar, or data against it (writes nothing)",
+       "ingestion", "spec",
+       description="cQube's data debugger. multipart: `type` (`event-grammar`, `event-data`, "
+                   "`dimension-grammar`, `dimension-data`), `grammar` (a cQube spec JSON file) "
+                   "and, for data, `data` (a CSV, streamed). Nothing is stored. Open without a "
+                   "token when `auth.open_spec_api = true`.",
+       body={"required": True, "content": {"multipart/form-data": {"schema": {
+           "type": "object", "required": ["type", "grammar"], "properties": {
+               "type": {"type": "string", "enum": ["event-grammar", "event-data",
+                                                   "dimension-grammar", "dimension-data"]},
+               "grammar": {"type": "string", "contentMediaType": "application/json"},
+               "data": {"type": "string", "contentMediaType": "text/csv"}}}}}},
+       responses={201: json_body(ref("Validated"), "the errors (empty: valid)")},
+       errors={400: ["invalid_field", "missing_field", "invalid_spec", "not_multipart",
+                     "bad_multipart", "too_many_parts"], 413: ["upload_too_large"]}),
+    Op("post", "/api/ingestion/getRawData", "Download links of today's emission files",
+       "ingestion", "read",
+       description="For each programme, links to the emission files national uploads landed "
+                   "today: presigned GET URLs on S3; on local storage signed links to "
+                   "`GET /api/ingestion/raw` valid for an hour.",
+       body={"required": True, "content": {JSON: {"schema": ref("RawDataRequest")}}},
+       responses={200: json_body(ref("RawData"), "the links per programme")},
+       errors=_merge({400: ["invalid_json", "invalid_field"], 413: ["body_too_large"]},
+                     DB_ERRORS, STORAGE_ERRORS)),
+    Op("get", "/api/ingestion/raw", "One emission file behind a signed link", "ingestion", None,
+       description="The links `getRawData` gives on local storage: the HMAC signature of the key "
+                   "and expiry is the authorisation.",
+       parameters=[param("key", "query", "object key", required=True),
+                   param("expires", "query", "Unix time the link expires", required=True),
+                   param("signature", "query", "HMAC-SHA256, hex", required=True)],
+       responses={200: {"description": "the file",
+                        "content": {"text/csv": {"schema": {"type": "string"}}}}},
+       errors=_merge({400: ["invalid_key"], 403: ["invalid_signature", "link_expired"],
+                      404: ["object_not_found"]}, STORAGE_ERRORS)),
+]
+
+CQUBE_PROFILE = """
+
+**The cqube profile** (`compat.profile = "cqube"`, env `INGEST_COMPAT_PROFILE=cqube`) answers
+cQube's routes (`/api/ingestion/*`, `/api/spec/*`) as cQube does, for its clients, instead of the
+shapes documented per operation here:
+
+| situation | cqube profile answer |
+| --- | --- |
+| no token on a guarded route | 403 `{"statusCode":403,"message":"Forbidden resource","error":"Forbidden"}` (a bad token: 401) |
+| `new_programs` upload with valid form fields | 200 `{"message":"File is being processed", …}` whatever the data (no spec, missing column, every row bad); our upload fields beside it, the outcome in `file_status` |
+| `national_programs` | 200 `File is being processed`; no spec for the ZIP's programme: 400 `{"message":"Schema doesn't exists for this program"}` |
+| missing / unknown form field | 400 `{"message":[<AJV error>]}` |
+| no file part | 400 `{"message":"File is required"}` |
+| method or path not served | 404 `{"statusCode":404,"message":"Cannot GET /<path>","error":"Not Found"}` |
+| `file-status` (all three query fields required) | 200 `{"response":{pid, file_name, file_status, created_at, total_data_count, processed_data_count, error_data_count}}`; nothing: 400 `{"message":"No records found"}` |
+| `POST /api/spec/{kind}` | 200 `{"message":"Event grammar created successfully","program":…}` (`Dimension spec created successfully` + `dimension_name`); identical re-post: 400 `Program already exists` / `Dimension spec already exists`; a failing body: 400 `{"message":[<AJV errors>]}` |
+| other errors | `{"statusCode","message","error"}` with our `code` and `details` beside them |
+
+`GET /api/ingestion/generatejwt` answers the bare token as `text/plain` in both profiles unless
+`Accept: application/json`."""

@@ -1,0 +1,78 @@
+"""``POST /api/ingestion/getRawData`` (cQube's route) and the signed local download links.
+
+Both profiles. See :mod:`ingest_server.rawdata` for what is offered and how links are signed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiohttp import web
+
+from ...errors import BadRequest
+from ...rawdata import URL_TTL_S, emission_keys, sign, verify
+from ...storage.base import validate_key
+from ...storage.s3 import S3Storage
+from .. import appkeys
+from ..middleware import requires
+from .specs import read_json
+
+RAW_PATH = "/api/ingestion/raw"
+RAW_URL_KEY = web.AppKey("raw_url_key", bytes)
+MAX_PROGRAMS = 100
+
+
+def _program_names(body) -> list[str]:
+    names = body.get("program_names") if isinstance(body, dict) else None
+    if not isinstance(names, list) or not names or len(names) > MAX_PROGRAMS or \
+            not all(isinstance(n, str) and n for n in names):
+        raise BadRequest(f"program_names must be a list of 1-{MAX_PROGRAMS} programme names",
+                         code="invalid_field", field="program_names")
+    return list(dict.fromkeys(names))
+
+
+async def _url(request: web.Request, key: str) -> str:
+    storage = request.app[appkeys.STORAGE]
+    if isinstance(storage, S3Storage):
+        return await storage.client.generate_presigned_url(
+            "get_object", Params={"Bucket": storage.bucket, "Key": storage.full_key(key)},
+            ExpiresIn=URL_TTL_S)
+    query = sign(request.app[RAW_URL_KEY], key)
+    return str(request.url.origin().with_path(RAW_PATH).with_query(query))
+
+
+@requires("read")
+async def get_raw_data(request: web.Request) -> web.Response:
+    """Download links for today's emission files of each named programme."""
+    names = _program_names(await read_json(request))
+    found = await emission_keys(request.app[appkeys.POOL], names)
+    data = [{"program_name": name, "urls": [await _url(request, k) for k in found[name]]}
+            for name in names]
+    return web.json_response({"code": 200, "data": data})
+
+
+@requires(None)
+async def get_raw(request: web.Request) -> web.StreamResponse:
+    """One file behind a signed link (local storage): the signature is the authorisation."""
+    q = request.query
+    key, expires, signature = q.get("key", ""), q.get("expires", ""), q.get("signature", "")
+    verify(request.app[RAW_URL_KEY], key, expires, signature)
+    validate_key(key)
+    chunks = request.app[appkeys.STORAGE].read(key)
+    async with contextlib.aclosing(chunks):
+        first = await anext(chunks, b"")  # a missing object fails here, before any header
+        resp = web.StreamResponse(headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{key.rsplit("/", 1)[-1]}"'})
+        await resp.prepare(request)
+        await resp.write(first)
+        async for chunk in chunks:
+            await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+def setup(app: web.Application) -> None:
+    app[RAW_URL_KEY] = app[appkeys.TOKENS].derive_key("raw-url")
+    app.router.add_post("/api/ingestion/getRawData", get_raw_data)
+    app.router.add_get(RAW_PATH, get_raw)

@@ -1,0 +1,154 @@
+"""``POST /api/ingestion/validate``: cQube's data debugger. Checks a grammar, or data against a
+grammar, and writes nothing (no object, no upload record).
+
+multipart: ``type`` (``event-grammar``, ``event-data``, ``dimension-grammar``,
+``dimension-data``), ``grammar`` (a cQube spec JSON file) and, for data, ``data`` (a CSV). The
+CSV streams through the same checks as an upload (dry run) when the grammar came first, else it
+is spooled to disk first; it is never held whole in memory. Answer: 201 ``{"errors": [...]}``,
+empty when valid; at most :data:`MAX_ERRORS` row errors are listed (``truncated`` says so), with
+the row counts beside them.
+Scope ``spec``, so ``auth.open_spec_api`` opens it as cQube does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from aiohttp import web
+
+from ...csvstream import InlineRunner
+from ...errors import BadRequest, FileRejected, InvalidSpec
+from ...ingest.checker import plugin_extensions
+from ...ingest.pipeline import CsvTarget, ingest_csv
+from ...ingest.spool import file_chunks, spool
+from ...validation import translate_cqube_spec
+from .. import appkeys
+from ..middleware import requires
+from ..multipart import next_part, open_form, part_chunks
+from .specs import MAX_SPEC_BYTES
+
+TYPES = {"event-grammar": ("event", False), "event-data": ("event", True),
+         "dimension-grammar": ("dimension", False), "dimension-data": ("dimension", True)}
+MAX_ERRORS = 1000
+
+
+class _Request:
+    """What the form held, once read."""
+
+    def __init__(self) -> None:
+        self.type: str | None = None
+        self.grammar: Any = None
+        self.grammar_seen = False
+        self.result: dict[str, Any] | None = None
+        self.spooled: Path | None = None
+
+
+async def _read_grammar(part, limit: int = MAX_SPEC_BYTES) -> Any:
+    data = bytearray()
+    async for chunk in part_chunks(part, limit):
+        data += chunk
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidSpec(f"the grammar is not valid JSON: {e}", keyword=None,
+                          field=None) from None
+
+
+def _spec_error(e: InvalidSpec) -> dict[str, Any]:
+    return {"code": e.code, "message": e.message, **e.details}
+
+
+async def _check_data(request: web.Request, kind: str, grammar: Any,
+                      chunks: AsyncIterator[bytes]) -> dict[str, Any]:
+    """The grammar's errors, or (when it is valid) the data's, through the upload checks."""
+    extensions = plugin_extensions(request.app[appkeys.REGISTRY].plugins_dir)
+    try:
+        schema = translate_cqube_spec(grammar, extensions)
+    except InvalidSpec as e:
+        async for _ in chunks:  # the rest of the body, unread otherwise
+            pass
+        return {"errors": [_spec_error(e)]}
+    settings = request.app[appkeys.SETTINGS]
+    sha = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+    name = str(grammar.get("program"))
+    target = CsvTarget(valid_key="validate/none", error_key="validate/none",
+                       schema_key=f"validate/{sha[:16]}", schema=schema, program_type=kind,
+                       ingestion_name=name, program=None,
+                       plugins_dir=request.app[appkeys.REGISTRY].plugins_dir, dry_run=True)
+    try:
+        outcome = await ingest_csv(chunks, target, storage=request.app[appkeys.STORAGE],
+                                   runner=InlineRunner(sample_limit=MAX_ERRORS),
+                                   upload_id="validate", encoding=None,
+                                   chunk_bytes=settings.ingest.chunk_bytes,
+                                   max_line_bytes=settings.limits.max_line_bytes,
+                                   sample_limit=MAX_ERRORS)
+    except FileRejected as e:
+        return {"errors": [{"code": e.code, "message": e.message, **e.details}]}
+    return {"errors": outcome.errors_sample, "total_rows": outcome.total_rows,
+            "valid_rows": outcome.valid_rows, "invalid_rows": outcome.invalid_rows,
+            "truncated": len(outcome.errors_sample) >= MAX_ERRORS}
+
+
+def _kind(form: _Request) -> tuple[str, bool]:
+    if form.type not in TYPES:
+        raise BadRequest(f"type must be one of {', '.join(TYPES)}", code="invalid_field",
+                         field="type", allowed=list(TYPES))
+    return TYPES[form.type]
+
+
+async def _read(request: web.Request, form: _Request) -> None:
+    settings = request.app[appkeys.SETTINGS]
+    limit = settings.limits.max_upload_bytes
+    reader = await open_form(request, limit)
+    count = [0]
+    while (part := await next_part(reader, count)) is not None:
+        if part.name == "type":
+            form.type = b"".join([c async for c in part_chunks(part, 64)]).decode(
+                "utf-8", "replace").strip()
+        elif part.name == "grammar":
+            form.grammar, form.grammar_seen = await _read_grammar(part), True
+        elif part.name == "data":
+            kind, _ = _kind(form) if form.type else (None, True)
+            if form.grammar_seen and kind is not None:
+                form.result = await _check_data(request, kind, form.grammar,
+                                                part_chunks(part, limit))
+            else:
+                spool_dir = settings.path(settings.server.state_dir) / "spool"
+                form.spooled, _ = await spool(part_chunks(part, limit), spool_dir)
+        else:
+            await part.release()
+
+
+@requires("spec")
+async def validate(request: web.Request) -> web.Response:
+    form = _Request()
+    try:
+        await _read(request, form)
+        kind, with_data = _kind(form)
+        if not form.grammar_seen:
+            raise BadRequest("the form has no 'grammar' file", code="missing_field",
+                             field="grammar")
+        if with_data and form.result is None:
+            if form.spooled is None:
+                raise BadRequest("the form has no 'data' file", code="missing_field",
+                                 field="data")
+            form.result = await _check_data(request, kind, form.grammar,
+                                            file_chunks(form.spooled))
+        if not with_data:
+            try:
+                translate_cqube_spec(form.grammar, plugin_extensions(
+                    request.app[appkeys.REGISTRY].plugins_dir))
+                form.result = {"errors": []}
+            except InvalidSpec as e:
+                form.result = {"errors": [_spec_error(e)]}
+    finally:
+        if form.spooled is not None:
+            form.spooled.unlink(missing_ok=True)
+    return web.json_response(form.result, status=201)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/ingestion/validate", validate)

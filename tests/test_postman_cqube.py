@@ -1,0 +1,85 @@
+"""cQube-shaped Postman requests (``postman/cqube-profile.postman_collection.json``) run by newman
+against a live server started in the cqube profile through the environment, as an operator
+would: ``INGEST_COMPAT_PROFILE=cqube INGEST_AUTH_OPEN_SPEC_API=true`` (and an open token endpoint,
+so that, as with cQube, no request carries credentials). No auth on specs, the bare token sent as
+``Bearer <body>``, every answer checked against cQube's body."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server_process import free_port
+from test_postman import POSTMAN, _config, _requests, _script, _wait_healthy
+from test_postman import newman, postman_dsn  # noqa: F401 — fixtures
+
+COLLECTION = POSTMAN / "cqube-profile.postman_collection.json"
+
+
+def _collection() -> dict:
+    return json.loads(COLLECTION.read_text(encoding="utf-8"))
+
+
+def test_collection_is_cqube_shaped():
+    items = [it for _, it in _requests(_collection()["item"])]
+    assert "auth" not in _collection()  # no collection-wide auth: each request says its own
+    token = items[0]
+    assert token["request"]["url"]["path"][-1] == "generatejwt"
+    assert 'pm.collectionVariables.set("token", pm.response.text())' in _script(token, "test")
+    assert not any(h["key"].lower() == "accept" for h in token["request"]["header"])
+    for item in items:
+        assert "pm.response.to.have.status" in _script(item, "test"), item["name"]
+        path = item["request"]["url"]["path"]
+        if path[:2] == ["api", "spec"]:
+            assert item["request"]["auth"] == {"type": "noauth"}, item["name"]
+
+
+@pytest.fixture
+def cqube_server(tmp_path, postman_dsn):  # noqa: F811
+    port = free_port()
+    config = _config(tmp_path, postman_dsn, port)
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(INGEST_COMPAT_PROFILE="cqube", INGEST_AUTH_OPEN_SPEC_API="true",
+               INGEST_AUTH_OPEN_TOKEN_ENDPOINT="true")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ingest_server", "--config", str(config)],
+                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(proc, url, log)
+        yield url, log, tmp_path / "storage"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_cqube_collection_runs_green_with_newman(newman, cqube_server, tmp_path):  # noqa: F811
+    url, log, storage = cqube_server
+    report = tmp_path / "newman-cqube.json"
+    cmd = [str(newman), "run", str(COLLECTION), "--working-dir", str(POSTMAN),
+           "--env-var", f"baseUrl={url}", "--reporters", "cli,json",
+           "--reporter-json-export", str(report), "--timeout-request", "60000",
+           "--color", "off", "--disable-unicode"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert report.is_file(), done.stdout + done.stderr
+    run = json.loads(report.read_text(encoding="utf-8"))["run"]
+    failures = [f"{f['source'].get('name')}: {f['error'].get('test', '')} "
+                f"{f['error'].get('message')}" for f in run["failures"]]
+    context = "\n".join(failures) + "\n" + done.stdout[-6000:] + log.read_text()[-3000:]
+    assert done.returncode == 0 and run["failures"] == [], context
+    requests = sum(1 for _ in _requests(_collection()["item"]))
+    assert run["stats"]["requests"]["total"] == requests
+    assert run["stats"]["assertions"]["failed"] == 0
+    assert "auth.open_spec_api is true" in log.read_text()  # the start-up warning
+    landed = sorted({p.relative_to(storage).parts[0] for p in storage.rglob("*.csv")})
+    assert landed == ["emission", "emission-error", "ingestion_error", "process_input"], landed
