@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -53,11 +54,10 @@ def configure_logging(level: str) -> None:
 
 
 def serve(settings, sock: socket.socket | None = None) -> int:
-    from aiohttp import web
-
     from .errors import IngestError
     from .plugins import PluginError
     from .web.app import create_app
+    from .web.drain import serve as serve_until_signal
 
     configure_logging(settings.server.log_level)  # again: --workers children are spawned fresh
     try:
@@ -65,16 +65,13 @@ def serve(settings, sock: socket.socket | None = None) -> int:
     except (ConfigError, PluginError) as e:
         print(f"ingest-server: cannot start: {e}", file=sys.stderr)
         return 2
+    if sock is None:
+        print(f"ingest-server listening on http://{settings.server.host}:"
+              f"{settings.server.port}", flush=True)
     try:
-        if sock is not None:
-            web.run_app(app, sock=sock, shutdown_timeout=settings.server.shutdown_timeout_s,
-                        print=None, access_log=None)
-        else:
-            print(f"ingest-server listening on http://{settings.server.host}:"
-                  f"{settings.server.port}", flush=True)
-            web.run_app(app, host=settings.server.host, port=settings.server.port,
-                        shutdown_timeout=settings.server.shutdown_timeout_s, print=None,
-                        access_log=None)
+        asyncio.run(serve_until_signal(app, grace_s=settings.server.shutdown_timeout_s,
+                                       host=settings.server.host, port=settings.server.port,
+                                       sock=sock))
     except IngestError as e:  # a dependency never came up (database.startup_wait_s, storage)
         print(f"ingest-server: cannot start: {e.code}: {e.message}", file=sys.stderr)
         return 1
@@ -101,6 +98,7 @@ def serve_many(settings) -> int:
     signal.signal(signal.SIGTERM, forward)
     for p in procs:
         p.start()
+    sock.close()  # the workers hold it now; once they close theirs, new connections are refused
     code = 0
     try:
         for p in procs:

@@ -27,6 +27,7 @@ from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
+from .drain import DRAIN, Drain, drain_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
 from .views import docs, health, ingestion, metrics, plugins, specs, tokens
 
@@ -34,9 +35,11 @@ log = logging.getLogger("ingest_server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[access_middleware, errors_middleware, auth_middleware],
+    app = web.Application(middlewares=[drain_middleware, access_middleware, errors_middleware,
+                                       auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
+    app[DRAIN] = Drain()
     app.on_response_prepare.append(echo_request_id)
     plugins_dir = _plugins_dir(settings)
     # The same registry the in-process checks use: each plugin file is imported once per process.

@@ -6,6 +6,7 @@ from ... import __version__
 from ...db import ping
 from ...errors import IngestError
 from .. import appkeys
+from ..drain import DRAIN
 from ..middleware import requires
 
 
@@ -17,7 +18,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 @requires(None)
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the database and the storage both answer."""
+    """Ready when the database and the storage both answer, and not shutting down."""
+    if request.app[DRAIN].draining:
+        return web.json_response({"status": "draining", "checks": {}}, status=503)
     checks = {}
     for name, probe in (("database", lambda: ping(request.app[appkeys.POOL])),
                         ("storage", lambda: request.app[appkeys.STORAGE].check())):
