@@ -16,10 +16,11 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from ..auth import TokenService, load_or_create_secret
+from ..auth import TokenService
 from ..config import Settings
 from ..db import create_pool, embedded_dsn, migrate
 from ..plugins import load_registry
+from ..signing_key import shared_signing_key
 from ..csvstream import ChunkPool, InlineRunner
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
@@ -45,14 +46,14 @@ def create_app(settings: Settings) -> web.Application:
     # The same registry the in-process checks use: each plugin file is imported once per process.
     registry = load_registry(plugins_dir)
     app[appkeys.REGISTRY] = registry
-    secret = ""
-    if not settings.auth.jwt_secret and not settings.auth.algorithm.startswith("RS"):
-        secret = load_or_create_secret(settings.path(settings.server.state_dir) / "jwt_secret")
-    app[appkeys.TOKENS] = TokenService(settings.auth, secret=secret,
-                                       base_dir=settings.path("."))
+    shared_key = not settings.auth.jwt_secret and not settings.auth.algorithm.startswith("RS")
+    if not shared_key:  # a configured secret or key file wins over the database
+        app[appkeys.TOKENS] = TokenService(settings.auth, base_dir=settings.path("."))
     if settings.auth.open_token_endpoint:
         log.warning("auth.open_token_endpoint is true: anyone can get a token (development only)")
     app.cleanup_ctx.append(database_ctx)
+    if shared_key:
+        app.cleanup_ctx.append(signing_key_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
     for module in (health, tokens, specs, ingestion, plugins, metrics, docs):
@@ -82,6 +83,15 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+
+
+async def signing_key_ctx(app: web.Application) -> AsyncIterator[None]:
+    """No auth.jwt_secret: every instance signs with the key kept in the database."""
+    settings = app[appkeys.SETTINGS]
+    secret = await shared_signing_key(app[appkeys.POOL],
+                                      settings.path(settings.server.state_dir) / "jwt_secret")
+    app[appkeys.TOKENS] = TokenService(settings.auth, secret=secret, base_dir=settings.path("."))
+    yield
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
