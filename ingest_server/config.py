@@ -310,6 +310,7 @@ def _check(s: Settings) -> None:
     need(s.limits.body_idle_timeout_s > 0, "limits.body_idle_timeout_s", "must be > 0")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
+    need(s.ingest.stale_upload_s >= 1, "ingest.stale_upload_s", "must be >= 1")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

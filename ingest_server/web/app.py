@@ -145,6 +145,7 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
     tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale,
+                                                 every_s=min(60.0, stale / 2),
                                                  unclean=app[appkeys.INGEST].unclean)),
              asyncio.create_task(runners.start())]
     try:
