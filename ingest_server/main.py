@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_settings, replace
+from .metrics_dir import shared_metrics_dir, worker_exited
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,6 +85,11 @@ def serve_many(settings) -> int:
     sock.set_inheritable(True)
     print(f"ingest-server listening on http://{settings.server.host}:{sock.getsockname()[1]} "
           f"with {settings.server.workers} workers", flush=True)
+    with shared_metrics_dir() as metrics_dir:  # one coherent /metrics over the workers
+        return _run_workers(settings, sock, metrics_dir)
+
+
+def _run_workers(settings, sock: socket.socket, metrics_dir: Path) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=serve, args=(settings, sock), daemon=False)
              for _ in range(settings.server.workers)]
@@ -103,6 +109,7 @@ def serve_many(settings) -> int:
     try:
         for p in procs:
             p.join()
+            worker_exited(metrics_dir, p.pid)
             code = code or (p.exitcode or 0)
     except KeyboardInterrupt:
         for p in procs:
@@ -110,7 +117,6 @@ def serve_many(settings) -> int:
         for p in procs:
             p.join()
     return code
-
 
 if __name__ == "__main__":
     sys.exit(main())
