@@ -19,8 +19,6 @@ async def healthz(request: web.Request) -> web.Response:
 @requires(None)
 async def readyz(request: web.Request) -> web.Response:
     """Ready when the database and the storage both answer, and not shutting down."""
-    if request.app[DRAIN].draining:
-        return web.json_response({"status": "draining", "checks": {}}, status=503)
     checks = {}
     for name, probe in (("database", lambda: ping(request.app[appkeys.POOL])),
                         ("storage", lambda: request.app[appkeys.STORAGE].check())):
@@ -30,7 +28,10 @@ async def readyz(request: web.Request) -> web.Response:
         except IngestError as e:
             checks[name] = e.code
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+    status = "ready" if ready else "not_ready"
+    if request.app[DRAIN].draining:  # shutting down: a load balancer must stop sending here
+        ready, status = False, "draining"
+    return web.json_response({"status": status, "checks": checks},
                              status=200 if ready else 503)
 
 
