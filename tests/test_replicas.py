@@ -140,6 +140,28 @@ async def test_concurrent_mixed_uploads_lose_and_duplicate_nothing(cluster, sess
           f"{elapsed:.2f} s")
 
 
+async def test_idempotency_key_across_replicas(cluster, session, storage):
+    """The same key on another replica: 409 while the first is still running there, then the
+    first upload's answer (nothing written twice)."""
+    s, tok = session
+    first_replica, other = cluster.replicas[0], cluster.replicas[1]
+    case, key = new_case(3000, bad_every=7), f"across-{uuid.uuid4().hex}"
+    running = asyncio.create_task(send(s, first_replica.url, tok, case, key=key, pieces=20,
+                                       pause_s=0.1))
+    await until(lambda: _sql(cluster.dsn, "SELECT 1 FROM uploads WHERE idempotency_key = $1 "
+                             "AND status = 'receiving'", key))
+    status, body = await send(s, other.url, tok, case, key=key)
+    assert (status, body["error"]["code"]) == (409, "upload_in_progress"), body
+    status, first = await running
+    assert status == 200
+    await check_landed(storage, case, first)
+    status, again = await send(s, other.url, tok, case, key=key)
+    assert status == 200 and again["upload_id"] == first["upload_id"], again
+    rows = await _sql(cluster.dsn, "SELECT count(*) AS n FROM uploads WHERE idempotency_key = $1",
+                      key)
+    assert rows[0]["n"] == 1
+
+
 async def _slow_uploads(s, cluster, storage, tok, count: int, tag: str):
     """``count`` slow uploads of ~12 MB each; returns once all are being received and one has
     data staged on S3 (a part is 8 MiB), with their rows and the name of that one's replica."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import signal
 from pathlib import Path
 
@@ -39,18 +40,18 @@ def _config(tmp_path: Path, dsn: str, grace_s: float) -> Path:
 async def _raw_get(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
     """A keep-alive connection that has made one GET; returns it and the status."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    status = await _get_on(reader, writer, path)
+    status, _ = await _get_on(reader, writer, path)
     return reader, writer, status
 
 
-async def _get_on(reader, writer, path: str) -> int:
+async def _get_on(reader, writer, path: str) -> tuple[int, dict]:
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
     await writer.drain()
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
-    await reader.readexactly(int(headers.get("content-length", "0")))
-    return int(lines[0].split()[1])
+    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    return int(lines[0].split()[1]), json.loads(body)
 
 
 async def test_sigterm_lets_an_arriving_upload_finish(tmp_path, clean_db):
@@ -79,7 +80,8 @@ async def test_sigterm_lets_an_arriving_upload_finish(tmp_path, clean_db):
             return False
         await until(refused, timeout_s=5)
         # a connection opened before the signal is still served, and told not to send more
-        assert await _get_on(reader, writer, "/readyz") == 503
+        assert await _get_on(reader, writer, "/readyz") == (503, {
+            "status": "draining", "checks": {"database": "ok", "storage": "ok"}})
         writer.close()
         # ...and the rest of the body still arrives, slowly, after the signal
         for _ in range(5):
