@@ -21,9 +21,7 @@ TOKEN_PATH = "/api/ingestion/generatejwt"
 
 def _unsigned(tmp_path, dsn, name: str, **auth):
     """Settings with no jwt_secret (the generated, shared key), each instance its own state_dir."""
-    base = tmp_path / name
-    settings = make_settings(base, dsn, auth=dict({"jwt_secret": ""}, **auth))
-    return settings
+    return make_settings(tmp_path / name, dsn, auth=dict({"jwt_secret": ""}, **auth))
 
 
 @pytest.fixture

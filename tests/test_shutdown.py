@@ -15,7 +15,6 @@ import signal
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from conftest import JWT_SECRET, TEST_CLIENT
 from ingest_server.auth import hash_secret
