@@ -23,6 +23,10 @@ COPY --from=build /opt/venv /opt/venv
 COPY config.toml /app/config.toml
 COPY plugins /app/plugins
 WORKDIR /app
+# The only place the server writes (server.state_dir: the upload spool; and the embedded database
+# if no INGEST_DATABASE_DSN is given, which serves one replica only). Plugins: mount a folder of
+# *.py files over /app/plugins (read-only is fine), or point INGEST_SERVER_PLUGINS_DIR elsewhere.
+VOLUME ["/app/data"]
 USER 10001:10001
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NEWMAN := postman/node_modules/.bin/newman
 
-.PHONY: serve test newman bench lock clean
+.PHONY: serve test newman nginx bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -18,7 +18,7 @@ serve: $(STAMP)
 	INGEST_AUTH_OPEN_TOKEN_ENDPOINT=$${INGEST_AUTH_OPEN_TOKEN_ENDPOINT:-true} \
 		$(BIN)/ingest-server --config config.toml
 
-test: $(STAMP) newman
+test: $(STAMP) newman nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # newman (runs the Postman collection in tests/test_postman.py), pinned by postman/package-lock.json.
@@ -26,6 +26,11 @@ test: $(STAMP) newman
 newman:
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory $(NEWMAN); \
 	else echo "npm not found: the Postman collection test will be skipped"; fi
+
+# nginx (Debian's package) is the load balancer of the replica tests (tests/test_replicas.py).
+nginx:
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || \
+		{ apt-get update && apt-get install -y --no-install-recommends nginx; }
 
 $(NEWMAN): postman/package.json postman/package-lock.json
 	npm ci --prefix postman --no-audit --no-fund --loglevel=error

@@ -8,6 +8,7 @@ or a bad value raises :class:`ConfigError` naming the key, so a typo never passe
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -30,6 +31,9 @@ class ServerConfig:
     state_dir: str = "data"
     log_level: str = "INFO"
     shutdown_timeout_s: float = 30.0
+    # Load balancers whose X-Forwarded-For is believed (addresses or CIDRs): the client address
+    # for failed-login limits is then the last one they forwarded, not the balancer's own.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,11 @@ def _check(s: Settings) -> None:
     need(s.server.workers >= 1, "server.workers", "must be >= 1")
     need(s.server.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "server.log_level",
          "must be DEBUG, INFO, WARNING or ERROR")
+    for proxy in s.server.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"server.trusted_proxies: {proxy!r} is not an address or CIDR") from None
     need(s.database.pool_min >= 1, "database.pool_min", "must be >= 1")
     need(s.database.pool_max >= s.database.pool_min, "database.pool_max", "must be >= pool_min")
     need(s.storage.backend in ("local", "s3"), "storage.backend", "must be 'local' or 's3'")
@@ -313,6 +322,7 @@ def _check(s: Settings) -> None:
     need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
+    need(s.ingest.stale_upload_s >= 1, "ingest.stale_upload_s", "must be >= 1")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

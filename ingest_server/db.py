@@ -9,9 +9,11 @@ once do not race.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
+import socket
 import time
 from importlib import resources
 from pathlib import Path
@@ -27,12 +29,57 @@ CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotCon
                      asyncpg.InterfaceError, asyncio.TimeoutError, ConnectionError)
 
 
+class EmbeddedDatabaseInUse(DatabaseUnavailable):
+    code = "embedded_database_in_use"
+
+
+_embedded_claim: int | None = None  # a file descriptor held for the life of the process
+
+
+def claim_embedded(data_dir: Path) -> None:
+    """Refuse to run the embedded PostgreSQL of ``data_dir`` for a second instance.
+
+    The processes of one instance (``--workers``, one host name) share it, as pgserver intends.
+    Another instance (a replica in another container with the folder on a shared volume) would
+    start a second postmaster on the same files: each process holds a shared lock on
+    ``<data_dir>.owner``, which names the owner's host, and a live owner of another host stops
+    start-up with a clear message. Replicas need ``database.dsn`` (DESIGN.md §10).
+    """
+    global _embedded_claim
+    if _embedded_claim is not None:
+        return
+    owner_path = data_dir.parent / (data_dir.name + ".owner")
+    host = socket.gethostname()
+    guard = os.open(str(owner_path) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(guard, fcntl.LOCK_EX)  # one instance checks at a time
+        fd = os.open(owner_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 255, 0).decode("utf-8", "replace").strip()
+            if owner != host:
+                os.close(fd)
+                raise EmbeddedDatabaseInUse(
+                    f"the embedded database in {data_dir} is in use by another instance (host "
+                    f"'{owner}'): it serves one instance only; run replicas on a shared "
+                    "PostgreSQL (database.dsn / INGEST_DATABASE_DSN)") from None
+        else:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, host.encode("utf-8"), 0)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        _embedded_claim = fd
+    finally:
+        os.close(guard)
+
+
 def embedded_dsn(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))  # pgserver warns without it
     import pgserver  # imported lazily: production set-ups never need it
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    claim_embedded(data_dir)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
 

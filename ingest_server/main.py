@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import multiprocessing
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_settings, replace
+from .metrics_dir import shared_metrics_dir, worker_exited
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,11 +55,10 @@ def configure_logging(level: str) -> None:
 
 
 def serve(settings, sock: socket.socket | None = None) -> int:
-    from aiohttp import web
-
     from .errors import IngestError
     from .plugins import PluginError
     from .web.app import create_app
+    from .web.drain import serve as serve_until_signal
 
     configure_logging(settings.server.log_level)  # again: --workers children are spawned fresh
     try:
@@ -65,16 +66,13 @@ def serve(settings, sock: socket.socket | None = None) -> int:
     except (ConfigError, PluginError) as e:
         print(f"ingest-server: cannot start: {e}", file=sys.stderr)
         return 2
+    if sock is None:
+        print(f"ingest-server listening on http://{settings.server.host}:"
+              f"{settings.server.port}", flush=True)
     try:
-        if sock is not None:
-            web.run_app(app, sock=sock, shutdown_timeout=settings.server.shutdown_timeout_s,
-                        print=None, access_log=None)
-        else:
-            print(f"ingest-server listening on http://{settings.server.host}:"
-                  f"{settings.server.port}", flush=True)
-            web.run_app(app, host=settings.server.host, port=settings.server.port,
-                        shutdown_timeout=settings.server.shutdown_timeout_s, print=None,
-                        access_log=None)
+        asyncio.run(serve_until_signal(app, grace_s=settings.server.shutdown_timeout_s,
+                                       host=settings.server.host, port=settings.server.port,
+                                       sock=sock))
     except IngestError as e:  # a dependency never came up (database.startup_wait_s, storage)
         print(f"ingest-server: cannot start: {e.code}: {e.message}", file=sys.stderr)
         return 1
@@ -87,6 +85,11 @@ def serve_many(settings) -> int:
     sock.set_inheritable(True)
     print(f"ingest-server listening on http://{settings.server.host}:{sock.getsockname()[1]} "
           f"with {settings.server.workers} workers", flush=True)
+    with shared_metrics_dir() as metrics_dir:  # one coherent /metrics over the workers
+        return _run_workers(settings, sock, metrics_dir)
+
+
+def _run_workers(settings, sock: socket.socket, metrics_dir: Path) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=serve, args=(settings, sock), daemon=False)
              for _ in range(settings.server.workers)]
@@ -101,10 +104,12 @@ def serve_many(settings) -> int:
     signal.signal(signal.SIGTERM, forward)
     for p in procs:
         p.start()
+    sock.close()  # the workers hold it now; once they close theirs, new connections are refused
     code = 0
     try:
         for p in procs:
             p.join()
+            worker_exited(metrics_dir, p.pid)
             code = code or (p.exitcode or 0)
     except KeyboardInterrupt:
         for p in procs:
@@ -112,7 +117,6 @@ def serve_many(settings) -> int:
         for p in procs:
             p.join()
     return code
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,21 +9,25 @@ by the time an upload starts; ``national`` for ZIPs, whose members are counted i
 ``outcome`` is an upload status. Client-supplied text (file names, ``program_name`` folders) is
 never a label, so a client cannot grow the series without limit.
 
-Limitation: the registry is per process. With ``server.workers = N`` each process answers
-``/metrics`` with its own counts, and a scrape reaches whichever process accepted the connection.
-Scrape each process separately (one port each, or replicas), or sum over ``instance`` in
-Prometheus. prometheus-client's multiprocess mode would fix this but needs a shared directory
-and a different collector; not worth it while one process per container is the production shape.
+Across processes: with ``server.workers = N`` the parent process gives every worker one
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus-client's multiprocess mode), so ``/metrics`` answers
+the sum over all N workers whichever of them the scrape reaches (the in-flight gauge sums the
+live processes). The ``process_*`` families are then left out: they would describe only the
+process that answered. Replicas (one process per pod or container) are scraped per pod.
 """
 
 from __future__ import annotations
 
-from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector,
-                               ProcessCollector, generate_latest)
+import os
 
+from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector,
+                               ProcessCollector, generate_latest, multiprocess)
+
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 REGISTRY = CollectorRegistry(auto_describe=True)
-ProcessCollector(registry=REGISTRY)
-PlatformCollector(registry=REGISTRY)
+if not MULTIPROCESS_DIR:
+    ProcessCollector(registry=REGISTRY)
+    PlatformCollector(registry=REGISTRY)
 
 # Seconds: uploads range from a few ms (small CSV) to many minutes (GiB ZIPs).
 _DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600,
@@ -44,7 +48,7 @@ VALIDATION_SECONDS = Histogram(
     "member). The pass runs while the body arrives, so it includes waiting on the client.",
     ["type"], buckets=_DURATION_BUCKETS, registry=REGISTRY)
 IN_FLIGHT = Gauge("ingest_uploads_in_flight", "Uploads being received or checked right now",
-                  ["type"], registry=REGISTRY)
+                  ["type"], registry=REGISTRY, multiprocess_mode="livesum")
 STORAGE_ERRORS = Counter("ingest_storage_errors", "Requests that failed on object storage",
                          ["code"], registry=REGISTRY)
 DB_ERRORS = Counter("ingest_db_errors", "Requests that failed because the database was unavailable",
@@ -85,5 +89,9 @@ def http_request(method: str, route: str, status: int, duration_s: float) -> Non
 
 
 def render() -> bytes:
-    """The registry in the Prometheus text exposition format."""
+    """The registry in the Prometheus text exposition format (summed over workers, if any)."""
+    if MULTIPROCESS_DIR:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=MULTIPROCESS_DIR)
+        return generate_latest(registry)
     return generate_latest(REGISTRY)

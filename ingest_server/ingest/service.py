@@ -222,9 +222,12 @@ class IngestService:
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, ctx: Context):
+        # well inside ingest.stale_upload_s, or another replica would take the upload for dead
+        every_s = min(HEARTBEAT_S, self.settings.ingest.stale_upload_s / 4)
+
         async def beat() -> None:
             while True:
-                await asyncio.sleep(HEARTBEAT_S)
+                await asyncio.sleep(every_s)
                 try:
                     await self.uploads.heartbeat(ctx.upload_id, ctx.stats.nbytes)
                 except (OSError, asyncpg.PostgresError) as e:

@@ -16,10 +16,11 @@ from typing import AsyncIterator
 
 from aiohttp import web
 
-from ..auth import TokenService, load_or_create_secret
+from ..auth import TokenService
 from ..config import Settings
 from ..db import create_pool, embedded_dsn, migrate
 from ..plugins import load_registry
+from ..signing_key import shared_signing_key
 from ..csvstream import ChunkPool, InlineRunner
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
@@ -28,6 +29,7 @@ from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
 from .cqube.errors import cqube_errors_middleware
+from .drain import DRAIN, Drain, drain_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
 from .views import (docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs, tokens,
                     validate)
@@ -38,26 +40,27 @@ log = logging.getLogger("ingest_server")
 def create_app(settings: Settings) -> web.Application:
     # The cqube profile shapes errors between the errors middleware and auth (web/cqube).
     shaping = [cqube_errors_middleware] if settings.compat.profile == "cqube" else []
-    app = web.Application(middlewares=[access_middleware, errors_middleware, *shaping,
-                                       auth_middleware],
+    app = web.Application(middlewares=[drain_middleware, access_middleware, errors_middleware,
+                                       *shaping, auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
+    app[DRAIN] = Drain()
     app.on_response_prepare.append(echo_request_id)
     plugins_dir = _plugins_dir(settings)
     # The same registry the in-process checks use: each plugin file is imported once per process.
     registry = load_registry(plugins_dir)
     app[appkeys.REGISTRY] = registry
-    secret = ""
-    if not settings.auth.jwt_secret and not settings.auth.algorithm.startswith("RS"):
-        secret = load_or_create_secret(settings.path(settings.server.state_dir) / "jwt_secret")
-    app[appkeys.TOKENS] = TokenService(settings.auth, secret=secret,
-                                       base_dir=settings.path("."))
+    shared_key = not settings.auth.jwt_secret and not settings.auth.algorithm.startswith("RS")
+    if not shared_key:  # a configured secret or key file wins over the database
+        app[appkeys.TOKENS] = TokenService(settings.auth, base_dir=settings.path("."))
     if settings.auth.open_token_endpoint:
         log.warning("auth.open_token_endpoint is true: anyone can get a token (development only)")
     if settings.auth.open_spec_api:
         log.warning("auth.open_spec_api is true: anyone can write specs and use the validate "
                     "route without a token (as in cQube)")
     app.cleanup_ctx.append(database_ctx)
+    if shared_key:
+        app.cleanup_ctx.append(signing_key_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
     for module in (health, tokens, specs, ingestion, jsonrows, validate, rawdata, plugins, metrics,
@@ -88,6 +91,15 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+
+
+async def signing_key_ctx(app: web.Application) -> AsyncIterator[None]:
+    """No auth.jwt_secret: every instance signs with the key kept in the database."""
+    settings = app[appkeys.SETTINGS]
+    secret = await shared_signing_key(app[appkeys.POOL],
+                                      settings.path(settings.server.state_dir) / "jwt_secret")
+    app[appkeys.TOKENS] = TokenService(settings.auth, secret=secret, base_dir=settings.path("."))
+    yield
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -141,6 +153,7 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
     tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale,
+                                                 every_s=min(60.0, stale / 2),
                                                  unclean=app[appkeys.INGEST].unclean)),
              asyncio.create_task(runners.start())]
     try:

@@ -195,8 +195,9 @@ OPERATIONS: list[Op] = [
        responses={200: json_body(ref("Health"), "the process is serving")}),
     Op("get", "/readyz", "Readiness: database and storage answer", "service", None,
        responses={200: json_body(ref("Ready"), "ready"),
-                  503: json_body(ref("Ready"), "not ready: `checks` names what failed")}),
-    Op("get", "/metrics", "Prometheus metrics (per process)", "service", None,
+                  503: json_body(ref("Ready"), "not ready: `checks` names what failed, or "
+                                       "`draining` after SIGTERM")}),
+    Op("get", "/metrics", "Prometheus metrics (summed over --workers)", "service", None,
        responses={200: {"description": "Prometheus text exposition format", "content": {
            "text/plain": {"schema": {"type": "string"}}}}}),
     Op("get", "/api/openapi.json", "This document", "service", None,

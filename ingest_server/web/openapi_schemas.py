@@ -149,7 +149,7 @@ SCHEMAS: dict[str, Schema] = {
     "SpecVersions": closed({"kind": SPEC_KIND, "name": STRING, "latest": ref("Spec"),
                             "versions": {"type": "array", "items": ref("SpecSummary")}}),
     "Health": closed({"status": {"const": "ok"}, "version": STRING}),
-    "Ready": closed({"status": {"enum": ["ready", "not_ready"]},
+    "Ready": closed({"status": {"enum": ["ready", "not_ready", "draining"]},
                      "checks": closed({"database": STRING, "storage": STRING},
                                       description="`ok` or the error code of the check")}),
     "Plugins": closed({

@@ -6,6 +6,7 @@ from ... import __version__
 from ...db import ping
 from ...errors import IngestError
 from .. import appkeys
+from ..drain import DRAIN
 from ..middleware import requires
 
 
@@ -17,7 +18,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @requires(None)
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the database and the storage both answer."""
+    """Ready when the database and the storage both answer, and not shutting down."""
     checks = {}
     for name, probe in (("database", lambda: ping(request.app[appkeys.POOL])),
                         ("storage", lambda: request.app[appkeys.STORAGE].check())):
@@ -27,7 +28,10 @@ async def readyz(request: web.Request) -> web.Response:
         except IngestError as e:
             checks[name] = e.code
     ready = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ready" if ready else "not_ready", "checks": checks},
+    status = "ready" if ready else "not_ready"
+    if request.app[DRAIN].draining:  # shutting down: a load balancer must stop sending here
+        ready, status = False, "draining"
+    return web.json_response({"status": status, "checks": checks},
                              status=200 if ready else 503)
 
 

@@ -18,7 +18,6 @@ from ..middleware import requires
 from .specs import read_json
 
 RAW_PATH = "/api/ingestion/raw"
-RAW_URL_KEY = web.AppKey("raw_url_key", bytes)
 MAX_PROGRAMS = 100
 
 
@@ -37,7 +36,7 @@ async def _url(request: web.Request, key: str) -> str:
         return await storage.client.generate_presigned_url(
             "get_object", Params={"Bucket": storage.bucket, "Key": storage.full_key(key)},
             ExpiresIn=URL_TTL_S)
-    query = sign(request.app[RAW_URL_KEY], key)
+    query = sign(_link_key(request.app), key)
     return str(request.url.origin().with_path(RAW_PATH).with_query(query))
 
 
@@ -56,7 +55,7 @@ async def get_raw(request: web.Request) -> web.StreamResponse:
     """One file behind a signed link (local storage): the signature is the authorisation."""
     q = request.query
     key, expires, signature = q.get("key", ""), q.get("expires", ""), q.get("signature", "")
-    verify(request.app[RAW_URL_KEY], key, expires, signature)
+    verify(_link_key(request.app), key, expires, signature)
     validate_key(key)
     chunks = request.app[appkeys.STORAGE].read(key)
     async with contextlib.aclosing(chunks):
@@ -72,7 +71,11 @@ async def get_raw(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _link_key(app: web.Application) -> bytes:
+    # Derived on use: with no configured secret the signing key is loaded when the app starts.
+    return app[appkeys.TOKENS].derive_key("raw-url")
+
+
 def setup(app: web.Application) -> None:
-    app[RAW_URL_KEY] = app[appkeys.TOKENS].derive_key("raw-url")
     app.router.add_post("/api/ingestion/getRawData", get_raw_data)
     app.router.add_get(RAW_PATH, get_raw)

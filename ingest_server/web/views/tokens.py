@@ -1,8 +1,9 @@
 """``GET /api/ingestion/generatejwt``: client credentials (HTTP Basic) in, a bearer token out.
 
-Failed Basic attempts are counted per client id and per remote address (``ratelimit.py``):
-past ``auth.max_failed_attempts`` within ``auth.failed_attempts_window_s`` the endpoint answers
-429 ``rate_limited`` with ``Retry-After``, before the credentials are even checked.
+Failed Basic attempts are counted per client id and per remote address, in PostgreSQL so every
+instance shares the counts (``login_limits.py``): past ``auth.max_failed_attempts`` within
+``auth.failed_attempts_window_s`` the endpoint answers 429 ``rate_limited`` with ``Retry-After``,
+before the credentials are even checked.
 
 The answer is the bare token as ``text/plain`` (what cQube's clients and a shell expect: they send
 ``Authorization: Bearer <body>`` as is) unless the client asks for JSON with
@@ -13,11 +14,10 @@ from aiohttp import web
 
 from ...auth import parse_basic
 from ...errors import Unauthorized
-from ...ratelimit import FailureLimiter
+from ...login_limits import SharedFailureLimiter
 from .. import appkeys
+from ..forwarded import client_address
 from ..middleware import requires
-
-LIMITER = web.AppKey("token_failure_limiter", FailureLimiter)
 
 
 @requires(None)
@@ -26,16 +26,18 @@ async def generate_jwt(request: web.Request) -> web.Response:
     tokens = request.app[appkeys.TOKENS]
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("basic "):
-        limiter = request.app[LIMITER]
-        keys = [("ip", request.remote or "")]
-        limiter.check(*keys)  # before parsing: malformed attempts count against the address too
+        cfg = settings.auth
+        limiter = SharedFailureLimiter(request.app[appkeys.POOL], cfg.max_failed_attempts,
+                                       cfg.failed_attempts_window_s)
+        keys = ["ip:" + client_address(request, settings.server.trusted_proxies)]
+        await limiter.check(*keys)  # before parsing: malformed attempts count against the address
         try:
             login, secret = parse_basic(header)
-            keys.append(("client", login))
-            limiter.check(*keys)
+            keys.append("client:" + login)
+            await limiter.check(keys[-1])
             client = tokens.authenticate_client(login, secret)
         except Unauthorized:
-            limiter.failed(*keys)
+            await limiter.failed(*keys)
             raise
         return token_response(request, tokens.issue(client.id, client.scopes))
     if settings.auth.open_token_endpoint:
@@ -57,6 +59,4 @@ def token_response(request: web.Request, issued: dict) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    cfg = app[appkeys.SETTINGS].auth
-    app[LIMITER] = FailureLimiter(cfg.max_failed_attempts, cfg.failed_attempts_window_s)
     app.router.add_get("/api/ingestion/generatejwt", generate_jwt)

@@ -1,0 +1,97 @@
+"""Graceful shutdown: on SIGTERM, finish the requests in flight, refuse new connections.
+
+aiohttp's own shutdown (``web.run_app``) marks every connection closing first, and a closing
+connection drops the bytes that still arrive: an upload whose body was still streaming failed
+with 408 on every deploy. Here SIGTERM instead (1) turns ``/readyz`` to 503 so a load balancer
+stops sending, (2) closes the listening socket so new connections are refused (a proxy retries
+them on another replica), (3) waits up to ``server.shutdown_timeout_s`` for the requests in
+flight, bodies still being read, and only then (4) lets aiohttp close what is left.
+Responses sent while draining carry ``Connection: close`` so clients do not reuse the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+
+from aiohttp import web
+
+from .middleware import Handler
+
+log = logging.getLogger("ingest_server")
+
+
+class Drain:
+    """Requests in flight, and whether the process is shutting down."""
+
+    def __init__(self) -> None:
+        self.draining = False
+        self.in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.in_flight += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """True once nothing is in flight; False if ``timeout_s`` passed first."""
+        try:
+            async with asyncio.timeout(max(timeout_s, 0.0)):
+                await self._idle.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+DRAIN = web.AppKey("drain", Drain)
+
+
+@web.middleware
+async def drain_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    drain = request.app[DRAIN]
+    drain.enter()
+    try:
+        response = await handler(request)
+        if drain.draining:
+            response.force_close()
+        return response
+    finally:
+        drain.leave()
+
+
+async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1",
+                port: int = 8080, sock: socket.socket | None = None) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain as the module docstring says."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    try:
+        await runner.setup()
+        site = (web.SockSite(runner, sock) if sock is not None
+                else web.TCPSite(runner, host, port))
+        await site.start()
+        await stop.wait()
+        drain = app[DRAIN]
+        drain.draining = True
+        deadline = time.monotonic() + grace_s
+        await site.stop()  # the listening socket closes: new connections are refused
+        log.info("shutting down: waiting up to %g s for %d request(s) in flight",
+                 grace_s, drain.in_flight)
+        if not await drain.wait_idle(deadline - time.monotonic()):
+            log.warning("shutdown grace period over: %d request(s) still in flight are cut",
+                        drain.in_flight)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
