@@ -137,7 +137,8 @@ class Cluster:
 
 
 async def token(session: aiohttp.ClientSession, base: str) -> str:
-    async with session.get(base + "/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT)) as r:
+    async with session.get(base + "/api/ingestion/generatejwt",
+                           headers=basic(*TEST_CLIENT, json=True)) as r:
         assert r.status == 200, await r.text()
         return (await r.json())["token"]
 

@@ -17,7 +17,6 @@ from ingest_helpers import SPEC, build_zip, form, landed, read_object
 
 from ingest_server.rawdata import sign
 from ingest_server.web.appkeys import STORAGE
-from ingest_server.web.views.rawdata import RAW_URL_KEY
 
 ROWS = [{"date": "2024-01-01", "school_id": "S1", "teachers_present": 4, "remarks": "ok"},
         {"date": "2024-01-01", "school_id": "S2", "teachers_present": "x"},

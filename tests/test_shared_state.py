@@ -36,7 +36,7 @@ async def no_key(clean_db):
 
 
 async def _token(client, creds=TEST_CLIENT, headers=None) -> tuple[int, dict]:
-    resp = await client.get(TOKEN_PATH, headers=dict(basic(*creds), **(headers or {})))
+    resp = await client.get(TOKEN_PATH, headers=dict(basic(*creds, json=True), **(headers or {})))
     return resp.status, await resp.json()
 
 
