@@ -29,12 +29,26 @@ CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotCon
 
 def embedded_dsn(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))  # pgserver warns without it
+    _private_runtime_dir(data_dir.parent / ".runtime")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines are command dumps
     import pgserver  # imported lazily: production set-ups never need it
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(data_dir, cleanup_mode="stop")
     return server.get_uri()
+
+
+def _private_runtime_dir(path: Path) -> None:
+    """pgserver (platformdirs) warns with RuntimeDirWarning unless XDG_RUNTIME_DIR is a folder
+    of ours with mode 0700: make one beside the data dir when the variable is unset or unusable."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current):
+        info = os.stat(current)
+        if info.st_mode & 0o777 == 0o700 and info.st_uid == os.geteuid():
+            return
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
