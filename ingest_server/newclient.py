@@ -41,7 +41,9 @@ def client_block(name: str, secret: str, scopes: list[str]) -> str:
             f"scopes = [{', '.join(json.dumps(s) for s in scopes)}]\n")
 
 
-def main(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def main(argv: list[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     args = parse_args(argv)
     if not NAME.match(args.name):
         print("ingest-server add-client: the name must be 1-64 letters, digits, '.', '_' or '-'",
