@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -176,8 +177,12 @@ def test_startup_block_with_the_embedded_database(tmp_path):
     repository's plugins), with XDG_RUNTIME_DIR unset: no RuntimeDirWarning, no pgserver
     command dumps, and one block naming what is in use, "listening" last."""
     port = free_port()
+    # Not under pytest's basetemp: every pytest run as this user chmods its root to 0700, which
+    # locks out the `pgserver` system user that runs the embedded PostgreSQL.
+    pg_dir = Path(tempfile.mkdtemp(prefix="ingest-embedded-")) / "pg"
     config = write_config(tmp_path / "config.toml", {
         "server": {"port": port, "plugins_dir": str(ROOT / "plugins"), "shutdown_timeout_s": 1.0},
+        "database": {"data_dir": str(pg_dir)},
         "auth": {"open_token_endpoint": True}, "ingest": {"workers": 1}})
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("INGEST_") and k != "XDG_RUNTIME_DIR"}
@@ -193,7 +198,7 @@ def test_startup_block_with_the_embedded_database(tmp_path):
         block = text[text.index("ingest-server 0.1.0 (pid "):].splitlines()[:7]
         assert [ln.split(":")[0].strip() for ln in block[1:6]] == \
             ["database", "storage", "plugins", "profile", "auth"]
-        assert block[1].endswith(f"embedded PostgreSQL (pgserver) in {tmp_path / 'data' / 'pg'}")
+        assert block[1].endswith(f"embedded PostgreSQL (pgserver) in {pg_dir}")
         assert block[2].endswith(f"local, root {tmp_path / 'data' / 'storage'}")
         assert "plugins/school_attendance.py" in block[3] and "event" in block[3]
         assert "native" in block[4] and "OPEN token endpoint" in block[5]
@@ -205,17 +210,28 @@ def test_startup_block_with_the_embedded_database(tmp_path):
         assert len(started) == 1 and started[0]["storage"] in block[2]
     finally:
         kill_group(proc)
-        _stop_embedded_postgres(tmp_path / "data" / "pg")
+        _stop_embedded_postgres(pg_dir)
+        shutil.rmtree(pg_dir.parent, ignore_errors=True)
 
 
 def _stop_embedded_postgres(data_dir: Path) -> None:
-    """After a SIGKILL the postmaster lives on (INFRA.md): stop the PID in postmaster.pid."""
+    """After a SIGKILL the postmaster lives on (INFRA.md): stop the PID in postmaster.pid, and
+    wait for it to go."""
     pid_file = data_dir / "postmaster.pid"
-    if pid_file.exists():
+    if not pid_file.exists():
+        return
+    pid = int(pid_file.read_text().split()[0])
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
         try:
-            os.kill(int(pid_file.read_text().split()[0]), 15)
-        except (ProcessLookupError, ValueError):
-            pass
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def test_startup_block_names_a_dsn_without_its_password(tmp_path, pg_dsn):
