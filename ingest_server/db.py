@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import subprocess
 import time
 from importlib import resources
 from pathlib import Path
@@ -29,12 +30,19 @@ CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotCon
 
 def embedded_dsn(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
-    _private_runtime_dir(data_dir.parent / ".runtime")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines are command dumps
-    import pgserver  # imported lazily: production set-ups never need it
+    try:
+        _private_runtime_dir(data_dir.parent / ".runtime")
+        import pgserver  # imported lazily: production set-ups never need it
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        # One line at start-up, not pgserver's traceback (its own ERROR line has the details).
+        stderr = getattr(e, "stderr", None) or ""
+        reason = stderr.strip().splitlines()[-1] if stderr.strip() else str(e)
+        raise DatabaseUnavailable(f"the embedded PostgreSQL did not start in {data_dir}: "
+                                  f"{reason}") from None
     return server.get_uri()
 
 

@@ -392,3 +392,18 @@ def test_the_server_needs_none_of_the_test_tools(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("configuration OK")
+
+
+def test_an_embedded_database_that_cannot_start_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    config = write_config(tmp_path / "config.toml", {
+        "server": {"plugins_dir": "none"}, "database": {"data_dir": "file/pg"}})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    done = subprocess.run([sys.executable, "-m", "ingest_server", "--config", str(config),
+                           "--port", str(free_port())], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr and "listening" not in done.stdout
+    assert done.stderr.splitlines()[-1].startswith(
+        "ingest-server: cannot start: db_unavailable: the embedded PostgreSQL did not start in "
+        f"{tmp_path / 'file' / 'pg'}: ")
