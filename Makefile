@@ -3,22 +3,30 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 NEWMAN := postman/node_modules/.bin/newman
+CONFIG ?= config.toml
 
 .PHONY: serve test newman nginx bench lock clean
 
+# `make serve` installs the runtime only; `make test` adds the test tools (a second stamp).
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade "pip>=23"
-	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e .
 	touch $(STAMP)
 
-serve: $(STAMP)
-	INGEST_AUTH_OPEN_TOKEN_ENDPOINT=$${INGEST_AUTH_OPEN_TOKEN_ENDPOINT:-true} \
-		$(BIN)/ingest-server --config config.toml
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $(TEST_STAMP)
 
-test: $(STAMP) newman nginx
+serve: $(STAMP)
+	@echo "The ingest CLI: source $(VENV)/bin/activate (or run $(CURDIR)/$(BIN)/ingest)"
+	INGEST_AUTH_OPEN_TOKEN_ENDPOINT=$${INGEST_AUTH_OPEN_TOKEN_ENDPOINT:-true} \
+		$(BIN)/ingest-server --config $(CONFIG)
+
+test: $(TEST_STAMP) newman nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # newman (runs the Postman collection in tests/test_postman.py), pinned by postman/package-lock.json.
@@ -36,11 +44,11 @@ $(NEWMAN): postman/package.json postman/package-lock.json
 	npm ci --prefix postman --no-audit --no-fund --loglevel=error
 	touch $(NEWMAN)
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/bench_ingest.py
 
 # Re-pin constraints.txt from the current venv (after changing dependencies in pyproject.toml).
-lock: $(STAMP)
+lock: $(TEST_STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:

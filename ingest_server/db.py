@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import socket
+import subprocess
 import time
 from importlib import resources
 from pathlib import Path
@@ -75,13 +76,34 @@ def claim_embedded(data_dir: Path) -> None:
 
 def embedded_dsn(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL in ``data_dir`` and return its DSN."""
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))  # pgserver warns without it
-    import pgserver  # imported lazily: production set-ups never need it
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its INFO lines are command dumps
+    try:
+        _private_runtime_dir(data_dir.parent / ".runtime")
+        import pgserver  # imported lazily: production set-ups never need it
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    claim_embedded(data_dir)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        claim_embedded(data_dir)
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        # One line at start-up, not pgserver's traceback (its own ERROR line has the details).
+        stderr = getattr(e, "stderr", None) or ""
+        reason = stderr.strip().splitlines()[-1] if stderr.strip() else str(e)
+        raise DatabaseUnavailable(f"the embedded PostgreSQL did not start in {data_dir}: "
+                                  f"{reason}") from None
     return server.get_uri()
+
+
+def _private_runtime_dir(path: Path) -> None:
+    """pgserver (platformdirs) warns with RuntimeDirWarning unless XDG_RUNTIME_DIR is a folder
+    of ours with mode 0700: make one beside the data dir when the variable is unset or unusable."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if current and os.path.isdir(current):
+        info = os.stat(current)
+        if info.st_mode & 0o777 == 0o700 and info.st_uid == os.geteuid():
+            return
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -16,7 +16,10 @@ from .metrics_dir import shared_metrics_dir, worker_exited
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="ingest-server", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="ingest-server", description=__doc__,
+        epilog="ingest-server add-client NAME [--scopes ingest,spec,read]: print the config "
+               "lines of a new client and its secret")
     p.add_argument("--config", default=os.environ.get("INGEST_CONFIG"),
                    help="config file (default: ./config.toml if present, else built-in defaults)")
     p.add_argument("--host", help="override server.host")
@@ -27,6 +30,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["add-client"]:
+        from .newclient import main as add_client
+
+        return add_client(argv[1:])
     args = parse_args(argv)
     path = args.config or ("config.toml" if Path("config.toml").is_file() else None)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port),
@@ -40,11 +48,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.server.log_level)
     if args.check:
-        print("configuration OK")
-        return 0
+        return check(settings)
     if settings.server.workers == 1:
         return serve(settings)
     return serve_many(settings)
+
+
+def check(settings) -> int:
+    """``--check``: the configuration and every plugin load as start-up would load them."""
+    from .plugins import PluginError
+    from .startup import check_plugins, describe_plugins
+
+    try:
+        registry = check_plugins(settings)
+    except PluginError as e:
+        print(f"ingest-server: plugin error: {e}", file=sys.stderr)
+        return 2
+    print(f"configuration OK; plugins: {describe_plugins(registry)}")
+    return 0
 
 
 def configure_logging(level: str) -> None:
@@ -57,8 +78,10 @@ def configure_logging(level: str) -> None:
 def serve(settings, sock: socket.socket | None = None) -> int:
     from .errors import IngestError
     from .plugins import PluginError
+    from .startup import announcer
     from .web.app import create_app
     from .web.drain import serve as serve_until_signal
+    from .web.appkeys import REGISTRY
 
     configure_logging(settings.server.log_level)  # again: --workers children are spawned fresh
     try:
@@ -66,13 +89,14 @@ def serve(settings, sock: socket.socket | None = None) -> int:
     except (ConfigError, PluginError) as e:
         print(f"ingest-server: cannot start: {e}", file=sys.stderr)
         return 2
-    if sock is None:
-        print(f"ingest-server listening on http://{settings.server.host}:"
-              f"{settings.server.port}", flush=True)
+    # The start-up block and "listening" come once the database and storage answered and the
+    # socket is bound.
+    port = sock.getsockname()[1] if sock is not None else settings.server.port
+    announce = announcer(settings, app[REGISTRY], f"http://{settings.server.host}:{port}")
     try:
         asyncio.run(serve_until_signal(app, grace_s=settings.server.shutdown_timeout_s,
                                        host=settings.server.host, port=settings.server.port,
-                                       sock=sock))
+                                       sock=sock, on_started=announce))
     except IngestError as e:  # a dependency never came up (database.startup_wait_s, storage)
         print(f"ingest-server: cannot start: {e.code}: {e.message}", file=sys.stderr)
         return 1
@@ -83,8 +107,8 @@ def serve_many(settings) -> int:
     """N processes accepting on one listening socket (bound once here, inherited by each)."""
     sock = socket.create_server((settings.server.host, settings.server.port), reuse_port=True)
     sock.set_inheritable(True)
-    print(f"ingest-server listening on http://{settings.server.host}:{sock.getsockname()[1]} "
-          f"with {settings.server.workers} workers", flush=True)
+    print(f"ingest-server starting {settings.server.workers} workers on "
+          f"http://{settings.server.host}:{sock.getsockname()[1]}", flush=True)
     with shared_metrics_dir() as metrics_dir:  # one coherent /metrics over the workers
         return _run_workers(settings, sock, metrics_dir)
 

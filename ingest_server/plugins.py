@@ -20,6 +20,7 @@ import pluggy
 
 from . import __version__, hookspecs
 from .errors import IngestError
+from .plugincheck import module_problems
 from .programs import ProgramType
 
 log = logging.getLogger("ingest_server.plugins")
@@ -45,8 +46,15 @@ def get_plugin_manager(plugins_dir: str | Path | None = None) -> pluggy.PluginMa
         for path in sorted(Path(plugins_dir).glob("*.py")):
             if path.name.startswith("_"):
                 continue
-            pm.register(_load_file(path), name=f"plugins/{path.name}")
-    pm.check_pending()
+            module = _load_file(path)
+            problems = module_problems(module, path)
+            if problems:
+                raise PluginError("\n".join(problems))
+            pm.register(module, name=f"plugins/{path.name}")
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:  # an entry-point plugin: still one message
+        raise PluginError(f"plugin {e.plugin!r}: {' '.join(str(e).split())}") from None
     return pm
 
 

@@ -26,7 +26,7 @@ from ingest_server.cli.multipart import MultipartFile
 from ingest_server.cli.progress import BarProgress, NoProgress, PlainProgress, reporter_for
 from ingest_server.cli.specfiles import read_spec_file
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cqube-specs"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "specs"  # cQube's own spec files
 HEADER = b"date,school_id,teachers_present,remarks,score\n"
 CSV = HEADER + b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n2024-01-02,S3,3,,\n"
 
@@ -168,7 +168,7 @@ async def test_spec_push_cerberus_and_failures(client, cli_env, tmp_path):
     assert result.stdout == f"{schema}: dataset spec 'scores' created v1\n"
     errors = result.stderr.splitlines()
     assert errors[0].startswith(f"ingest: {bad_rule}: error invalid_spec")
-    assert errors[1].startswith(f"ingest: {not_json}: error not valid JSON")
+    assert errors[1].startswith(f"ingest: {not_json}: is not a JSON spec file")
     assert errors[2] == "ingest: spec push: 2 of 3 files failed"
     named = await ingest(cli_env, "spec", "push", "--name", "other", str(schema))
     assert named.stdout == f"{schema}: event spec 'other' created v1\n"

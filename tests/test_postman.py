@@ -29,9 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTMAN = ROOT / "postman"
 COLLECTION = POSTMAN / "ingest-server.postman_collection.json"
 NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
-SAMPLES = ROOT.parent / "shared" / "samples" / "cqube-specs"
+SAMPLES = ROOT / "samples" / "specs"  # cQube's own spec files, copied into the repository
 CLIENT_ID, CLIENT_SECRET = "postman-ci", "postman-ci-secret-0123456789abcdef"
 JWT_SECRET = "postman-jwt-secret-" + "0123456789abcdef" * 3
+CLIENT_BLOCK = f"""[[auth.clients]]
+id = "{CLIENT_ID}"
+secret_sha256 = "{hash_secret(CLIENT_SECRET)}"
+scopes = ["ingest", "spec", "read"]
+"""
 FOLDERS = ["Auth", "Specs", "Ingestion", "Status", "Health"]
 
 
@@ -141,7 +146,9 @@ def postman_dsn(pg_dsn):
         yield dsn
 
 
-def _config(tmp_path: Path, dsn: str, port: int) -> Path:
+def _config(tmp_path: Path, dsn: str, port: int, open_endpoint: bool = False) -> Path:
+    """A configured client and a closed token endpoint; or, ``open_endpoint``, what ``make
+    serve`` runs: the open endpoint and no client."""
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [server]
@@ -162,14 +169,10 @@ backend = "local"
 root = "storage"
 
 [auth]
-open_token_endpoint = false
+open_token_endpoint = {"true" if open_endpoint else "false"}
 jwt_secret = "{JWT_SECRET}"
 
-[[auth.clients]]
-id = "{CLIENT_ID}"
-secret_sha256 = "{hash_secret(CLIENT_SECRET)}"
-scopes = ["ingest", "spec", "read"]
-
+{"" if open_endpoint else CLIENT_BLOCK}
 [ingest]
 workers = 1
 """, encoding="utf-8")
@@ -195,8 +198,18 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log: Path, deadline_s: float
 @pytest.fixture
 def live_server(tmp_path, postman_dsn):
     """``python -m ingest_server`` on a free port; its base URL. Stopped with SIGTERM, then KILL."""
+    yield from _live_server(tmp_path, postman_dsn, open_endpoint=False)
+
+
+@pytest.fixture
+def make_serve_server(tmp_path, postman_dsn):
+    """The same with the open token endpoint, as ``make serve`` runs it."""
+    yield from _live_server(tmp_path, postman_dsn, open_endpoint=True)
+
+
+def _live_server(tmp_path: Path, dsn: str, *, open_endpoint: bool):
     port = free_port()
-    config = _config(tmp_path, postman_dsn, port)
+    config = _config(tmp_path, dsn, port, open_endpoint)
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
     with log.open("wb") as out:
@@ -215,13 +228,16 @@ def live_server(tmp_path, postman_dsn):
             proc.wait()
 
 
-def _run_newman(newman: Path, url: str, report: Path, log: Path) -> dict:
+def _run_newman(newman: Path, url: str, report: Path, log: Path,
+                credentials: bool = True) -> dict:
     """One newman run of the whole collection; its JSON report's ``run`` after checking that
-    newman exited 0 and counted no failure of any kind."""
+    newman exited 0 and counted no failure of any kind. Without ``credentials`` the
+    environment's empty clientId/clientSecret are used as they are."""
+    client = ["--env-var", f"clientId={CLIENT_ID}", "--env-var",
+              f"clientSecret={CLIENT_SECRET}"] if credentials else []
     cmd = [str(newman), "run", str(COLLECTION), "--working-dir", str(POSTMAN),
-           "--environment", str(POSTMAN / "environment.json"), "--env-var", f"baseUrl={url}", "--env-var", f"clientId={CLIENT_ID}",
-           "--env-var", f"clientSecret={CLIENT_SECRET}",
-           "--reporters", "cli,json", "--reporter-json-export", str(report),
+           "--environment", str(POSTMAN / "environment.json"), "--env-var", f"baseUrl={url}",
+           *client, "--reporters", "cli,json", "--reporter-json-export", str(report),
            "--timeout-request", "60000", "--color", "off", "--disable-unicode"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert report.is_file(), done.stdout + done.stderr
@@ -255,3 +271,14 @@ def test_collection_runs_green_with_newman(newman, live_server, tmp_path):
     _run_newman(newman, url, tmp_path / "newman-2.json", log)
     again = sorted(str(p.relative_to(storage)) for p in storage.rglob("*.csv"))
     assert again == landed
+
+
+def test_collection_runs_green_against_make_serve(newman, make_serve_server, tmp_path):
+    """``make serve`` and the collection with its environment as shipped (empty credentials):
+    Postman still sends ``Authorization: Basic Og==``, which the open endpoint ignores."""
+    url, log, storage = make_serve_server
+    env = json.loads((POSTMAN / "environment.json").read_text(encoding="utf-8"))
+    assert {v["key"]: v["value"] for v in env["values"]}["clientId"] == ""
+    _run_newman(newman, url, tmp_path / "newman-open.json", log, credentials=False)
+    landed = sorted({p.relative_to(storage).parts[0] for p in storage.rglob("*.csv")})
+    assert landed == ["emission", "emission-error", "ingestion_error", "process_input"], landed

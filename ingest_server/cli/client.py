@@ -43,9 +43,17 @@ class IngestClient:
         auth = None
         if self.config.has_credentials:
             auth = httpx.BasicAuth(self.config.client_id or "", self.config.client_secret or "")
-        # JSON on request: without the Accept header the server answers the bare token as text.
-        return self._json(self._send("GET", TOKEN_PATH, auth=auth,
-                                     headers={"Accept": "application/json"}))
+        try:
+            return self._json(self._send("GET", TOKEN_PATH, auth=auth,
+                                         headers={"Accept": "application/json"}))
+        except ApiError as e:
+            # The token endpoint never asks for a token, nor is it missing: another server, or
+            # the right one under a path prefix the URL does not carry.
+            if e.code in ("missing_token", "not_found", "http_404"):
+                raise CliError(f"wrong URL? {self.config.url}{TOKEN_PATH} is not the token "
+                               f"endpoint of an ingest-server ({e.code}); give the server's "
+                               "base URL, e.g. http://127.0.0.1:8080") from None
+            raise
 
     def bearer(self) -> str:
         if self._token is None:

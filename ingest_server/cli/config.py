@@ -69,6 +69,10 @@ def resolve_config(*, url: str | None, client_id: str | None, client_secret: str
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise CliError(f"invalid server URL '{url}' (expected http://host:port or https://...)")
+    if parts.path == "/api" or parts.path.endswith("/api") or "/api/" in parts.path:
+        base = url[:url.index("/api")]
+        raise CliError(f"wrong URL '{url}': give the server's base URL, without /api "
+                       f"(e.g. --url {base})")
     client_id = client_id or file.get("client_id")
     client_secret = client_secret or file.get("client_secret")
     if (client_id is None) != (client_secret is None):

@@ -163,7 +163,7 @@ def spec_push(opts: Options, files: tuple[Path, ...], kind: str | None, name: st
                 continue
             except CliError as e:
                 failed += 1
-                click.echo(f"ingest: {path}: error {e.message}", err=True)
+                click.echo(f"ingest: {path}: {e.message}", err=True)
                 continue
             s = answer["spec"]
             verb = "created" if answer.get("created") else "unchanged"

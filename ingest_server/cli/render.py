@@ -93,7 +93,17 @@ def errors_table(sample: list[dict[str, Any]], limit: int = FIRST_ERRORS) -> Tab
 
 
 def show_upload(body: dict[str, Any], console: Console) -> None:
-    """The result of an upload or a status query, as tables."""
+    """The result of an upload or a status query, as tables (no trailing blanks when piped)."""
+    if console.is_terminal:
+        _show_upload(body, console)
+        return
+    with console.capture() as captured:
+        _show_upload(body, console)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+    console.file.flush()
+
+
+def _show_upload(body: dict[str, Any], console: Console) -> None:
     console.print(summary_table(body))
     if body.get("members"):
         console.print(members_table(body["members"]))

@@ -10,6 +10,7 @@ from typing import Any
 from .errors import CliError
 
 KINDS = ("event", "dimension", "dataset")
+DATA_SUFFIXES = (".csv", ".zip", ".xlsx", ".xls", ".tsv", ".txt")
 MAX_SPEC_BYTES = 1024 * 1024  # the server's limit: a bigger file is surely not a spec
 
 
@@ -35,7 +36,10 @@ def read_spec_file(path: Path, *, kind: str | None = None, name: str | None = No
     except OSError as e:
         raise CliError(f"cannot read it: {e.strerror or e}") from None
     except (ValueError, UnicodeDecodeError) as e:
-        raise CliError(f"not valid JSON: {e}") from None
+        if path.suffix.lower() in DATA_SUFFIXES:
+            raise CliError(f"is a data file, not a JSON spec (upload it with `ingest upload "
+                           f"{path}`)") from None
+        raise CliError(f"is not a JSON spec file: {e}") from None
     kind = kind or default_kind(path)
     if isinstance(body, dict) and "cerberus" in body:
         return SpecFile(path, kind, "cerberus", name or path.stem, body)

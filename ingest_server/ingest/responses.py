@@ -44,7 +44,11 @@ def response_body(record: dict[str, Any]) -> dict[str, Any]:
     }
     if record.get("members") is not None:
         body["members"] = record["members"]
-    if status == "uploaded" and not record["objects"].get("errors"):
+    duplicate_of = (record["objects"] or {}).get("duplicate_of")
+    if status == "uploaded" and duplicate_of:
+        body["message"] = (f"duplicate of {duplicate_of}: the same file was landed already, "
+                           "nothing new was written (" + body["message"].split(": ", 1)[1] + ")")
+    elif status == "uploaded" and not record["objects"].get("errors"):
         body["message"] += " (no rejected rows, so no error file)" if not record["dry_run"] else ""
     if record["dry_run"]:
         body["message"] += " (dry run: nothing was written)"

@@ -274,7 +274,9 @@ class IngestService:
                 window_s=self.settings.ingest.idempotency_window_s)
             if earlier is not None:
                 await abort_all(writers)
-                objects = dict(earlier["objects"], duplicate_of=earlier["id"])
+                # The upload that wrote the objects, even when `earlier` was a duplicate itself.
+                original = earlier["objects"].get("duplicate_of") or earlier["id"]
+                objects = dict(earlier["objects"], duplicate_of=original)
             else:
                 await publish_all(writers)
                 published = True

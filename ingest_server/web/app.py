@@ -31,8 +31,8 @@ from . import appkeys
 from .cqube.errors import cqube_errors_middleware
 from .drain import DRAIN, Drain, drain_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import (docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs, tokens,
-                    validate)
+from .views import (docs, health, ingestion, jsonrows, metrics, plugins, rawdata, root, specs,
+                    tokens, validate)
 
 log = logging.getLogger("ingest_server")
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
     for module in (health, tokens, specs, ingestion, jsonrows, validate, rawdata, plugins, metrics,
-                   docs):
+                   docs, root):
         module.setup(app)
     return app
 

@@ -12,6 +12,7 @@ Responses sent while draining carry ``Connection: close`` so clients do not reus
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 import logging
 import signal
 import socket
@@ -69,8 +70,12 @@ async def drain_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 
 async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1",
-                port: int = 8080, sock: socket.socket | None = None) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, then drain as the module docstring says."""
+                port: int = 8080, sock: socket.socket | None = None,
+                on_started: Callable[[str], None] | None = None) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain as the module docstring says.
+
+    ``on_started`` is called once the app has started (database, storage) and the socket listens.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -81,6 +86,8 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
         site = (web.SockSite(runner, sock) if sock is not None
                 else web.TCPSite(runner, host, port))
         await site.start()
+        if on_started is not None:
+            on_started(site.name)
         await stop.wait()
         drain = app[DRAIN]
         drain.draining = True

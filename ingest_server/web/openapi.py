@@ -73,9 +73,13 @@ UPLOAD_OPTIONS = [
     param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back "
           "instead of landing the data twice (1-200 printable characters)"),
 ]
-UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {
-    "schema": ref("UploadForm"),
-    "encoding": {"file": {"contentType": "text/csv, application/zip, application/octet-stream"}}}}}
+
+
+def upload_body(form: str) -> dict[str, Any]:
+    return {"required": True, "content": {"multipart/form-data": {
+        "schema": ref(form),
+        "encoding": {"file": {"contentType": "text/csv, application/zip, "
+                                             "application/octet-stream"}}}}}
 
 
 @dataclass(frozen=True)
@@ -96,9 +100,9 @@ class Op:
 
 
 def _upload_op(path: str, summary: str, description: str, codes_400: list[str],
-               extra_413: list[str] = ()) -> Op:
+               extra_413: list[str] = (), form: str = "UploadForm") -> Op:
     return Op("post", path, summary, "ingestion", "ingest", description=description,
-              parameters=UPLOAD_OPTIONS, body=UPLOAD_BODY,
+              parameters=UPLOAD_OPTIONS, body=upload_body(form),
               responses={200: json_body(ref("Upload"), "the outcome, when the last byte is in: "
                                         "`uploaded`, or `rejected` with nothing written (error "
                                         "rate above `max_error_rate`, nothing ingested)")},
@@ -153,13 +157,14 @@ OPERATIONS: list[Op] = [
                "Streamed while it arrives: valid rows land under `process_input/…`, rejected rows "
                "under `ingestion_error/…`, both published only if the whole upload succeeds. "
                "Form fields `ingestion_type`, `ingestion_name`, `program_name` (not for "
-               "dimension) and `file` (.csv); fields may come after the file.",
+               "dimension) and `file` (.csv); fields may come after the file, but the options "
+               "(`dry_run`, `max_error_rate`, `encoding`) only before it or as query parameters.",
                FILE_ERRORS),
     _upload_op("/api/ingestion/national_programs", "Upload a national programme ZIP",
                "A ZIP of `<name>.csv` files, each validated against the event spec `<name>`; valid "
                "rows land under `emission/…`, rejected under `emission-error/…`. Per-member "
                "results are in `members`.",
-               FILE_ERRORS + ZIP_ERRORS, extra_413=["zip_too_large"]),
+               FILE_ERRORS + ZIP_ERRORS, extra_413=["zip_too_large"], form="NationalUploadForm"),
     Op("get", "/api/ingestion/file-status", "Latest upload of a file (cQube status query)",
        "ingestion", "read",
        parameters=[param("filename", "query", "the uploaded file's name", required=True),
@@ -202,6 +207,9 @@ OPERATIONS: list[Op] = [
            "text/plain": {"schema": {"type": "string"}}}}}),
     Op("get", "/api/openapi.json", "This document", "service", None,
        responses={200: json_body({"type": "object"}, "the OpenAPI 3.1 document")}),
+    Op("get", "/", "The server's address: a browser is sent to the docs page", "service", None,
+       responses={302: {"description": "redirect to `/api/docs`",
+                        "headers": {"Location": {"schema": {"type": "string"}}}}}),
     Op("get", "/api/docs", "Interactive API docs (Swagger UI)", "service", None,
        responses={200: {"description": "the docs page",
                         "content": {"text/html": {"schema": {"type": "string"}}}}}),

@@ -164,20 +164,30 @@ SCHEMAS: dict[str, Schema] = {
         "cerberus_extensions": closed({k: {"type": "array", "items": STRING}
                                        for k in ("rules", "types", "coercers")}),
     }),
+    # Swagger UI sends the form's fields in this order and pre-fills each with its example (a
+    # field without one gets the text "string"): options first, the file last, so that what the
+    # docs page shows can be executed as is. max_error_rate and encoding are query parameters
+    # there (they also work as form fields placed before the file).
     "UploadForm": {
+        "type": "object", "required": ["ingestion_type", "ingestion_name", "file"],
+        "properties": {
+            "ingestion_type": dict(STRING, enum=["event", "dimension", "dataset"],
+                                   example="event", description="which spec kind validates it"),
+            "ingestion_name": dict(STRING, example="teacherspresent",
+                                   description="the spec name (cQube `program`)"),
+            "program_name": dict(STRING, example="school-attendance",
+                                 description="output folder; not needed for dimension"),
+            "dry_run": dict(STRING, enum=["false", "true"], example="false",
+                            description="`true`: validate and report, write nothing"),
+            "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                     "description": "the data file (.csv), streamed; after the fields above"},
+        }},
+    "NationalUploadForm": {
         "type": "object", "required": ["file"],
         "properties": {
+            "dry_run": dict(STRING, enum=["false", "true"], example="false",
+                            description="`true`: validate and report, write nothing"),
             "file": {"type": "string", "contentMediaType": "application/octet-stream",
-                     "description": "the data file (streamed; fields may come before or after it)"},
-            "ingestion_type": dict(STRING, description="`event`, `dimension` or `dataset` "
-                                   "(new_programs)"),
-            "ingestion_name": dict(STRING, description="the spec name (cQube `program`) "
-                                   "(new_programs)"),
-            "program_name": dict(STRING, description="output folder; not needed for dimension"),
-            "dry_run": dict(STRING, description="`true`: validate and report, write nothing"),
-            "max_error_rate": dict(STRING, description="0..1: above it the upload is rejected "
-                                   "and nothing is written"),
-            "encoding": dict(STRING, description="text encoding of the CSV (default UTF-8, BOM "
-                             "stripped)"),
+                     "description": "a ZIP of `<name>.csv` files, streamed"},
         }},
 }
