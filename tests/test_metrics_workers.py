@@ -27,6 +27,19 @@ def _healthz_count(text: str) -> float:
     return 0.0
 
 
+def _started_pids(server) -> set[int]:
+    return {json.loads(line)["pid"] for line in server.log_path.read_text().splitlines()
+            if line.startswith("{") and '"event":"started"' in line.replace(" ", "")}
+
+
+async def _both_workers_started(server, timeout_s: float = 30.0) -> None:
+    """The first worker answers the start-up probe while the second may still be starting."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while len(_started_pids(server)) < 2:
+        assert asyncio.get_running_loop().time() < deadline, server.log_path.read_text()[-2000:]
+        await asyncio.sleep(0.05)
+
+
 async def test_workers_answer_one_coherent_metrics(tmp_path, clean_db):
     (tmp_path / "plugins").mkdir()
     config = write_config(tmp_path / "config.toml", {
@@ -40,6 +53,7 @@ async def test_workers_answer_one_coherent_metrics(tmp_path, clean_db):
     server = ServerProcess(config, free_port(), tmp_path / "server.log")
     server.start()  # its own start-up probe is one /healthz too
     try:
+        await _both_workers_started(server)
         async def one(session):
             async with session.get(server.url + "/healthz") as r:
                 assert r.status == 200
