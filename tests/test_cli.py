@@ -26,7 +26,7 @@ from ingest_server.cli.multipart import MultipartFile
 from ingest_server.cli.progress import BarProgress, NoProgress, PlainProgress, reporter_for
 from ingest_server.cli.specfiles import read_spec_file
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cqube-specs"
+SAMPLES = Path(__file__).resolve().parent / "data" / "cqube" / "specs"
 HEADER = b"date,school_id,teachers_present,remarks,score\n"
 CSV = HEADER + b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n2024-01-02,S3,3,,\n"
 

@@ -35,6 +35,7 @@ class CsvTarget:
     program: str | None
     plugins_dir: str | None
     dry_run: bool = False
+    allow_unknown: bool = False  # the spec lets undeclared columns pass through
 
 
 @dataclass
@@ -79,9 +80,17 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
         shape = shape_header(stream.header, target.schema)
         header = outcome.header = list(shape.names)
         outcome.warnings.extend(shape.warnings)
+        undeclared = [c for c in header if c not in target.schema]
+        if undeclared and target.allow_unknown:
+            outcome.warnings.append({
+                "code": "undeclared_columns",
+                "message": f"column(s) not in the spec passed through unchecked: "
+                           f"{', '.join(undeclared)}",
+                "details": {"columns": undeclared}})
         spec = CheckerSpec(CHECKER_FACTORY, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
-                                             target.ingestion_name, target.program))
+                                             target.ingestion_name, target.program,
+                                             target.allow_unknown))
         if not shape.trivial:
             spec = CheckerSpec(SHAPED_FACTORY, (shape, spec))
         ctx_key = hashlib.sha256(repr(spec.args).encode()).hexdigest()

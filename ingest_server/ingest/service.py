@@ -31,6 +31,7 @@ from ..programs import ProgramType
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
+from ..validation.translate import spec_allows_unknown
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
 from .recovery import OWNER
 from .responses import response_body
@@ -177,7 +178,8 @@ class IngestService:
                                        upload_id=ctx.upload_id)
         target = CsvTarget(valid_key=valid_key, error_key=error_key, schema_key=spec.cache_key,
                            schema=spec.cerberus, program_type=pt.name, ingestion_name=name,
-                           program=program, plugins_dir=self.plugins_dir, dry_run=req.dry_run)
+                           program=program, plugins_dir=self.plugins_dir, dry_run=req.dry_run,
+                           allow_unknown=spec_allows_unknown(spec.source))
         limits, ingest = self.settings.limits, self.settings.ingest
 
         async def check_header(header: list[str]) -> None:
