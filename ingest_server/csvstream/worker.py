@@ -21,6 +21,7 @@ from typing import Any
 
 from ingest_server.csvstream.checkers import RowChecker, get_checker
 from ingest_server.csvstream.chunker import Chunk
+from ingest_server.csvstream.shape import HeaderShape
 from ingest_server.errors import FileRejected
 
 DEFAULT_SAMPLE_LIMIT = 100
@@ -110,7 +111,9 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     ncols = len(header)
     col_index = {name: i for i, name in enumerate(header)}
     check, transform = checker.check, checker.transform
-    shape = getattr(checker, "shape", None)  # see shape.py: cells that are not columns
+    # See shape.py: which cells are columns (trailing blank cells, dropped header columns).
+    shape = getattr(checker, "shape", None) or HeaderShape(tuple(header), ncols)
+    output_format = getattr(checker, "output_format", None)  # the cqube layout's file format
     try:
         text = chunk.data.decode("utf-8")
         bad_bytes = False
@@ -139,12 +142,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
             errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
             original = row
             if len(row) != ncols:
-                if shape is None:
-                    errors.append((None, "ragged_row",
-                                   f"expected {ncols} cells, got {len(row)}"))
-                else:
-                    row, problems = shape.fit(row)
-                    errors += problems
+                row, problems = shape.fit(row)
+                errors += problems
             if not errors:
                 errors = check(row)
                 if not errors:
@@ -154,9 +153,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                     valid.append(out)
                     continue
             cells = [_shown(c) for c in row] if bad_bytes else row
-            rejected.append([*cells, str(line), "; ".join(
-                f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
-                for col, code, msg in errors)])
+            description = "; ".join(f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
+                                    for col, code, msg in errors)
+            rejected.append(output_format.error_row(cells, line, description) if output_format
+                            else [*cells, str(line), description])
             for col, code, msg in errors:
                 if len(sample) >= sample_limit:
                     break
@@ -172,7 +172,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     except csv.Error as exc:
         raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                            code="not_a_csv", line=base + prev) from None
-    valid_csv = _plain_csv_bytes(valid, ncols) if plain else None
+    if output_format is not None:
+        valid_csv = output_format.valid_bytes(valid)
+    else:
+        valid_csv = _plain_csv_bytes(valid, ncols) if plain else None
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),

@@ -36,6 +36,7 @@ class CsvTarget:
     plugins_dir: str | None
     dry_run: bool = False
     allow_unknown: bool = False  # the spec lets undeclared columns pass through
+    layout: str = "native"  # storage.layout: "cqube" writes cQube's file format
 
 
 @dataclass
@@ -91,7 +92,9 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program,
                                              target.allow_unknown))
-        if not shape.trivial:
+        if target.layout == "cqube":
+            spec = CheckerSpec(SHAPED_FACTORY, (shape, spec, target.schema))
+        elif not shape.trivial:
             spec = CheckerSpec(SHAPED_FACTORY, (shape, spec))
         ctx_key = hashlib.sha256(repr(spec.args).encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
@@ -99,7 +102,11 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
         checker = get_checker(ctx_key)
         if check_header is not None:
             await check_header(header)
-        valid_head, error_head = header_rows(header, checker.output_header)
+        output_format = getattr(checker, "output_format", None)
+        if output_format is not None:
+            valid_head, error_head = output_format.valid_head(), output_format.error_head(header)
+        else:
+            valid_head, error_head = header_rows(header, checker.output_header)
 
         valid_writer = error_writer = None
         if not target.dry_run:

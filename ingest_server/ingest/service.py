@@ -32,6 +32,7 @@ from ..specs import Spec, SpecStore
 from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
 from ..validation.translate import spec_allows_unknown
+from .cqube_keys import cqube_date, cqube_keys
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
 from .recovery import OWNER
 from .responses import response_body
@@ -172,14 +173,21 @@ class IngestService:
                       program: str | None, req: UploadRequest,
                       expected_bytes: int | None) -> CsvOutcome:
         """One streaming pass of one CSV into staged objects (unpublished)."""
-        today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        now = datetime.now(timezone.utc)
         pt = req.program_type
-        valid_key, error_key = pt.keys(program=program or name, name=name, date=today,
-                                       upload_id=ctx.upload_id)
+        valid_key, error_key = pt.keys(program=program or name, name=name,
+                                       date=now.strftime("%Y-%m-%d"), upload_id=ctx.upload_id)
+        layout = self.settings.storage.layout
+        if layout == "cqube":
+            record = await self.uploads.get(ctx.upload_id)
+            keys = cqube_keys(pt.name, program=program, name=name, pid=record["pid"],
+                              date=cqube_date(now, self.settings.storage.timezone))
+            if keys is not None:
+                valid_key, error_key = keys
         target = CsvTarget(valid_key=valid_key, error_key=error_key, schema_key=spec.cache_key,
                            schema=spec.cerberus, program_type=pt.name, ingestion_name=name,
                            program=program, plugins_dir=self.plugins_dir, dry_run=req.dry_run,
-                           allow_unknown=spec_allows_unknown(spec.source))
+                           allow_unknown=spec_allows_unknown(spec.source), layout=layout)
         limits, ingest = self.settings.limits, self.settings.ingest
 
         async def check_header(header: list[str]) -> None:
