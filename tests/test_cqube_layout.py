@@ -141,6 +141,18 @@ async def test_same_name_same_day_replaces(client, auth_headers, settings):
         [second["objects"]["valid"], first["objects"]["errors"], second["objects"]["errors"]])
 
 
+async def test_fixed_cqube_error_file_lands_again(client, auth_headers, settings):
+    await register(client, auth_headers, SPEC)
+    fixed = ERRORS.replace(b"  ,X,1", b"Fixed,X,1").replace(b"bad,X,abc", b"Good,X,3")
+    status, body = await send(client, auth_headers, "event", fixed)
+    assert status == 200 and (body["valid_rows"], body["invalid_rows"]) == (2, 0), body
+    assert body["warnings"][0]["code"] == "error_columns_dropped"
+    assert body["warnings"][0]["details"] == {"columns": ["error_description"]}
+    assert await object_bytes(client, body["objects"]["valid"]) == (
+        b"school_name,district,students,ratio,open,latitude\n"
+        b"'Fixed','X',1,,,''\n'Good','X',3,,,''\n")
+
+
 async def test_native_layout_is_unchanged(aiohttp_client, request, tmp_path, clean_db):
     """The same file in the native layout: RFC 4180 bytes, upload id in the keys."""
     from ingest_server.web.app import create_app  # noqa: PLC0415
@@ -170,3 +182,14 @@ def _basic() -> dict[str, str]:
     from conftest import TEST_CLIENT, basic  # noqa: PLC0415
 
     return basic(*TEST_CLIENT)
+
+
+def test_date_folders_in_the_configured_time_zone():
+    from datetime import timezone  # noqa: PLC0415
+
+    from ingest_server.ingest.cqube_keys import cqube_date  # noqa: PLC0415
+
+    evening = datetime(2024, 9, 5, 20, 0, tzinfo=timezone.utc)
+    assert cqube_date(evening, "UTC") == "05-Sep-2024"  # "Sep", not "Sept"
+    assert cqube_date(evening, "Asia/Kolkata") == "06-Sep-2024"  # already the next day there
+    assert cqube_date(datetime(2024, 2, 5, tzinfo=timezone.utc), "UTC") == "05-Feb-2024"

@@ -140,3 +140,45 @@ async def test_value_under_an_unnamed_column_is_a_row_error(client, auth_headers
                                          "but holds 'oops'"]]
     status, body = await upload(client, auth_headers, b"grade_id,,grade\nG1,,One\n", fields=form)
     assert (status, body["error"]["code"]) == (400, "empty_header_name")
+
+
+DATA = Path(__file__).resolve().parent / "data" / "cqube" / "data"
+# data file -> (spec, form fields, valid rows, rejected lines, warning codes)
+REAL = {
+    "state-dimension_excel-trailing-columns.csv": (
+        "dimensions/state-dimension.json",
+        {"ingestion_type": "dimension", "ingestion_name": "state"},
+        [["28", "Andhra Pradesh", "15.9129", "79.74"], ["29", "Karnataka", "15.3173", "75.7139"],
+         ["32", "Kerala", "10.8505", "76.2711"], ["33", "Tamil Nadu", "", ""]], [],
+        ["trailing_empty_columns"]),
+    "nas_all-dashboard_extra-columns.csv": (
+        "programs/nas/nas_all-dashboard.json",
+        {"ingestion_type": "event", "ingestion_name": "nas_all-dashboard", "program_name": "nas"},
+        None, [], ["undeclared_columns"]),
+    "diksha_nishtha-program-started_spec-typo.csv": (
+        "programs/nishtha/diksha_nishtha-program-started.json",
+        {"ingestion_type": "event", "ingestion_name": "diksha_nishtha_tot-courses-medium",
+         "program_name": "nishtha"}, None, [], []),
+    "grade-enum.csv": (
+        "../extra-specs/grade-enum.json",
+        {"ingestion_type": "dimension", "ingestion_name": "grade-enum"},
+        [["G1", "Grade 1"], ["G2", "Grade 2"]], [4], []),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+async def test_real_shaped_data_files(client, auth_headers, name):
+    spec_path, form, valid, rejected, warnings = REAL[name]
+    spec = load(spec_path)
+    await register(client, auth_headers, spec, kind=form["ingestion_type"])
+    data = (DATA / name).read_bytes()
+    status, body = await upload(client, auth_headers, data, fields=form, filename=name)
+    assert status == 200 and body["status"] == "uploaded", body
+    assert [e["line"] for e in body["errors_sample"]] == rejected
+    assert [w["code"] for w in body["warnings"]] == warnings
+    landed = await read_object(client, body["objects"]["valid"])
+    source = list(csv.reader(io.StringIO(data.decode(), newline="")))
+    header = [c for c in source[0] if c]
+    assert landed[0] == header
+    expected = valid if valid is not None else [r[:len(header)] for r in source[1:]]
+    assert landed[1:] == expected

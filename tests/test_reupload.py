@@ -16,7 +16,7 @@ FIRST = b"date,school_id,teachers_present,remarks,score\n" \
         b'2024-01-01,,7,"multi\nline",3\n' \
         b"2024-01-02,S4,x,\xc3\xa9t\xc3\xa9,\n"
 DROPPED = {"code": "error_columns_dropped",
-           "message": "this is an error file of ours uploaded again: its columns _line and "
+           "message": "this is an error file of ours uploaded again: its column(s) _line and "
                       "_errors were dropped before validation",
            "details": {"columns": ["_line", "_errors"]}}
 

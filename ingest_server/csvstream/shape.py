@@ -5,9 +5,10 @@ A header may end with columns that are not data:
 * empty names (``a,b,c,,,``, as Excel exports a sheet whose formatting ran further right): those
   columns are dropped, with a warning. Their cells must be blank; a value under an empty name
   is a row error (``value_in_unnamed_column``), never silently lost.
-* ``_line`` and ``_errors``: the two columns this server adds to an error file. A user who fixed
-  the rows of an error file uploads it again as it is; those two columns (and their cells,
-  whatever they hold) are dropped before validation, and the answer says so in a warning.
+* ``_line`` and ``_errors``: the two columns this server adds to an error file (in the cqube
+  storage layout, ``error_description``). A user who fixed the rows of an error file uploads it
+  again as it is; those columns (and their cells, whatever they hold) are dropped before
+  validation, and the answer says so in a warning.
 
 ``HeaderShape.fit(row)`` maps one physical row onto the named columns; the worker calls it only
 for rows whose length differs from the named columns (never on the hot path of a plain file).
@@ -26,8 +27,10 @@ from typing import Any
 
 from ingest_server.csvstream.checkers import CheckerSpec
 
-# The columns ``worker.header_rows`` appends to an error file.
+# The columns ``worker.header_rows`` appends to an error file (the native layout's, then the
+# cqube layout's: ``cqube_format.ERROR_COLUMN``).
 ERROR_COLUMNS = ("_line", "_errors")
+ERROR_COLUMN_SETS = (ERROR_COLUMNS, ("error_description",))
 
 RowError = tuple[str | None, str, str]
 
@@ -96,16 +99,17 @@ def shape_header(header: list[str], declared: Any = ()) -> HeaderShape:
                        f"exports them) were dropped",
             "details": {"count": trailing, "positions": list(range(len(names) + 1,
                                                                    len(header) + 1))}})
-    tail = tuple(names[-len(ERROR_COLUMNS):])
-    if (len(names) > len(ERROR_COLUMNS) and tail == ERROR_COLUMNS
-            and not any(c in declared for c in ERROR_COLUMNS)):
-        del names[-len(ERROR_COLUMNS):]
-        skip = len(ERROR_COLUMNS)
-        warnings.append({
-            "code": "error_columns_dropped",
-            "message": "this is an error file of ours uploaded again: its columns _line and "
-                       "_errors were dropped before validation",
-            "details": {"columns": list(ERROR_COLUMNS)}})
+    for columns in ERROR_COLUMN_SETS:
+        if (len(names) > len(columns) and tuple(names[-len(columns):]) == columns
+                and not any(c in declared for c in columns)):
+            del names[-len(columns):]
+            skip = len(columns)
+            warnings.append({
+                "code": "error_columns_dropped",
+                "message": f"this is an error file of ours uploaded again: its column(s) "
+                           f"{' and '.join(columns)} were dropped before validation",
+                "details": {"columns": list(columns)}})
+            break
     return HeaderShape(tuple(names), len(header), skip, tuple(warnings))
 
 
