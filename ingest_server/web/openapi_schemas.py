@@ -135,9 +135,19 @@ SCHEMAS: dict[str, Schema] = {
                 "type": {"const": "object"},
                 "properties": {"type": "object", "additionalProperties": {
                     "type": "object",
-                    "properties": {"type": {"enum": ["string", "number", "integer", "boolean"]},
-                                   "shouldnotnull": BOOLEAN, "shouldNotNull": BOOLEAN,
-                                   "unique": BOOLEAN, "format": STRING}}},
+                    "properties": {
+                        "type": {"oneOf": [
+                            {"enum": ["string", "number", "integer", "boolean"]},
+                            {"type": "array", "items": {"enum": ["string", "number", "integer",
+                                                                 "boolean", "null"]}}]},
+                        "shouldnotnull": BOOLEAN, "shouldNotNull": BOOLEAN,
+                        "unique": BOOLEAN, "format": STRING, "enum": {"type": "array"},
+                        "const": {}, "minimum": NUMBER, "maximum": NUMBER,
+                        "exclusiveMinimum": NUMBER, "exclusiveMaximum": NUMBER,
+                        "multipleOf": NUMBER, "minLength": INTEGER, "maxLength": INTEGER,
+                        "pattern": STRING}}},
+                "additionalProperties": dict(BOOLEAN, description="false: columns the spec "
+                                             "does not declare refuse the file"),
                 "required": {"type": "array", "items": STRING}}},
         },
         "description": "A cQube spec body. Keywords the translator cannot honour are refused "
