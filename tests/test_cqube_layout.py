@@ -35,7 +35,7 @@ DATA = ("school_name,district,students,ratio,open,latitude\n"
         "\"  \",X,1,,,\n"
         "bad,X,abc,,,\n").encode()
 VALID = ("school_name,district,students,ratio,open,latitude\n"
-         "'Children''s School','Ranga Reddy, Hyd',120,12.5,true,'17.38'\n"
+         "'Children''s School','Ranga Reddy, Hyd',120,12.50,true,'17.38'\n"
          "'St. Mary''s Annex','ಬೆಂಗಳೂರು',1000,,false,''\n"
          "'Plain','',7,0.5,true,'x'\n").encode()
 ERRORS = ("school_name,district,students,ratio,open,latitude,error_description\r\n"
@@ -121,7 +121,7 @@ async def test_every_route_byte_for_byte(client, auth_headers, settings, program
     # cQube's processing reads the valid file with ' as the quote character: the cells come
     # back as they were sent (line breaks as one space, numbers as plain numbers).
     rows = list(csv.reader(io.StringIO(VALID.decode(), newline=""), quotechar="'"))
-    assert rows[1:] == [["Children's School", "Ranga Reddy, Hyd", "120", "12.5", "true", "17.38"],
+    assert rows[1:] == [["Children's School", "Ranga Reddy, Hyd", "120", "12.50", "true", "17.38"],
                         ["St. Mary's Annex", "ಬೆಂಗಳೂರು", "1000", "", "false", ""],
                         ["Plain", "", "7", "0.5", "true", "x"]]
     assert [w["code"] for w in body["warnings"]] == ["undeclared_columns"]
@@ -193,3 +193,25 @@ def test_date_folders_in_the_configured_time_zone():
     assert cqube_date(evening, "UTC") == "05-Sep-2024"  # "Sep", not "Sept"
     assert cqube_date(evening, "Asia/Kolkata") == "06-Sep-2024"  # already the next day there
     assert cqube_date(datetime(2024, 2, 5, tzinfo=timezone.utc), "UTC") == "05-Feb-2024"
+
+
+def test_generated_writer_equals_the_general_one():
+    from hypothesis import given, settings  # noqa: PLC0415
+    from hypothesis import strategies as st  # noqa: PLC0415
+
+    from ingest_server.csvstream.cqube_format import CqubeFormat  # noqa: PLC0415
+    from ingest_server.validation import translate_cqube_spec  # noqa: PLC0415
+
+    schema = translate_cqube_spec(SPEC)
+    fmt = CqubeFormat(["school_name", "students", "open", "ratio", "extra"], schema)
+    text = st.text(st.characters(blacklist_characters="'\"\r\n", blacklist_categories=["Cs"]),
+                   max_size=5)
+    number = st.sampled_from(["7", "12.50", "-3", "1e3", " 5 ", "+1", "", "01", "0.0", "1.5E2"])
+    boolean = st.sampled_from(["yes", "no", "TRUE", "0", ""])
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(st.lists(st.tuples(text, number, boolean, number, text).map(list), min_size=1))
+    def check(rows):
+        assert fmt.valid_bytes(rows, True) == fmt.valid_bytes(rows, False)
+
+    check()

@@ -173,7 +173,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
         raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                            code="not_a_csv", line=base + prev) from None
     if output_format is not None:
-        valid_csv = output_format.valid_bytes(valid)
+        # "plain" (no '"' in the chunk) plus no "'" means no cell holds a quote or line break.
+        valid_csv = output_format.valid_bytes(valid, plain and "'" not in text)
     else:
         valid_csv = _plain_csv_bytes(valid, ncols) if plain else None
     if valid_csv is None:
