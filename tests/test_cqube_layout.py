@@ -141,6 +141,17 @@ async def test_same_name_same_day_replaces(client, auth_headers, settings):
         [second["objects"]["valid"], first["objects"]["errors"], second["objects"]["errors"]])
 
 
+async def test_the_same_bytes_again_replace_a_later_upload(client, auth_headers, settings):
+    """A, then B, then A again on one day: A is what lands (no "duplicate of" short cut)."""
+    await register(client, auth_headers, SPEC)
+    a, b = b"school_name,students\nA,1\n", b"school_name,students\nB,2\n"
+    for data in (a, b, a):
+        status, body = await send(client, auth_headers, "event", data)
+        assert status == 200 and "duplicate_of" not in body["objects"], body
+    assert await object_bytes(client, body["objects"]["valid"]) == \
+        b"school_name,students\n'A',1\n"
+
+
 async def test_fixed_cqube_error_file_lands_again(client, auth_headers, settings):
     await register(client, auth_headers, SPEC)
     fixed = ERRORS.replace(b"  ,X,1", b"Fixed,X,1").replace(b"bad,X,abc", b"Good,X,3")

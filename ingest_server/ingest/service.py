@@ -279,7 +279,9 @@ class IngestService:
                 sha256=sha, route=req.program_type.route, kind=req.program_type.name,
                 program=req.program, ingestion_name=req.ingestion_name, exclude_id=ctx.upload_id,
                 window_s=self.settings.ingest.idempotency_window_s)
-            if earlier is not None:
+            # In the cqube layout a later upload may have replaced the earlier one's object
+            # since: the same bytes sent again must land again.
+            if earlier is not None and self.settings.storage.layout != "cqube":
                 await abort_all(writers)
                 objects = dict(earlier["objects"], duplicate_of=earlier["id"])
             else:
