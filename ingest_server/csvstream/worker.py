@@ -3,7 +3,11 @@
 Per record: decode, parse with ``csv.reader``, find the physical line where the record starts,
 check it, then write it to the valid output (after ``transform``) or, with its original cells
 plus ``_line`` and ``_errors``, to the error output. Completely blank lines are skipped and
-counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record.
+counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record. A row
+whose length differs from the header is mapped onto it by the checker's shape (``shape.py``:
+trailing blank cells, dropped header columns, ragged rows fitted so the error file stays a CSV
+under its header); a checker with an ``output_format`` (the cqube storage layout,
+``cqube_format.py``) decides how the rows are written.
 
 Decoding: the fast path decodes the whole chunk at once. When that fails the chunk is decoded
 with ``surrogateescape`` instead of line by line: invalid bytes (always >= 0x80, so never a
