@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -56,6 +57,8 @@ class StorageConfig:
     region: str = "us-east-1"
     access_key_id: str = ""
     secret_access_key: str = ""
+    layout: str = "native"
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,14 @@ def _exact(value: Any, types: Any) -> Any:
     return value
 
 
+def _is_time_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
 def _check(s: Settings) -> None:
     def need(cond: bool, key: str, why: str) -> None:
         if not cond:
@@ -294,6 +305,9 @@ def _check(s: Settings) -> None:
     need(s.storage.backend in ("local", "s3"), "storage.backend", "must be 'local' or 's3'")
     if s.storage.backend == "s3":
         need(bool(s.storage.bucket), "storage.bucket", "is required for the s3 backend")
+    need(s.storage.layout in ("native", "cqube"), "storage.layout", "must be 'native' or 'cqube'")
+    need(_is_time_zone(s.storage.timezone), "storage.timezone",
+         "must be an IANA time zone name such as UTC or Asia/Kolkata")
     need(s.auth.algorithm in ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512"), "auth.algorithm",
          "must be one of HS256/384/512 or RS256/384/512")
     if s.auth.algorithm.startswith("RS"):

@@ -212,6 +212,18 @@ async def test_upload_with_progress_to_a_non_tty(client, cli_env, tmp_path):
     assert "type_error" in out and "abc" in out  # the first errors table
 
 
+async def test_upload_shows_warnings(client, cli_env, tmp_path):
+    await register(client, await _bearer(cli_env))
+    path = tmp_path / "teacherspresent.csv"
+    path.write_bytes(HEADER.rstrip(b"\n") + b",latitude,,\n2024-01-01,S1,3,,,17.4,,\n")
+    result = await ingest(cli_env, "upload", str(path), "--program", "school-attendance",
+                          "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: trailing_empty_columns: 2 column(s) with no name" in result.stdout
+    assert "warning: undeclared_columns: column(s) not in the spec passed through unchecked: " \
+           "latitude" in result.stdout
+
+
 async def test_upload_json_and_dry_run(client, cli_env, tmp_path):
     await register(client, await _bearer(cli_env))
     path = tmp_path / "data.csv"

@@ -28,6 +28,14 @@ def test_env_overrides_file(tmp_path):
     assert s.limits.zip_max_ratio == 50.5
 
 
+def test_storage_layout_and_time_zone(tmp_path):
+    s = load_settings(None, env={})
+    assert (s.storage.layout, s.storage.timezone) == ("native", "UTC")  # the default
+    s = load_settings(None, env={"INGEST_STORAGE_LAYOUT": "cqube",
+                                 "INGEST_STORAGE_TIMEZONE": "Asia/Kolkata"})
+    assert (s.storage.layout, s.storage.timezone) == ("cqube", "Asia/Kolkata")
+
+
 def test_relative_paths_resolve_next_to_the_file(tmp_path):
     p = write(tmp_path, '[storage]\nroot = "store"\n')
     s = load_settings(p, env={})
@@ -43,6 +51,8 @@ def test_relative_paths_resolve_next_to_the_file(tmp_path):
     ("", {"INGEST_SERVER_NOPE": "1"}, "nope"),
     ("", {"INGEST_AUTH_OPEN_TOKEN_ENDPOINT": "maybe"}, "auth.open_token_endpoint"),
     ("[storage]\nbackend = 'ftp'\n", {}, "storage.backend"),
+    ("[storage]\nlayout = 'minio'\n", {}, "storage.layout"),
+    ("", {"INGEST_STORAGE_TIMEZONE": "Mars/Olympus"}, "storage.timezone"),
     ("[auth]\njwt_secret = 'short'\n", {}, "auth.jwt_secret"),
     ("[auth]\nalgorithm = 'none'\n", {}, "auth.algorithm"),
     ("[auth]\nalgorithm = 'RS256'\n", {}, "auth.private_key_file"),

@@ -90,16 +90,23 @@ def reject_all(header: list[str]) -> CheckerSpec:
     return CheckerSpec("csv_checkers:reject_all", (header,))
 
 
+def fit(cells: list[str], n: int) -> list[str]:
+    """A row as the error file holds it: fitted to the header's ``n`` cells (a ragged row is
+    padded with blanks or cut, so the file stays a valid CSV under its header)."""
+    return cells[:n] + [""] * (n - len(cells))
+
+
 def oracle(text: str) -> list[tuple[int, list[str]]]:
     """(first physical line, cells) of every non-blank data record, by csv.reader on the
-    whole text: what chunked processing must reproduce."""
+    whole text, fitted to the header: what chunked processing must reproduce."""
     reader = csv.reader(io.StringIO(text, newline=""))
     out, prev = [], 0
     for row in reader:
         line, prev = prev + 1, reader.line_num
         if row:
             out.append((line, row))
-    return out[1:]
+    n = len(out[0][1]) if out else 0
+    return [(line, fit(cells, n)) for line, cells in out[1:]]
 
 
 def rejected(out: Outcome) -> list[tuple[int, list[str]]]:
@@ -200,12 +207,40 @@ def test_any_text_parses_like_csv_reader(body: str, splits: list[int], chunk_siz
 # --- row-level problems --------------------------------------------------------------------
 
 def test_ragged_rows() -> None:
-    out = run(b"a,b,c\n1,2,3\n1,2\n1,2,3,4\n", ints())
-    assert out.valid == 1
-    assert [(s["line"], s["column"], s["code"], s["message"]) for s in out.sample] == [
-        (3, None, "ragged_row", "expected 3 cells, got 2"),
-        (4, None, "ragged_row", "expected 3 cells, got 4")]
-    assert out.error_rows()[1][-1] == "(row): ragged_row: expected 3 cells, got 2"
+    out = run(b"a,b,c\n1,2,3\n1,2\n1,2,3,4\n1,2,3,,\t,\n", ints())
+    assert out.valid == 2  # trailing blank cells past the header are not columns
+    assert [(s["line"], s["column"], s["value"], s["code"], s["message"])
+            for s in out.sample] == [
+        (3, None, "1,2", "ragged_row", "expected 3 cells, got 2"),
+        (4, None, "1,2,3,4", "ragged_row",
+         "expected 3 cells, got 4; cells past the header: '4'")]
+    # The error file stays a CSV under its header: every row has the header's cells.
+    assert out.error_rows() == [
+        ["a", "b", "c", "_line", "_errors"],
+        ["1", "2", "", "3", "(row): ragged_row: expected 3 cells, got 2"],
+        ["1", "2", "3", "4", "(row): ragged_row: expected 3 cells, got 4; cells past the "
+                             "header: '4'"]]
+    assert out.valid_rows() == [["a", "b", "c"], ["1", "2", "3"], ["1", "2", "3"]]
+
+
+def test_excel_trailing_empty_columns() -> None:
+    data = b"a,b,c,,,\n1,2,3,,,\n4,5,6\n7,8,9,,\n1,2,3,,,,,,\n1,2,3,,x,\n1,2\n1,2,3,,,,y\n"
+    chunker, _ = feed(data)
+    assert chunker.header == ["a", "b", "c", "", "", ""]  # shape.py drops the empty names
+    from ingest_server.csvstream.shape import shape_header, shaped_checker  # noqa: PLC0415
+    shape = shape_header(chunker.header)
+    assert shape.names == ("a", "b", "c") and shape.width == 6
+    assert shape.warnings[0]["code"] == "trailing_empty_columns"
+    assert shape.warnings[0]["details"] == {"count": 3, "positions": [4, 5, 6]}
+    out = run(data, lambda header: CheckerSpec(
+        "ingest_server.csvstream.shape:shaped_checker",
+        (shape, CheckerSpec("csv_checkers:int_checker", (list(shape.names), ("a",))))))
+    assert out.valid == 4 and out.invalid == 3
+    assert [(s["line"], s["code"], s["message"]) for s in out.sample] == [
+        (6, "value_in_unnamed_column", "column 5 has no name but holds 'x'"),
+        (7, "ragged_row", "expected 3 (plus 3 dropped) cells, got 2"),
+        (8, "ragged_row", "expected 3 (plus 3 dropped) cells, got 7; cells past the header: "
+                          "'','','','y'")]
 
 
 def test_invalid_utf8_is_an_error_on_exactly_its_line() -> None:

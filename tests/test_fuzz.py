@@ -84,15 +84,16 @@ def test_reader_matches_csv_reader_on_any_bytes(body, splits, chunk_size):
     assert rows == len(want) == sum(r.invalid_rows for r in results)
     got = [row for r in results
            for row in csv.reader(io.StringIO(r.errors_csv.decode("utf-8"), newline=""))]
-    assert [(int(r[-2]), r[:-2]) for r in got] == [(line, [shown(c) for c in cells])
-                                                  for line, cells in want]
+    # ragged rows are fitted to the header's 3 cells in the error file
+    assert [(int(r[-2]), r[:-2]) for r in got] == [
+        (line, ([shown(c) for c in cells] + ["", "", ""])[:3]) for line, cells in want]
     for (line, cells), r in zip(want, got):  # each record's reason is the right one
         reason = r[-1]
         if any("\udc80" <= ch <= "\udcff" for c in cells for ch in c):
             assert "encoding_error" in reason
         elif any("\x00" in c for c in cells):
             assert "nul_byte" in reason
-        elif len(cells) != 3:
+        elif len(cells) < 3 or any(c.strip() for c in cells[3:]):
             assert "ragged_row" in reason
         else:
             assert reason == "a: rejected: always"
@@ -111,7 +112,10 @@ def test_any_header_bytes_are_a_header_or_a_file_rejection(first):
                                               "line_too_long"}, e.code
         return
     if chunker.header is not None:
-        assert all(name and name == name.strip() for name in chunker.header)
+        names = list(chunker.header)
+        while names and not names[-1]:  # Excel's trailing empty columns, dropped by shape.py
+            names.pop()
+        assert names and all(name and name == name.strip() for name in names)
         assert len(set(chunker.header)) == len(chunker.header)
 
 

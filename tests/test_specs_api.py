@@ -9,7 +9,7 @@ import pytest
 
 from ingest_server.validation import translate_cqube_spec
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cqube-specs"
+SAMPLES = Path(__file__).resolve().parent / "data" / "cqube" / "specs"
 SAMPLE_FILES = sorted(SAMPLES.rglob("*.json"))
 
 
@@ -80,7 +80,10 @@ async def test_versioning(client, auth_headers):
 
 @pytest.mark.parametrize("body, code, keyword", [
     ({"program": "x", "input": {"type": "object", "properties": {
-        "a": {"type": "string", "pattern": "^a"}}, "required": []}}, "invalid_spec", "pattern"),
+        "a": {"type": "string", "anyOf": [{"pattern": "^a"}]}}, "required": []}}, "invalid_spec",
+     "anyOf"),
+    ({"program": "x", "input": {"type": "object", "properties": {
+        "a": {"type": "string", "pattern": "(^a"}}, "required": []}}, "invalid_spec", "pattern"),
     ({"program": "x", "input": {"type": "object", "properties": {
         "a": {"type": "strin"}}, "required": []}}, "invalid_spec", "type"),
     ({"program": "x", "input": {"type": "object", "properties": {

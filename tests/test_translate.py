@@ -11,16 +11,21 @@ import pytest
 from ingest_server.errors import InvalidSpec
 from ingest_server.validation import (Extensions, IngestValidator, check_cerberus_schema,
                                       translate_cqube_spec)
+from ingest_server.validation.translate import spec_allows_unknown
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cqube-specs"
+SAMPLES = Path(__file__).resolve().parent / "data" / "cqube" / "specs"
 
-# Expected rules by shorthand (read off the sample files by hand, not produced by the code):
-S = {"type": "string", "required": True, "empty": False}  # string, shouldnotnull
+# Expected rules by shorthand (read off the sample files by hand, not produced by the code).
+# Every column of these samples is also in "required" unless said otherwise; shouldnotnull
+# alone never makes a column required (CQUBE.md §2).
+S = {"type": "string", "coerce": "text", "nullable": False, "required": True}  # shouldnotnull
 SU = {**S, "meta": {"unique": True}}  # ... and "unique": true (kept as metadata only)
 s = {"type": "string", "required": True}  # string in "required", blank allowed
 N = {"type": "number", "coerce": "number", "required": True, "nullable": False}
 n = {"type": "number", "coerce": "number", "nullable": True}  # not shouldnotnull, not required
 nR = {**n, "required": True}
+S_ = {k: v for k, v in S.items() if k != "required"}  # shouldnotnull, not in "required"
+N_ = {k: v for k, v in N.items() if k != "required"}
 U = {"required": True, "meta": {"undeclared": True}}  # in "required" but not in "properties"
 
 
@@ -63,7 +68,7 @@ EXPECTED = {
     # The sample declares "state_ode" but requires "state_code" (a typo in the real spec).
     "programs/nishtha/diksha_nishtha-program-started.json": {
         "program_name": S, "state_name": S, "total_courses": N, "total_medium": N,
-        "state_ode": S, "latitude": N, "longitude": N, "state_code": U},
+        "state_ode": S_, "latitude": N, "longitude": N, "state_code": U},
     "programs/nishtha/diksha_nishtha_consumption-by-course.json": {
         **{c: S for c in cols("published_by user_state course_name program state_name "
                               "state_code")},
@@ -73,13 +78,14 @@ EXPECTED = {
         **{c: N for c in cols("total_enrollments total_completion total_certifications "
                               "certification% latitude longitude")}},
     "programs/nishtha/diksha_nishtha_percentage-enrollment-certification.json": {
-        **{c: S for c in cols("program state_name state_code")},
+        **{c: S for c in cols("program state_code")},
         **{c: N for c in cols(
             "latitude longitude total_enrolments total_completions total_certificates_issued "
             "total_courses doe local_body %_target_achieved_enrolment "
-            "%_target_achieved_ertificates %_target_remaining_enrolment "
+            "%_target_remaining_enrolment "
             "%_target_remaining_certificates total_expected_enrolment "
             "total_expected_certification")},
+        "state_name": S_, "%_target_achieved_ertificates": N_,
         "state": U, "%_target_achieved_certificates": U},
     "programs/nishtha/diksha_nishtha_tot-courses-medium.json": {
         "program": S, "state_name": S, "started": S, "state_code": S,
@@ -103,17 +109,17 @@ EXPECTED = {
     "programs/udise/udise-all-dashboard.json": {
         **{c: S for c in cols("state_name district_name state_code district_code")},
         **{c: N for c in cols(
-            "latitude longitude number_of_teachers number_of_schools number_of_tudents ptr "
+            "latitude longitude number_of_teachers number_of_schools ptr "
             "tot_schools_having_toilet tot_schools_having_drinkingwater "
             "tot_schools_having_electricity tot_schools_having_library "
             "tot_govt_n_govtaided_schools_recieved_textbook tot_schools_having_ramp "
             "%_schools_having_drinking_water %_schools_having_electricity "
             "%_schools_having_library %_govt_aided_schools_received_textbook "
             "%_schools_with_ramp")},
-        "Total Enrollment CWSN": N, "% schools having toilet": N,
+        "number_of_tudents": N_, "Total Enrollment CWSN": N_, "% schools having toilet": N_,
         "number_of_students": U, "total_enrollment_cwsn": U, "%_schools_having_toilet": U},
     "programs/udise/udise_program-started.json": {
-        "state_name": S, "started": S, "State Code": S, "Latitude": N, "Longitude": N,
+        "state_name": S_, "started": S, "State Code": S_, "Latitude": N_, "Longitude": N_,
         "state": U, "state_code": U, "latitude": U, "longitude": U},
 }
 
@@ -145,14 +151,49 @@ def test_types_formats_and_nullability():
         a={"type": "integer", "shouldnotnull": True}, b={"type": "boolean"},
         c={"type": "string", "format": "date"}, d={"type": "string", "format": "date-time",
                                                   "shouldNotNull": True},
-        e={"type": "string", "shouldnotnull": False, "unique": False}))
+        e={"type": "string", "shouldnotnull": False, "unique": False},
+        f={"type": ["string", "null"], "format": "email"}, g={"type": ["null", "number"]}))
     assert schema == {
-        "a": {"type": "integer", "coerce": "integer", "required": True, "nullable": False},
+        "a": {"type": "integer", "coerce": "integer", "nullable": False},
         "b": {"type": "boolean", "coerce": "boolean", "nullable": True},
-        "c": {"type": "date", "coerce": "date", "nullable": True},
-        "d": {"type": "datetime", "coerce": "datetime", "required": True, "nullable": False},
+        "c": {"type": "string", "format": "date"},
+        "d": {"type": "string", "coerce": "text", "nullable": False, "format": "date-time"},
         "e": {"type": "string", "meta": {"unique": False}},
+        "f": {"type": "string", "coerce": "text", "nullable": True, "format": "email"},
+        "g": {"type": "number", "coerce": "number", "nullable": True},
     }
+
+
+def test_json_schema_keywords():
+    schema = translate_cqube_spec({"program": "p", "title": "T", "indexes": {"a": ["x"]},
+                                   "psql_schema": "ingestion", "input": {
+        "type": "object", "description": "d", "additionalProperties": False, "properties": {
+            "n": {"type": "number", "minimum": 0, "maximum": 10, "exclusiveMinimum": -1,
+                  "exclusiveMaximum": 11, "multipleOf": 0.5, "minLength": 2,
+                  "enum": [1, 2.5, "3", True, None, {"a": 1}], "description": "x",
+                  "examples": [1], "default": 0, "$comment": "c", "deprecated": False},
+            "i": {"type": "integer", "enum": [1, 1.0, 1.5], "const": 1},
+            "s": {"type": "string", "minLength": 1, "maxLength": 3, "pattern": "^[A-Z]",
+                  "enum": ["AB", 1], "minimum": 3, "title": "S"},
+            "b": {"type": "boolean", "const": True, "maximum": 0}}}})
+    assert schema == {
+        "n": {"type": "number", "coerce": "number", "nullable": True, "allowed": [1, 2.5],
+              "min": 0, "max": 10, "exclusive_min": -1, "exclusive_max": 11,
+              "multiple_of": 0.5},
+        "i": {"type": "integer", "coerce": "integer", "nullable": True, "allowed": [1, 1.0]},
+        "s": {"type": "string", "allowed": ["AB"], "minlength": 1, "maxlength": 3,
+              "pattern": "^[A-Z]"},
+        "b": {"type": "boolean", "coerce": "boolean", "nullable": True, "allowed": [True]},
+    }
+
+
+def test_additional_properties_decides_undeclared_columns():
+    assert spec_allows_unknown(_spec(a={"type": "string"}))
+    closed = _spec(a={"type": "string"})
+    closed["input"]["additionalProperties"] = False
+    translate_cqube_spec(closed)
+    assert not spec_allows_unknown(closed)
+    assert not spec_allows_unknown(None)  # a native Cerberus spec
 
 
 def test_translated_number_column_behaviour():
@@ -169,15 +210,22 @@ def test_translated_number_column_behaviour():
     ({"program": "p", "input": {"type": "object", "properties": {"a": {"type": "string"}}},
       "extra": 1}, "extra", None),
     ({"program": "p", "input": {"type": "object", "properties": {"a": {"type": "string"}},
-                                "additionalProperties": False}}, "additionalProperties", None),
-    (_spec(a={"type": "string", "maxLength": 3}), "maxLength", "a"),
+                                "additionalProperties": {"type": "string"}}},
+     "additionalProperties", None),
+    (_spec(a={"type": "string", "maxLength": -1}), "maxLength", "a"),
+    (_spec(a={"type": "string", "anyOf": [{"type": "string"}]}), "anyOf", "a"),
+    (_spec(a={"type": "string", "pattern": "("}), "pattern", "a"),
+    (_spec(a={"type": "number", "multipleOf": 0}), "multipleOf", "a"),
+    (_spec(a={"type": "number", "minimum": "1"}), "minimum", "a"),
+    (_spec(a={"type": "string", "enum": "a"}), "enum", "a"),
+    (_spec(a={"type": ["string", "number"]}), "type", "a"),
+    (_spec(a={"type": ["null"]}), "type", "a"),
     (_spec(a={"type": "string", "shouldnotnull": "yes"}), "shouldnotnull", "a"),
     (_spec(a={"type": "string", "shouldnotnull": True, "shouldNotNull": False}),
      "shouldNotNull", "a"),
     (_spec(a={"type": "array"}), "type", "a"),
     (_spec(a={}), "type", "a"),
-    (_spec(a={"type": "string", "format": "email"}), "format", "a"),
-    (_spec(a={"type": "number", "format": "date"}), "format", "a"),
+    (_spec(a={"type": "string", "format": "emailish"}), "format", "a"),
     (_spec(a={"type": "string", "unique": 1}), "unique", "a"),
     ({"input": {"type": "object", "properties": {"a": {"type": "string"}}}}, "program", None),
     ({"program": "p", "input": {"type": "array", "properties": {"a": {"type": "string"}}}},

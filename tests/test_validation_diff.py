@@ -54,7 +54,7 @@ CELL = st.one_of(
     st.from_regex(r"[+-]?[0-9]{1,4}(\.[0-9]{0,3})?([eE][+-]?[0-9])?", fullmatch=True),
 )
 KINDS = {  # kind -> (types to pick from, coercers to pick from)
-    "string": (["string", ["string", "upper"], "upper"], [None, "upper"]),
+    "string": (["string", ["string", "upper"], "upper"], [None, "upper", "text"]),
     "number": (["number", "float", "integer", ["integer", "string"]], ["number"]),
     "integer": (["integer", "number"], ["integer", "strict_int", ["upper", "integer"]]),
     "float": (["float", "number"], ["float"]),
@@ -107,6 +107,15 @@ def field_rules(draw):
         rules["maxlength"] = draw(st.integers(0, 4))
     if maybe():
         rules["regex"] = draw(st.sampled_from(["[0-9]+", "[A-Z].*", "a|b", ".*", "^x$", "(?i)abc"]))
+    if kind in ("number", "integer", "float", "untyped"):  # the JSON Schema numeric keywords
+        for rule in ("exclusive_min", "exclusive_max", "multiple_of"):
+            if maybe():
+                rules[rule] = draw(st.sampled_from([1, 2, 0.5, 0.1, 3] if rule == "multiple_of"
+                                                   else [0, 1, -1, 2.5, 7]))
+    if maybe():
+        rules["pattern"] = draw(st.sampled_from(["[0-9]", "^[A-Z]", "b$", "^$"]))
+    if maybe():
+        rules["format"] = draw(st.sampled_from(["date", "email", "ipv4", "uuid", "date-time"]))
     if maybe():
         rules["even"] = draw(st.booleans())
     if maybe():

@@ -107,6 +107,8 @@ def _show_upload(body: dict[str, Any], console: Console) -> None:
     console.print(summary_table(body))
     if body.get("members"):
         console.print(members_table(body["members"]))
+    for warning in body.get("warnings") or []:
+        console.print(f"warning: {warning.get('code')}: {warning.get('message')}", markup=False)
     sample = body.get("errors_sample") or []
     if sample:
         console.print(errors_table(sample))

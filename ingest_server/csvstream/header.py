@@ -19,7 +19,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
-    """Decode (BOM stripped), parse one CSV record and return the stripped column names."""
+    """Decode (BOM stripped), parse one CSV record and return the stripped column names
+    (trailing empty names included: see ``shape.shape_header``)."""
     try:
         text = codecs.decode(first_row_bytes, encoding)
     except UnicodeDecodeError as exc:
@@ -44,11 +45,16 @@ def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
         # a header is one record; more means the caller passed more than the first row
         raise FileRejected("the header is not a single CSV record", code="not_a_csv", line=1)
     names = [name.strip() for name in rows[0]]
-    empty = [i + 1 for i, name in enumerate(names) if not name]
-    if empty:
+    # Excel's trailing empty columns (a,b,c,,,) are not columns: ``shape.shape_header`` drops
+    # them. An empty name before a named column is an error.
+    named = len(names)
+    while named and not names[named - 1]:
+        named -= 1
+    empty = [i + 1 for i, name in enumerate(names[:named]) if not name]
+    if empty or not named:
         raise FileRejected("the header has empty column names", code="empty_header_name",
-                           line=1, positions=empty)
-    dups = sorted(name for name, n in Counter(names).items() if n > 1)
+                           line=1, positions=empty or list(range(1, len(names) + 1)))
+    dups = sorted(name for name, n in Counter(names[:named]).items() if n > 1)
     if dups:
         raise FileRejected(f"duplicate column names: {', '.join(dups)}",
                            code="duplicate_header", line=1, duplicates=dups)

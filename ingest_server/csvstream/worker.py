@@ -3,7 +3,11 @@
 Per record: decode, parse with ``csv.reader``, find the physical line where the record starts,
 check it, then write it to the valid output (after ``transform``) or, with its original cells
 plus ``_line`` and ``_errors``, to the error output. Completely blank lines are skipped and
-counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record.
+counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record. A row
+whose length differs from the header is mapped onto it by the checker's shape (``shape.py``:
+trailing blank cells, dropped header columns, ragged rows fitted so the error file stays a CSV
+under its header); a checker with an ``output_format`` (the cqube storage layout,
+``cqube_format.py``) decides how the rows are written.
 
 Decoding: the fast path decodes the whole chunk at once. When that fails the chunk is decoded
 with ``surrogateescape`` instead of line by line: invalid bytes (always >= 0x80, so never a
@@ -21,6 +25,7 @@ from typing import Any
 
 from ingest_server.csvstream.checkers import RowChecker, get_checker
 from ingest_server.csvstream.chunker import Chunk
+from ingest_server.csvstream.shape import HeaderShape
 from ingest_server.errors import FileRejected
 
 DEFAULT_SAMPLE_LIMIT = 100
@@ -110,6 +115,9 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     ncols = len(header)
     col_index = {name: i for i, name in enumerate(header)}
     check, transform = checker.check, checker.transform
+    # See shape.py: which cells are columns (trailing blank cells, dropped header columns).
+    shape = getattr(checker, "shape", None) or HeaderShape(tuple(header), ncols)
+    output_format = getattr(checker, "output_format", None)  # the cqube layout's file format
     try:
         text = chunk.data.decode("utf-8")
         bad_bytes = False
@@ -136,9 +144,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 continue
             rows += 1
             errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
+            original = row
             if len(row) != ncols:
-                errors.append((None, "ragged_row",
-                               f"expected {ncols} cells, got {len(row)}"))
+                row, problems = shape.fit(row)
+                errors += problems
             if not errors:
                 errors = check(row)
                 if not errors:
@@ -148,14 +157,16 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                     valid.append(out)
                     continue
             cells = [_shown(c) for c in row] if bad_bytes else row
-            rejected.append([*cells, str(line), "; ".join(
-                f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
-                for col, code, msg in errors)])
+            description = "; ".join(f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
+                                    for col, code, msg in errors)
+            rejected.append(output_format.error_row(cells, line, description) if output_format
+                            else [*cells, str(line), description])
             for col, code, msg in errors:
                 if len(sample) >= sample_limit:
                     break
                 if col is None:
-                    value = ",".join(cells)
+                    value = ",".join(_shown(c) for c in original) if bad_bytes \
+                        else ",".join(original)
                 else:
                     i = col_index.get(col)
                     value = cells[i] if i is not None and i < len(cells) else ""
@@ -165,7 +176,11 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     except csv.Error as exc:
         raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                            code="not_a_csv", line=base + prev) from None
-    valid_csv = _plain_csv_bytes(valid, ncols) if plain else None
+    if output_format is not None:
+        # "plain" (no '"' in the chunk) plus no "'" means no cell holds a quote or line break.
+        valid_csv = output_format.valid_bytes(valid, plain and "'" not in text)
+    else:
+        valid_csv = _plain_csv_bytes(valid, ncols) if plain else None
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),

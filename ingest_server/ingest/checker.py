@@ -138,12 +138,12 @@ class PipelineChecker:
 
     def __init__(self, *, plugins_dir: str | None, schema_key: str, schema: dict,
                  header: Sequence[str], program_type: str, ingestion_name: str,
-                 program: str | None) -> None:
+                 program: str | None, allow_unknown: bool = False) -> None:
         registry = load_registry(plugins_dir)
         extensions = plugin_extensions(plugins_dir)
         pt = registry.program_type(program_type)
         compiled = get_compiled(schema_key, schema, extensions,
-                                allow_unknown=bool(pt and pt.allow_unknown_columns))
+                                allow_unknown=allow_unknown or bool(pt and pt.allow_unknown_columns))
         self.header = list(header)
         self._rows = compiled.bind(self.header)
         self._index = {name: i for i, name in enumerate(self.header)}
@@ -235,8 +235,10 @@ class PipelineChecker:
 
 
 def build_checker(plugins_dir: str | None, schema_key: str, schema: dict, header: Sequence[str],
-                  program_type: str, ingestion_name: str, program: str | None) -> PipelineChecker:
+                  program_type: str, ingestion_name: str, program: str | None,
+                  allow_unknown: bool = False) -> PipelineChecker:
     """Top-level, picklable factory: what the CSV workers call once per spec version and header."""
     return PipelineChecker(plugins_dir=plugins_dir, schema_key=schema_key, schema=schema,
                            header=header, program_type=program_type,
-                           ingestion_name=ingestion_name, program=program)
+                           ingestion_name=ingestion_name, program=program,
+                           allow_unknown=allow_unknown)

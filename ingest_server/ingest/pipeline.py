@@ -12,12 +12,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
 from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
+from ..csvstream.shape import shape_header
 from ..csvstream.stream import open_csv_stream
 from ..csvstream.worker import header_rows
 from ..errors import FileRejected
 from ..storage.base import ObjectWriter, Storage, abort_all
 
 CHECKER_FACTORY = "ingest_server.ingest.checker:build_checker"
+SHAPED_FACTORY = "ingest_server.csvstream.shape:shaped_checker"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class CsvTarget:
     program: str | None
     plugins_dir: str | None
     dry_run: bool = False
+    allow_unknown: bool = False  # the spec lets undeclared columns pass through
+    layout: str = "native"  # storage.layout: "cqube" writes cQube's file format
 
 
 @dataclass
@@ -42,6 +46,7 @@ class CsvOutcome:
     valid_rows: int = 0
     invalid_rows: int = 0
     errors_sample: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     writers: list[ObjectWriter] = field(default_factory=list)
     valid_key: str | None = None
     error_key: str | None = None
@@ -73,17 +78,35 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                                        max_line_bytes=max_line_bytes)
         if stream.chunker.header is None:
             raise FileRejected("the file is empty: no header row", code="empty_file")
-        header = outcome.header = stream.header
+        shape = shape_header(stream.header, target.schema)
+        header = outcome.header = list(shape.names)
+        outcome.warnings.extend(shape.warnings)
+        undeclared = [c for c in header if c not in target.schema]
+        if undeclared and target.allow_unknown:
+            outcome.warnings.append({
+                "code": "undeclared_columns",
+                "message": f"column(s) not in the spec passed through unchecked: "
+                           f"{', '.join(undeclared)}",
+                "details": {"columns": undeclared}})
         spec = CheckerSpec(CHECKER_FACTORY, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
-                                             target.ingestion_name, target.program))
+                                             target.ingestion_name, target.program,
+                                             target.allow_unknown))
+        if target.layout == "cqube":
+            spec = CheckerSpec(SHAPED_FACTORY, (shape, spec, target.schema))
+        elif not shape.trivial:
+            spec = CheckerSpec(SHAPED_FACTORY, (shape, spec))
         ctx_key = hashlib.sha256(repr(spec.args).encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)
         checker = get_checker(ctx_key)
         if check_header is not None:
             await check_header(header)
-        valid_head, error_head = header_rows(header, checker.output_header)
+        output_format = getattr(checker, "output_format", None)
+        if output_format is not None:
+            valid_head, error_head = output_format.valid_head(), output_format.error_head(header)
+        else:
+            valid_head, error_head = header_rows(header, checker.output_header)
 
         valid_writer = error_writer = None
         if not target.dry_run:

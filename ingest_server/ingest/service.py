@@ -31,6 +31,8 @@ from ..programs import ProgramType
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
+from ..validation.translate import spec_allows_unknown
+from .cqube_keys import cqube_date, cqube_keys
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
 from .recovery import OWNER
 from .responses import response_body
@@ -171,13 +173,21 @@ class IngestService:
                       program: str | None, req: UploadRequest,
                       expected_bytes: int | None) -> CsvOutcome:
         """One streaming pass of one CSV into staged objects (unpublished)."""
-        today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        now = datetime.now(timezone.utc)
         pt = req.program_type
-        valid_key, error_key = pt.keys(program=program or name, name=name, date=today,
-                                       upload_id=ctx.upload_id)
+        valid_key, error_key = pt.keys(program=program or name, name=name,
+                                       date=now.strftime("%Y-%m-%d"), upload_id=ctx.upload_id)
+        layout = self.settings.storage.layout
+        if layout == "cqube":
+            record = await self.uploads.get(ctx.upload_id)
+            keys = cqube_keys(pt.name, program=program, name=name, pid=record["pid"],
+                              date=cqube_date(now, self.settings.storage.timezone))
+            if keys is not None:
+                valid_key, error_key = keys
         target = CsvTarget(valid_key=valid_key, error_key=error_key, schema_key=spec.cache_key,
                            schema=spec.cerberus, program_type=pt.name, ingestion_name=name,
-                           program=program, plugins_dir=self.plugins_dir, dry_run=req.dry_run)
+                           program=program, plugins_dir=self.plugins_dir, dry_run=req.dry_run,
+                           allow_unknown=spec_allows_unknown(spec.source), layout=layout)
         limits, ingest = self.settings.limits, self.settings.ingest
 
         async def check_header(header: list[str]) -> None:
@@ -272,7 +282,9 @@ class IngestService:
                 sha256=sha, route=req.program_type.route, kind=req.program_type.name,
                 program=req.program, ingestion_name=req.ingestion_name, exclude_id=ctx.upload_id,
                 window_s=self.settings.ingest.idempotency_window_s)
-            if earlier is not None:
+            # In the cqube layout a later upload may have replaced the earlier one's object
+            # since: the same bytes sent again must land again.
+            if earlier is not None and self.settings.storage.layout != "cqube":
                 await abort_all(writers)
                 # The upload that wrote the objects, even when `earlier` was a duplicate itself.
                 original = earlier["objects"].get("duplicate_of") or earlier["id"]
@@ -284,11 +296,13 @@ class IngestService:
             if req.program_type.route == "national_programs" else None
         sample = [dict(e, member=m.name) if member_json else e
                   for m in members if m.csv for e in m.csv.errors_sample]
+        warnings = [dict(w, details={**w.get("details", {}), "member": m.name})
+                    if member_json else w for m in members if m.csv for w in m.csv.warnings]
         try:
             await self.uploads.finish(
                 ctx.upload_id, status=status, sha256=sha, nbytes=ctx.stats.nbytes,
                 objects=objects, members=member_json, error=error,
-                errors_sample=sample[:self.settings.limits.errors_sample],
+                errors_sample=sample[:self.settings.limits.errors_sample], warnings=warnings,
                 spec_version=members[0].spec_version if len(members) == 1 else None, **totals)
         except BaseException:
             if published:  # not recorded as uploaded: take the objects back, as if never landed

@@ -91,7 +91,8 @@ class ObjectWriter(Protocol):
     async def revert(self) -> None:
         """Delete the object a successful :meth:`commit` published (rollback of a group).
 
-        Keys are unique per upload, so this never removes someone else's object.
+        In the native layout keys are unique per upload, so this never removes someone else's
+        object; in the cqube layout the object it replaced is not brought back.
         """
 
 

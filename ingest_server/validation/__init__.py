@@ -1,7 +1,8 @@
 """Row validation: Cerberus defines what is valid; a compiled engine checks rows fast.
 
 ``definition`` (the Cerberus validator and coercers), ``translate`` (cQube spec -> Cerberus
-schema), ``codes`` (stable error codes and messages), ``compiler`` (the fast engine).
+schema), ``keywords`` and ``formats`` (the JSON Schema keywords Cerberus lacks, ajv-formats),
+``codes`` (stable error codes and messages), ``compiler`` (the fast engine).
 """
 
 from .codes import code_for, message_for, to_row_error

@@ -13,6 +13,8 @@ from typing import Any
 
 from cerberus import errors
 
+from .keywords import CODES as KEYWORD_CODES
+
 CODES: dict[int, str] = {
     errors.REQUIRED_FIELD.code: "required_field",
     errors.UNKNOWN_FIELD.code: "unknown_field",
@@ -47,6 +49,7 @@ CODES: dict[int, str] = {
     errors.ONEOF.code: "oneof_mismatch",
     errors.ANYOF.code: "anyof_mismatch",
     errors.ALLOF.code: "allof_mismatch",
+    **KEYWORD_CODES,
 }
 FALLBACK_CODE = "invalid_value"
 
@@ -107,6 +110,14 @@ def message_for(code: str, constraint: Any, value: Any, info: tuple = (),
         return f"must be at least {constraint} characters long, got {info[0] if info else '?'}"
     if code == "max_length":
         return f"must be at most {constraint} characters long, got {info[0] if info else '?'}"
+    if code == "exclusive_min_value":
+        return f"must be greater than {_show(constraint)}, got {_show(value)}"
+    if code == "exclusive_max_value":
+        return f"must be less than {_show(constraint)}, got {_show(value)}"
+    if code == "not_multiple":
+        return f"must be a multiple of {_show(constraint)}, got {_show(value)}"
+    if code == "format_mismatch":
+        return f"{_show(value)} is not a valid {constraint}"
     if code == "regex_mismatch":
         return f"{_show(value)} does not match the pattern {constraint}"
     if code == "required_field":

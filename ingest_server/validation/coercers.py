@@ -24,6 +24,10 @@ What parses is deliberately strict and predictable for data files:
   does not parse, ``0001-01-01`` and ``9999-12-31`` do).
 * ``datetime``: ``YYYY-MM-DD`` then ``T`` or a space, ``HH:MM``, optional ``:SS`` and
   ``.f`` to ``.ffffff``, optional ``Z`` or ``±HH:MM`` offset.
+* ``text``: the text unchanged, but a cell that is blank after trimming as JavaScript's
+  ``trim()`` does (ASCII and Unicode white space, line terminators, BOM) becomes ``None``: a
+  cQube ``shouldnotnull`` text column is ``{"type": "string", "coerce": "text", "nullable":
+  False}``, so a whitespace-only cell fails like a blank number (``not_nullable``).
 * With a ``date_format`` rule on the field, ``date`` and ``datetime`` use
   ``datetime.strptime(text, date_format)`` instead (see ``definition.IngestValidator``).
 
@@ -46,6 +50,9 @@ _DATETIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
     r"(?:Z|[+-][0-9]{2}:[0-9]{2})?"
 ).fullmatch
+# What JavaScript's String.prototype.trim() removes (ECMA-262 WhiteSpace and LineTerminator).
+JS_WHITESPACE = ("\t\n\x0b\x0c\r \xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
+                 "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff")
 _TRUE = frozenset({"true", "yes", "1"})
 _FALSE = frozenset({"false", "no", "0"})
 
@@ -120,6 +127,13 @@ def _parse_datetime(text: str, fmt: str | None = None) -> datetime | None:
     return None
 
 
+def coerce_text(value: Any) -> Any:
+    """Text stays as it is; text that is blank after a JavaScript ``trim()`` becomes ``None``."""
+    if isinstance(value, str) and not value.strip(JS_WHITESPACE):
+        return None
+    return value
+
+
 coerce_integer = _text_coercer(_parse_integer)
 coerce_float = _text_coercer(_parse_float)
 coerce_number = _text_coercer(_parse_number)
@@ -135,6 +149,7 @@ BUILTIN_COERCERS: dict[str, Callable[[Any], Any]] = {
     "boolean": coerce_boolean,
     "date": coerce_date,
     "datetime": coerce_datetime,
+    "text": coerce_text,
 }
 # Coercers that honour a field's ``date_format`` rule (called as ``f(value, fmt)``).
 FORMAT_COERCERS = frozenset({"date", "datetime"})

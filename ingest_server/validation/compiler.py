@@ -25,6 +25,7 @@ from typing import Any, Callable
 from ingest_server.errors import FileRejected
 
 from .codes import to_row_error
+from .coercers import JS_WHITESPACE
 from .definition import Extensions, check_cerberus_schema, make_validator_class
 from .fields import (NUMERIC_COERCERS, ROW_RULES, compile_field, fallback_for_cell,
                      queued_rules, unsupported_rules)
@@ -34,15 +35,20 @@ log = logging.getLogger("ingest_server.validation")
 # Longer digit strings take the full path (int() limits, see coercers).
 _FAST_DIGITS = 19
 _ACCEPTS = {int: {"integer", "number", "float"}, float: {"float", "number"}}
+_BLANK_START = frozenset(JS_WHITESPACE)
 
 
 def _fast_kind(rules: dict, types_mapping: dict) -> str:
-    """How ``bind`` may inline a field: "skip", "nonempty", "digits", "decimal" or "call"."""
+    """How ``bind`` may inline a field: "skip", "nonempty", "notblank", "digits", "decimal"
+    or "call"."""
     queue = set(queued_rules(rules)) - {"date_format"}
     types = rules.get("type")
     names = [types] if isinstance(types, str) else list(types or ())
     standard = all(n in _STANDARD_TYPES for n in names)
     coerce = rules.get("coerce")
+    if coerce == "text" and queue <= {"type"} and standard and (not names or "string" in names):
+        # Only a cell that is blank after trimming can fail, and only when not nullable.
+        return "skip" if rules.get("nullable") else "notblank"
     if coerce is None and queue <= {"type", "empty"} and standard \
             and (not names or "string" in names):
         return "nonempty" if rules.get("empty", True) is False else "skip"
@@ -141,6 +147,12 @@ class CompiledSchema:
             if kind == "nonempty":
                 # An empty string is the only way a text cell fails these rules.
                 lines += [f"    if not row[{index}]:", f"        F{index}('', errs)"]
+            elif kind == "notblank":
+                # Blank after trimming means empty or starting with white space; F decides.
+                namespace["WS"] = _BLANK_START
+                lines += [f"    c = row[{index}]",
+                          "    if not c or c[0] in WS:",
+                          f"        F{index}(c, errs)"]
             elif kind == "digits":
                 lines += [f"    c = row[{index}]",
                           f"    if not (c.isdigit() and c.isascii() and len(c) <= {_FAST_DIGITS}):",

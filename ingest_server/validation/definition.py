@@ -36,8 +36,21 @@ from cerberus.utils import TypeDefinition
 from ingest_server.errors import InvalidSpec
 
 from .coercers import BUILTIN_COERCERS, FORMAT_COERCERS
+from .keywords import KEYWORD_RULES, RULE_SCHEMAS
 
 RuleCheck = Callable[[Any, Any], "str | None"]
+
+
+def _keyword_method(rule: str) -> Callable:
+    fails, definition = KEYWORD_RULES[rule]
+
+    def method(self, constraint, field, value):
+        if fails(constraint, value):
+            self._error(field, definition)
+
+    method.__name__ = f"_validate_{rule}"
+    method.__doc__ = repr(RULE_SCHEMAS[rule])
+    return method
 
 
 class IngestValidator(cerberus.Validator):
@@ -64,6 +77,16 @@ class IngestValidator(cerberus.Validator):
 
     def _normalize_coerce_datetime(self, value):
         return BUILTIN_COERCERS["datetime"](value)
+
+    def _normalize_coerce_text(self, value):
+        return BUILTIN_COERCERS["text"](value)
+
+    # The JSON Schema keywords Cerberus lacks (see ``keywords``), as rules of the definition.
+    _validate_format = _keyword_method("format")
+    _validate_exclusive_min = _keyword_method("exclusive_min")
+    _validate_exclusive_max = _keyword_method("exclusive_max")
+    _validate_multiple_of = _keyword_method("multiple_of")
+    _validate_pattern = _keyword_method("pattern")
 
     def _validate_date_format(self, date_format, field, value):
         """{'type': 'string'}"""
@@ -114,6 +137,7 @@ class IngestValidator(cerberus.Validator):
 
     # Cerberus reads a rule's argument schema from the method's docstring.
     _normalize_coerce.__doc__ = cerberus.Validator._normalize_coerce.__doc__
+
 
 
 @dataclass(frozen=True, eq=False)

@@ -23,6 +23,7 @@ from cerberus import errors
 from .codes import code_for, message_for, to_row_error
 from .coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 from .definition import Extensions
+from .keywords import KEYWORD_RULES
 
 Errs = list
 FieldCheck = Callable[[Any, Errs], None]
@@ -30,7 +31,7 @@ FieldCheck = Callable[[Any, Errs], None]
 COMPILED_RULES = frozenset({
     "type", "nullable", "empty", "allowed", "forbidden", "min", "max", "minlength",
     "maxlength", "regex", "coerce", "meta", "required", "date_format", "allow_unknown",
-    "require_all",
+    "require_all", *KEYWORD_RULES,
 })
 # Rules that read other fields (or reshape the row): the fallback must see the whole row.
 ROW_RULES = frozenset({"dependencies", "excludes", "rename", "rename_handler"})
@@ -156,6 +157,13 @@ def _rule_step(column: str, rule: str, rules: dict, extensions: Extensions | Non
         def step(v, errs):
             if isinstance(v, str) and not match(v):
                 errs.append(err("regex_mismatch", constraint, v, ()))
+    elif rule in KEYWORD_RULES:
+        fails, definition = KEYWORD_RULES[rule]
+        code = code_for(definition.code, rule)
+
+        def step(v, errs):
+            if fails(constraint, v):
+                errs.append(err(code, constraint, v, ()))
     elif rule == "date_format":
         return None  # honoured by the coercer
     else:  # a plugin rule

@@ -73,6 +73,12 @@ SCHEMAS: dict[str, Schema] = {
         "message": STRING,
         "member": dict(STRING, description="national ZIPs: the member (CSV name) of the row"),
     }, required=["line", "column", "value", "code", "message"]),
+    "Warning": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"}},
+        "description": "something the upload did without refusing anything (e.g. "
+                       "`error_columns_dropped`: `_line`/`_errors` of an error file uploaded "
+                       "again); a ZIP member's warnings name it in `details.member`"},
     "UploadError": nullable({
         "type": "object", "required": ["code", "message"],
         "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"},
@@ -108,6 +114,7 @@ SCHEMAS: dict[str, Schema] = {
         "objects": ref("UploadObjects"),
         "errors_sample": {"type": "array", "items": ref("RowError"),
                           "description": "the first row errors (`limits.errors_sample`)"},
+        "warnings": {"type": "array", "items": ref("Warning")},
         "error": ref("UploadError"),
         "started_at": dict(STRING, format="date-time"),
         "finished_at": nullable(dict(STRING, format="date-time")),
@@ -117,7 +124,7 @@ SCHEMAS: dict[str, Schema] = {
     }, required=["upload_id", "status", "message", "route", "filename", "ingestion_type",
                  "ingestion_name", "program_name", "spec_version", "dry_run", "bytes", "sha256",
                  "total_rows", "valid_rows", "invalid_rows", "objects", "errors_sample", "error",
-                 "started_at", "finished_at"]),
+                 "started_at", "finished_at", "warnings"]),
     "UploadList": closed({"uploads": {"type": "array", "items": ref("Upload")},
                           "limit": COUNT, "offset": COUNT}),
     "CqubeSpec": {
@@ -128,9 +135,19 @@ SCHEMAS: dict[str, Schema] = {
                 "type": {"const": "object"},
                 "properties": {"type": "object", "additionalProperties": {
                     "type": "object",
-                    "properties": {"type": {"enum": ["string", "number", "integer", "boolean"]},
-                                   "shouldnotnull": BOOLEAN, "shouldNotNull": BOOLEAN,
-                                   "unique": BOOLEAN, "format": STRING}}},
+                    "properties": {
+                        "type": {"oneOf": [
+                            {"enum": ["string", "number", "integer", "boolean"]},
+                            {"type": "array", "items": {"enum": ["string", "number", "integer",
+                                                                 "boolean", "null"]}}]},
+                        "shouldnotnull": BOOLEAN, "shouldNotNull": BOOLEAN,
+                        "unique": BOOLEAN, "format": STRING, "enum": {"type": "array"},
+                        "const": {}, "minimum": NUMBER, "maximum": NUMBER,
+                        "exclusiveMinimum": NUMBER, "exclusiveMaximum": NUMBER,
+                        "multipleOf": NUMBER, "minLength": INTEGER, "maxLength": INTEGER,
+                        "pattern": STRING}}},
+                "additionalProperties": dict(BOOLEAN, description="false: columns the spec "
+                                             "does not declare refuse the file"),
                 "required": {"type": "array", "items": STRING}}},
         },
         "description": "A cQube spec body. Keywords the translator cannot honour are refused "
