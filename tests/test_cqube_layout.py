@@ -192,7 +192,7 @@ async def test_native_layout_is_unchanged(aiohttp_client, request, tmp_path, cle
 def _basic() -> dict[str, str]:
     from conftest import TEST_CLIENT, basic  # noqa: PLC0415
 
-    return basic(*TEST_CLIENT)
+    return basic(*TEST_CLIENT, json=True)
 
 
 def test_date_folders_in_the_configured_time_zone():
