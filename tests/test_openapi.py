@@ -198,6 +198,17 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get(fs, params={"filename": "data.csv"}, headers=h), "get", fs)
     await check(await client.get(fs, headers=h), "get", fs)
     await check(await client.get(fs, params={"filename": "none.csv"}, headers=h), "get", fs)
+    valid = "/api/ingestion/uploads/{id}/valid"
+    await check(await client.get(f"{uploads}/{uid}/valid", headers=h), "get", valid)
+    await check(await client.get(f"{uploads}/{uid}/errors?formula_safe=true", headers=h),
+                "get", err)
+    await check(await client.delete(f"{uploads}/{uid}", headers=ro), "delete", one)  # 403
+    await check(await client.delete(f"{uploads}/{uid}", headers=h), "delete", one)
+    await check(await client.delete(f"{uploads}/nope", headers=h), "delete", one)  # 404
+    await check(await client.get(f"{uploads}/{uid}/valid", headers=h), "get", valid)  # 410
+    await check(await client.get("/"), "get", "/")
+    await check(await client.get("/console/app.js"), "get", "/console/{asset}")
+    await check(await client.get("/console/nope.js"), "get", "/console/{asset}")
 
     assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}
     exercised = {(p, m) for m, p, _ in check.seen}
