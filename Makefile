@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NEWMAN := postman/node_modules/.bin/newman
 
-.PHONY: serve test newman bench lock clean
+.PHONY: serve test newman chromium bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -18,7 +18,7 @@ serve: $(STAMP)
 	INGEST_AUTH_OPEN_TOKEN_ENDPOINT=$${INGEST_AUTH_OPEN_TOKEN_ENDPOINT:-true} \
 		$(BIN)/ingest-server --config config.toml
 
-test: $(STAMP) newman
+test: $(STAMP) newman chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # newman (runs the Postman collection in tests/test_postman.py), pinned by postman/package-lock.json.
@@ -30,6 +30,11 @@ newman:
 $(NEWMAN): postman/package.json postman/package-lock.json
 	npm ci --prefix postman --no-audit --no-fund --loglevel=error
 	touch $(NEWMAN)
+
+# Debian's Chromium for the console's browser tests (tests/test_console.py): Playwright drives it,
+# since Playwright's own browser download cannot be used here. Installed once when missing (root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_ingest.py
