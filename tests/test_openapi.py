@@ -208,6 +208,7 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get(f"{uploads}/{uid}/valid", headers=h), "get", valid)  # 410
     await check(await client.get("/"), "get", "/")
     await check(await client.get("/console/app.js"), "get", "/console/{asset}")
+    await check(await client.get("/console/settings.json"), "get", "/console/settings.json")
     await check(await client.get("/console/nope.js"), "get", "/console/{asset}")
 
     assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}

@@ -240,6 +240,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the console page",
                         "content": {"text/html": {"schema": {"type": "string"}}}},
                   304: {"description": "unchanged (ETag)"}}),
+    Op("get", "/console/settings.json", "What the console needs before signing in", "service",
+       None, responses={200: json_body(ref("ConsoleSettings"), "server features")}),
     Op("get", "/console/{asset}", "Static files of the console", "service", None,
        parameters=[path_param("asset", "file name (the files shipped in web/console)")],
        responses={200: {"description": "the file", "content": {

@@ -158,6 +158,9 @@ SCHEMAS: dict[str, Schema] = {
     "SpecVersions": closed({"kind": SPEC_KIND, "name": STRING, "latest": ref("Spec"),
                             "versions": {"type": "array", "items": {"anyOf": [
                                 ref("SpecSummary"), ref("Spec")]}}}),
+    "ConsoleSettings": closed({
+        "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
+        "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served")}),
     "Health": closed({"status": {"const": "ok"}, "version": STRING}),
     "Ready": closed({"status": {"enum": ["ready", "not_ready"]},
                      "checks": closed({"database": STRING, "storage": STRING},

@@ -91,19 +91,27 @@ export async function openSignIn() {
   remember("anonymous (open token endpoint)", answer);
 }
 
-export async function tokenEndpointIsOpen() {
-  try {
-    const resp = await fetch(TOKEN_PATH, { credentials: "omit",
-                                          headers: { Accept: "application/json" } });
-    return resp.ok;
-  } catch {
-    return false;
+let settings = null;
+async function serverSettings() {
+  // Asked, not probed: a probe's 401 or 405 would show as an error in the browser console.
+  if (!settings) {
+    try {
+      const resp = await fetch("/console/settings.json", { credentials: "omit" });
+      settings = resp.ok ? await resp.json() : {};
+    } catch {
+      settings = {};
+    }
   }
+  return settings;
+}
+
+export async function tokenEndpointIsOpen() {
+  return Boolean((await serverSettings()).open_token_endpoint);
 }
 
 export async function resumableAvailable() {
   // The tus endpoint may not exist on this server: then uploads go as one request.
-  if (!window.tus || !window.tus.isSupported) return false;
+  if (!window.tus || !window.tus.isSupported || !(await serverSettings()).resumable) return false;
   try {
     const resp = await fetch("/api/ingestion/resumable", { method: "OPTIONS",
                                                           credentials: "omit" });

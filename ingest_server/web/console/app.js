@@ -25,12 +25,24 @@ function showNav(signedIn) {
   }
 }
 
-async function render() {
+// Renders run one after another, so a slow page never lands on top of a later one (for
+// instance an upload page still loading when the user signs out).
+let rendering = Promise.resolve();
+function render() {
+  rendering = rendering.then(renderNow, renderNow);
+  return rendering;
+}
+
+function go(hash) {
+  if (location.hash === hash) render(); else location.hash = hash; // hashchange renders
+}
+
+async function renderNow() {
   if (!session.valid()) {
     session.clear();
     showNav(false);
     document.title = "Sign in · ingest-server";
-    await signInPage(() => { location.hash = "#/upload"; render(); });
+    await signInPage(() => go("#/upload"));
     return;
   }
   if (!location.hash || location.hash === "#" || location.hash === "#/") {
@@ -57,7 +69,7 @@ async function render() {
 
 document.getElementById("signout").addEventListener("click", () => {
   session.clear();
-  location.hash = "";
+  history.replaceState(null, "", location.pathname);
   render();
 });
 window.addEventListener("signed-out", () => render());

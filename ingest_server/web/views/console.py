@@ -16,8 +16,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .. import appkeys
 from ..middleware import requires
 
+RESUMABLE_PATH = "/api/ingestion/resumable"  # tus, when this server has it (DESIGN.md §11)
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".txt": "text/plain; charset=utf-8",
@@ -59,6 +61,17 @@ async def console_page(request: web.Request) -> web.Response:
 
 
 @requires(None)
+async def console_settings(request: web.Request) -> web.Response:
+    """What the console needs to know before signing in, without probing endpoints (a probe's
+    401 or 405 would be an error in the browser's console): whether the token endpoint is open
+    and whether resumable (tus) uploads are served."""
+    paths = {getattr(r, "canonical", None) for r in request.app.router.resources()}
+    body = {"open_token_endpoint": request.app[appkeys.SETTINGS].auth.open_token_endpoint,
+            "resumable": RESUMABLE_PATH in paths}
+    return web.json_response(body, headers=dict(SECURITY_HEADERS))
+
+
+@requires(None)
 async def console_asset(request: web.Request) -> web.Response:
     asset = request.app[ASSETS].get(request.match_info["asset"])
     if asset is None:
@@ -69,4 +82,5 @@ async def console_asset(request: web.Request) -> web.Response:
 def setup(app: web.Application) -> None:
     app[ASSETS] = load_assets()
     app.router.add_get("/", console_page)
+    app.router.add_get("/console/settings.json", console_settings)
     app.router.add_get("/console/{asset}", console_asset)
