@@ -17,8 +17,8 @@ STATUSES = ("receiving", "uploaded", "rejected", "failed")
 RETRACT_STATUSES = ("retracting", "retracted")  # set by retraction.py, never by an upload
 COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_name, spec_version, "
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
-           "members, errors_sample, error, started_at, heartbeat_at, finished_at, retracted_at, "
-           "retracted_by, retract_error")
+           "members, errors_sample, error, started_at, heartbeat_at, finished_at, warnings, "
+           "retracted_at, retracted_by, retract_error")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
               "status, dry_run, idempotency_key, owner) "
               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10)")
@@ -33,7 +33,8 @@ SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads WHERE sha256 = $1 AND rout
                  "ORDER BY started_at DESC LIMIT 1")
 SQL_FINISH = ("UPDATE uploads SET status = $2, sha256 = $3, bytes = $4, total_rows = $5, "
               "valid_rows = $6, invalid_rows = $7, objects = $8, members = $9, errors_sample = $10, "
-              "error = $11, spec_version = $12, finished_at = now(), heartbeat_at = now() "
+              "error = $11, spec_version = $12, warnings = $13, finished_at = now(), "
+              "heartbeat_at = now() "
               "WHERE id = $1 AND status = 'receiving'")
 SQL_HEARTBEAT = "UPDATE uploads SET heartbeat_at = now(), bytes = $2 WHERE id = $1 AND status = 'receiving'"
 SQL_FAIL_STALE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
@@ -104,11 +105,11 @@ class UploadStore:
                      total_rows: int = 0, valid_rows: int = 0, invalid_rows: int = 0,
                      objects: dict | None = None, members: list | None = None,
                      errors_sample: list | None = None, error: dict | None = None,
-                     spec_version: int | None = None) -> None:
+                     spec_version: int | None = None, warnings: list | None = None) -> None:
         assert status in STATUSES[1:], status
         await self.pool.execute(SQL_FINISH, upload_id, status, sha256, nbytes, total_rows,
                                 valid_rows, invalid_rows, objects or {}, members,
-                                errors_sample or [], error, spec_version)
+                                errors_sample or [], error, spec_version, warnings or [])
 
     async def fail_stale(self, older_than_s: float) -> list[str]:
         rows = await self.pool.fetch(SQL_FAIL_STALE, float(older_than_s))

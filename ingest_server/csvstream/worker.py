@@ -110,6 +110,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     ncols = len(header)
     col_index = {name: i for i, name in enumerate(header)}
     check, transform = checker.check, checker.transform
+    shape = getattr(checker, "shape", None)  # see shape.py: cells that are not columns
     try:
         text = chunk.data.decode("utf-8")
         bad_bytes = False
@@ -136,9 +137,14 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 continue
             rows += 1
             errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
+            original = row
             if len(row) != ncols:
-                errors.append((None, "ragged_row",
-                               f"expected {ncols} cells, got {len(row)}"))
+                if shape is None:
+                    errors.append((None, "ragged_row",
+                                   f"expected {ncols} cells, got {len(row)}"))
+                else:
+                    row, problems = shape.fit(row)
+                    errors += problems
             if not errors:
                 errors = check(row)
                 if not errors:
@@ -155,7 +161,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 if len(sample) >= sample_limit:
                     break
                 if col is None:
-                    value = ",".join(cells)
+                    value = ",".join(_shown(c) for c in original) if bad_bytes \
+                        else ",".join(original)
                 else:
                     i = col_index.get(col)
                     value = cells[i] if i is not None and i < len(cells) else ""

@@ -12,12 +12,14 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
 from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
+from ..csvstream.shape import shape_header
 from ..csvstream.stream import open_csv_stream
 from ..csvstream.worker import header_rows
 from ..errors import FileRejected
 from ..storage.base import ObjectWriter, Storage, abort_all
 
 CHECKER_FACTORY = "ingest_server.ingest.checker:build_checker"
+SHAPED_FACTORY = "ingest_server.csvstream.shape:shaped_checker"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class CsvOutcome:
     valid_rows: int = 0
     invalid_rows: int = 0
     errors_sample: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
     writers: list[ObjectWriter] = field(default_factory=list)
     valid_key: str | None = None
     error_key: str | None = None
@@ -73,10 +76,14 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                                        max_line_bytes=max_line_bytes)
         if stream.chunker.header is None:
             raise FileRejected("the file is empty: no header row", code="empty_file")
-        header = outcome.header = stream.header
+        shape = shape_header(stream.header, target.schema)
+        header = outcome.header = list(shape.names)
+        outcome.warnings.extend(shape.warnings)
         spec = CheckerSpec(CHECKER_FACTORY, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program))
+        if not shape.trivial:
+            spec = CheckerSpec(SHAPED_FACTORY, (shape, spec))
         ctx_key = hashlib.sha256(repr(spec.args).encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)

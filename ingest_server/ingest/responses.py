@@ -40,6 +40,7 @@ def response_body(record: dict[str, Any]) -> dict[str, Any]:
         "invalid_rows": record["invalid_rows"],
         "objects": record["objects"] or _no_objects(record["route"]),
         "errors_sample": record["errors_sample"],
+        "warnings": record.get("warnings") or [],
         "error": record["error"],
         "started_at": record["started_at"],
         "finished_at": record["finished_at"],

@@ -279,11 +279,13 @@ class IngestService:
             if req.program_type.route == "national_programs" else None
         sample = [dict(e, member=m.name) if member_json else e
                   for m in members if m.csv for e in m.csv.errors_sample]
+        warnings = [dict(w, details={**w.get("details", {}), "member": m.name})
+                    if member_json else w for m in members if m.csv for w in m.csv.warnings]
         try:
             await self.uploads.finish(
                 ctx.upload_id, status=status, sha256=sha, nbytes=ctx.stats.nbytes,
                 objects=objects, members=member_json, error=error,
-                errors_sample=sample[:self.settings.limits.errors_sample],
+                errors_sample=sample[:self.settings.limits.errors_sample], warnings=warnings,
                 spec_version=members[0].spec_version if len(members) == 1 else None, **totals)
         except BaseException:
             if published:  # not recorded as uploaded: take the objects back, as if never landed

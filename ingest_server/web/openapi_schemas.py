@@ -76,6 +76,12 @@ SCHEMAS: dict[str, Schema] = {
         "message": STRING,
         "member": dict(STRING, description="national ZIPs: the member (CSV name) of the row"),
     }, required=["line", "column", "value", "code", "message"]),
+    "Warning": {
+        "type": "object", "required": ["code", "message", "details"],
+        "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"}},
+        "description": "something the upload did without refusing anything (e.g. "
+                       "`error_columns_dropped`: `_line`/`_errors` of an error file uploaded "
+                       "again); a ZIP member's warnings name it in `details.member`"},
     "UploadError": nullable({
         "type": "object", "required": ["code", "message"],
         "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"},
@@ -111,6 +117,7 @@ SCHEMAS: dict[str, Schema] = {
         "objects": ref("UploadObjects"),
         "errors_sample": {"type": "array", "items": ref("RowError"),
                           "description": "the first row errors (`limits.errors_sample`)"},
+        "warnings": {"type": "array", "items": ref("Warning")},
         "error": ref("UploadError"),
         "started_at": dict(STRING, format="date-time"),
         "finished_at": nullable(dict(STRING, format="date-time")),
@@ -125,7 +132,7 @@ SCHEMAS: dict[str, Schema] = {
     }, required=["upload_id", "status", "message", "route", "filename", "ingestion_type",
                  "ingestion_name", "program_name", "spec_version", "dry_run", "bytes", "sha256",
                  "total_rows", "valid_rows", "invalid_rows", "objects", "errors_sample", "error",
-                 "started_at", "finished_at"]),
+                 "started_at", "finished_at", "warnings"]),
     "UploadList": closed({"uploads": {"type": "array", "items": ref("Upload")},
                           "limit": COUNT, "offset": COUNT,
                           "total": dict(COUNT, description="uploads matching the filters")}),
