@@ -3,7 +3,7 @@
 import { api, describe, download, fetchText, session } from "./api.js";
 import { announce, bytes, duration, field, h, mount, notice, plural, when } from "./dom.js";
 import { errorRecords, parseCsv } from "./csv.js";
-import { counts, errorRows, verdictBox } from "./results.js";
+import { counts, errorRows, verdictBox, warnings } from "./results.js";
 import { uploadAgain } from "./page-upload.js";
 
 const MAX_SHOWN = 500;
@@ -95,7 +95,7 @@ export async function uploadDetailPage(id) {
 
   mount(
     h("h1", {}, `Upload: ${u.filename || u.upload_id}`),
-    verdictBox(u), message, counts(u),
+    verdictBox(u), message, warnings(u), counts(u),
     h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
     h("h2", {}, "Files written"),
     keys.length && !gone ? h("ul", { class: "keys", id: "objects" }, keys.map((k) => h("li", {}, h("code", {}, k))))

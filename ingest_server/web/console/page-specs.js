@@ -111,7 +111,8 @@ function markInText(text, name) {
 export async function specPage(kind, name) {
   const spec = await api(`/api/specs/${kind}/${encodeURIComponent(name)}?schemas=true`);
   const latest = spec.latest;
-  const cols = Object.entries(latest.cerberus);
+  // PostgreSQL's jsonb does not keep key order: columns are shown (and the header written) by name.
+  const cols = Object.entries(latest.cerberus).sort(([a], [b]) => a.localeCompare(b));
   const header = cols.map(([c]) => c).join(",") + "\r\n";
   const example = URL.createObjectURL(new Blob([header], { type: "text/csv" }));
   const versions = spec.versions;
@@ -144,7 +145,7 @@ export async function specPage(kind, name) {
 }
 
 function diffTable(a, b, va, vb) {
-  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => x.localeCompare(y));
   const rows = names.map((n) => {
     const before = a[n] ? rulesInWords(a[n]) : null;
     const after = b[n] ? rulesInWords(b[n]) : null;

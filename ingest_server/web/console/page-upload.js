@@ -1,7 +1,7 @@
 // Upload: kind, spec, programme, the file, options; progress with speed and time left; the answer.
 import { ApiError, api, authHeader, describe, resumableAvailable, session } from "./api.js";
 import { announce, bytes, duration, field, h, mount, notice } from "./dom.js";
-import { counts, errorTable, fileError, verdictBox } from "./results.js";
+import { counts, errorTable, fileError, verdictBox, warnings } from "./results.js";
 
 let pendingFile = null; // a corrected file handed over by the upload page of an earlier upload
 
@@ -205,6 +205,7 @@ function showAnswer(result, u) {
     h("h2", {}, "Result"),
     verdictBox(u),
     fileError(u),
+    warnings(u),
     counts(u),
     first.length ? errorTable(first, `First ${first.length} rejected rows`) : null,
     h("p", {}, h("a", { href: `#/uploads/${u.upload_id}`, class: "button", id: "details-link" },

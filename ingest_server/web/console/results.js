@@ -38,6 +38,14 @@ export function verdictBox(u) {
   return h("div", { class: `verdict ${kind}`, id: "verdict" }, h("strong", {}, title), h("p", {}, text));
 }
 
+export function warnings(u) {
+  // Things the server did that the sender should know (e.g. our own _line/_errors columns
+  // dropped from a corrected error file).
+  const list = u.warnings || [];
+  return list.length ? h("ul", { class: "warnings", id: "warnings" },
+    list.map((w) => h("li", {}, w.message))) : null;
+}
+
 export function counts(u) {
   return h("dl", { class: "counts" },
     h("div", {}, h("dt", {}, "Rows"), h("dd", {}, (u.total_rows || 0).toLocaleString())),
