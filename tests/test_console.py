@@ -108,10 +108,10 @@ def spec_registered(server):
         body=dict(SPEC, program="attendance"))
 
 
-def shot(page, name):
+def shot(page, name, full_page=True):
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
 
 
 def sign_in(page, server, who=OFFICER):
@@ -255,7 +255,7 @@ def test_csv_with_bad_rows_error_table_downloads_reupload_and_retract(page, serv
     page.get_by_role("button", name="Keep it").click()
     assert (storage / valid_key).exists()
     page.get_by_role("button", name="Retract…").click()
-    shot(page, "retract-dialog")
+    shot(page, "retract-dialog", full_page=False)
     page.get_by_role("button", name="Retract", exact=True).click()
     expect(page.locator("#verdict")).to_contain_text("Retracted: its files were deleted")
     expect(page.locator("#verdict")).to_contain_text(f"By {OFFICER[0]}")

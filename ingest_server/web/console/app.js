@@ -20,7 +20,9 @@ function showNav(signedIn) {
   const s = session.get();
   document.getElementById("who").textContent = signedIn && s ? `Signed in as ${s.client}` : "";
   for (const a of document.querySelectorAll("#nav a")) {
-    const here = location.hash.startsWith(a.getAttribute("href"));
+    const href = a.getAttribute("href");
+    const here = location.hash === href || location.hash.startsWith(href + "/") ||
+      location.hash.startsWith(href + "?");
     if (here) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   }
 }

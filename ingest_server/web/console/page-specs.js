@@ -75,7 +75,7 @@ function registerForm() {
       announce(answer.message);
     } catch (err) {
       const { title, lines } = describe(err);
-      out.replaceChildren(notice("error", title, ...lines), fieldsWithError(body, err.details || {}));
+      out.replaceChildren(...[notice("error", title, ...lines), fieldsWithError(body, err.details || {})].filter(Boolean));
       announce(`${title}. ${lines.join(" ")}`);
       markInText(text, (err.details || {}).field);
     }

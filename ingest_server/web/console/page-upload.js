@@ -108,10 +108,13 @@ export async function uploadPage() {
     if (rate.value !== "") fields.max_error_rate = String(Number(rate.value) / 100);
     submit.disabled = true;
     progressBox.hidden = false;
+    const started = performance.now();
     try {
       const answer = resumable.checked && !resumableField.hidden
         ? await sendResumable(file, zip, fields, progress, progressText)
         : await send(file, zip, fields, progress, progressText);
+      progress.value = 100;
+      progressText.textContent = `Sent ${bytes(file.size)} in ${duration((performance.now() - started) / 1000)}.`;
       showAnswer(result, answer);
     } catch (err) {
       const { title, lines } = describe(err);
@@ -201,7 +204,7 @@ function sendResumable(file, zip, fields, progress, text) {
 
 function showAnswer(result, u) {
   const first = u.errors_sample || [];
-  result.replaceChildren(
+  result.replaceChildren(...[
     h("h2", {}, "Result"),
     verdictBox(u),
     fileError(u),
@@ -209,6 +212,6 @@ function showAnswer(result, u) {
     counts(u),
     first.length ? errorTable(first, `First ${first.length} rejected rows`) : null,
     h("p", {}, h("a", { href: `#/uploads/${u.upload_id}`, class: "button", id: "details-link" },
-      "See all details, download files")));
+      "See all details, download files"))].filter(Boolean));
   announce(`${document.getElementById("verdict").textContent}`);
 }
