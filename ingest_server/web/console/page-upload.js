@@ -171,12 +171,24 @@ function send(file, zip, fields, progress, text) {
   });
 }
 
+function tusError(err) {
+  // The server's JSON error when there is one (e.g. the file was refused once complete).
+  const res = err.originalResponse;
+  let body = null;
+  try { body = res ? JSON.parse(res.getBody()) : null; } catch { /* not JSON */ }
+  if (body && body.error) {
+    return new ApiError(res.getStatus(), body.error.code, body.error.message, body.error.details);
+  }
+  return new ApiError(0, "resumable", "The resumable upload failed; choose the file again to resume it.", {});
+}
+
 function sendResumable(file, zip, fields, progress, text) {
-  // tus: the file goes in chunks and resumes after a lost connection. The outcome is the same
-  // upload record, found by file name afterwards.
+  // tus: the file goes in chunks and resumes after a lost connection. The last answer names the
+  // upload record (Upload-Id), the same record a one-shot upload makes.
   const started = performance.now();
   const metadata = { filename: file.name, ...fields };
   if (zip) metadata.ingestion_type = "national";
+  let uploadId = null;
   return new Promise((resolve, reject) => {
     const upload = new window.tus.Upload(file, {
       endpoint: "/api/ingestion/resumable",
@@ -186,9 +198,11 @@ function sendResumable(file, zip, fields, progress, text) {
       retryDelays: [0, 1000, 3000, 5000],
       removeFingerprintOnSuccess: true,
       onProgress: (sent, total) => progressUpdate(progress, text, sent, total, started),
-      onError: (err) => reject(new ApiError(0, "resumable", `The resumable upload failed: ${err.message}`, {})),
+      onAfterResponse: (req, res) => { uploadId = res.getHeader("Upload-Id") || uploadId; },
+      onError: (err) => reject(tusError(err)),
       onSuccess: async () => {
         try {
+          if (uploadId) { resolve(await api(`/api/ingestion/uploads/${encodeURIComponent(uploadId)}`)); return; }
           const q = new URLSearchParams({ filename: file.name });
           if (fields.ingestion_name) q.set("ingestion_name", fields.ingestion_name);
           resolve(await api(`/api/ingestion/file-status?${q}`));
