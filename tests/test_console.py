@@ -396,3 +396,13 @@ def test_one_click_sign_in_when_the_token_endpoint_is_open(browser, pg_dsn, tmp_
         context.close()
         proc.kill()
     assert problems.errors == []
+
+
+def test_readme_screenshots_are_committed_and_small():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    shots = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme)
+    assert len(shots) >= 6
+    for rel in shots:
+        data = (root / rel).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000, rel
