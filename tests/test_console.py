@@ -406,3 +406,25 @@ def test_readme_screenshots_are_committed_and_small():
     for rel in shots:
         data = (root / rel).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000, rel
+
+
+def test_resumable_upload_with_tus_when_the_server_has_it(page, server, spec_registered):
+    """With ``/api/ingestion/resumable`` (tus) on the server, the vendored tus-js-client sends the
+    file and the answer is the same upload record; without it the option is not offered and the
+    upload goes as one request (the other tests)."""
+    with urllib.request.urlopen(server.url + "/console/settings.json", timeout=10) as resp:
+        has_tus = json.loads(resp.read())["resumable"]
+    sign_in(page, server)
+    option = page.get_by_label("Resumable upload (survives a lost connection; for big files)")
+    if not has_tus:
+        expect(option).to_be_hidden()
+        pytest.skip("this server has no /api/ingestion/resumable: the console degrades to one request")
+    expect(option).to_be_checked()
+    upload_csv(page, "resumable-march.csv", BAD_CSV.replace(b"S4", b"S7"))
+    expect(page.locator("#verdict")).to_contain_text("Accepted with 2 rejected rows")
+    page.get_by_role("link", name="See all details, download files").click()
+    upload_id = page.url.rsplit("/", 1)[1]
+    record = api(server, f"/api/ingestion/uploads/{upload_id}", token=token_of(server, OFFICER))
+    assert (record["filename"], record["client"]) == ("resumable-march.csv", OFFICER[0])
+    assert read_csv((server.storage / record["objects"]["valid"]).read_bytes())[1:] == [
+        ["2024-01-01", "S1", "5", "fine"], ["2024-01-04", "S7", "6", "fine"]]
