@@ -130,6 +130,17 @@ def upload_csv(page, name, content, *, spec="teacherspresent", program="school-a
     page.get_by_role("button", name="Upload", exact=True).click()
 
 
+UNLABELLED = """[...document.querySelectorAll('input, select, textarea, button')]
+  .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) &&
+                 !e.getAttribute('aria-label') && !(e.textContent || '').trim())
+  .map((e) => e.outerHTML)"""
+
+
+def assert_labelled(page):
+    """Every control has a label (or is a button with text): screen readers can name it."""
+    assert page.evaluate(UNLABELLED) == []
+
+
 def read_csv(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
 
@@ -165,6 +176,7 @@ def test_sign_in_errors_in_words_token_in_session_storage_and_sign_out(page, ser
     page.problems.expect(401)
     page.goto(server.url + "/")
     shot(page, "sign-in")
+    assert_labelled(page)
     page.get_by_label("Client id").fill(OFFICER[0])
     page.get_by_label("Client secret").fill("wrong-secret")
     page.get_by_role("button", name="Sign in").click()
@@ -195,6 +207,7 @@ def test_csv_with_bad_rows_error_table_downloads_reupload_and_retract(page, serv
     assert first.nth(0).locator("td").all_inner_texts()[:4] == [
         "3", "teachers_present", "abc", "type_error"]
     shot(page, "upload-result")
+    assert_labelled(page)
 
     page.get_by_role("link", name="See all details, download files").click()
     expect(page.get_by_role("heading", name="Upload: attendance-march.csv")).to_be_visible()
@@ -213,6 +226,7 @@ def test_csv_with_bad_rows_error_table_downloads_reupload_and_retract(page, serv
     expect(rows.first.locator("td").nth(0)).to_have_text("4")
     page.get_by_label("Column", exact=True).select_option("")
     shot(page, "upload-detail")
+    assert_labelled(page)
 
     storage = server.storage
     valid_key, errors_key = record["objects"]["valid"], record["objects"]["errors"]
@@ -304,6 +318,7 @@ def test_history_filters_and_isolation(page, server, spec_registered):
     expect(table.first).to_contain_text("history-probe.csv")  # newest first
     expect(page.locator("#history")).not_to_contain_text("other-office-only.csv")
     shot(page, "history")
+    assert_labelled(page)
     page.get_by_label("File name contains").fill("PROBE")
     page.get_by_role("button", name="Filter").click()
     expect(table).to_have_count(1)
@@ -331,6 +346,7 @@ def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, 
     expect(page.locator("#reg-fields li.bad")).to_contain_text("pupils")
     expect(page.locator("#reg-fields li.bad")).to_contain_text('keyword "bogus_rule"')
     shot(page, "register-spec-error")
+    assert_labelled(page)
     good = json.loads(json.dumps(bad))
     del good["input"]["properties"]["pupils"]["bogus_rule"]
     page.get_by_label("Spec JSON").fill(json.dumps(good))
@@ -351,6 +367,7 @@ def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, 
     expect(diff.locator("tr.added")).to_contain_text("remarks")
     expect(diff.locator("tr.changed")).to_contain_text("pupils")
     shot(page, "spec")
+    assert_labelled(page)
     with page.expect_download() as got:
         page.get_by_role("link", name="Download an example CSV header").click()
     assert Path(got.value.path()).read_bytes() == b"pupils,remarks,school_id\r\n"

@@ -242,3 +242,18 @@ async def test_a_failed_delete_leaves_retracting_and_a_retry_finishes(app_client
     assert resp.status == 200 and (await resp.json())["status"] == "retracted"
     assert not path.exists()
     assert not {body["objects"]["valid"], body["objects"]["errors"]} & set(await landed(c))
+
+
+async def test_the_open_token_endpoint_never_grants_admin(aiohttp_client, tmp_path, clean_db):
+    settings = make_settings(tmp_path, clean_db, auth={"open_token_endpoint": True})
+    c = await aiohttp_client(create_app(settings))
+    resp = await c.get("/api/ingestion/generatejwt", headers={"Accept": "application/json"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["scope"].split() == ["ingest", "read", "spec"]
+    h = {"Authorization": f"Bearer {body['token']}"}
+    await register(c, h)
+    _, up = await upload(c, h, GOOD_AND_BAD)
+    assert up["client"] == "anonymous"
+    mine = await bearer(c, TEST_CLIENT)
+    assert (await c.get(f"{UPLOADS}/{up['upload_id']}", headers=mine)).status == 404

@@ -7,6 +7,7 @@ import { counts, errorRows, verdictBox, warnings } from "./results.js";
 import { uploadAgain } from "./page-upload.js";
 
 const MAX_SHOWN = 500;
+const MAX_LOADED = 20000; // more rejected rows than this: the table shows the sample, the file has all
 
 export async function uploadDetailPage(id) {
   let u;
@@ -113,7 +114,7 @@ async function rejectedSection(u, base, national, gone) {
   if (!u.invalid_rows) return null;
   let records = u.errors_sample || [];
   let complete = false;
-  if (!national && !gone && u.objects && u.objects.errors) {
+  if (!national && !gone && u.objects && u.objects.errors && u.invalid_rows <= MAX_LOADED) {
     try {
       records = errorRecords(parseCsv(await fetchText(`${base}/errors`)));
       complete = true;
