@@ -1,10 +1,23 @@
-"""Fixtures' helpers for the console's browser tests: a real server process and Debian's Chromium
-driven by Playwright (its own browser download cannot be used here)."""
+"""Helpers of the console's browser tests: Debian's Chromium (Playwright's own browser download
+cannot be used here), a record of page problems, a real server's config, and the steps a person
+takes (sign in, upload)."""
 
 from __future__ import annotations
 
+import base64
+import csv
+import io
+import json
+import os
 import shutil
+import urllib.request
 from pathlib import Path
+
+from playwright.sync_api import expect
+
+from conftest import JWT_SECRET
+from ingest_server.auth import hash_secret
+from server_process import write_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -31,3 +44,83 @@ class PageProblems:
 
     def expect(self, *statuses: int) -> None:
         self.expected_statuses.update(statuses)
+
+
+OFFICER = ("district-officer", "officer-secret-0123456789abcdef")
+OTHER = ("other-office", "other-office-secret-0123456789")
+BAD_CSV = (b"date,school_id,teachers_present,remarks\r\n"
+           b"2024-01-01,S1,5,fine\r\n"
+           b"2024-01-02,S2,abc,=HYPERLINK(\"http://evil\")\r\n"
+           b"2024-01-03,,7,missing school\r\n"
+           b"2024-01-04,S4,6,fine\r\n")
+SCREENSHOTS = os.environ.get("INGEST_SCREENSHOTS")
+
+
+def server_config(tmp: Path, dsn: str, **auth) -> Path:
+    return write_config(tmp / "config.toml", {
+        "server": {"host": "127.0.0.1", "plugins_dir": str(tmp / "plugins"),
+                   "state_dir": str(tmp / "state"), "log_level": "INFO"},
+        "database": {"dsn": dsn, "startup_wait_s": 0.0},
+        "storage": {"backend": "local", "root": str(tmp / "storage")},
+        "ingest": {"workers": 1},
+        "auth": dict({"jwt_secret": JWT_SECRET, "clients": [
+            {"id": OFFICER[0], "secret_sha256": hash_secret(OFFICER[1]),
+             "scopes": ["ingest", "read", "spec"]},
+            {"id": OTHER[0], "secret_sha256": hash_secret(OTHER[1]), "scopes": ["ingest", "read"]},
+        ]}, **auth),
+    })
+
+
+def api(server, path, *, token=None, method="GET", body=None):
+    req = urllib.request.Request(server.url + path, method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Accept": "application/json",
+                                          "Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def token_of(server, who):
+    req = urllib.request.Request(server.url + "/api/ingestion/generatejwt", headers={
+        "Accept": "application/json",
+        "Authorization": "Basic " + base64.b64encode(f"{who[0]}:{who[1]}".encode()).decode()})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["token"]
+
+
+def shot(page, name, full_page=True):
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(page, server, who=OFFICER):
+    page.goto(server.url + "/")
+    page.get_by_label("Client id").fill(who[0])
+    page.get_by_label("Client secret").fill(who[1])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Upload a file")).to_be_visible()
+
+
+def upload_csv(page, name, content, *, spec="teacherspresent", program="school-attendance"):
+    page.goto(page.url.split("#")[0] + "#/upload")
+    page.get_by_label("Spec", exact=True).fill(spec)
+    page.get_by_label("Programme", exact=True).fill(program)
+    page.set_input_files("#file", files=[{"name": name, "mimeType": "text/csv", "buffer": content}])
+    page.get_by_role("button", name="Upload", exact=True).click()
+
+
+UNLABELLED = """[...document.querySelectorAll('input, select, textarea, button')]
+  .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) &&
+                 !e.getAttribute('aria-label') && !(e.textContent || '').trim())
+  .map((e) => e.outerHTML)"""
+
+
+def assert_labelled(page):
+    """Every control has a label (or is a button with text): screen readers can name it."""
+    assert page.evaluate(UNLABELLED) == []
+
+
+def read_csv(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))

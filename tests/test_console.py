@@ -6,54 +6,27 @@ error anywhere. ``INGEST_SCREENSHOTS=DIR`` also saves screenshots of the main pa
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import re
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import JWT_SECRET
-from console_browser import PageProblems, chromium_path
-from ingest_helpers import SPEC, build_zip
-from ingest_server.auth import hash_secret
-from server_process import ServerProcess, free_port, write_config
-
 playwright_api = pytest.importorskip("playwright.sync_api")
+
+from console_browser import (BAD_CSV, OFFICER, OTHER, PageProblems, api,  # noqa: E402
+                             assert_labelled, chromium_path, read_csv, server_config, shot,
+                             sign_in, token_of, upload_csv)
+from ingest_helpers import SPEC, build_zip  # noqa: E402
+from server_process import ServerProcess, free_port  # noqa: E402
+
 expect = playwright_api.expect
-
-OFFICER = ("district-officer", "officer-secret-0123456789abcdef")
-OTHER = ("other-office", "other-office-secret-0123456789")
-BAD_CSV = (b"date,school_id,teachers_present,remarks\r\n"
-           b"2024-01-01,S1,5,fine\r\n"
-           b"2024-01-02,S2,abc,=HYPERLINK(\"http://evil\")\r\n"
-           b"2024-01-03,,7,missing school\r\n"
-           b"2024-01-04,S4,6,fine\r\n")
-SCREENSHOTS = os.environ.get("INGEST_SCREENSHOTS")
-
-
-def _config(tmp: Path, dsn: str, **auth) -> Path:
-    return write_config(tmp / "config.toml", {
-        "server": {"host": "127.0.0.1", "plugins_dir": str(tmp / "plugins"),
-                   "state_dir": str(tmp / "state"), "log_level": "INFO"},
-        "database": {"dsn": dsn, "startup_wait_s": 0.0},
-        "storage": {"backend": "local", "root": str(tmp / "storage")},
-        "ingest": {"workers": 1},
-        "auth": dict({"jwt_secret": JWT_SECRET, "clients": [
-            {"id": OFFICER[0], "secret_sha256": hash_secret(OFFICER[1]),
-             "scopes": ["ingest", "read", "spec"]},
-            {"id": OTHER[0], "secret_sha256": hash_secret(OTHER[1]), "scopes": ["ingest", "read"]},
-        ]}, **auth),
-    })
-
 
 @pytest.fixture(scope="module")
 def server(pg_dsn, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("console")
-    proc = ServerProcess(_config(tmp, pg_dsn), free_port(), tmp / "server.log")
+    proc = ServerProcess(server_config(tmp, pg_dsn), free_port(), tmp / "server.log")
     proc.start()
     proc.storage = tmp / "storage"
     yield proc
@@ -82,67 +55,11 @@ def page(browser):
     assert problems == [], problems
 
 
-def api(server, path, *, token=None, method="GET", body=None):
-    req = urllib.request.Request(server.url + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Accept": "application/json",
-                                          "Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())
-
-
-def token_of(server, who):
-    import base64
-    req = urllib.request.Request(server.url + "/api/ingestion/generatejwt", headers={
-        "Accept": "application/json",
-        "Authorization": "Basic " + base64.b64encode(f"{who[0]}:{who[1]}".encode()).decode()})
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read())["token"]
-
-
 @pytest.fixture(scope="module")
 def spec_registered(server):
     api(server, "/api/spec/event", token=token_of(server, OFFICER), method="POST", body=SPEC)
     api(server, "/api/spec/event", token=token_of(server, OFFICER), method="POST",
         body=dict(SPEC, program="attendance"))
-
-
-def shot(page, name, full_page=True):
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=full_page)
-
-
-def sign_in(page, server, who=OFFICER):
-    page.goto(server.url + "/")
-    page.get_by_label("Client id").fill(who[0])
-    page.get_by_label("Client secret").fill(who[1])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Upload a file")).to_be_visible()
-
-
-def upload_csv(page, name, content, *, spec="teacherspresent", program="school-attendance"):
-    page.goto(page.url.split("#")[0] + "#/upload")
-    page.get_by_label("Spec", exact=True).fill(spec)
-    page.get_by_label("Programme", exact=True).fill(program)
-    page.set_input_files("#file", files=[{"name": name, "mimeType": "text/csv", "buffer": content}])
-    page.get_by_role("button", name="Upload", exact=True).click()
-
-
-UNLABELLED = """[...document.querySelectorAll('input, select, textarea, button')]
-  .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) &&
-                 !e.getAttribute('aria-label') && !(e.textContent || '').trim())
-  .map((e) => e.outerHTML)"""
-
-
-def assert_labelled(page):
-    """Every control has a label (or is a button with text): screen readers can name it."""
-    assert page.evaluate(UNLABELLED) == []
-
-
-def read_csv(data: bytes) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
 
 
 # --- the page itself -------------------------------------------------------------------------
@@ -398,7 +315,7 @@ def test_phone_width_and_keyboard_sign_in(browser, server):
 
 
 def test_one_click_sign_in_when_the_token_endpoint_is_open(browser, pg_dsn, tmp_path):
-    proc = ServerProcess(_config(tmp_path, pg_dsn, open_token_endpoint=True), free_port(),
+    proc = ServerProcess(server_config(tmp_path, pg_dsn, open_token_endpoint=True), free_port(),
                          tmp_path / "server.log")
     proc.start()
     context = browser.new_context()
