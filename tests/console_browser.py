@@ -48,6 +48,7 @@ class PageProblems:
 
 OFFICER = ("district-officer", "officer-secret-0123456789abcdef")
 OTHER = ("other-office", "other-office-secret-0123456789")
+AUDITOR = ("state-auditor", "auditor-secret-0123456789abcdef")
 BAD_CSV = (b"date,school_id,teachers_present,remarks\r\n"
            b"2024-01-01,S1,5,fine\r\n"
            b"2024-01-02,S2,abc,=HYPERLINK(\"http://evil\")\r\n"
@@ -67,6 +68,7 @@ def server_config(tmp: Path, dsn: str, **auth) -> Path:
             {"id": OFFICER[0], "secret_sha256": hash_secret(OFFICER[1]),
              "scopes": ["ingest", "read", "spec"]},
             {"id": OTHER[0], "secret_sha256": hash_secret(OTHER[1]), "scopes": ["ingest", "read"]},
+            {"id": AUDITOR[0], "secret_sha256": hash_secret(AUDITOR[1]), "scopes": ["read", "admin"]},
         ]}, **auth),
     })
 

@@ -15,7 +15,7 @@ import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from console_browser import (BAD_CSV, OFFICER, OTHER, PageProblems, api,  # noqa: E402
+from console_browser import (AUDITOR, BAD_CSV, OFFICER, OTHER, PageProblems, api,  # noqa: E402
                              assert_labelled, chromium_path, read_csv, server_config, shot,
                              sign_in, token_of, upload_csv)
 from ingest_helpers import SPEC, build_zip  # noqa: E402
@@ -250,6 +250,22 @@ def test_history_filters_and_isolation(page, server, spec_registered):
     expect(page.locator(".pager")).to_contain_text("No uploads match.")
 
 
+def test_admin_sees_every_clients_uploads_and_who_sent_them(page, server, spec_registered):
+    sign_in(page, server, OTHER)
+    upload_csv(page, "seen-by-the-auditor.csv", BAD_CSV.replace(b"S4", b"S6"))
+    expect(page.locator("#verdict")).to_contain_text("Accepted")
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, server, AUDITOR)
+    expect(page.get_by_text("Read only")).to_be_visible()  # admin without ingest: no uploading
+    page.get_by_role("link", name="History").click()
+    expect(page.locator("#history thead")).to_contain_text("Sent by")
+    row = page.locator("#history tbody tr", has_text="seen-by-the-auditor.csv")
+    expect(row).to_contain_text(OTHER[0])
+    row.get_by_role("link").click()
+    expect(page.get_by_role("button", name="Retract…")).to_be_visible()  # admin retracts any
+    expect(page.locator("#upload-corrected")).to_have_count(0)  # no ingest scope: no re-upload
+
+
 def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, server):
     page.problems.expect(400)
     sign_in(page, server)
@@ -362,3 +378,21 @@ def test_resumable_upload_with_tus_when_the_server_has_it(page, server, spec_reg
     assert (record["filename"], record["client"]) == ("resumable-march.csv", OFFICER[0])
     assert read_csv((server.storage / record["objects"]["valid"]).read_bytes())[1:] == [
         ["2024-01-01", "S1", "5", "fine"], ["2024-01-04", "S7", "6", "fine"]]
+
+
+def test_progress_shows_speed_and_time_left_on_a_slow_link(page, server, spec_registered):
+    """Chromium's network emulation slows the upload to ~1 MB/s, so the progress events of
+    XMLHttpRequest show up: bytes sent, speed and time left, then the answer."""
+    sign_in(page, server)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {
+        "offline": False, "latency": 5, "downloadThroughput": -1, "uploadThroughput": 1_000_000})
+    rows = b"".join(b"2024-01-01,S%d,%d,note\r\n" % (i, i % 50) for i in range(120_000))
+    upload_csv(page, "big-slow.csv", BAD_CSV + rows)
+    text = page.locator("#progress-text")
+    expect(text).to_contain_text(re.compile(r"MB of [\d.]+ MB · [\d.]+ (KB|MB)/s · .* left"))
+    assert page.evaluate("document.getElementById('progress').value") > 0
+    expect(page.locator("#verdict")).to_contain_text("Accepted with 2 rejected rows",
+                                                     timeout=60_000)
+    expect(text).to_contain_text("Sent 3.")

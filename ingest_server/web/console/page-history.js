@@ -1,5 +1,5 @@
 // History: the uploads this account may see, filtered, newest first, paged.
-import { api, describe } from "./api.js";
+import { api, describe, session } from "./api.js";
 import { field, h, mount, notice, when } from "./dom.js";
 
 const PAGE = 25;
@@ -43,11 +43,13 @@ export async function historyPage(query) {
     mount(h("h1", {}, "History"), form, notice("error", title, ...lines));
     return;
   }
+  const everyone = session.scopes().has("admin"); // admin sees every client's: say whose
   const rows = list.uploads.map((u) => h("tr", {},
     h("td", {}, when(u.started_at)),
     h("td", {}, h("a", { href: `#/uploads/${u.upload_id}` }, u.filename || u.upload_id)),
     h("td", {}, u.route === "national_programs" ? "national ZIP" : `${u.ingestion_type} · ${u.ingestion_name}`),
     h("td", {}, u.program_name || ""),
+    everyone ? h("td", {}, u.client || "") : null,
     h("td", {}, h("span", { class: `status ${u.status}` }, u.dry_run ? `${u.status} (dry run)` : u.status)),
     h("td", { class: "num" }, u.valid_rows.toLocaleString()),
     h("td", { class: "num" }, u.invalid_rows.toLocaleString())));
@@ -59,8 +61,8 @@ export async function historyPage(query) {
   mount(h("h1", {}, "History"), form,
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Uploads" },
       h("table", { id: "history" }, h("caption", {}, "Uploads, newest first"),
-        h("thead", {}, h("tr", {}, ["Started", "File", "Spec", "Programme", "Status", "Valid", "Rejected"]
-          .map((x) => h("th", { scope: "col" }, x)))),
+        h("thead", {}, h("tr", {}, ["Started", "File", "Spec", "Programme", everyone ? "Sent by" : null,
+          "Status", "Valid", "Rejected"].filter(Boolean).map((x) => h("th", { scope: "col" }, x)))),
         h("tbody", {}, rows))),
     pager);
 }
