@@ -126,8 +126,8 @@ async def _stream(request: web.Request, key: str, filename: str,
     resp = web.StreamResponse(headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{filename}"'})
-    async with contextlib.aclosing(chunks):
-        body = transform(chunks) if transform else chunks
+    body = transform(chunks) if transform else chunks
+    async with contextlib.aclosing(chunks), contextlib.aclosing(body):
         first = await anext(body, None)  # a missing object still answers 404, not a cut 200
         await resp.prepare(request)
         if first is not None:
