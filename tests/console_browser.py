@@ -119,9 +119,40 @@ UNLABELLED = """[...document.querySelectorAll('input, select, textarea, button')
   .map((e) => e.outerHTML)"""
 
 
+# WCAG 2 contrast of every visible text against its effective background: 4.5:1, or 3:1 for
+# large text (24 px, or 18.66 px bold).
+LOW_CONTRAST = """(() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+    .reduce((acc, v, i) => acc + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+    if (!text || !el.getClientRects().length) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || el.closest('[hidden], .sr-only, option, select')) continue;
+    const [a, b] = [lum(rgb(st.color).slice(0, 3)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) bad.push(`${text.slice(0, 30)}: ${ratio.toFixed(2)} < ${need}`);
+  }
+  return bad;
+})()"""
+
+
 def assert_labelled(page):
-    """Every control has a label (or is a button with text): screen readers can name it."""
+    """Every control has a label (or is a button with text): screen readers can name it; and
+    every text has enough contrast to be read."""
     assert page.evaluate(UNLABELLED) == []
+    assert page.evaluate(LOW_CONTRAST) == []
 
 
 def read_csv(data: bytes) -> list[list[str]]:
