@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 NEWMAN := postman/node_modules/.bin/newman
 CONFIG ?= config.toml
 
-.PHONY: serve test newman nginx bench lock clean
+.PHONY: serve test newman nginx chromium bench lock clean
 
 # `make serve` installs the runtime only; `make test` adds the test tools (a second stamp).
 $(STAMP): pyproject.toml constraints.txt
@@ -26,7 +26,7 @@ serve: $(STAMP)
 	INGEST_AUTH_OPEN_TOKEN_ENDPOINT=$${INGEST_AUTH_OPEN_TOKEN_ENDPOINT:-true} \
 		$(BIN)/ingest-server --config $(CONFIG)
 
-test: $(TEST_STAMP) newman nginx
+test: $(TEST_STAMP) newman nginx chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # newman (runs the Postman collection in tests/test_postman.py), pinned by postman/package-lock.json.
@@ -43,6 +43,11 @@ nginx:
 $(NEWMAN): postman/package.json postman/package-lock.json
 	npm ci --prefix postman --no-audit --no-fund --loglevel=error
 	touch $(NEWMAN)
+
+# Debian's Chromium for the console's browser tests (tests/test_console.py): Playwright drives it,
+# since Playwright's own browser download cannot be used here. Installed once when missing (root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/bench_ingest.py

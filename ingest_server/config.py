@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from .errors import ConfigError
 
 ENV_PREFIX = "INGEST_"
-SCOPES = frozenset({"ingest", "spec", "read"})
+SCOPES = frozenset({"ingest", "spec", "read", "admin"})
 
 
 @dataclass(frozen=True)

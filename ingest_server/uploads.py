@@ -7,15 +7,18 @@ An upload in progress refreshes ``heartbeat_at``; one whose heartbeat is older t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 STATUSES = ("receiving", "uploaded", "rejected", "failed")
+RETRACT_STATUSES = ("retracting", "retracted")  # set by retraction.py, never by an upload
 COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_name, spec_version, "
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
-           "members, errors_sample, error, started_at, heartbeat_at, finished_at, warnings")
+           "members, errors_sample, error, started_at, heartbeat_at, finished_at, warnings, "
+           "retracted_at, retracted_by, retract_error")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
               "status, dry_run, idempotency_key, owner) "
               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10)")
@@ -45,19 +48,25 @@ SQL_FAIL_ONE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
                 "error = jsonb_build_object('code', 'interrupted', 'message', "
                 "'the server stopped while this upload was in progress') "
                 "WHERE id = $1 AND status = 'receiving'")
-SQL_LIST = ("SELECT " + COLUMNS + " FROM uploads "
-            "WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR route = $2) "
-            "AND ($3::text IS NULL OR client = $3) "
-            "ORDER BY started_at DESC, id LIMIT $4 OFFSET $5")
+LIST_WHERE = ("WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR route = $2) "
+              "AND ($3::text IS NULL OR client = $3) AND ($4::text IS NULL OR program = $4) "
+              "AND ($5::text IS NULL OR ingestion_name = $5) "
+              "AND ($6::text IS NULL OR strpos(lower(filename), lower($6)) > 0) "
+              "AND ($7::timestamptz IS NULL OR started_at >= $7) "
+              "AND ($8::timestamptz IS NULL OR started_at < $8) ")
+SQL_LIST = ("SELECT " + COLUMNS + " FROM uploads " + LIST_WHERE +
+            "ORDER BY started_at DESC, id LIMIT $9 OFFSET $10")
+SQL_COUNT = "SELECT count(*) FROM uploads " + LIST_WHERE
 SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
                    "AND ($2::text IS NULL OR kind = $2) "
                    "AND ($3::text IS NULL OR ingestion_name = $3) "
+                   "AND ($4::text IS NULL OR client = $4) "
                    "ORDER BY started_at DESC LIMIT 1")
 
 
 def record_to_json(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
     out = dict(r)
-    for key in ("started_at", "heartbeat_at", "finished_at"):
+    for key in ("started_at", "heartbeat_at", "finished_at", "retracted_at"):
         value = out.get(key)
         if isinstance(value, datetime):
             out[key] = value.isoformat()
@@ -116,11 +125,36 @@ class UploadStore:
         return failed
 
     async def list(self, *, status: str | None = None, route: str | None = None,
-                   client: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
-        rows = await self.pool.fetch(SQL_LIST, status, route, client, limit, offset)
+                   client: str | None = None, limit: int = 50, offset: int = 0,
+                   where: UploadFilter | None = None) -> list[dict]:
+        args = (where or UploadFilter(status=status, route=route, client=client)).args()
+        rows = await self.pool.fetch(SQL_LIST, *args, limit, offset)
         return [record_to_json(r) for r in rows]
 
-    async def file_status(self, filename: str, kind: str | None,
-                          ingestion_name: str | None) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name)
+    async def count(self, where: UploadFilter) -> int:
+        return await self.pool.fetchval(SQL_COUNT, *where.args())
+
+    async def file_status(self, filename: str, kind: str | None, ingestion_name: str | None,
+                          client: str | None = None) -> dict[str, Any] | None:
+        """The latest upload of ``filename``; only ``client``'s own when a client is given."""
+        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client)
         return record_to_json(row) if row else None
+
+
+@dataclass(frozen=True)
+class UploadFilter:
+    """Which uploads a listing shows; None means any. ``filename`` matches a substring, any case;
+    ``since`` is inclusive and ``until`` exclusive."""
+
+    status: str | None = None
+    route: str | None = None
+    client: str | None = None
+    program: str | None = None
+    ingestion_name: str | None = None
+    filename: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def args(self) -> tuple:
+        return (self.status, self.route, self.client, self.program, self.ingestion_name,
+                self.filename, self.since, self.until)

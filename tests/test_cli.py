@@ -355,3 +355,25 @@ def test_a_terminal_gets_the_rich_bar():
     assert "upload f.csv" in term.getvalue() and "2.0/2.0 MB" in term.getvalue()
     assert isinstance(reporter_for("x", 1, term, enabled=False), NoProgress)
     assert isinstance(reporter_for("x", 1, io.StringIO()), PlainProgress)
+
+
+async def test_list_with_filters(client, cli_env, tmp_path):
+    await register(client, await _bearer(cli_env))
+    ids = []
+    for name, program in (("jan-report.csv", "prog-a"), ("feb-report.csv", "prog-b")):
+        path = tmp_path / name
+        path.write_bytes(CSV + f"2024-03-01,{name},1\n".encode())
+        out = await ingest(cli_env, "upload", str(path), "--name", "teacherspresent",
+                           "--program", program, "--json", "--no-progress")
+        ids.append(json.loads(out.stdout)["upload_id"])
+    listed = await ingest(cli_env, "list", "--json")
+    body = json.loads(listed.stdout)
+    assert [u["upload_id"] for u in body["uploads"]] == ids[::-1] and body["total"] == 2
+    only = json.loads((await ingest(cli_env, "list", "--program", "prog-a", "--json")).stdout)
+    assert [u["upload_id"] for u in only["uploads"]] == [ids[0]]
+    by_name = await ingest(cli_env, "list", "--filename", "FEB", "--status", "uploaded")
+    assert by_name.exit_code == 0
+    assert "uploads 1-1 of 1" in by_name.stdout and ids[1] in by_name.stdout
+    assert ids[0] not in by_name.stdout
+    none = await ingest(cli_env, "list", "--from", "2999-01-01")
+    assert "no uploads match" in none.stdout

@@ -57,7 +57,7 @@ def test_relative_paths_resolve_next_to_the_file(tmp_path):
     ("[auth]\nalgorithm = 'none'\n", {}, "auth.algorithm"),
     ("[auth]\nalgorithm = 'RS256'\n", {}, "auth.private_key_file"),
     ("[[auth.clients]]\nid = 'a'\nsecret_sha256 = 'xyz'\n", {}, "secret_sha256"),
-    ("[[auth.clients]]\nid = 'a'\nsecret_sha256 = '" + "0" * 64 + "'\nscopes = ['admin']\n", {},
+    ("[[auth.clients]]\nid = 'a'\nsecret_sha256 = '" + "0" * 64 + "'\nscopes = ['root']\n", {},
      "scopes"),
     ("[[auth.clients]]\nid = 'a'\nsecret = 'x'\n", {}, "secret"),
     ("[limits]\nzip_max_ratio = 0.5\n", {}, "limits.zip_max_ratio"),

@@ -32,11 +32,10 @@ EMPTY_BASIC = {"Authorization": "Basic Og=="}  # what Postman sends for an empty
 
 # -- GET / ---------------------------------------------------------------------------------------
 
-async def test_root_redirects_a_browser_to_the_docs_page(client):
+async def test_root_leads_a_browser_to_the_console(client):
     resp = await client.get("/", allow_redirects=False, headers={"Accept": "text/html"})
-    assert resp.status == 302 and resp.headers["Location"] == "/api/docs"
-    page = await client.get("/")
-    assert page.status == 200 and "swagger-ui" in await page.text()
+    assert resp.status == 200 and resp.content_type == "text/html"
+    assert "/console/app.js" in await resp.text()
 
 
 # -- the open token endpoint and Postman's empty credentials --------------------------------------

@@ -201,6 +201,18 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get(fs, params={"filename": "data.csv"}, headers=h), "get", fs)
     await check(await client.get(fs, headers=h), "get", fs)
     await check(await client.get(fs, params={"filename": "none.csv"}, headers=h), "get", fs)
+    valid = "/api/ingestion/uploads/{id}/valid"
+    await check(await client.get(f"{uploads}/{uid}/valid", headers=h), "get", valid)
+    await check(await client.get(f"{uploads}/{uid}/errors?formula_safe=true", headers=h),
+                "get", err)
+    await check(await client.delete(f"{uploads}/{uid}", headers=ro), "delete", one)  # 403
+    await check(await client.delete(f"{uploads}/{uid}", headers=h), "delete", one)
+    await check(await client.delete(f"{uploads}/nope", headers=h), "delete", one)  # 404
+    await check(await client.get(f"{uploads}/{uid}/valid", headers=h), "get", valid)  # 410
+    await check(await client.get("/"), "get", "/")
+    await check(await client.get("/console/app.js"), "get", "/console/{asset}")
+    await check(await client.get("/console/settings.json"), "get", "/console/settings.json")
+    await check(await client.get("/console/nope.js"), "get", "/console/{asset}")
 
     for kind, name in (("event", "teacherspresent"), ("dimension", "nothere"),
                        ("dataset", "nothere")):
@@ -230,4 +242,4 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     exercised = {(p, m) for m, p, _ in check.seen}
     assert {(p, m) for p, ops in DOC["paths"].items() for m in ops} - exercised == {
         ("/api/openapi.json", "get"), ("/api/docs", "get"), ("/api/docs/{asset}", "get"),
-        ("/", "get")}  # the redirect: tests/test_first_hour.py
+        ("/", "get")}  # the console: tests/test_console.py

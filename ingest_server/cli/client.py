@@ -81,6 +81,10 @@ class IngestClient:
         return self._json(self._send("POST", f"/api/ingestion/{route}", content=body,
                                      headers=headers, authed=True))
 
+    def list_uploads(self, params: Mapping[str, str]) -> dict[str, Any]:
+        return self._json(self._send("GET", "/api/ingestion/uploads", params=dict(params),
+                                     authed=True))
+
     def get_upload(self, upload_id: str) -> dict[str, Any]:
         return self._json(self._send("GET", self._upload_path(upload_id), authed=True))
 

@@ -21,7 +21,7 @@ from .client import IngestClient
 from .config import resolve_config
 from .errors import EXIT_ERROR, EXIT_REJECTED, ApiError, CliError
 from .progress import reporter_for
-from .render import print_json, show_upload, stdout_console
+from .render import print_json, show_upload, stdout_console, uploads_table
 from .specfiles import KINDS, read_spec_file
 
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
@@ -240,6 +240,32 @@ def upload(opts: Options, file: Path, kind, name, program, dry_run, max_error_ra
         raise CliError(f"upload rejected: {reason}", exit_code=EXIT_REJECTED)
     if body.get("status") != "uploaded":
         raise CliError(f"upload {body.get('status')}: {reason}")
+
+
+@cli.command(name="list")
+@click.option("--program", "program_name", help="Only this programme (program_name).")
+@click.option("--name", "ingestion_name", help="Only this spec name (ingestion_name).")
+@click.option("--status", help="uploaded, rejected, failed, receiving, retracting or retracted.")
+@click.option("--from", "since", help="Started on or after (YYYY-MM-DD or ISO date-time).")
+@click.option("--to", "until", help="Started before (a date: up to the end of that day).")
+@click.option("--filename", help="File name contains this (any case).")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
+@click.pass_obj
+@reports("list")
+def list_uploads(opts: Options, program_name, ingestion_name, status, since, until, filename,
+                 limit, offset, as_json) -> None:
+    """List your uploads, newest first (every client's with the admin scope)."""
+    params = {"program_name": program_name, "ingestion_name": ingestion_name, "status": status,
+              "from": since, "to": until, "filename": filename, "limit": str(limit),
+              "offset": str(offset)}
+    with opts.client() as client:
+        body = client.list_uploads({k: v for k, v in params.items() if v})
+    if as_json:
+        print_json(body)
+    else:
+        stdout_console().print(uploads_table(body))
 
 
 @cli.command()

@@ -37,6 +37,26 @@ def _keys(value: Any) -> list[str]:
     return [str(value)] if value else []
 
 
+def uploads_table(body: dict[str, Any]) -> Table:
+    """One page of uploads, newest first, with where the page is in the whole listing."""
+    uploads = body.get("uploads", [])
+    first = body.get("offset", 0) + 1
+    title = (f"uploads {first}-{first + len(uploads) - 1} of {body.get('total', len(uploads))}"
+             if uploads else "no uploads match")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE)
+    for name in ("started", "upload id", "file", "spec", "programme", "status", "valid",
+                 "rejected"):
+        table.add_column(name, justify="right" if name in ("valid", "rejected") else "left")
+    for u in uploads:
+        spec = "national ZIP" if u.get("route") == "national_programs" else \
+            f"{u.get('ingestion_type')}/{u.get('ingestion_name')}"
+        table.add_row(str(u.get("started_at", ""))[:19].replace("T", " "), u.get("upload_id"),
+                      u.get("filename") or "", spec, u.get("program_name") or "",
+                      u.get("status"), str(u.get("valid_rows", 0)),
+                      str(u.get("invalid_rows", 0)))
+    return table
+
+
 def summary_table(body: dict[str, Any]) -> Table:
     """Status, target, counts and object keys of one upload."""
     table = Table(title=f"upload {body.get('upload_id', '?')}", title_justify="left",

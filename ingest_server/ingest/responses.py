@@ -9,6 +9,8 @@ MESSAGES = {
     "rejected": "file rejected: nothing was written",
     "failed": "upload failed: nothing was written",
     "receiving": "upload in progress",
+    "retracting": "retraction in progress: some objects could not be deleted yet; retract again",
+    "retracted": "retracted: its objects were deleted",
 }
 
 
@@ -42,7 +44,11 @@ def response_body(record: dict[str, Any]) -> dict[str, Any]:
         "error": record["error"],
         "started_at": record["started_at"],
         "finished_at": record["finished_at"],
+        "client": record.get("client"),
     }
+    if record.get("retracted_by") is not None:
+        body.update(retracted_at=record["retracted_at"], retracted_by=record["retracted_by"],
+                    retract_error=record.get("retract_error"))
     if record.get("members") is not None:
         body["members"] = record["members"]
     duplicate_of = (record["objects"] or {}).get("duplicate_of")

@@ -31,8 +31,8 @@ from . import appkeys
 from .cqube.errors import cqube_errors_middleware
 from .drain import DRAIN, Drain, drain_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import (docs, health, ingestion, jsonrows, metrics, plugins, rawdata, root, specs,
-                    tokens, validate)
+from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs,
+                    tokens, uploads, validate)
 
 log = logging.getLogger("ingest_server")
 
@@ -63,8 +63,8 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(signing_key_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
-    for module in (health, tokens, specs, ingestion, jsonrows, validate, rawdata, plugins, metrics,
-                   docs, root):
+    for module in (health, tokens, specs, ingestion, uploads, jsonrows, validate, rawdata, plugins,
+                   metrics, docs, console):
         module.setup(app)
     return app
 

@@ -42,6 +42,7 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope
                404: "Not found", 408: "The request body stalled (limits.body_idle_timeout_s)",
                409: "Conflict", 413: "Too large", 415: "Unsupported media type",
                429: "Too many failed attempts (see Retry-After)",
+               410: "Gone (retracted)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
                503: "Database unavailable", 507: "Storage full"}
 JSON = "application/json"
@@ -149,7 +150,9 @@ OPERATIONS: list[Op] = [
        responses={200: json_body(ref("SpecList"), "the latest version of every spec")},
        errors=_merge({400: ["unknown_kind"]}, DB_ERRORS)),
     Op("get", "/api/specs/{kind}/{name}", "One spec with all its versions", "specs", "read",
-       parameters=[KIND, path_param("name", "the spec name")],
+       parameters=[KIND, path_param("name", "the spec name"),
+                   param("schemas", "query", "`true`: every version with its schema and body "
+                         "(to compare versions)", {"type": "string", "enum": ["true", "false"]})],
        responses={200: json_body(ref("SpecVersions"), "the latest version in full, and every "
                                  "version's summary (newest first)")},
        errors=_merge({400: ["unknown_kind"], 404: ["spec_not_found"]}, DB_ERRORS)),
@@ -173,27 +176,60 @@ OPERATIONS: list[Op] = [
        responses={200: json_body(ref("Upload"), "the latest matching upload")},
        errors=_merge({400: ["missing_field"], 404: ["upload_not_found"]}, DB_ERRORS)),
     Op("get", "/api/ingestion/uploads", "List uploads, newest first", "ingestion", "read",
+       description="The caller's own uploads; every client's with the `admin` scope.",
        parameters=[param("status", "query", "only this status",
                          SCHEMAS["Upload"]["properties"]["status"]),
                    param("route", "query", "only `new_programs` or `national_programs`"),
+                   param("program_name", "query", "only this programme"),
+                   param("ingestion_name", "query", "only this spec name"),
+                   param("filename", "query", "file name contains this (any case)"),
+                   param("from", "query", "started at or after (YYYY-MM-DD or ISO date-time, UTC "
+                         "when no offset)"),
+                   param("to", "query", "started before (a date: up to the end of that day)"),
                    param("limit", "query", "page size (1-500, default 50)",
                          {"type": "integer", "minimum": 1, "maximum": 500}),
                    param("offset", "query", "rows to skip", {"type": "integer", "minimum": 0})],
        responses={200: json_body(ref("UploadList"), "one page of uploads")},
        errors=_merge({400: ["invalid_field"]}, DB_ERRORS)),
     Op("get", "/api/ingestion/uploads/{id}", "One upload", "ingestion", "read",
+       description="Another client's upload answers 404 unless the token has the `admin` scope.",
        parameters=[UPLOAD_ID],
        responses={200: json_body(ref("Upload"), "status, counts, object keys, first row errors")},
        errors=_merge({404: ["upload_not_found"]}, DB_ERRORS)),
+    Op("delete", "/api/ingestion/uploads/{id}", "Retract an upload", "ingestion", "ingest",
+       description="Deletes the upload's objects and keeps its record as `retracted`, with "
+                   "`retracted_by` and `retracted_at` (also logged as `upload_retracted`). "
+                   "Scope `ingest` retracts one's own uploads, `admin` anyone's. If a delete "
+                   "fails the upload stays `retracting` (502 `retract_incomplete`); retracting "
+                   "again finishes the job. Retracting a retracted upload answers it again.",
+       parameters=[UPLOAD_ID],
+       responses={200: json_body(ref("Upload"), "the retracted upload")},
+       errors=_merge({404: ["upload_not_found"], 409: ["not_retractable"],
+                      502: ["retract_incomplete"]}, STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/ingestion/uploads/{id}/errors", "The full rejected-rows file", "ingestion",
        "read", description="The original header plus `_line` and `_errors`, streamed from "
-                           "storage. A national ZIP has one per member: name it with `member`.",
-       parameters=[UPLOAD_ID, param("member", "query", "national ZIPs: the member (CSV name)")],
+                           "storage. A national ZIP has one per member: name it with `member`. "
+                           "`formula_safe=true`: cells starting with `=`, `+`, `-`, `@`, tab or "
+                           "CR get a leading `'` (for spreadsheets); the default is the exact file.",
+       parameters=[UPLOAD_ID, param("member", "query", "national ZIPs: the member (CSV name)"),
+                   param("formula_safe", "query", "escape formula-like cells",
+                         {"type": "string", "enum": ["true", "false"]})],
        responses={200: {"description": "the error file", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=_merge({400: ["member_required"],
                       404: ["upload_not_found", "no_error_file", "member_not_found",
-                            "object_not_found"]}, STORAGE_ERRORS, DB_ERRORS)),
+                            "object_not_found"], 410: ["upload_retracted"]},
+                     STORAGE_ERRORS, DB_ERRORS)),
+    Op("get", "/api/ingestion/uploads/{id}/valid", "The valid rows as written", "ingestion",
+       "read", description="The valid-rows file, streamed from storage. A national ZIP has one "
+                           "per member: name it with `member`.",
+       parameters=[UPLOAD_ID, param("member", "query", "national ZIPs: the member (CSV name)")],
+       responses={200: {"description": "the valid rows", "content": {
+           "text/csv": {"schema": {"type": "string"}}}}},
+       errors=_merge({400: ["member_required"],
+                      404: ["upload_not_found", "no_valid_file", "member_not_found",
+                            "object_not_found"], 410: ["upload_retracted"]},
+                     STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/plugins", "Loaded plugins, program types and Cerberus extensions", "service",
        "read", responses={200: json_body(ref("Plugins"), "what is loaded")}),
     Op("get", "/healthz", "Liveness", "service", None,
@@ -207,12 +243,23 @@ OPERATIONS: list[Op] = [
            "text/plain": {"schema": {"type": "string"}}}}}),
     Op("get", "/api/openapi.json", "This document", "service", None,
        responses={200: json_body({"type": "object"}, "the OpenAPI 3.1 document")}),
-    Op("get", "/", "The server's address: a browser is sent to the docs page", "service", None,
-       responses={302: {"description": "redirect to `/api/docs`",
-                        "headers": {"Location": {"schema": {"type": "string"}}}}}),
     Op("get", "/api/docs", "Interactive API docs (Swagger UI)", "service", None,
        responses={200: {"description": "the docs page",
                         "content": {"text/html": {"schema": {"type": "string"}}}}}),
+    Op("get", "/", "The web console (HTML for browsers)", "service", None,
+       description="Sign in, upload, history, one upload, specs. Talks to this API with a token.",
+       responses={200: {"description": "the console page",
+                        "content": {"text/html": {"schema": {"type": "string"}}}},
+                  304: {"description": "unchanged (ETag)"}}),
+    Op("get", "/console/settings.json", "What the console needs before signing in", "service",
+       None, responses={200: json_body(ref("ConsoleSettings"), "server features")}),
+    Op("get", "/console/{asset}", "Static files of the console", "service", None,
+       parameters=[path_param("asset", "file name (the files shipped in web/console)")],
+       responses={200: {"description": "the file", "content": {
+           "text/javascript": {"schema": {"type": "string"}},
+           "text/css": {"schema": {"type": "string"}}}},
+                  304: {"description": "unchanged (ETag)"}},
+       errors={404: ["not_found"]}),
     Op("get", "/api/docs/{asset}", "Static files of the docs page", "service", None,
        parameters=[path_param("asset", "file name (a fixed list)")],
        responses={200: {"description": "the file", "content": {
@@ -238,6 +285,8 @@ can also answer `404 not_found` or `405 method_not_allowed`. Every answer carrie
 
 **Auth**: `GET /api/ingestion/generatejwt` with HTTP Basic client credentials gives a bearer
 token; the other `/api/` operations need it with the scope shown (`ingest`, `spec`, `read`).
+Each client sees only its own uploads (listing, `uploads/{id}`, its files, `file-status`); the
+`admin` scope sees, and may retract, every client's.
 """ + openapi_routes.CQUBE_PROFILE
 
 

@@ -35,10 +35,13 @@ STRING, INTEGER, NUMBER, BOOLEAN = ({"type": t} for t in ("string", "integer", "
 COUNT = {"type": "integer", "minimum": 0}
 SNAKE_CODE = {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"}
 SPEC_KIND = {"type": "string", "enum": ["event", "dimension", "dataset"]}
-UPLOAD_STATUS = {"type": "string", "enum": ["receiving", "uploaded", "rejected", "failed"],
+UPLOAD_STATUS = {"type": "string", "enum": ["receiving", "uploaded", "rejected", "failed",
+                                           "retracting", "retracted"],
                  "description": "`receiving` while in progress; `uploaded`: valid rows landed; "
                                 "`rejected`: the file (or its error rate) was refused, nothing "
-                                "written; `failed`: a server-side failure, nothing written"}
+                                "written; `failed`: a server-side failure, nothing written; "
+                                "`retracted`: landed, then taken back (DELETE), its objects gone; "
+                                "`retracting`: a retraction that has not finished (retry it)"}
 KEY_OR_KEYS = {"anyOf": [STRING, {"type": "array", "items": STRING}, {"type": "null"}],
                "description": "object key; a list of keys for a national ZIP (one per member)"}
 
@@ -121,12 +124,18 @@ SCHEMAS: dict[str, Schema] = {
         "members": {"type": "array", "items": ref("Member")},
         "idempotent_replay": dict(BOOLEAN, description="true when this is the earlier answer "
                                   "for the same Idempotency-Key"),
+        "client": dict(nullable(STRING), description="the client id that sent it"),
+        "retracted_at": nullable(dict(STRING, format="date-time")),
+        "retracted_by": dict(nullable(STRING), description="the client id that retracted it"),
+        "retract_error": dict(nullable({"type": "object"}), description="a retraction that did "
+                              "not finish: `remaining` keys; retract again"),
     }, required=["upload_id", "status", "message", "route", "filename", "ingestion_type",
                  "ingestion_name", "program_name", "spec_version", "dry_run", "bytes", "sha256",
                  "total_rows", "valid_rows", "invalid_rows", "objects", "errors_sample", "error",
                  "started_at", "finished_at", "warnings"]),
     "UploadList": closed({"uploads": {"type": "array", "items": ref("Upload")},
-                          "limit": COUNT, "offset": COUNT}),
+                          "limit": COUNT, "offset": COUNT,
+                          "total": dict(COUNT, description="uploads matching the filters")}),
     "CqubeSpec": {
         "type": "object", "required": ["program", "input"],
         "properties": {
@@ -164,7 +173,11 @@ SCHEMAS: dict[str, Schema] = {
                           "spec": ref("Spec")}),
     "SpecList": closed({"specs": {"type": "array", "items": ref("SpecSummary")}}),
     "SpecVersions": closed({"kind": SPEC_KIND, "name": STRING, "latest": ref("Spec"),
-                            "versions": {"type": "array", "items": ref("SpecSummary")}}),
+                            "versions": {"type": "array", "items": {"anyOf": [
+                                ref("SpecSummary"), ref("Spec")]}}}),
+    "ConsoleSettings": closed({
+        "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
+        "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served")}),
     "Health": closed({"status": {"const": "ok"}, "version": STRING}),
     "Ready": closed({"status": {"enum": ["ready", "not_ready", "draining"]},
                      "checks": closed({"database": STRING, "storage": STRING},

@@ -16,6 +16,7 @@ from ..middleware import PRINCIPAL, requires
 from ...ingest.spool import file_chunks
 from ..cqube import handler_for
 from ..multipart import UPLOAD_FORM, Form, open_form, read_form
+from .uploads import visible_client
 
 OPTIONS = frozenset({"ingestion_type", "ingestion_name", "program_name", "dry_run",
                      "max_error_rate", "encoding"})
@@ -160,81 +161,12 @@ async def file_status(request: web.Request) -> web.Response:
     if not filename:
         raise BadRequest("filename is required", code="missing_field", field="filename")
     record = await request.app[appkeys.UPLOADS].file_status(
-        filename, q.get("ingestion_type") or None, q.get("ingestion_name") or None)
+        filename, q.get("ingestion_type") or None, q.get("ingestion_name") or None,
+        client=visible_client(request[PRINCIPAL]))
     if record is None:
         raise NotFound(f"no upload of '{filename}' was found", code="upload_not_found",
                        filename=filename)
     return web.json_response(response_body(record))
-
-
-@requires("read")
-async def list_uploads(request: web.Request) -> web.Response:
-    q = request.query
-    try:
-        limit = min(max(int(q.get("limit", "50")), 1), 500)
-        offset = max(int(q.get("offset", "0")), 0)
-        if offset >= 2**63:  # past PostgreSQL's bigint: a 400, not a driver error (500)
-            raise ValueError
-    except ValueError:
-        raise BadRequest("limit and offset must be integers", code="invalid_field") from None
-    status = q.get("status") or None
-    records = await request.app[appkeys.UPLOADS].list(status=status, route=q.get("route") or None,
-                                                      limit=limit, offset=offset)
-    return web.json_response({"uploads": [response_body(r) for r in records],
-                              "limit": limit, "offset": offset})
-
-
-async def _upload(request: web.Request) -> dict[str, Any]:
-    record = await request.app[appkeys.UPLOADS].get(request.match_info["id"])
-    if record is None:
-        raise NotFound(f"no upload with id '{request.match_info['id']}'", code="upload_not_found")
-    return record
-
-
-@requires("read")
-async def get_upload(request: web.Request) -> web.Response:
-    return web.json_response(response_body(await _upload(request)))
-
-
-@requires("read")
-async def get_upload_errors(request: web.Request) -> web.StreamResponse:
-    """The full rejected-rows file of an upload, streamed from storage."""
-    record = await _upload(request)
-    if record["route"] == "national_programs":
-        keys = _member_error_key(record, request.query.get("member"))
-    else:
-        keys = record["objects"].get("errors") if record["objects"] else None
-    if not keys:
-        raise NotFound("this upload has no error file (no row was rejected, or nothing was "
-                       "written)", code="no_error_file")
-    storage = request.app[appkeys.STORAGE]
-    resp = web.StreamResponse(headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{record["id"]}.errors.csv"'})
-    await resp.prepare(request)
-    chunks = storage.read(keys)
-    async with contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            await resp.write(chunk)
-    await resp.write_eof()
-    return resp
-
-
-def _member_error_key(record: dict[str, Any], member: str | None) -> str | None:
-    """A national ZIP has one error file per member: ``?member=<name>`` picks it, and may be
-    left out when only one member has one. Matched on the recorded members, not on key text."""
-    members = record.get("members") or []
-    if member is None:
-        with_errors = [m for m in members if (m.get("objects") or {}).get("errors")]
-        if len(with_errors) > 1:
-            raise BadRequest("this upload has several error files: name one with ?member=",
-                             code="member_required", members=[m["name"] for m in with_errors])
-        return with_errors[0]["objects"]["errors"] if with_errors else None
-    found = next((m for m in members if m["name"] == member), None)
-    if found is None:
-        raise NotFound(f"this upload has no member '{member}'", code="member_not_found",
-                       members=[m["name"] for m in members])
-    return (found.get("objects") or {}).get("errors")
 
 
 def setup(app: web.Application) -> None:
@@ -243,6 +175,3 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/api/ingestion/national_programs",
                         handler_for(app, "national_programs", national_programs))
     app.router.add_get("/api/ingestion/file-status", handler_for(app, "file_status", file_status))
-    app.router.add_get("/api/ingestion/uploads", list_uploads)
-    app.router.add_get("/api/ingestion/uploads/{id}", get_upload)
-    app.router.add_get("/api/ingestion/uploads/{id}/errors", get_upload_errors)

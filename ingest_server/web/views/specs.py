@@ -97,9 +97,10 @@ async def list_specs(request: web.Request) -> web.Response:
 async def get_spec(request: web.Request) -> web.Response:
     kind = _kind(request)
     versions = await request.app[appkeys.SPECS].versions(kind, request.match_info["name"])
+    schemas = request.query.get("schemas", "").lower() in ("1", "true", "yes")  # console diffs
     return web.json_response({"kind": kind, "name": versions[0].name,
                               "latest": versions[0].to_json(),
-                              "versions": [v.to_json(with_schema=False) for v in versions]})
+                              "versions": [v.to_json(with_schema=schemas) for v in versions]})
 
 
 def setup(app: web.Application) -> None:

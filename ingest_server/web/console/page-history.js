@@ -1,0 +1,68 @@
+// History: the uploads this account may see, filtered, newest first, paged.
+import { api, describe, session } from "./api.js";
+import { field, h, mount, notice, when } from "./dom.js";
+
+const PAGE = 25;
+const FILTERS = ["program_name", "ingestion_name", "status", "from", "to", "filename"];
+const STATUSES = ["uploaded", "rejected", "failed", "receiving", "retracted", "retracting"];
+
+export async function historyPage(query) {
+  const params = new URLSearchParams(query || "");
+  const offset = Math.max(0, Number(params.get("offset")) || 0);
+  const inputs = {
+    program_name: h("input", { id: "h-program", value: params.get("program_name") || "" }),
+    ingestion_name: h("input", { id: "h-spec", value: params.get("ingestion_name") || "" }),
+    status: h("select", { id: "h-status" }, h("option", { value: "" }, "any"),
+      STATUSES.map((s) => h("option", { value: s, selected: params.get("status") === s }, s))),
+    from: h("input", { id: "h-from", type: "date", value: params.get("from") || "" }),
+    to: h("input", { id: "h-to", type: "date", value: params.get("to") || "" }),
+    filename: h("input", { id: "h-filename", value: params.get("filename") || "" }),
+  };
+  const go = (off) => {
+    const q = new URLSearchParams();
+    for (const k of FILTERS) if (inputs[k].value) q.set(k, inputs[k].value);
+    if (off) q.set("offset", String(off));
+    location.hash = `#/history${q.toString() ? "?" + q : ""}`;
+  };
+  const form = h("form", { class: "card filters", role: "search", "aria-label": "Filter uploads",
+                           onsubmit: (e) => { e.preventDefault(); go(0); } },
+    h("div", { class: "grid" },
+      field("Programme", inputs.program_name), field("Spec", inputs.ingestion_name),
+      field("Status", inputs.status), field("From", inputs.from), field("To", inputs.to),
+      field("File name contains", inputs.filename)),
+    h("button", { type: "submit", class: "primary" }, "Filter"), " ",
+    h("button", { type: "button", onclick: () => { location.hash = "#/history"; } }, "Clear"));
+
+  const api_q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
+  for (const k of FILTERS) if (params.get(k)) api_q.set(k, params.get(k));
+  let list;
+  try {
+    list = await api(`/api/ingestion/uploads?${api_q}`);
+  } catch (err) {
+    const { title, lines } = describe(err);
+    mount(h("h1", {}, "History"), form, notice("error", title, ...lines));
+    return;
+  }
+  const everyone = session.scopes().has("admin"); // admin sees every client's: say whose
+  const rows = list.uploads.map((u) => h("tr", {},
+    h("td", {}, when(u.started_at)),
+    h("td", {}, h("a", { href: `#/uploads/${u.upload_id}` }, u.filename || u.upload_id)),
+    h("td", {}, u.route === "national_programs" ? "national ZIP" : `${u.ingestion_type} · ${u.ingestion_name}`),
+    h("td", {}, u.program_name || ""),
+    everyone ? h("td", {}, u.client || "") : null,
+    h("td", {}, h("span", { class: `status ${u.status}` }, u.dry_run ? `${u.status} (dry run)` : u.status)),
+    h("td", { class: "num" }, u.valid_rows.toLocaleString()),
+    h("td", { class: "num" }, u.invalid_rows.toLocaleString())));
+  const end = offset + list.uploads.length;
+  const pager = h("nav", { class: "pager", "aria-label": "Pages" },
+    h("button", { type: "button", disabled: offset === 0, onclick: () => go(Math.max(0, offset - PAGE)) }, "Newer"),
+    h("span", {}, list.total ? `${offset + 1}–${end} of ${list.total}` : "No uploads match."),
+    h("button", { type: "button", disabled: end >= list.total, onclick: () => go(offset + PAGE) }, "Older"));
+  mount(h("h1", {}, "History"), form,
+    h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Uploads" },
+      h("table", { id: "history" }, h("caption", {}, "Uploads, newest first"),
+        h("thead", {}, h("tr", {}, ["Started", "File", "Spec", "Programme", everyone ? "Sent by" : null,
+          "Status", "Valid", "Rejected"].filter(Boolean).map((x) => h("th", { scope: "col" }, x)))),
+        h("tbody", {}, rows))),
+    pager);
+}

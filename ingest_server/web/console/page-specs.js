@@ -1,0 +1,160 @@
+// Specs: browse, read the rules in words, compare versions, download an example header, register.
+import { api, describe, session } from "./api.js";
+import { announce, field, h, mount, notice, when } from "./dom.js";
+
+const TYPES = { string: "text", number: "number", float: "number", integer: "whole number",
+                boolean: "yes/no", date: "date", datetime: "date and time" };
+
+export function rulesInWords(rules) {
+  const words = [];
+  const t = rules.type;
+  words.push(Array.isArray(t) ? t.map((x) => TYPES[x] || x).join(" or ") : (TYPES[t] || t || "any value"));
+  words.push(rules.required ? "required" : "optional");
+  if (rules.empty === false) words.push("not blank");
+  if (rules.nullable === false && t !== "string") words.push("not empty");
+  if (rules.allowed) words.push(`one of ${rules.allowed.join(", ")}`);
+  if (rules.min !== undefined) words.push(`at least ${rules.min}`);
+  if (rules.max !== undefined) words.push(`at most ${rules.max}`);
+  if (rules.minlength !== undefined) words.push(`at least ${rules.minlength} characters`);
+  if (rules.maxlength !== undefined) words.push(`at most ${rules.maxlength} characters`);
+  if (rules.regex) words.push(`matches ${rules.regex}`);
+  const known = new Set(["type", "required", "empty", "nullable", "allowed", "min", "max",
+                         "minlength", "maxlength", "regex", "coerce", "meta"]);
+  for (const [k, v] of Object.entries(rules)) {
+    if (!known.has(k)) words.push(`${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
+  }
+  return words.join(", ");
+}
+
+export async function specsPage() {
+  const { specs } = await api("/api/specs");
+  const search = h("input", { id: "spec-search", type: "search", placeholder: "name or kind" });
+  const tbody = h("tbody", {});
+  const draw = () => {
+    const q = search.value.trim().toLowerCase();
+    tbody.replaceChildren(...specs.filter((s) => !q || `${s.kind} ${s.name}`.toLowerCase().includes(q))
+      .map((s) => h("tr", {},
+        h("td", {}, h("a", { href: `#/specs/${s.kind}/${encodeURIComponent(s.name)}` }, s.name)),
+        h("td", {}, s.kind), h("td", { class: "num" }, s.version), h("td", {}, when(s.created_at)),
+        h("td", {}, s.created_by || ""))));
+  };
+  search.addEventListener("input", draw);
+  draw();
+  mount(h("h1", {}, "Specs"),
+    h("div", { role: "search" }, field("Search specs", search)),
+    h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Specs" },
+      h("table", { id: "specs-table" }, h("thead", {}, h("tr", {},
+        ["Name", "Kind", "Version", "Registered", "By"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
+    session.scopes().has("spec") ? registerForm() : null);
+}
+
+function registerForm() {
+  const kind = h("select", { id: "reg-kind" }, ["event", "dimension", "dataset"].map((k) => h("option", { value: k }, k)));
+  const text = h("textarea", { id: "reg-json", rows: "12", spellcheck: "false",
+    placeholder: '{"program": "name", "input": {"type": "object", "properties": {…}, "required": […]}}' });
+  text.addEventListener("dragover", (e) => e.preventDefault());
+  text.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    const f = e.dataTransfer.files[0];
+    if (f) text.value = await f.text();
+  });
+  const out = h("div", { id: "reg-result", "aria-live": "polite" });
+  const form = h("form", { class: "card", id: "register-form", onsubmit: async (e) => {
+    e.preventDefault();
+    out.replaceChildren();
+    let body;
+    try { body = JSON.parse(text.value); } catch (err) {
+      out.replaceChildren(notice("error", "This is not valid JSON", err.message));
+      announce("This is not valid JSON.");
+      return;
+    }
+    try {
+      const answer = await api(`/api/spec/${kind.value}`, { method: "POST", body });
+      out.replaceChildren(notice("ok", answer.created ? "Spec registered" : "No change", answer.message),
+        h("p", {}, h("a", { href: `#/specs/${answer.spec.kind}/${encodeURIComponent(answer.spec.name)}` }, "Open it")));
+      announce(answer.message);
+    } catch (err) {
+      const { title, lines } = describe(err);
+      out.replaceChildren(...[notice("error", title, ...lines), fieldsWithError(body, err.details || {})].filter(Boolean));
+      announce(`${title}. ${lines.join(" ")}`);
+      markInText(text, (err.details || {}).field);
+    }
+  } },
+  h("h2", {}, "Register a spec"),
+  h("p", { class: "hint" }, "Paste a cQube spec, or drop its .json file on the box."),
+  field("Kind", kind), field("Spec JSON", text),
+  h("button", { type: "submit", class: "primary" }, "Register"));
+  return h("div", {}, form, out);
+}
+
+function fieldsWithError(body, details) {
+  // The spec's columns, with the server's message next to the one it is about.
+  const props = body && body.input && body.input.properties;
+  if (!props || typeof props !== "object") return null;
+  return h("ul", { class: "spec-fields", id: "reg-fields" }, Object.keys(props).map((name) => {
+    const bad = details.field === name;
+    return h("li", { class: bad ? "bad" : "" }, h("code", {}, name),
+      bad ? h("span", { class: "field-error", role: "note" },
+        ` ← ${details.keyword ? `keyword "${details.keyword}": ` : ""}the server refused this field`) : null);
+  }));
+}
+
+function markInText(text, name) {
+  if (!name) return;
+  const at = text.value.indexOf(`"${name}"`);
+  if (at < 0) return;
+  text.setAttribute("aria-invalid", "true");
+  text.focus();
+  text.setSelectionRange(at, at + name.length + 2);
+}
+
+export async function specPage(kind, name) {
+  const spec = await api(`/api/specs/${kind}/${encodeURIComponent(name)}?schemas=true`);
+  const latest = spec.latest;
+  // PostgreSQL's jsonb does not keep key order: columns are shown (and the header written) by name.
+  const cols = Object.entries(latest.cerberus).sort(([a], [b]) => a.localeCompare(b));
+  const header = cols.map(([c]) => c).join(",") + "\r\n";
+  const example = URL.createObjectURL(new Blob([header], { type: "text/csv" }));
+  const versions = spec.versions;
+  const pick = (id, index) => h("select", { id },
+    versions.map((v, i) => h("option", { value: String(v.version), selected: i === index }, `version ${v.version}`)));
+  const older = pick("diff-from", Math.min(1, versions.length - 1));
+  const newer = pick("diff-to", 0);
+  const diffOut = h("div", { id: "diff", "aria-live": "polite" });
+  const showDiff = () => {
+    const a = versions.find((v) => String(v.version) === older.value);
+    const b = versions.find((v) => String(v.version) === newer.value);
+    diffOut.replaceChildren(diffTable(a.cerberus, b.cerberus, a.version, b.version));
+  };
+  older.addEventListener("change", showDiff);
+  newer.addEventListener("change", showDiff);
+  mount(h("h1", {}, `Spec: ${spec.name}`),
+    h("p", {}, `${kind} spec, version ${latest.version}, registered ${when(latest.created_at)}` +
+      (latest.created_by ? ` by ${latest.created_by}` : "") + "."),
+    h("p", {}, h("a", { href: example, download: `${spec.name}-example.csv`, class: "button", id: "example-header" },
+      "Download an example CSV header")),
+    h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Columns" },
+      h("table", { id: "columns" }, h("caption", {}, "Columns and their rules"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Column"), h("th", { scope: "col" }, "Rules"))),
+        h("tbody", {}, cols.map(([c, r]) => h("tr", {}, h("td", {}, h("code", {}, c)), h("td", {}, rulesInWords(r))))))),
+    h("h2", {}, "Versions"),
+    h("ul", {}, versions.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    versions.length > 1 ? h("div", { class: "grid" }, field("Compare", older), field("with", newer)) : null,
+    versions.length > 1 ? diffOut : null);
+  if (versions.length > 1) showDiff();
+}
+
+function diffTable(a, b, va, vb) {
+  const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => x.localeCompare(y));
+  const rows = names.map((n) => {
+    const before = a[n] ? rulesInWords(a[n]) : null;
+    const after = b[n] ? rulesInWords(b[n]) : null;
+    const change = before === null ? "added" : after === null ? "removed" : before === after ? "same" : "changed";
+    return h("tr", { class: change }, h("td", {}, h("code", {}, n)), h("td", {}, change),
+      h("td", {}, before ?? "—"), h("td", {}, after ?? "—"));
+  });
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Differences" },
+    h("table", { id: "diff-table" }, h("caption", {}, `Version ${va} → version ${vb}`),
+      h("thead", {}, h("tr", {}, ["Column", "Change", `Version ${va}`, `Version ${vb}`].map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, rows)));
+}
