@@ -242,4 +242,4 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     exercised = {(p, m) for m, p, _ in check.seen}
     assert {(p, m) for p, ops in DOC["paths"].items() for m in ops} - exercised == {
         ("/api/openapi.json", "get"), ("/api/docs", "get"), ("/api/docs/{asset}", "get"),
-        ("/", "get")}  # the console: tests/test_console.py
+        }

@@ -10,16 +10,22 @@ export function rulesInWords(rules) {
   const t = rules.type;
   words.push(Array.isArray(t) ? t.map((x) => TYPES[x] || x).join(" or ") : (TYPES[t] || t || "any value"));
   words.push(rules.required ? "required" : "optional");
-  if (rules.empty === false) words.push("not blank");
-  if (rules.nullable === false && t !== "string") words.push("not empty");
+  // cQube's shouldnotnull: a cell blank after trimming fails (nullable false with coercion).
+  if (rules.empty === false || rules.nullable === false) words.push("not blank");
   if (rules.allowed) words.push(`one of ${rules.allowed.join(", ")}`);
   if (rules.min !== undefined) words.push(`at least ${rules.min}`);
   if (rules.max !== undefined) words.push(`at most ${rules.max}`);
   if (rules.minlength !== undefined) words.push(`at least ${rules.minlength} characters`);
   if (rules.maxlength !== undefined) words.push(`at most ${rules.maxlength} characters`);
+  if (rules.exclusive_min !== undefined) words.push(`more than ${rules.exclusive_min}`);
+  if (rules.exclusive_max !== undefined) words.push(`less than ${rules.exclusive_max}`);
+  if (rules.multiple_of !== undefined) words.push(`a multiple of ${rules.multiple_of}`);
+  if (rules.format) words.push(`a valid ${rules.format}`);
   if (rules.regex) words.push(`matches ${rules.regex}`);
+  if (rules.pattern) words.push(`contains a match of ${rules.pattern}`);
   const known = new Set(["type", "required", "empty", "nullable", "allowed", "min", "max",
-                         "minlength", "maxlength", "regex", "coerce", "meta"]);
+                         "minlength", "maxlength", "regex", "coerce", "meta", "exclusive_min",
+                         "exclusive_max", "multiple_of", "format", "pattern"]);
   for (const [k, v] of Object.entries(rules)) {
     if (!known.has(k)) words.push(`${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
   }
