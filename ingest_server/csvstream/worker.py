@@ -1,7 +1,7 @@
 """Turn one chunk of raw records into checked, serialised output (runs in a worker process).
 
 Per record: decode, parse with ``csv.reader``, find the physical line where the record starts,
-check it, then write it to the valid output (after ``transform``) or, with its original cells
+check it, then write it to the valid output (as ``check`` returned it) or, with its original cells
 plus ``_line`` and ``_errors``, to the error output. Completely blank lines are skipped and
 counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record.
 
@@ -109,7 +109,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     header = list(checker.header)
     ncols = len(header)
     col_index = {name: i for i, name in enumerate(header)}
-    check, transform = checker.check, checker.transform
+    check = checker.check
     try:
         text = chunk.data.decode("utf-8")
         bad_bytes = False
@@ -140,9 +140,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 errors.append((None, "ragged_row",
                                f"expected {ncols} cells, got {len(row)}"))
             if not errors:
-                errors = check(row)
+                errors, out = check(row)
                 if not errors:
-                    out = transform(row)
                     if out is not row:  # a plugin's transform: let csv.writer quote it
                         plain = False
                     valid.append(out)
