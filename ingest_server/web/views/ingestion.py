@@ -128,7 +128,7 @@ async def new_programs(request: web.Request) -> web.Response:
     async def stream(form: Form, chunks: AsyncIterator[bytes]) -> None:
         req = _upload_request(request, form, "new_programs")
         _check_extension(form.filename, (".csv", ".txt"))
-        result.update(await service.replay(req) or
+        result.update(await service.replay(req, chunks) or
                       await service.ingest_csv(req, chunks, request.content_length))
 
     form = await _read_upload_form(request, ready=_ready_for_csv(request), stream=stream)
@@ -146,7 +146,8 @@ async def national_programs(request: web.Request) -> web.Response:
     with _removing_spool(form):
         req = _upload_request(request, form, "national_programs")
         _check_extension(form.filename, (".zip",))
-        result = await service.replay(req) or await service.ingest_zip(req, form.spooled, form.size)
+        result = await service.replay(req, file_chunks(form.spooled)) or \
+            await service.ingest_zip(req, form.spooled, form.size)
     return web.json_response(result)
 
 
