@@ -31,6 +31,7 @@ from ..programs import ProgramType
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
+from ..validation.definition import uses_rule
 from . import idempotency
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
 from .recovery import OWNER
@@ -96,13 +97,15 @@ def new_upload_id() -> str:
 
 class IngestService:
     def __init__(self, *, settings: Settings, specs: SpecStore, uploads: UploadStore,
-                 storage: Storage, registry: Registry, runner_for: Callable[[int | None], Any]):
+                 storage: Storage, registry: Registry,
+                 runner_for: Callable[[int | None, bool], Any]):
         self.settings = settings
         self.specs = specs
         self.uploads = uploads
         self.storage = storage
         self.registry = registry
-        self.runner_for = runner_for  # expected bytes -> an in-process runner or the process pool
+        # (expected bytes, isolate) -> an in-process runner or a process pool
+        self.runner_for = runner_for
         self.plugins_dir = registry.plugins_dir
         # Failed uploads whose staged data may outlive them (an abort fails while the store is
         # down): recovery retries their cleanup until it succeeds.
@@ -184,7 +187,9 @@ class IngestService:
 
         started = time.perf_counter()
         outcome = await ingest_csv(source, target, storage=self.storage,
-                                   runner=self.runner_for(expected_bytes), upload_id=ctx.upload_id,
+                                   runner=self.runner_for(expected_bytes,
+                                                          uses_rule(spec.cerberus, "regex")),
+                                   upload_id=ctx.upload_id,
                                    encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
                                    max_line_bytes=limits.max_line_bytes,
                                    sample_limit=limits.errors_sample, check_header=check_header)

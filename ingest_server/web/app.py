@@ -27,6 +27,7 @@ from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
+from .edge import edge_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
 from .views import docs, health, ingestion, metrics, plugins, specs, tokens
 
@@ -34,7 +35,8 @@ log = logging.getLogger("ingest_server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[access_middleware, errors_middleware, auth_middleware],
+    app = web.Application(middlewares=[access_middleware, errors_middleware, edge_middleware,
+                                       auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
     app.on_response_prepare.append(echo_request_id)
@@ -94,18 +96,30 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 class Runners:
-    """Small uploads are checked in-process; larger ones in the worker pool (started lazily)."""
+    """Small uploads are checked in-process; larger ones in the worker pool (started lazily).
+
+    A spec with a ``regex`` rule is always checked in a worker process: Python's ``re`` holds the
+    GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29 characters: 13 s) would
+    freeze the event loop (``/healthz`` included) whether run on it or in a thread."""
 
     def __init__(self, settings: Settings) -> None:
         cfg = settings.ingest
         sample = settings.limits.errors_sample
         self.min_bytes = cfg.parallel_min_bytes
+        self.sample = sample
         self.inline = InlineRunner(sample_limit=sample)
         # With N server processes on one machine, each gets its share of the cores by default.
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // settings.server.workers)
         self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
+        self.isolated: ChunkPool | None = None  # one worker, for isolated checks without a pool
 
-    def __call__(self, expected_bytes: int | None):
+    def __call__(self, expected_bytes: int | None, isolate: bool = False):
+        if isolate:
+            if self.pool is not None:
+                return self.pool
+            if self.isolated is None:
+                self.isolated = ChunkPool(1, sample_limit=self.sample)
+            return self.isolated
         if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
             return self.inline
         return self.pool
@@ -119,8 +133,9 @@ class Runners:
                 log.warning("validation workers did not start: %s", e)
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
+        for pool in (self.pool, self.isolated):
+            if pool is not None:
+                await pool.close()
 
 
 async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:

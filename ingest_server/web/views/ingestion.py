@@ -10,7 +10,7 @@ from aiohttp import web
 from ...errors import BadRequest, NotFound, UnsupportedMedia
 from ...ingest.responses import response_body
 from ...ingest.service import UploadRequest
-from ...programs import safe_name
+from ...programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ...ingest.spool import file_chunks
@@ -67,7 +67,11 @@ def _upload_request(request: web.Request, form: Form, route: str) -> UploadReque
         safe_name(name, "ingestion_name")
     program = form.get("program_name", q) or None
     if program is not None:
-        safe_name(program, "program_name")
+        # Reserved only where it names the data folder (dimension and dataset keys ignore it).
+        if "{program}" in pt.valid_key:
+            program_name(program)
+        else:
+            safe_name(program, "program_name")
     elif pt.needs_program:
         raise BadRequest(f"program_name is required for ingestion_type '{pt.name}'",
                          code="missing_field", field="program_name")
