@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from conftest import make_settings
-from ingest_helpers import form, landed, register, staged_left, upload
+from ingest_helpers import form, landed, read_object, register, staged_left, upload
 
 GOOD = (b"date,school_id,teachers_present,remarks,score\n"
         b"2024-01-01,S1,10,ok,1.5\n2024-01-02,S3,3,,\n")
@@ -253,3 +253,44 @@ def test_every_accepted_encoding_takes_any_bytes():
                 assert e.code == "not_text"
                 continue
             out.decode("utf-8", "surrogateescape")
+
+
+async def test_oversized_error_details_are_cut_in_answers_storage_and_listings(
+        client, auth_headers, clean_db):
+    """A 3 MB header name gave a 6 MB answer, stored as is; 1 MB cells went into errors_sample
+    and every listing. Now answers and records are cut (the error file keeps every byte)."""
+    await register(client, auth_headers)
+    huge = "h" * 3_000_000
+    content = f"date,school_id,teachers_present,{huge}\n2024-01-01,S1,1,x\n".encode()
+    resp = await client.post("/api/ingestion/new_programs", data=form(content),
+                             headers=auth_headers)
+    text = await resp.text()
+    assert resp.status == 400 and len(text) < 20_000, len(text)
+    body = await resp.json()
+    assert body["error"]["code"] == "unknown_column"
+    assert "3,000,000 characters" in str(body["error"]["details"]["columns"])
+    conn = await asyncpg.connect(clean_db)
+    try:
+        stored = await conn.fetchval("SELECT length(error::text) FROM uploads")
+    finally:
+        await conn.close()
+    assert stored < 20_000
+
+    cell = "v" * 1_000_000
+    rows = "".join(f"2024-01-01,S{i},{cell},,\n" for i in range(20))
+    content = ("date,school_id,teachers_present,remarks,score\n" + rows).encode()
+    resp = await client.post("/api/ingestion/new_programs", data=form(content),
+                             headers=auth_headers)
+    assert resp.status == 200
+    assert len(await resp.read()) < 200_000
+    body = await resp.json()
+    assert body["invalid_rows"] == 20 and len(body["errors_sample"]) == 20
+    assert all(len(e["value"]) < 1100 for e in body["errors_sample"])
+    errors = await read_object(client, body["objects"]["errors"])
+    assert errors[1][2] == cell  # the error file is exact
+    resp = await client.get("/api/ingestion/uploads", headers=auth_headers)
+    listing = await resp.json()
+    assert len(await resp.read()) < 20_000
+    assert all("errors_sample" not in u for u in listing["uploads"])
+    resp = await client.get(f"/api/ingestion/uploads/{body['upload_id']}", headers=auth_headers)
+    assert len((await resp.json())["errors_sample"]) == 20

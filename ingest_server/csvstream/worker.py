@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ingest_server.bounded import clip
 from ingest_server.csvstream.checkers import RowChecker, get_checker
 from ingest_server.csvstream.chunker import Chunk
 from ingest_server.errors import FileRejected
@@ -158,9 +159,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 else:
                     i = col_index.get(col)
                     value = cells[i] if i is not None and i < len(cells) else ""
-                sample.append({"line": line, "column": col,
-                               "value": value.replace("\x00", "\\x00"),
-                               "code": code, "message": msg})
+                # Cut to size: the sample is answered and stored (the error file has it all).
+                sample.append({"line": line, "column": col if col is None else clip(col),
+                               "value": clip(value.replace("\x00", "\\x00")),
+                               "code": code, "message": clip(msg)})
     except csv.Error as exc:
         raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                            code="not_a_csv", line=base + prev) from None

@@ -342,7 +342,7 @@ class IngestService:
         if isinstance(e, IngestError):
             # 408: the client stopped sending; like a disconnect, the data was not at fault.
             status = "rejected" if e.status < 500 and e.status != 408 else "failed"
-            error = {"code": e.code, "message": e.message, "details": e.details}
+            error = e.to_json()["error"]  # cut to size: details may quote the input
         elif isinstance(e, asyncio.CancelledError):
             status, error = "failed", {"code": "cancelled", "message": "the upload was cancelled"}
         else:
