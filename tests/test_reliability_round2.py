@@ -12,21 +12,14 @@ import aiohttp
 import asyncpg
 import pytest
 
-from conftest import make_settings
+from conftest import TEST_CLIENT, basic, make_settings
 from ingest_helpers import form, landed, read_object, register, staged_left, upload
+from test_hostile_inputs import statuses
 
 GOOD = (b"date,school_id,teachers_present,remarks,score\n"
         b"2024-01-01,S1,10,ok,1.5\n2024-01-02,S3,3,,\n")
 FIELDS = {"ingestion_type": "event", "ingestion_name": "teacherspresent",
           "program_name": "school-attendance"}
-
-
-async def statuses(dsn: str) -> list[str]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return [r["status"] for r in await conn.fetch("SELECT status FROM uploads")]
-    finally:
-        await conn.close()
 
 
 async def test_a_nul_in_an_error_detail_is_recorded(client, auth_headers, clean_db):
@@ -54,8 +47,6 @@ async def test_a_full_spool_disk_is_507_and_logged(aiohttp_client, tmp_path, cle
 
     settings = make_settings(tmp_path, clean_db, server={"state_dir": str(tiny_tmpfs)})
     client = await aiohttp_client(create_app(settings))
-    from conftest import TEST_CLIENT, basic
-
     resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
     headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
     await register(client, headers)
