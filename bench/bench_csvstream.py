@@ -38,11 +38,8 @@ class TrivialChecker:
     def __init__(self, header: list[str]) -> None:
         self.header = self.output_header = list(header)
 
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
-        return []
-
-    def transform(self, row: list[str]) -> list[str]:
-        return row
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
+        return [], row
 
 
 class NumbersChecker(TrivialChecker):
@@ -53,14 +50,14 @@ class NumbersChecker(TrivialChecker):
         self._cols = [(header.index(c), c) for c in
                       ("total_students", "students_present", "attendance_pct")]
 
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
         errors = []
         for i, name in self._cols:
             try:
                 float(row[i])
             except ValueError:
                 errors.append((name, "type_error", "must be a number"))
-        return errors
+        return errors, row
 
 
 async def pieces(path: Path, size: int, repeat: int = 1):

@@ -11,7 +11,8 @@ database on ``--dsn`` / ``INGEST_TEST_DSN``, dropped after; local storage, or Se
 of two members. Every row carries a unique ``row_id``; about 5 % are made invalid on purpose.
 
 Afterwards every upload is accounted for by reading its output objects back: each row id is in
-exactly one of the valid/error outputs, the right one, and nowhere else; storage holds no object
+exactly one of the valid/error outputs, the right one, and nowhere else; every written row equals,
+cell by cell and in order, the row sent (rejected rows also their physical ``_line``); storage holds no object
 that no answer named and no staged leftovers; every upload row in PostgreSQL is ``uploaded``.
 Printed: p50/p99/max latency of small uploads, throughput, peak RSS of the server's process tree
 (server processes and validation workers, sampled every 50 ms), 5xx count and the accounting.
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -72,11 +74,15 @@ def load_spec(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Part:
-    """One CSV (a whole upload or one ZIP member): rows ``<tag>-0 .. <tag>-<rows-1>``."""
+    """One CSV (a whole upload or one ZIP member): rows ``<tag>-0 .. <tag>-<rows-1>``, and the
+    digests of what its outputs must hold, row by row in order (``content_digest``): the valid
+    rows as sent, and the rejected rows' cells plus their physical line (``_errors`` aside)."""
 
     tag: str
     rows: int
     invalid: frozenset[int]
+    valid_digest: str = ""
+    error_digest: str = ""
 
     def ids(self) -> set[str]:
         return {f"{self.tag}-{i}" for i in range(self.rows)}
@@ -85,12 +91,22 @@ class Part:
         return {f"{self.tag}-{i}" for i in self.invalid}
 
 
+def content_digest(rows: Any) -> Any:
+    """A running digest of rows (lists of cells), for comparing outputs without keeping them."""
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return h
+
+
 def make_csv(tag: str, rows: int, rng: random.Random) -> tuple[bytes, Part]:
     """A CSV whose bad rows are known: each bad row breaks one rule in one of several ways."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator=rng.choice(["\n", "\r\n"]))
     w.writerow(HEADER)
     invalid = set()
+    valid_h, error_h = content_digest([]), content_digest([])
+    line, end = 2, buf.tell()
     for i in range(rows):
         row = [f"{tag}-{i}", f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
                f"SCH{rng.randrange(10**6):06d}", str(rng.randint(1, 12)),
@@ -100,7 +116,15 @@ def make_csv(tag: str, rows: int, rng: random.Random) -> tuple[bytes, Part]:
             col, bad = rng.choice([(4, "n/a"), (4, ""), (3, "4.5"), (1, "2024-02-31"), (2, "")])
             row[col] = bad
         w.writerow(row)
-    return buf.getvalue().encode("utf-8"), Part(tag, rows, frozenset(invalid))
+        if i in invalid:
+            error_h.update(json.dumps([*row, str(line)], ensure_ascii=False).encode() + b"\n")
+        else:
+            valid_h.update(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+        buf.seek(end)
+        line += buf.read().count("\n")  # physical lines: a quoted newline is one too
+        end = buf.tell()
+    return buf.getvalue().encode("utf-8"), Part(tag, rows, frozenset(invalid),
+                                                valid_h.hexdigest(), error_h.hexdigest())
 
 
 @dataclass
@@ -296,8 +320,9 @@ async def drive(url: str, token: str, next_payload: Callable[[], Payload | None]
 
 # -- the accounting ----------------------------------------------------------------------------
 
-async def read_ids(storage: Any, key: str | None, errors: bool) -> list[str]:
-    """The row ids in one output object (an error file also needs its ``_line``/``_errors``)."""
+async def read_rows(storage: Any, key: str | None, errors: bool) -> list[list[str]]:
+    """The rows of one output object, header checked and left out; an error file's rows
+    without their ``_errors`` message (the digest covers the cells and ``_line``)."""
     if not key:
         return []
     data = b"".join([chunk async for chunk in storage.read(key)])
@@ -306,7 +331,10 @@ async def read_ids(storage: Any, key: str | None, errors: bool) -> list[str]:
     want = HEADER + (["_line", "_errors"] if errors else [])
     if head != want:
         raise ValueError(f"{key}: header {head!r}, expected {want!r}")
-    return [r[0] for r in rows[1:]]
+    bad = [r for r in rows[1:] if len(r) != len(want)]
+    if bad:
+        raise ValueError(f"{key}: {len(bad)} rows of the wrong width, e.g. {bad[0]!r}")
+    return [r[:-1] for r in rows[1:]] if errors else rows[1:]
 
 
 def object_keys(body: dict[str, Any]) -> set[str]:
@@ -339,11 +367,18 @@ async def account(storage: Any, o: Outcome) -> list[str]:
             if m.get(k) != want:
                 problems.append(f"{where} {name}: {k} = {m.get(k)}, expected {want}")
         try:
-            valid = await read_ids(storage, m["objects"]["valid"], errors=False)
-            rejected = await read_ids(storage, m["objects"]["errors"], errors=True)
+            valid_rows = await read_rows(storage, m["objects"]["valid"], errors=False)
+            error_rows = await read_rows(storage, m["objects"]["errors"], errors=True)
         except ValueError as e:
             problems.append(f"{where} {name}: {e}")
             continue
+        # Every written row, cell by cell, equals what was sent (and where it was sent from).
+        if content_digest(valid_rows).hexdigest() != part.valid_digest:
+            problems.append(f"{where} {name}: valid rows differ from the rows sent")
+        if content_digest(error_rows).hexdigest() != part.error_digest:
+            problems.append(f"{where} {name}: rejected rows differ from the rows sent "
+                            "(cells or _line)")
+        valid, rejected = [r[0] for r in valid_rows], [r[0] for r in error_rows]
         seen = Counter(valid + rejected)
         checks = {"duplicated": {i for i, n in seen.items() if n > 1},
                   "lost": (good | bad) - seen.keys(),

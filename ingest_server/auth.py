@@ -88,6 +88,13 @@ def load_or_create_secret(path: Path) -> str:
     return secret
 
 
+def secret_version(signing_key: str, secret_sha256: str) -> str:
+    """The ``sv`` claim binding a token to its client's current secret: rotating the secret
+    (a new ``secret_sha256``) revokes every token issued before. Keyed with the signing key so
+    a token never carries a plain hash of the secret."""
+    return hmac.new(signing_key.encode(), secret_sha256.encode(), hashlib.sha256).hexdigest()[:22]
+
+
 class TokenService:
     """Issues and verifies tokens for the configured clients."""
 
@@ -122,9 +129,16 @@ class TokenService:
             raise Unauthorized("invalid client credentials", code="invalid_client")
         return client
 
+    def secret_version(self, client: ClientConfig) -> str:
+        return secret_version(self._signing_key, client.secret_sha256)
+
     def issue(self, subject: str, scopes: tuple[str, ...] | frozenset[str]) -> dict:
+        """A token for a configured client (bound to its secret version), or for the open token
+        endpoint (any other subject: marked ``open``, valid only while the endpoint is open)."""
         now = int(time.time())
-        claims = {
+        client = self._clients.get(subject)
+        binding = {"sv": self.secret_version(client)} if client else {"open": True}
+        claims = {**binding,
             "sub": subject,
             "iat": now,
             "nbf": now,
@@ -168,7 +182,25 @@ class TokenService:
         scope = claims.get("scope", "")
         if not isinstance(scope, str) or not isinstance(claims["sub"], str):
             raise Unauthorized("token claims are malformed", code="invalid_token")
-        return Principal(client=claims["sub"], scopes=frozenset(scope.split()))
+        scopes = frozenset(scope.split())
+        allowed = self._current_scopes(claims)
+        return Principal(client=claims["sub"],
+                         scopes=scopes if allowed is None else scopes & allowed)
+
+    def _current_scopes(self, claims: dict) -> frozenset[str] | None:
+        """What the token's subject may still do under the configuration running now: checked on
+        every request, so disabling, removing or re-keying a client revokes its tokens at once
+        (one generic 401: a caller learns nothing about which clients exist)."""
+        if claims.get("open") is True:
+            if self.cfg.open_token_endpoint:
+                return None  # the scopes the open endpoint gave
+        else:
+            client = self._clients.get(claims["sub"])
+            if client is not None and not client.disabled and isinstance(claims.get("sv"), str) \
+                    and hmac.compare_digest(claims["sv"], self.secret_version(client)):
+                return frozenset(client.scopes)
+        raise Unauthorized("token revoked: its client is no longer allowed or its secret changed",
+                           code="token_revoked")
 
 
 def _read_key(base_dir: Path, name: str, key: str) -> str:

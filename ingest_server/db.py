@@ -106,8 +106,28 @@ def _private_runtime_dir(path: Path) -> None:
     os.environ["XDG_RUNTIME_DIR"] = str(path)
 
 
+def _without_nul(value):
+    """``value`` with every NUL character in its strings (keys too) written ``\\x00``."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def encode_jsonb(value) -> str:
+    """JSON for a jsonb column. PostgreSQL refuses ``\\u0000`` in jsonb, and a NUL can reach an
+    error detail from any client text (e.g. ``encoding=utf-8%00``): the upload's outcome could
+    then not be recorded. So NUL is escaped everywhere, whatever the caller stores."""
+    text = json.dumps(value)
+    return json.dumps(_without_nul(value)) if "\\u0000" in text else text
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=encode_jsonb, decoder=json.loads,
+                              schema="pg_catalog")
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .bounded import bounded, clip
+
 
 class IngestError(Exception):
     """Base of every error a client may see. Subclasses set ``status`` and ``code``."""
@@ -26,7 +28,9 @@ class IngestError(Exception):
         self.details = details
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+        """The JSON error shape; message and details cut to size (they may quote the input)."""
+        return {"error": {"code": self.code, "message": clip(self.message),
+                          "details": bounded(self.details)}}
 
 
 class BadRequest(IngestError):

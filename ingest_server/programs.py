@@ -7,15 +7,29 @@ from dataclasses import dataclass
 
 from .errors import BadRequest
 
-# Names coming from clients end up inside object keys: keep them to a safe alphabet.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+# Names coming from clients end up inside object keys: keep them to a safe alphabet. Matched
+# with fullmatch: "$" alone also matches before a trailing newline ("evil\n" passed).
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+# Programme folders the built-in layout uses for dimensions and datasets: event data there would
+# mix with them.
+RESERVED_PROGRAMS = frozenset({"dimensions", "datasets"})
 
 
 def safe_name(value: str, field: str) -> str:
     """Return ``value`` if it is safe inside an object key, else a 400 naming the field."""
-    if not isinstance(value, str) or not SAFE_NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or ".." in value:
         raise BadRequest(f"{field} must be 1-200 characters of letters, digits, '_', '-' or '.', "
                          "starting with a letter or digit", code="invalid_name", field=field)
+    return value
+
+
+def program_name(value: str) -> str:
+    """A ``program_name``: a safe name that is not one of the shared folders."""
+    safe_name(value, "program_name")
+    if value.lower() in RESERVED_PROGRAMS:
+        raise BadRequest(f"program_name '{value}' is reserved (the {value.lower()} folder is "
+                         "shared by every dimension or dataset upload)", code="reserved_name",
+                         field="program_name")
     return value
 
 

@@ -7,9 +7,11 @@ An upload in progress refreshes ``heartbeat_at``; one whose heartbeat is older t
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, AsyncIterator
 
 import asyncpg
 
@@ -18,22 +20,24 @@ RETRACT_STATUSES = ("retracting", "retracted")  # set by retraction.py, never by
 COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_name, spec_version, "
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
            "members, errors_sample, error, started_at, heartbeat_at, finished_at, warnings, "
-           "retracted_at, retracted_by, retract_error")
+           "retracted_at, retracted_by, retract_error, request_fingerprint, http_status, "
+           "read_sha256, read_complete")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
-              "status, dry_run, idempotency_key, owner) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10)")
+              "status, dry_run, idempotency_key, owner, request_fingerprint) "
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10, $11)")
 SQL_GET = "SELECT " + COLUMNS + " FROM uploads WHERE id = $1"
 SQL_BY_KEY = ("SELECT " + COLUMNS + " FROM uploads WHERE client IS NOT DISTINCT FROM $1 "
               "AND idempotency_key = $2 AND status <> 'failed'")
-SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads WHERE sha256 = $1 AND route = $2 "
-                 "AND kind IS NOT DISTINCT FROM $3 AND program IS NOT DISTINCT FROM $4 "
-                 "AND ingestion_name IS NOT DISTINCT FROM $5 AND status = 'uploaded' "
-                 "AND NOT dry_run AND id <> $6 "
-                 "AND started_at > now() - make_interval(secs => $7) "
+SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads WHERE dedup_key = $1 "
+                 "AND status = 'uploaded' AND NOT dry_run AND id <> $2 "
+                 "AND started_at > now() - make_interval(secs => $3) "
                  "ORDER BY started_at DESC LIMIT 1")
+# One duplicate check and publish at a time per dedup key: (namespace, 32 bits of the key).
+SQL_DEDUP_LOCK = "SELECT pg_advisory_xact_lock(1229210433, $1)"
 SQL_FINISH = ("UPDATE uploads SET status = $2, sha256 = $3, bytes = $4, total_rows = $5, "
               "valid_rows = $6, invalid_rows = $7, objects = $8, members = $9, errors_sample = $10, "
-              "error = $11, spec_version = $12, warnings = $13, finished_at = now(), "
+              "error = $11, spec_version = $12, warnings = $13, http_status = $14, "
+              "read_sha256 = $15, read_complete = $16, dedup_key = $17, finished_at = now(), "
               "heartbeat_at = now() "
               "WHERE id = $1 AND status = 'receiving'")
 SQL_HEARTBEAT = "UPDATE uploads SET heartbeat_at = now(), bytes = $2 WHERE id = $1 AND status = 'receiving'"
@@ -79,9 +83,11 @@ class UploadStore:
 
     async def create(self, *, upload_id: str, route: str, client: str | None, filename: str | None,
                      kind: str | None, program: str | None, ingestion_name: str | None,
-                     dry_run: bool, idempotency_key: str | None, owner: str | None = None) -> None:
+                     dry_run: bool, idempotency_key: str | None, owner: str | None = None,
+                     request_fingerprint: str | None = None) -> None:
         await self.pool.execute(SQL_INSERT, upload_id, route, client, filename, kind, program,
-                                ingestion_name, dry_run, idempotency_key, owner)
+                                ingestion_name, dry_run, idempotency_key, owner,
+                                request_fingerprint)
 
     async def get(self, upload_id: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow(SQL_GET, upload_id)
@@ -91,11 +97,21 @@ class UploadStore:
         row = await self.pool.fetchrow(SQL_BY_KEY, client, key)
         return record_to_json(row) if row else None
 
-    async def find_duplicate(self, *, sha256: str, route: str, kind: str | None, program: str | None,
-                             ingestion_name: str | None, exclude_id: str,
+    @contextlib.asynccontextmanager
+    async def dedup_locked(self, dedup_key: str) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction holding the lock of ``dedup_key``: the duplicate check, the publish and
+        the ``finish`` done in it are one step for every upload of the same bytes and target,
+        whichever process or replica runs it (released at commit or rollback)."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                key = int.from_bytes(hashlib.sha256(dedup_key.encode()).digest()[:4], "big",
+                                     signed=True)
+                await conn.execute(SQL_DEDUP_LOCK, key)
+                yield conn
+
+    async def find_duplicate(self, conn: asyncpg.Connection, *, dedup_key: str, exclude_id: str,
                              window_s: float) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow(SQL_DUPLICATE, sha256, route, kind, program, ingestion_name,
-                                       exclude_id, float(window_s))
+        row = await conn.fetchrow(SQL_DUPLICATE, dedup_key, exclude_id, float(window_s))
         return record_to_json(row) if row else None
 
     async def heartbeat(self, upload_id: str, nbytes: int) -> None:
@@ -105,11 +121,16 @@ class UploadStore:
                      total_rows: int = 0, valid_rows: int = 0, invalid_rows: int = 0,
                      objects: dict | None = None, members: list | None = None,
                      errors_sample: list | None = None, error: dict | None = None,
-                     spec_version: int | None = None, warnings: list | None = None) -> None:
+                     spec_version: int | None = None, warnings: list | None = None,
+                     http_status: int | None = None, read_sha256: str | None = None,
+                     read_complete: bool = False, dedup_key: str | None = None,
+                     conn: asyncpg.Connection | None = None) -> None:
+        """Record the outcome; ``conn`` to do it inside ``dedup_locked``'s transaction."""
         assert status in STATUSES[1:], status
-        await self.pool.execute(SQL_FINISH, upload_id, status, sha256, nbytes, total_rows,
-                                valid_rows, invalid_rows, objects or {}, members,
-                                errors_sample or [], error, spec_version, warnings or [])
+        await (conn or self.pool).execute(
+            SQL_FINISH, upload_id, status, sha256, nbytes, total_rows, valid_rows, invalid_rows,
+            objects or {}, members, errors_sample or [], error, spec_version, warnings or [],
+            http_status, read_sha256, read_complete, dedup_key)
 
     async def fail_stale(self, older_than_s: float) -> list[str]:
         rows = await self.pool.fetch(SQL_FAIL_STALE, float(older_than_s))

@@ -8,7 +8,7 @@ import os
 
 class IntColumnsChecker:
     """``int_columns`` must hold integers; ``required`` must be non-empty; optionally upper-case
-    ``upper`` in the output and append a ``checked`` column (to prove ``transform`` runs)."""
+    ``upper`` in the output and append a ``checked`` column (to prove the output row is used)."""
 
     def __init__(self, header: list[str], int_columns: tuple[str, ...] = (),
                  required: tuple[str, ...] = (), upper: str | None = None,
@@ -20,7 +20,7 @@ class IntColumnsChecker:
         self._crash_on = crash_on
         self.output_header = self.header + (["checked"] if upper else [])
 
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
         if self._crash_on is not None and self._crash_on in row:
             os._exit(3)  # simulates a worker dying (segfault, OOM kill)
         errors: list[tuple[str | None, str, str]] = []
@@ -31,15 +31,12 @@ class IntColumnsChecker:
             value = row[i]
             if value and not value.lstrip("-").isdigit():
                 errors.append((name, "type_error", "must be an integer"))
-        return errors
-
-    def transform(self, row: list[str]) -> list[str]:
-        if self._upper is None:
-            return row
+        if errors or self._upper is None:
+            return errors, row
         out = list(row)
         out[self._upper] = out[self._upper].upper()
         out.append("yes")
-        return out
+        return errors, out
 
 
 class RejectAll:
@@ -48,16 +45,13 @@ class RejectAll:
     def __init__(self, header: list[str]) -> None:
         self.header = self.output_header = list(header)
 
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
-        return [(self.header[0], "rejected", "always")]
-
-    def transform(self, row: list[str]) -> list[str]:
-        return row
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
+        return [(self.header[0], "rejected", "always")], row
 
 
 class AcceptAll(RejectAll):
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]:
-        return []
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
+        return [], row
 
 
 def int_checker(header: list[str], int_columns: tuple[str, ...] = (),

@@ -8,6 +8,7 @@ import jwt
 import pytest
 
 from conftest import basic, DISABLED_CLIENT, JWT_SECRET, READ_ONLY_CLIENT, TEST_CLIENT, make_settings
+from ingest_server.auth import hash_secret, secret_version
 
 SPEC_PATH = "/api/spec/event"
 
@@ -68,7 +69,8 @@ async def test_open_token_endpoint(aiohttp_client, tmp_path, clean_db):
 def forge(claims=None, key=JWT_SECRET, alg="HS256", headers=None, **overrides):
     now = int(time.time())
     base = {"sub": TEST_CLIENT[0], "iat": now, "exp": now + 600, "aud": "ingest-server",
-            "iss": "ingest-server", "scope": "ingest spec read"}
+            "iss": "ingest-server", "scope": "ingest spec read",
+            "sv": secret_version(JWT_SECRET, hash_secret(TEST_CLIENT[1]))}
     base.update(claims or {})
     for k, v in overrides.items():
         if v is None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -142,3 +144,26 @@ def test_checker_is_cheap_on_valid_rows(compiled):
     assert "F" not in checker.source.split("if not c or c[0] in WS:")[0]
     row = ["2023-01-01", "3", "42", "ok"]
     assert all(checker.check(row) == [] for _ in range(1000))
+
+
+def test_cerberus_fallbacks_are_safe_from_many_threads():
+    """One compiled schema serves every upload of a process, several in threads at once: the
+    Cerberus validators of the fallback (per cell and per row) must not mix up rows."""
+    schema = {"a": {"type": "string", "oneof": [{"regex": "[0-9]+"}, {"maxlength": 1}]},
+              "b": {"type": "string", "dependencies": ["a"], "allowed": ["x", "y"]}}
+    checker = compile_schema(schema).bind(["a", "b"])
+    rows = [["12", "x"], ["1", "x"], ["x", "y"], ["123", "z"], ["1", "q"]] * 200
+    want = [checker.check(r) for r in rows]
+    assert {len(w) for w in want} == {0, 1, 2}
+
+    def run() -> list:
+        return [checker.check(r) for r in rows]
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(lambda _: run(), range(8)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert all(got == want for got in results)

@@ -453,10 +453,10 @@ async def test_objects_are_taken_back_when_the_outcome_cannot_be_recorded(
     uploads = client.app[appkeys.UPLOADS]
     real_finish = uploads.finish
 
-    async def finish_fails_for_success(upload_id, *, status, **kw):
+    async def finish_fails_for_success(upload_id, *, status, conn=None, **kw):
         if status == "uploaded":  # the database goes away right after the objects are published
-            await client.app[appkeys.POOL].close()
-        return await real_finish(upload_id, status=status, **kw)
+            conn.terminate()  # the connection holding the duplicate check's transaction
+        return await real_finish(upload_id, status=status, conn=conn, **kw)
 
     uploads.finish = finish_fails_for_success
     status, body = await upload(client, auth_headers, GOOD)

@@ -4,7 +4,8 @@ The harness is the load benchmark's (``bench/bench_load.py``): a ``python -m ing
 subprocess on a fresh database, a fixed plan of 26 small CSVs, 2 mid-size CSVs that go through
 the validation worker pool and 4 two-member ZIPs, all launched at once. Every row carries a unique
 id; afterwards each upload's output objects are read back and every id must be in exactly one of
-them, the right one. Latency figures are printed, never asserted (CI machines are shared).
+them, the right one, and every written row must equal, cell by cell and in order, the row sent
+(rejected rows also their physical ``_line``). Latency figures are printed, never asserted (CI machines are shared).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ async def test_concurrent_mixed_uploads_lose_nothing(pg_dsn, tmp_path, server_wo
     assert report.count_5xx == 0, report.statuses()
     assert dict(report.statuses()) == {200: 32}, [o.error or o.body for o in report.outcomes
                                                   if o.status != 200][:3]
-    # Row by row: nothing lost, duplicated or misplaced; no stray objects, staged leftovers,
+    # Row by row: nothing lost, duplicated, misplaced or altered; no stray objects, staged leftovers,
     # unfinished upload records, or server processes outliving the stop.
     assert report.problems == []
     assert sum(o.body["total_rows"] for o in report.outcomes) == expected_rows

@@ -1,7 +1,8 @@
 """The per-process cache of row checkers, keyed by ``ctx_key``.
 
-A checker is whatever object has ``header``, ``output_header``, ``check(row)`` and
-``transform(row)`` (see ``RowChecker``). Building one may be costly (compiling a schema), so
+A checker is whatever object has ``header``, ``output_header`` and a stateless ``check(row)``
+returning ``(errors, out_row)`` (see ``RowChecker``): one checker serves every upload of the
+process at once, in several threads, so it must keep nothing about a row between calls. Building one may be costly (compiling a schema), so
 each process builds it once per ``ctx_key``. A ``CheckerSpec`` travels with every job sent to a
 worker process: a worker that has not seen the ``ctx_key`` yet builds it on first use, so a new
 spec version or header needs no pool restart. Use a new ``ctx_key`` whenever the spec or header
@@ -24,9 +25,9 @@ class RowChecker(Protocol):
     header: list[str]
     output_header: list[str]
 
-    def check(self, row: list[str]) -> list[tuple[str | None, str, str]]: ...
-
-    def transform(self, row: list[str]) -> list[str]: ...
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
+        """``(errors, out_row)``: ``out_row`` (``row`` itself when unchanged) is written when
+        ``errors`` is empty."""
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,22 @@ from __future__ import annotations
 
 import codecs
 
-from ingest_server.errors import BadRequest
+from ingest_server.errors import BadRequest, FileRejected
 
 _PASS_THROUGH = {"utf-8", "utf-8-sig"}
 _ERRORS = "ingest-csvstream-escape"
+# The encodings data files come in (canonical codec names). Python registers many more text
+# codecs, some of which are not file encodings at all (punycode, idna, undefined, the escape
+# codecs) or decode to text UTF-8 cannot hold (utf-7's lone surrogates): a 500 each, before.
+ALLOWED_ENCODINGS = frozenset({
+    "utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+    "utf-32-be", "ascii",
+    *(f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+    *(f"cp{n}" for n in (437, 850, 852, 855, 866, 874, 932, 949, 950, 1250, 1251, 1252, 1253,
+                         1254, 1255, 1256, 1257, 1258)),
+    "koi8-r", "koi8-u", "mac-roman", "gb2312", "gbk", "gb18030", "big5", "big5hkscs",
+    "shift_jis", "euc_jp", "euc_kr", "iso2022_jp", "tis-620",
+})
 
 
 def _escape_undecodable(exc: UnicodeError) -> tuple[str, int]:
@@ -41,10 +53,11 @@ def resolve_encoding(encoding: str | None) -> str:
     except (LookupError, TypeError, ValueError):
         raise BadRequest(f"unknown encoding {encoding!r}", code="unknown_encoding",
                          encoding=encoding) from None
-    # bytes-to-bytes codecs (base64, zlib, ...) are registered too but are not text encodings
-    if not getattr(info, "_is_text_encoding", True):
-        raise BadRequest(f"{encoding!r} is not a text encoding", code="unknown_encoding",
-                         encoding=encoding)
+    if info.name not in ALLOWED_ENCODINGS:
+        raise BadRequest(f"encoding {encoding!r} is not accepted for data files (use one of "
+                         "utf-8, utf-16, latin-1, cp1252, ... see the README)",
+                         code="unknown_encoding", encoding=encoding,
+                         accepted=sorted(ALLOWED_ENCODINGS))
     return info.name
 
 
@@ -60,9 +73,17 @@ class Utf8Transcoder:
     def feed(self, data: bytes) -> bytes:
         if self._decoder is None:
             return data
-        return self._decoder.decode(data).encode("utf-8", "surrogateescape")
+        return self._decode(data, False)
 
     def finish(self) -> bytes:
         if self._decoder is None:
             return b""
-        return self._decoder.decode(b"", final=True).encode("utf-8", "surrogateescape")
+        return self._decode(b"", True)
+
+    def _decode(self, data: bytes, final: bool) -> bytes:
+        try:
+            text = self._decoder.decode(data, final=final)
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeError as e:  # not a decode error: e.g. UTF-16 without its BOM
+            raise FileRejected(f"the file is not {self.encoding} text: {e}", code="not_text",
+                               encoding=self.encoding) from None

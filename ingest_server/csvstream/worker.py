@@ -1,7 +1,7 @@
 """Turn one chunk of raw records into checked, serialised output (runs in a worker process).
 
 Per record: decode, parse with ``csv.reader``, find the physical line where the record starts,
-check it, then write it to the valid output (after ``transform``) or, with its original cells
+check it, then write it to the valid output (as ``check`` returned it) or, with its original cells
 plus ``_line`` and ``_errors``, to the error output. Completely blank lines are skipped and
 counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record. A row
 whose length differs from the header is mapped onto it by the checker's shape (``shape.py``:
@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ingest_server.bounded import clip
 from ingest_server.csvstream.checkers import RowChecker, get_checker
 from ingest_server.csvstream.chunker import Chunk
 from ingest_server.csvstream.shape import HeaderShape
@@ -114,7 +115,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     header = list(checker.header)
     ncols = len(header)
     col_index = {name: i for i, name in enumerate(header)}
-    check, transform = checker.check, checker.transform
+    check = checker.check
     # See shape.py: which cells are columns (trailing blank cells, dropped header columns).
     shape = getattr(checker, "shape", None) or HeaderShape(tuple(header), ncols)
     output_format = getattr(checker, "output_format", None)  # the cqube layout's file format
@@ -149,9 +150,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 row, problems = shape.fit(row)
                 errors += problems
             if not errors:
-                errors = check(row)
+                errors, out = check(row)
                 if not errors:
-                    out = transform(row)
                     if out is not row:  # a plugin's transform: let csv.writer quote it
                         plain = False
                     valid.append(out)
@@ -170,9 +170,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 else:
                     i = col_index.get(col)
                     value = cells[i] if i is not None and i < len(cells) else ""
-                sample.append({"line": line, "column": col,
-                               "value": value.replace("\x00", "\\x00"),
-                               "code": code, "message": msg})
+                # Cut to size: the sample is answered and stored (the error file has it all).
+                sample.append({"line": line, "column": col if col is None else clip(col),
+                               "value": clip(value.replace("\x00", "\\x00")),
+                               "code": code, "message": clip(msg)})
     except csv.Error as exc:
         raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                            code="not_a_csv", line=base + prev) from None

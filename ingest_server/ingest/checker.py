@@ -134,7 +134,7 @@ def _row_errors(found: Any) -> list[RowError]:
 
 
 class PipelineChecker:
-    """``check(row)`` → row errors; ``transform(row)`` → the row to write; ``output_header``."""
+    """``check(row)`` → ``(row errors, row to write)``; ``output_header``."""
 
     def __init__(self, *, plugins_dir: str | None, schema_key: str, schema: dict,
                  header: Sequence[str], program_type: str, ingestion_name: str,
@@ -161,8 +161,7 @@ class PipelineChecker:
                                  if impl.plugin_name not in skip]
         declared = self._declared_header(hook.output_header.get_hookimpls())
         self.output_header = [str(c) for c in declared] if declared else list(self.header)
-        self._failed_plugins: set[str] = set()
-        self._transformed: tuple[list[str], list[str]] | None = None
+        self._failed_plugins: set[str] = set()  # only decides what is logged
 
     def _plugins_skipping_rows(self, impls: list) -> set[str]:
         """Plugins whose ``wants_rows`` says no for this file: their row hooks are not called."""
@@ -190,10 +189,14 @@ class PipelineChecker:
                 return declared
         return None
 
-    def check(self, row: list[str]) -> list[RowError]:
+    def check(self, row: list[str]) -> tuple[list[RowError], list[str]]:
+        """``(errors, out_row)``: the row's errors, and the row to write when there are none.
+
+        Stateless: one checker serves every upload of the process at once (threads included),
+        so nothing about a row is kept between calls."""
         errors = self._rows.check(row)
         if errors or not (self._check_impls or self._transform_impls):
-            return errors
+            return errors, row
         values = RowValues(row, self._index, self._coercers)
         for impl, call in self._check_impls:
             try:
@@ -202,11 +205,11 @@ class PipelineChecker:
                     errors.extend(_row_errors(found))
             except Exception as e:  # a plugin bug costs a row, never the upload
                 errors.append((None, "plugin_error", self._plugin_failed(impl, e)))
+        out = row
         if not errors and self._transform_impls:
             # Transform here, so that a failing transform makes the row an error like any other.
             impl = None
             try:
-                out = row
                 for impl, call in self._transform_impls:
                     changed = call(out, values)
                     if changed is not None:
@@ -214,16 +217,10 @@ class PipelineChecker:
                 if len(out) != len(self.output_header):
                     raise ValueError(f"the row has {len(out)} cells but the output header has "
                                      f"{len(self.output_header)} (declare it in output_header)")
-                self._transformed = (row, out)
             except Exception as e:
                 errors.append((None, "plugin_error", self._plugin_failed(impl, e)))
-        return errors
-
-    def transform(self, row: list[str]) -> list[str]:
-        """The row to write for a row that passed ``check`` (transformed during the check)."""
-        if self._transformed is not None and self._transformed[0] is row:
-            return self._transformed[1]
-        return row
+                out = row
+        return errors, out
 
     def _plugin_failed(self, impl: Any, e: Exception) -> str:
         name = impl.plugin_name if impl is not None else "?"

@@ -62,6 +62,7 @@ class StreamStats:
 
     nbytes: int = 0
     sha256: Any = field(default_factory=hashlib.sha256)
+    complete: bool = False  # the whole upload was read (else sha256 covers the bytes read)
 
 
 HeaderCheck = Callable[[list[str]], Awaitable[None]]

@@ -33,6 +33,8 @@ from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
 from ..validation.translate import spec_allows_unknown
 from .cqube_keys import cqube_date, cqube_keys
+from ..validation.definition import uses_rule
+from . import idempotency
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
 from .recovery import OWNER
 from .responses import response_body
@@ -97,29 +99,24 @@ def new_upload_id() -> str:
 
 class IngestService:
     def __init__(self, *, settings: Settings, specs: SpecStore, uploads: UploadStore,
-                 storage: Storage, registry: Registry, runner_for: Callable[[int | None], Any]):
+                 storage: Storage, registry: Registry,
+                 runner_for: Callable[[int | None, bool], Any]):
         self.settings = settings
         self.specs = specs
         self.uploads = uploads
         self.storage = storage
         self.registry = registry
-        self.runner_for = runner_for  # expected bytes -> an in-process runner or the process pool
+        # (expected bytes, isolate) -> an in-process runner or a process pool
+        self.runner_for = runner_for
         self.plugins_dir = registry.plugins_dir
         # Failed uploads whose staged data may outlive them (an abort fails while the store is
         # down): recovery retries their cleanup until it succeeds.
         self.unclean: set[str] = set()
 
-    async def replay(self, req: UploadRequest) -> dict[str, Any] | None:
-        """The earlier result for this Idempotency-Key, if there is one."""
-        if not req.idempotency_key:
-            return None
-        earlier = await self.uploads.by_idempotency_key(req.client, req.idempotency_key)
-        if earlier is None:
-            return None
-        if earlier["status"] == "receiving":
-            raise Conflict("an upload with this Idempotency-Key is still in progress",
-                           code="upload_in_progress", upload_id=earlier["id"])
-        return dict(response_body(earlier), idempotent_replay=True)
+    async def replay(self, req: UploadRequest,
+                     source: AsyncIterator[bytes]) -> dict[str, Any] | None:
+        """The earlier result for this Idempotency-Key, if there is one (see ``idempotency``)."""
+        return await idempotency.replay(self.uploads, req, source)
 
     async def ingest_csv(self, req: UploadRequest, source: AsyncIterator[bytes],
                          expected_bytes: int | None = None) -> dict[str, Any]:
@@ -200,7 +197,9 @@ class IngestService:
 
         started = time.perf_counter()
         outcome = await ingest_csv(source, target, storage=self.storage,
-                                   runner=self.runner_for(expected_bytes), upload_id=ctx.upload_id,
+                                   runner=self.runner_for(expected_bytes,
+                                                          uses_rule(spec.cerberus, "regex")),
+                                   upload_id=ctx.upload_id,
                                    encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
                                    max_line_bytes=limits.max_line_bytes,
                                    sample_limit=limits.errors_sample, check_header=check_header)
@@ -215,7 +214,9 @@ class IngestService:
                 upload_id=upload_id, route=req.program_type.route, client=req.client,
                 filename=req.filename, kind=req.program_type.name, program=req.program,
                 ingestion_name=req.ingestion_name, dry_run=req.dry_run,
-                idempotency_key=req.idempotency_key, owner=OWNER)
+                # A dry run does not claim its key: the real upload may use it after.
+                idempotency_key=None if req.dry_run else req.idempotency_key, owner=OWNER,
+                request_fingerprint=idempotency.request_fingerprint(req))
         except asyncpg.UniqueViolationError:
             raise Conflict("an upload with this Idempotency-Key is in progress",
                            code="upload_in_progress") from None
@@ -229,6 +230,7 @@ class IngestService:
                                      max_upload_bytes=limit)
             stats.sha256.update(piece)
             yield piece
+        stats.complete = True
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, ctx: Context):
@@ -274,41 +276,57 @@ class IngestService:
                                 f"{req.max_error_rate:.2%}; nothing was written",
                      "members": [x.name for x in over]}
         earlier, published = None, False
+        finish = dict(status=status, sha256=sha, nbytes=ctx.stats.nbytes, error=error,
+                      spec_version=members[0].spec_version if len(members) == 1 else None,
+                      http_status=200, read_sha256=sha, read_complete=ctx.stats.complete,
+                      **totals)
+        national = req.program_type.route == "national_programs"
+        warnings = self._warnings(members, national)
         if status != "uploaded" or req.dry_run:
             await abort_all(writers)
-            objects = {"valid": None, "errors": None}
-        else:
-            earlier = await self.uploads.find_duplicate(
-                sha256=sha, route=req.program_type.route, kind=req.program_type.name,
-                program=req.program, ingestion_name=req.ingestion_name, exclude_id=ctx.upload_id,
-                window_s=self.settings.ingest.idempotency_window_s)
-            # In the cqube layout a later upload may have replaced the earlier one's object
-            # since: the same bytes sent again must land again.
-            if earlier is not None and self.settings.storage.layout != "cqube":
-                await abort_all(writers)
-                # The upload that wrote the objects, even when `earlier` was a duplicate itself.
-                original = earlier["objects"].get("duplicate_of") or earlier["id"]
-                objects = dict(earlier["objects"], duplicate_of=original)
-            else:
-                await publish_all(writers)
-                published = True
-        member_json = self._members_json(members, published, earlier) \
-            if req.program_type.route == "national_programs" else None
-        sample = [dict(e, member=m.name) if member_json else e
-                  for m in members if m.csv for e in m.csv.errors_sample]
-        warnings = [dict(w, details={**w.get("details", {}), "member": m.name})
-                    if member_json else w for m in members if m.csv for w in m.csv.warnings]
-        try:
             await self.uploads.finish(
-                ctx.upload_id, status=status, sha256=sha, nbytes=ctx.stats.nbytes,
-                objects=objects, members=member_json, error=error,
-                errors_sample=sample[:self.settings.limits.errors_sample], warnings=warnings,
-                spec_version=members[0].spec_version if len(members) == 1 else None, **totals)
+                ctx.upload_id, objects={"valid": None, "errors": None},
+                members=self._members_json(members, False, None) if national else None,
+                errors_sample=self._sample(members, national), warnings=warnings, **finish)
+            return await self.uploads.get(ctx.upload_id)
+        key = idempotency.dedup_key(req, sha, [(m.name, m.spec_version) for m in ingested])
+        # In the cqube layout a later upload may have replaced the earlier one's object since:
+        # the same bytes sent again must land again.
+        dedup = self.settings.storage.layout != "cqube"
+        try:
+            # The check and the publish are one step per key, across processes and replicas.
+            async with self.uploads.dedup_locked(key) as conn:
+                if dedup:
+                    earlier = await self.uploads.find_duplicate(
+                        conn, dedup_key=key, exclude_id=ctx.upload_id,
+                        window_s=self.settings.ingest.idempotency_window_s)
+                if earlier is not None:
+                    await abort_all(writers)
+                    # The upload that wrote the objects, even when `earlier` was a duplicate.
+                    original = earlier["objects"].get("duplicate_of") or earlier["id"]
+                    objects = dict(earlier["objects"], duplicate_of=original)
+                else:
+                    await publish_all(writers)
+                    published = True
+                await self.uploads.finish(
+                    ctx.upload_id, objects=objects, dedup_key=key, conn=conn,
+                    members=self._members_json(members, published, earlier) if national else None,
+                    errors_sample=self._sample(members, national), warnings=warnings, **finish)
         except BaseException:
             if published:  # not recorded as uploaded: take the objects back, as if never landed
                 await uncancellable(revert_all(writers))
             raise
         return await self.uploads.get(ctx.upload_id)
+
+    def _sample(self, members: list[MemberOutcome], per_member: bool) -> list[dict[str, Any]]:
+        sample = [dict(e, member=m.name) if per_member else e
+                  for m in members if m.csv for e in m.csv.errors_sample]
+        return sample[:self.settings.limits.errors_sample]
+
+    @staticmethod
+    def _warnings(members: list[MemberOutcome], per_member: bool) -> list[dict[str, Any]]:
+        return [dict(w, details={**w.get("details", {}), "member": m.name}) if per_member else w
+                for m in members if m.csv for w in m.csv.warnings]
 
     @staticmethod
     def _members_json(members: list[MemberOutcome], published: bool,
@@ -349,7 +367,7 @@ class IngestService:
         if isinstance(e, IngestError):
             # 408: the client stopped sending; like a disconnect, the data was not at fault.
             status = "rejected" if e.status < 500 and e.status != 408 else "failed"
-            error = {"code": e.code, "message": e.message, "details": e.details}
+            error = e.to_json()["error"]  # cut to size: details may quote the input
         elif isinstance(e, asyncio.CancelledError):
             status, error = "failed", {"code": "cancelled", "message": "the upload was cancelled"}
         else:
@@ -358,7 +376,9 @@ class IngestService:
                      else "internal_error", "message": f"{e.__class__.__name__}"}
         try:
             await self.uploads.finish(
-                ctx.upload_id, status=status, sha256=None, nbytes=ctx.stats.nbytes, error=error)
+                ctx.upload_id, status=status, sha256=None, nbytes=ctx.stats.nbytes, error=error,
+                http_status=e.status if isinstance(e, IngestError) else 500,
+                read_sha256=ctx.stats.sha256.hexdigest(), read_complete=ctx.stats.complete)
             record = await self.uploads.get(ctx.upload_id)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as db_error:
             # The row stays "receiving"; its stale heartbeat gets it failed by recovery.

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import AsyncIterator
 
+from ..errors import InsufficientStorage
+
 READ_CHUNK = 256 * 1024
+log = logging.getLogger("ingest_server.ingest")
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 async def spool(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Path, int]:
@@ -21,6 +27,14 @@ async def spool(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Path, in
             async for chunk in chunks:
                 size += len(chunk)
                 await asyncio.to_thread(f.write, chunk)
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        if e.errno not in _FULL:
+            raise
+        # The server's disk, not the client's connection: 507, and loud enough to be acted on.
+        log.error("spool folder %s is full (%s): upload refused", spool_dir, e.strerror)
+        raise InsufficientStorage("the server has no room to receive this upload now; try "
+                                  "again later", code="insufficient_storage") from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -28,7 +28,7 @@ from .codes import to_row_error
 from .coercers import JS_WHITESPACE
 from .definition import Extensions, check_cerberus_schema, make_validator_class
 from .fields import (NUMERIC_COERCERS, ROW_RULES, compile_field, fallback_for_cell,
-                     queued_rules, unsupported_rules)
+                     per_thread, queued_rules, unsupported_rules)
 
 log = logging.getLogger("ingest_server.validation")
 
@@ -176,12 +176,13 @@ class CompiledSchema:
                           source)
 
     def _row_fallback(self, header: tuple[str, ...], columns: frozenset) -> Callable:
-        validator = self.validator_cls(self.schema, allow_unknown=self.allow_unknown)
-        schema = self.schema
+        schema, allow_unknown, cls = self.schema, self.allow_unknown, self.validator_cls
+        validator = per_thread(lambda: cls(schema, allow_unknown=allow_unknown))
 
         def check(row, errs):
-            validator.validate(dict(zip(header, row)))
-            for error in validator._errors:
+            v = validator()
+            v.validate(dict(zip(header, row)))
+            for error in v._errors:
                 item = to_row_error(error, schema)
                 if item[0] in columns:
                     errs.append(item)

@@ -23,6 +23,7 @@ engine calls the very same functions, which is what keeps its verdicts identical
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -235,3 +236,33 @@ def check_cerberus_schema(schema: Any, extensions: Extensions | None = None) -> 
         name, keyword, text = _first_schema_error(exc.args[0] if exc.args else str(exc))
         raise InvalidSpec(f"invalid schema: field {name!r}, rule {keyword!r}: {text}",
                           keyword=keyword, field=name) from None
+    for name, rules in schema.items():
+        _check_regexes(name, rules)
+
+
+def uses_rule(schema: Any, rule: str) -> bool:
+    """Whether ``rule`` appears anywhere in ``schema`` (also inside ``oneof``, ``schema``, ...)."""
+    if isinstance(schema, Mapping):
+        return any(k == rule or uses_rule(v, rule) for k, v in schema.items())
+    if isinstance(schema, (list, tuple)):
+        return any(uses_rule(v, rule) for v in schema)
+    return False
+
+
+def _check_regexes(field: str, rules: Any) -> None:
+    """Compile every ``regex`` of a field's rules (also inside ``oneof``, ``schema``, ...):
+    Cerberus only compiles them when a value is checked, so a bad one was a 500 per upload."""
+    if isinstance(rules, Mapping):
+        for rule, value in rules.items():
+            if rule == "regex" and isinstance(value, str):
+                try:
+                    re.compile(value if value.endswith("$") else value + "$")
+                except (re.error, RecursionError, OverflowError) as e:
+                    raise InvalidSpec(f"invalid schema: field {field!r}, rule 'regex': "
+                                      f"{value[:200]!r} is not a regular expression: {e}",
+                                      keyword="regex", field=field) from None
+            else:
+                _check_regexes(field, value)
+    elif isinstance(rules, (list, tuple)):
+        for item in rules:
+            _check_regexes(field, item)

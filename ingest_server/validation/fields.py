@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Iterable, Sequence, Sized
 from typing import Any, Callable
 
@@ -231,13 +232,31 @@ def compile_field(column: str, rules: dict, extensions: Extensions | None,
     return check
 
 
+def per_thread(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``get()`` → this thread's own ``make()``, built on first use. A Cerberus validator keeps
+    the document and its errors between ``validate`` and reading them back, and one compiled
+    schema serves every upload of the process in several threads at once."""
+    local = threading.local()
+
+    def get():
+        try:
+            return local.value
+        except AttributeError:
+            local.value = make()
+            return local.value
+
+    make()  # a bad schema fails when it is compiled, not on the first row
+    return get
+
+
 def fallback_for_cell(column: str, rules: dict, validator_cls: type) -> FieldCheck:
     """Check one field with a real Cerberus validator holding just that field's rules."""
-    validator = validator_cls({column: rules})
     schema = {column: rules}
+    validator = per_thread(lambda: validator_cls(schema))
 
     def check(cell, errs):
-        validator.validate({column: cell})
-        errs.extend(to_row_error(e, schema) for e in validator._errors)
+        v = validator()
+        v.validate({column: cell})
+        errs.extend(to_row_error(e, schema) for e in v._errors)
 
     return check

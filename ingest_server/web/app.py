@@ -30,6 +30,7 @@ from ..uploads import UploadStore
 from . import appkeys
 from .cqube.errors import cqube_errors_middleware
 from .drain import DRAIN, Drain, drain_middleware
+from .edge import edge_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
 from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs,
                     tokens, uploads, validate)
@@ -41,7 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     # The cqube profile shapes errors between the errors middleware and auth (web/cqube).
     shaping = [cqube_errors_middleware] if settings.compat.profile == "cqube" else []
     app = web.Application(middlewares=[drain_middleware, access_middleware, errors_middleware,
-                                       *shaping, auth_middleware],
+                                       *shaping, edge_middleware, auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
     app[DRAIN] = Drain()
@@ -115,18 +116,30 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 class Runners:
-    """Small uploads are checked in-process; larger ones in the worker pool (started lazily)."""
+    """Small uploads are checked in-process; larger ones in the worker pool (started lazily).
+
+    A spec with a ``regex`` rule is always checked in a worker process: Python's ``re`` holds the
+    GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29 characters: 13 s) would
+    freeze the event loop (``/healthz`` included) whether run on it or in a thread."""
 
     def __init__(self, settings: Settings) -> None:
         cfg = settings.ingest
         sample = settings.limits.errors_sample
         self.min_bytes = cfg.parallel_min_bytes
+        self.sample = sample
         self.inline = InlineRunner(sample_limit=sample)
         # With N server processes on one machine, each gets its share of the cores by default.
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // settings.server.workers)
         self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
+        self.isolated: ChunkPool | None = None  # one worker, for isolated checks without a pool
 
-    def __call__(self, expected_bytes: int | None):
+    def __call__(self, expected_bytes: int | None, isolate: bool = False):
+        if isolate:
+            if self.pool is not None:
+                return self.pool
+            if self.isolated is None:
+                self.isolated = ChunkPool(1, sample_limit=self.sample)
+            return self.isolated
         if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
             return self.inline
         return self.pool
@@ -140,8 +153,9 @@ class Runners:
                 log.warning("validation workers did not start: %s", e)
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
+        for pool in (self.pool, self.isolated):
+            if pool is not None:
+                await pool.close()
 
 
 async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:

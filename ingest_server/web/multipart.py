@@ -14,7 +14,7 @@ import unicodedata
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
@@ -39,15 +39,26 @@ class Form:
     spooled: Path | None = None
     size: int = 0
 
-    def get(self, name: str, query: dict | None = None) -> str | None:
+    def get(self, name: str, query: Any = None) -> str | None:
+        """A field from the form or the query; 400 ``conflicting_field`` when they (or repeats
+        of it in the query) disagree, rather than one of them winning silently."""
         value = self.fields.get(name)
-        if value is None and query is not None:
-            value = query.get(name)
+        given = query.getall(name, []) if hasattr(query, "getall") else \
+            ([query[name]] if query and name in query else [])
+        if len({v.strip() for v in given} | ({value} if value is not None else set())) > 1:
+            raise conflicting(name)
+        if value is None and given:
+            value = given[0]
         return value
 
 
 # The form of the upload being handled, for layers that answer about it (the cqube profile).
 UPLOAD_FORM = web.RequestKey("upload_form", Form)
+
+
+def conflicting(name: str) -> BadRequest:
+    return BadRequest(f"'{name}' is given more than once with different values: give it once",
+                      code="conflicting_field", field=name)
 
 
 def clean_filename(name: str | None) -> str:
@@ -138,8 +149,8 @@ async def read_form(reader: MultipartReader, *, limit: int, spool_dir: Path,
         while (part := await next_part(reader, count, idle_s)) is not None:
             if part.name != FILE_FIELD:
                 value = await _read_field(part, idle_s)
-                if part.name and part.name not in form.fields:
-                    form.fields[part.name] = value
+                if part.name and form.fields.setdefault(part.name, value) != value:
+                    raise conflicting(part.name)
                 continue
             if form.filename or form.spooled or streamed:
                 raise BadRequest("more than one 'file' part", code="too_many_files")

@@ -15,7 +15,7 @@ from typing import Any
 from .. import __version__
 from .openapi_schemas import SCHEMAS, Schema, ref
 
-AUTH_ERRORS = {401: ["missing_token", "invalid_token", "token_expired"],
+AUTH_ERRORS = {401: ["missing_token", "invalid_token", "token_expired", "token_revoked"],
                403: ["insufficient_scope"]}
 SERVER_ERRORS = {500: ["internal_error"]}
 DB_ERRORS = {503: ["db_unavailable"]}
@@ -28,19 +28,23 @@ FILE_ERRORS = ["empty_file", "no_rows", "missing_column", "unknown_column", "dup
                "empty_header_name", "not_text", "not_a_csv", "line_too_long", "unknown_encoding"]
 FORM_ERRORS = ["missing_field", "invalid_field", "invalid_name", "invalid_idempotency_key",
                "unknown_ingestion_type", "bad_multipart", "too_many_parts", "too_many_files",
-               "missing_file", "option_after_file", "field_too_large"]
+               "missing_file", "option_after_file", "field_too_large", "conflicting_field",
+               "reserved_name", "nul_character"]
 ZIP_ERRORS = ["not_a_zip", "zip_truncated", "zip_corrupt", "zip_bad_member_name", "zip_slip",
               "zip_nested_archive", "zip_encrypted", "zip_size_mismatch", "zip_duplicate_member",
               "zip_empty", "zip_too_many_entries", "zip_unsupported_compression", "zip_symlink",
               "zip_bomb", "zip_non_csv_member"]
 UPLOAD_ERRORS = {404: ["spec_not_found"], 408: ["body_timeout"],
                  409: ["upload_in_progress", "key_conflict"],
-                 413: ["upload_too_large"], 415: ["not_multipart", "unsupported_file_type"],
+                 413: ["upload_too_large"],
+                 415: ["not_multipart", "unsupported_file_type", "unsupported_content_encoding"],
+                 422: ["idempotency_key_reused"],
                  500: ["worker_crashed", "plugin_error"]}
 
 STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope",
                404: "Not found", 408: "The request body stalled (limits.body_idle_timeout_s)",
                409: "Conflict", 413: "Too large", 415: "Unsupported media type",
+               422: "Idempotency-Key used for another request",
                429: "Too many failed attempts (see Retry-After)",
                410: "Gone (retracted)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
@@ -71,8 +75,10 @@ UPLOAD_OPTIONS = [
     param("max_error_rate", "query", "0..1: above it the upload is rejected and nothing written "
           "(also a form field)", {"type": "number", "minimum": 0, "maximum": 1}),
     param("encoding", "query", "text encoding of the CSV (also a form field)"),
-    param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back "
-          "instead of landing the data twice (1-200 printable characters)"),
+    param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back, "
+          "with its own status, instead of landing the data twice (1-200 printable "
+          "characters). The key covers the route, target, options and file bytes: reused for "
+          "anything else it is 422 `idempotency_key_reused`. Dry runs do not claim keys."),
 ]
 
 

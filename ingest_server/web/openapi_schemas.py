@@ -99,7 +99,9 @@ SCHEMAS: dict[str, Schema] = {
         "objects": ref("UploadObjects"),
         "errors_sample": {"type": "array", "items": ref("RowError")},
         "error": ref("UploadError"),
-    }, description="One CSV of a national ZIP."),
+    }, required=["name", "spec_version", "total_rows", "valid_rows", "invalid_rows", "error_rate",
+                 "objects", "error"],
+       description="One CSV of a national ZIP (`errors_sample` left out in listings)."),
     "Upload": closed({
         "upload_id": STRING,
         "status": UPLOAD_STATUS,
@@ -221,3 +223,9 @@ SCHEMAS: dict[str, Schema] = {
                      "description": "a ZIP of `<name>.csv` files, streamed"},
         }},
 }
+
+# A listing leaves the row errors out (``GET .../uploads/{id}`` has them): a page stays small.
+SCHEMAS["UploadSummary"] = dict(
+    SCHEMAS["Upload"], description="An upload in a listing: without `errors_sample`.",
+    required=[r for r in SCHEMAS["Upload"]["required"] if r != "errors_sample"])
+SCHEMAS["UploadList"]["properties"]["uploads"]["items"] = ref("UploadSummary")

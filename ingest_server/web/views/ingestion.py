@@ -10,7 +10,7 @@ from aiohttp import web
 from ...errors import BadRequest, NotFound, UnsupportedMedia
 from ...ingest.responses import response_body
 from ...ingest.service import UploadRequest
-from ...programs import safe_name
+from ...programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ...ingest.spool import file_chunks
@@ -70,7 +70,11 @@ def _upload_request(request: web.Request, form: Form, route: str) -> UploadReque
         safe_name(name, "ingestion_name")
     program = form.get("program_name", q) or None
     if program is not None:
-        safe_name(program, "program_name")
+        # Reserved only where it names the data folder (dimension and dataset keys ignore it).
+        if "{program}" in pt.valid_key:
+            program_name(program)
+        else:
+            safe_name(program, "program_name")
     elif pt.needs_program:
         raise BadRequest(f"program_name is required for ingestion_type '{pt.name}'",
                          code="missing_field", field="program_name")
@@ -131,7 +135,7 @@ async def new_programs(request: web.Request) -> web.Response:
     async def stream(form: Form, chunks: AsyncIterator[bytes]) -> None:
         req = _upload_request(request, form, "new_programs")
         _check_extension(form.filename, (".csv", ".txt"))
-        result.update(await service.replay(req) or
+        result.update(await service.replay(req, chunks) or
                       await service.ingest_csv(req, chunks, request.content_length))
 
     form = await _read_upload_form(request, ready=_ready_for_csv(request), stream=stream)
@@ -149,7 +153,8 @@ async def national_programs(request: web.Request) -> web.Response:
     with _removing_spool(form):
         req = _upload_request(request, form, "national_programs")
         _check_extension(form.filename, (".zip",))
-        result = await service.replay(req) or await service.ingest_zip(req, form.spooled, form.size)
+        result = await service.replay(req, file_chunks(form.spooled)) or \
+            await service.ingest_zip(req, form.spooled, form.size)
     return web.json_response(result)
 
 

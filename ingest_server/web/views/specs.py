@@ -1,10 +1,10 @@
 """The spec API: cQube spec bodies (``POST /api/spec/{kind}``), native Cerberus schemas, listing."""
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from ... import safejson
 from ...errors import BadRequest, InvalidSpec
 from ...ingest.checker import plugin_extensions
 from ...programs import safe_name
@@ -27,10 +27,7 @@ async def read_json(request: web.Request, limit: int = MAX_SPEC_BYTES) -> Any:
         if len(body) > limit:
             raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large",
                              status=413)
-    try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadRequest(f"body is not valid JSON: {e}", code="invalid_json") from None
+    return safejson.loads(bytes(body))
 
 
 def _extensions(request: web.Request):

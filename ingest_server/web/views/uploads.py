@@ -75,9 +75,18 @@ async def list_uploads(request: web.Request) -> web.Response:
                          until=_when(q.get("to"), "to", end=True))
     store = request.app[appkeys.UPLOADS]
     records = await store.list(where=where, limit=limit, offset=offset)
-    return web.json_response({"uploads": [response_body(r) for r in records],
+    return web.json_response({"uploads": [listed(response_body(r)) for r in records],
                               "limit": limit, "offset": offset,
                               "total": await store.count(where)})
+
+
+def listed(body: dict[str, Any]) -> dict[str, Any]:
+    """An upload in a listing: without its row errors (``GET .../uploads/{id}`` has them), so a
+    page of uploads stays small whatever their files held."""
+    body.pop("errors_sample", None)
+    for member in body.get("members") or ():
+        member.pop("errors_sample", None)
+    return body
 
 
 async def own_upload(request: web.Request) -> dict[str, Any]:
