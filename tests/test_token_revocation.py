@@ -32,7 +32,7 @@ def clients_with(change: str) -> list[dict]:
 
 async def token_from(aiohttp_client, settings) -> str:
     client = await aiohttp_client(create_app(settings))
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
     assert resp.status == 200, await resp.text()
     return (await resp.json())["token"]
 
@@ -69,7 +69,7 @@ async def test_open_endpoint_tokens_die_when_it_closes(aiohttp_client, tmp_path,
     generated = {"jwt_secret": "", "open_token_endpoint": True}
     opened = make_settings(tmp_path, clean_db, auth=generated)
     client = await aiohttp_client(create_app(opened))
-    resp = await client.get("/api/ingestion/generatejwt")
+    resp = await client.get("/api/ingestion/generatejwt", headers={"Accept": "application/json"})
     assert resp.status == 200, await resp.text()
     headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
     assert (await client.get("/api/specs", headers=headers)).status == 200

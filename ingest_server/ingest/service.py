@@ -33,6 +33,7 @@ from ..storage.base import Storage, abort_all, publish_all, revert_all
 from ..uploads import UploadStore
 from ..validation.translate import spec_allows_unknown
 from .cqube_keys import cqube_date, cqube_keys
+from ..bounded import bounded
 from ..validation.definition import uses_rule
 from . import idempotency
 from .pipeline import CsvOutcome, CsvTarget, StreamStats, ingest_csv
@@ -325,7 +326,9 @@ class IngestService:
 
     @staticmethod
     def _warnings(members: list[MemberOutcome], per_member: bool) -> list[dict[str, Any]]:
-        return [dict(w, details={**w.get("details", {}), "member": m.name}) if per_member else w
+        # Bounded: a warning may quote the client's header (a 3 MB column name).
+        return [bounded(dict(w, details={**w.get("details", {}), "member": m.name})
+                        if per_member else w)
                 for m in members if m.csv for w in m.csv.warnings]
 
     @staticmethod

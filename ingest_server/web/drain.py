@@ -23,6 +23,7 @@ from aiohttp import web
 from .middleware import Handler
 
 log = logging.getLogger("ingest_server")
+SETTLE_S = 1.0  # how long a connection accepted before SIGTERM may take to send its request
 
 
 class Drain:
@@ -93,6 +94,13 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
         drain.draining = True
         deadline = time.monotonic() + grace_s
         await site.stop()  # the listening socket closes: new connections are refused
+        # A connection accepted just before the listener closed may not have sent its request
+        # yet (a proxy connects, then writes): give open connections a moment to start theirs,
+        # which then count as in flight, rather than cutting them with nothing in flight.
+        settle = time.monotonic() + min(SETTLE_S, grace_s)
+        while (drain.in_flight == 0 and runner.server is not None and runner.server.connections
+               and time.monotonic() < settle):
+            await asyncio.sleep(0.02)
         log.info("shutting down: waiting up to %g s for %d request(s) in flight",
                  grace_s, drain.in_flight)
         if not await drain.wait_idle(deadline - time.monotonic()):

@@ -49,7 +49,8 @@ def _handler(route: str):
                             filename=f"{data.name}.json", client=request[PRINCIPAL].client,
                             idempotency_key=key)
         service = request.app[appkeys.INGEST]
-        result = await service.replay(req) or await service.ingest_csv(req, csv_chunks(data))
+        result = (await service.replay(req, csv_chunks(data))
+                  or await service.ingest_csv(req, csv_chunks(data)))
         return web.json_response(_answer(route, result))
 
     post_rows.__name__ = f"post_{route}_rows"
