@@ -28,7 +28,7 @@ from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import docs, health, ingestion, metrics, plugins, specs, tokens
+from .views import docs, health, ingestion, metrics, plugins, resumable, specs, tokens
 
 log = logging.getLogger("ingest_server")
 
@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
-    for module in (health, tokens, specs, ingestion, plugins, metrics, docs):
+    for module in (health, tokens, specs, ingestion, resumable, plugins, metrics, docs):
         module.setup(app)
     return app
 
