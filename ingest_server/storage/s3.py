@@ -23,8 +23,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ingest_server.errors import BadRequest, IngestError, NotFound, StorageError
 from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validate_key,
-                                        validate_prefix,
-                                        validate_upload_id)
+                                        validate_prefix, validate_upload_id)
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,240 @@
+"""tus 1.0 at /api/ingestion/resumable, driven over HTTP against the real app, database and
+storage: discovery, creation checks, HEAD/PATCH, checksum, termination, expiration, locking, and
+a complete upload landing exactly as the one-shot upload of the same file."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from conftest import READ_ONLY_CLIENT, basic, make_settings, s3_settings
+from ingest_helpers import SPEC, landed, register, upload
+from ingest_server.web import appkeys
+from ingest_server.web.views.resumable import RESUMABLE
+from resumable_helpers import (CSV_FIELDS, PREFIX, TUS, checksum, create, head, patch,
+                               sample_csv, sql)
+
+
+@pytest.fixture
+def settings(tmp_path, clean_db):
+    """No duplicate detection, so that the one-shot upload of the same file lands anew."""
+    return make_settings(tmp_path, clean_db, ingest={"workers": 1, "idempotency_window_s": 0})
+
+
+@pytest.fixture
+async def ready(client, auth_headers, clean_db):
+    await sql(clean_db, "TRUNCATE resumable_uploads")
+    await register(client, auth_headers, spec=SPEC)
+    return client, auth_headers
+
+
+def tus_files(client) -> list[str]:
+    root = client.app[appkeys.SETTINGS].path(client.app[appkeys.SETTINGS].storage.root)
+    return sorted(str(p) for p in (root / ".staging").rglob("*") if p.is_file())
+
+
+async def test_options_discovery_needs_no_token(client):
+    resp = await client.options(PREFIX)
+    assert resp.status == 204
+    assert resp.headers["Tus-Resumable"] == "1.0.0"
+    assert resp.headers["Tus-Version"] == "1.0.0"
+    assert resp.headers["Tus-Extension"] == "creation,termination,checksum,expiration"
+    assert resp.headers["Tus-Checksum-Algorithm"] == "sha256,sha1,md5"
+    limit = client.app[appkeys.SETTINGS].limits.max_upload_bytes
+    assert resp.headers["Tus-Max-Size"] == str(limit)
+
+
+async def test_upload_in_pieces_lands_as_one_shot(ready, clean_db):
+    client, headers = ready
+    data = sample_csv(500)
+    resp = await create(client, headers, len(data))
+    assert resp.status == 201, await resp.text()
+    url = resp.headers["Location"]
+    assert url.startswith(PREFIX + "/") and resp.headers["Tus-Resumable"] == "1.0.0"
+    assert "GMT" in resp.headers["Upload-Expires"]
+    cuts = [0, 1000, 1001, 7000, len(data)]
+    for start, end in zip(cuts, cuts[1:]):
+        r = await patch(client, headers, url, start, data[start:end])
+        assert r.status == 204, await r.text()
+        assert r.headers["Upload-Offset"] == str(end)
+        h = await head(client, headers, url)
+        assert (h.status, h.headers["Upload-Offset"], h.headers["Upload-Length"]) == \
+            (200, str(end), str(len(data)))
+        assert h.headers["Cache-Control"] == "no-store"
+    upload_id = r.headers["Upload-Id"]
+    assert r.headers["Upload-Status"] == "uploaded"
+    assert r.headers["Content-Location"] == f"/api/ingestion/uploads/{upload_id}"
+    record = await (await client.get(r.headers["Content-Location"], headers=headers)).json()
+    assert tus_files(client) == []  # the staged bytes went once landed
+
+    status, one_shot = await upload(client, headers, data)
+    assert status == 200
+    await assert_same_outcome(client, record, one_shot)
+    h = await head(client, headers, url)  # a client that lost the last answer can find it
+    assert (h.status, h.headers["Upload-Id"]) == (200, upload_id)
+
+
+async def assert_same_outcome(client, resumable: dict, one_shot: dict) -> None:
+    """Same answer but for ids and times, and the objects byte for byte."""
+    ignore = {"upload_id", "pid", "objects", "started_at", "finished_at", "duplicate_of"}
+    assert {k: v for k, v in resumable.items() if k not in ignore} == \
+        {k: v for k, v in one_shot.items() if k not in ignore}
+    storage = client.app[appkeys.STORAGE]
+    for kind in ("valid", "errors"):
+        a, b = resumable["objects"][kind], one_shot["objects"][kind]
+        assert bool(a) == bool(b)
+        for ka, kb in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+            if ka is None:
+                continue
+            assert ka.replace(resumable["upload_id"], "X") == kb.replace(one_shot["upload_id"], "X")
+            got = b"".join([c async for c in storage.read(ka)])
+            want = b"".join([c async for c in storage.read(kb)])
+            assert got == want and got
+
+
+async def test_wrong_offset_is_409_and_changes_nothing(ready):
+    client, headers = ready
+    data = sample_csv(50)
+    url = (await create(client, headers, len(data))).headers["Location"]
+    assert (await patch(client, headers, url, 0, data[:100])).status == 204
+    r = await patch(client, headers, url, 50, data[50:200])
+    assert r.status == 409
+    assert (await r.json())["error"]["code"] == "offset_mismatch"
+    assert (await head(client, headers, url)).headers["Upload-Offset"] == "100"
+
+
+async def test_checksum_mismatch_is_460_and_nothing_appended(ready):
+    client, headers = ready
+    data = sample_csv(50)
+    url = (await create(client, headers, len(data))).headers["Location"]
+    r = await patch(client, headers, url, 0, data[:300],
+                    **{"Upload-Checksum": checksum(b"something else")})
+    assert r.status == 460
+    assert (await r.json())["error"]["code"] == "checksum_mismatch"
+    assert r.headers["Tus-Resumable"] == "1.0.0"
+    assert (await head(client, headers, url)).headers["Upload-Offset"] == "0"
+    for algorithm in ("sha256", "sha1", "md5"):  # then the right sums are taken
+        offset = int((await head(client, headers, url)).headers["Upload-Offset"])
+        piece = data[offset:offset + 100]
+        r = await patch(client, headers, url, offset, piece,
+                        **{"Upload-Checksum": checksum(piece, algorithm)})
+        assert r.status == 204, await r.text()
+    r = await patch(client, headers, url, 300, data[300:],
+                    **{"Upload-Checksum": "crc32 AAAA"})
+    assert (r.status, (await r.json())["error"]["code"]) == (400, "unsupported_checksum_algorithm")
+
+
+async def test_patch_after_termination_is_410_and_staging_removed(ready):
+    client, headers = ready
+    data = sample_csv(50)
+    url = (await create(client, headers, len(data))).headers["Location"]
+    assert (await patch(client, headers, url, 0, data[:100])).status == 204
+    assert tus_files(client)
+    r = await client.delete(url, headers=dict(headers, **TUS))
+    assert r.status == 204 and r.headers["Tus-Resumable"] == "1.0.0"
+    assert tus_files(client) == []
+    r = await patch(client, headers, url, 100, data[100:])
+    assert (r.status, (await r.json())["error"]["code"]) == (410, "upload_terminated")
+    assert (await head(client, headers, url)).status == 410
+    assert await landed(client) == []
+
+
+async def test_expired_upload_is_refused_then_removed(ready, clean_db):
+    """A client that never finishes: its upload expires, recovery removes the row and the
+    staged bytes, nothing was published and no upload record exists."""
+    client, headers = ready
+    data = sample_csv(50)
+    url = (await create(client, headers, len(data))).headers["Location"]
+    assert (await patch(client, headers, url, 0, data[:100])).status == 204
+    tus_id = url.rsplit("/", 1)[1]
+    await sql(clean_db, "UPDATE resumable_uploads SET expires_at = now() - interval '1 second' "
+                        "WHERE id = $1", tus_id)
+    r = await patch(client, headers, url, 100, data[100:])
+    assert (r.status, (await r.json())["error"]["code"]) == (410, "upload_expired")
+    assert await client.app[RESUMABLE].expire() == [tus_id]
+    assert (await head(client, headers, url)).status == 404
+    assert tus_files(client) == [] and await landed(client) == []
+    assert await sql(clean_db, "SELECT id FROM uploads") == []
+    assert await sql(clean_db, "SELECT id FROM resumable_uploads") == []
+
+
+async def test_two_patches_at_once_one_wins(ready):
+    client, headers = ready
+    data = sample_csv(200)
+    url = (await create(client, headers, len(data))).headers["Location"]
+    gate = asyncio.Event()
+
+    async def slow_body():
+        yield data[:500]
+        await gate.wait()
+        yield data[500:1000]
+
+    first = asyncio.create_task(patch(client, headers, url, 0, slow_body(),
+                                      **{"Content-Length": "1000"}))
+    tus_id = url.rsplit("/", 1)[1]
+
+    async def leased():
+        rows = await sql(client.app[appkeys.SETTINGS].database.dsn,
+                         "SELECT lease_until FROM resumable_uploads WHERE id = $1", tus_id)
+        return rows[0]["lease_until"] is not None
+
+    async with asyncio.timeout(10):
+        while not await leased():
+            await asyncio.sleep(0.02)
+    second = await patch(client, headers, url, 0, data[:1000])
+    assert (second.status, (await second.json())["error"]["code"]) == (423, "upload_locked")
+    gate.set()
+    assert (await first).status == 204
+    assert (await head(client, headers, url)).headers["Upload-Offset"] == "1000"
+
+
+async def test_creation_checks_like_the_one_shot_routes(ready):
+    client, headers = ready
+    limit = client.app[appkeys.SETTINGS].limits.max_upload_bytes
+    r = await create(client, headers, limit + 1)
+    assert (r.status, (await r.json())["error"]["code"]) == (413, "upload_too_large")
+    assert r.headers["Tus-Resumable"] == "1.0.0"
+    cases = [
+        (dict(CSV_FIELDS, ingestion_name=""), 400, "missing_field"),
+        (dict(CSV_FIELDS, ingestion_type="nope"), 400, "unknown_ingestion_type"),
+        (dict(CSV_FIELDS, ingestion_name="nosuchspec"), 404, "spec_not_found"),
+        (dict(CSV_FIELDS, max_error_rate="2"), 400, "invalid_field"),
+        (dict(CSV_FIELDS, dry_run="maybe"), 400, "invalid_field"),
+        (dict(CSV_FIELDS, filename="data.exe"), 415, "unsupported_file_type"),
+        ({"filename": "x.zip", "ingestion_type": "national"}, 201, None),
+    ]
+    for fields, status, code in cases:
+        r = await create(client, headers, 10, fields)
+        assert r.status == status, (fields, await r.text())
+        if code:
+            assert (await r.json())["error"]["code"] == code
+    r = await client.post(PREFIX, headers=dict(headers, **{"Tus-Resumable": "0.2.2",
+                                                           "Upload-Length": "1"}))
+    assert (r.status, r.headers["Tus-Version"]) == (412, "1.0.0")
+    r = await client.post(PREFIX, headers=dict(headers, **TUS, **{"Upload-Metadata": "a !!"}))
+    assert (r.status, (await r.json())["error"]["code"]) == (400, "missing_header")
+    r = await client.post(PREFIX, headers=dict(headers, **TUS, **{"Upload-Length": "1",
+                                                                  "Upload-Metadata": "a !!"}))
+    assert (r.status, (await r.json())["error"]["code"]) == (400, "invalid_metadata")
+
+
+async def test_patch_checks_type_version_and_owner(ready):
+    client, headers = ready
+    url = (await create(client, headers, 10)).headers["Location"]
+    r = await client.patch(url, data=b"x", headers=dict(headers, **TUS, **{
+        "Upload-Offset": "0", "Content-Type": "text/csv"}))
+    assert (r.status, (await r.json())["error"]["code"]) == (415, "unsupported_media_type")
+    r = await client.patch(url, data=b"x", headers=dict(headers, **{
+        "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}))
+    assert r.status == 412
+    r = await client.head(url)
+    assert r.status == 401 and r.headers["Tus-Resumable"] == "1.0.0"
+    # An upload belongs to its client: another one (here read-only, so 403 first) never sees it.
+    resp = await client.get("/api/ingestion/generatejwt", headers=dict(
+        basic(*READ_ONLY_CLIENT), Accept="application/json"))
+    other = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    assert (await head(client, other, url)).status == 403
+    tus_id = url.rsplit("/", 1)[1]
+    assert await client.app[RESUMABLE].store.get(tus_id, "someone-else") is None
+    assert (await head(client, headers, PREFIX + "/nosuch")).status == 404
