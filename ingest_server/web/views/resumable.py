@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator
 import asyncpg
 from aiohttp import web
 
+from ...aio import uncancellable
 from ...errors import IngestError, UnsupportedMedia
 from ...resumable import protocol
 from ...resumable.service import CHECKSUMS, ResumableService, parse_checksum
@@ -108,9 +109,14 @@ async def patch(request: web.Request) -> web.Response:
     checksum = parse_checksum(request.headers.get("Upload-Checksum"))
     service = request.app[RESUMABLE]
     try:
-        row, _ = await service.patch(request.match_info["id"], _client(request), offset=offset,
-                                     body=_body(request), content_length=request.content_length,
-                                     checksum=checksum)
+        # Run to its end even if the handler is cancelled (a client gone, with handler
+        # cancellation on): what arrived is recorded, the lease released, a complete upload
+        # lands — a dropped connection costs the client only the bytes the server never read.
+        row, error = await uncancellable(_outcome(service.patch(
+            request.match_info["id"], _client(request), offset=offset, body=_body(request),
+            content_length=request.content_length, checksum=checksum)))
+        if error is not None:
+            raise error
     except IngestError as e:
         if "upload_id" in e.details:  # completed, but the file was rejected: where to look
             request[UPLOAD_ID] = e.details["upload_id"]
@@ -123,6 +129,16 @@ async def terminate(request: web.Request) -> web.Response:
     protocol.check_version(request.headers.get("Tus-Resumable"))
     await request.app[RESUMABLE].terminate(request.match_info["id"], _client(request))
     return web.Response(status=204)
+
+
+async def _outcome(pending) -> tuple[Any, IngestError | None]:
+    """A client error as a value: when nobody awaits the task any more, it is not "never
+    retrieved"."""
+    try:
+        row, _ = await pending
+    except IngestError as e:
+        return None, e
+    return row, None
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:
