@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-import asyncpg
+from test_faults import rows_of
 
 PREFIX = "/api/ingestion/resumable"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -45,10 +45,4 @@ async def patch(client, headers, url: str, offset: int, data: bytes, **extra):
 async def head(client, headers, url: str):
     return await client.head(url, headers=dict(headers, **TUS))
 
-
-async def sql(dsn: str, query: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
+sql = rows_of  # a query on a fresh connection

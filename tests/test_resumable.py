@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import READ_ONLY_CLIENT, basic, make_settings, s3_settings
+from conftest import READ_ONLY_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, landed, register, upload
 from ingest_server.web import appkeys
 from ingest_server.web.views.resumable import RESUMABLE

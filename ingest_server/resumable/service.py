@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from ..aio import in_background
 from ..errors import BadRequest, Conflict, IngestError, NotFound, UploadTooLarge
 from ..ingest.service import IngestService, UploadRequest
 from ..ingest.spool import spool
@@ -184,13 +185,10 @@ class ResumableService:
                 await asyncio.sleep(LEASE_S / 3)
                 await self.store.refresh(tus_id, token, LEASE_S)
 
-        refresher = asyncio.create_task(keep())
         try:
-            yield row, token
+            async with in_background(keep()):
+                yield row, token
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
             await self.store.release(tus_id, token)
 
     async def _complete(self, row: dict[str, Any], token: str) -> dict[str, Any]:

@@ -10,14 +10,13 @@ HEAD repeats them afterwards.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, AsyncIterator
 
 import asyncpg
 from aiohttp import web
 
-from ...aio import uncancellable
+from ...aio import in_background, uncancellable
 from ...errors import IngestError, UnsupportedMedia
 from ...resumable import protocol
 from ...resumable.service import CHECKSUMS, ResumableService, parse_checksum
@@ -177,13 +176,8 @@ async def resumable_ctx(app: web.Application) -> AsyncIterator[None]:
         spool_dir=settings.path(settings.server.state_dir) / "spool")
     app[RESUMABLE] = service
     await service.expire()
-    task = asyncio.create_task(_expire_forever(service))
-    try:
+    async with in_background(_expire_forever(service)):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _expire_forever(service: ResumableService) -> None:
