@@ -244,3 +244,41 @@ async def test_patch_checks_type_version_and_owner(ready):
     tus_id = url.rsplit("/", 1)[1]
     assert await client.app[RESUMABLE].store.get(tus_id, "someone-else") is None
     assert (await head(client, headers, PREFIX + "/nosuch")).status == 404
+
+
+async def test_a_rejected_file_answers_as_the_one_shot_route_with_its_upload_id(ready):
+    """A file the one-shot route refuses gets the same error on the completing PATCH, with
+    Upload-Id; the upload is then done (HEAD says rejected) and nothing is staged or landed."""
+    client, headers = ready
+    data = b"date,school_id\n2024-01-01,S1\n"  # teachers_present is required
+    url = (await create(client, headers, len(data))).headers["Location"]
+    r = await patch(client, headers, url, 0, data)
+    body = await r.json()
+    assert (r.status, body["error"]["code"]) == (400, "missing_column")
+    upload_id = r.headers["Upload-Id"]
+    assert body["error"]["details"]["upload_id"] == upload_id
+    status, one_shot = await upload(client, headers, data)
+    assert (status, one_shot["error"]["code"]) == (400, "missing_column")
+    h = await head(client, headers, url)
+    assert (h.headers["Upload-Id"], h.headers["Upload-Status"]) == (upload_id, "rejected")
+    record = await (await client.get(f"/api/ingestion/uploads/{upload_id}", headers=headers)).json()
+    assert record["status"] == "rejected" and record["error"]["code"] == "missing_column"
+    assert tus_files(client) == [] and await landed(client) == []
+
+
+async def test_upload_options_travel_in_the_metadata(ready):
+    client, headers = ready
+    data = sample_csv(70)  # 10 of 70 rows are invalid
+    fields = dict(CSV_FIELDS, dry_run="true")
+    url = (await create(client, headers, len(data), fields)).headers["Location"]
+    r = await patch(client, headers, url, 0, data)
+    assert (r.status, r.headers["Upload-Status"]) == (204, "uploaded")
+    record = await (await client.get(r.headers["Content-Location"], headers=headers)).json()
+    assert record["dry_run"] is True and record["objects"] == {"valid": None, "errors": None}
+    fields = dict(CSV_FIELDS, max_error_rate="0.05")
+    url = (await create(client, headers, len(data), fields)).headers["Location"]
+    r = await patch(client, headers, url, 0, data)
+    assert (r.status, r.headers["Upload-Status"]) == (204, "rejected")
+    record = await (await client.get(r.headers["Content-Location"], headers=headers)).json()
+    assert record["error"]["code"] == "error_rate_exceeded"
+    assert await landed(client) == [] and tus_files(client) == []
