@@ -83,3 +83,26 @@ async def test_resumable_is_the_default_above_the_threshold(client, cache_env, t
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["status"] == "uploaded"
     assert len(await sql(clean_db, "SELECT id FROM resumable_uploads")) == 1
+
+
+async def test_a_lost_answer_is_a_409_the_client_moves_on_from(client, cache_env, tmp_path,
+                                                               monkeypatch, clean_db):
+    """The second PATCH lands but its answer is "lost" (sent again): the server says 409 with
+    its offset and the client carries on from there."""
+    await register(client, await _bearer(cache_env), spec=SPEC)
+    path = tmp_path / "teacherspresent.csv"
+    path.write_bytes(sample_csv(3000))
+    real_patch, calls = cli_resumable.ResumableUpload._patch, []
+
+    def answer_lost_once(self, url, offset, chunk):
+        calls.append(offset)
+        if len(calls) == 2:
+            real_patch(self, url, offset, chunk)  # taken by the server, answer never read
+        return real_patch(self, url, offset, chunk)
+
+    monkeypatch.setattr(cli_resumable.ResumableUpload, "_patch", answer_lost_once)
+    result = await ingest(cache_env, "upload", str(path), "--program", "school-attendance",
+                          "--resumable", "--json", "--no-progress")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["total_rows"] == 3000
+    assert calls[:3] == [0, CHUNK, 2 * CHUNK]  # after the 409, on from the server's offset

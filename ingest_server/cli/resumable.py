@@ -24,6 +24,7 @@ CREATION_PATH = "/api/ingestion/resumable"
 THRESHOLD_BYTES = 64 * 1024 * 1024  # resumable by default from this size on
 CHUNK_BYTES = 8 * 1024 * 1024  # one PATCH; a cut costs at most this much again
 STATE_TTL_S = 2 * 86400  # the server forgets unfinished uploads after a day (by default)
+LOCKED_RETRIES = 30  # seconds the server may take to notice an interrupted PATCH (lease: 30 s)
 TUS = {"Tus-Resumable": "1.0.0"}
 
 
@@ -80,20 +81,35 @@ class ResumableUpload:
         self.on_chunk(offset)  # the bar starts where the server stands
         headers: Mapping[str, str] = {}
         with open(self.path, "rb") as f:
-            f.seek(offset)
             while True:
+                f.seek(offset)
                 chunk = f.read(CHUNK_BYTES)
                 try:
-                    headers = self._patch(url, offset, chunk)
+                    headers = self._patch_when_free(url, offset, chunk)
                 except ApiError as e:
                     if e.details.get("upload_id"):  # complete, and the file was rejected
                         self._forget()
+                    if e.code == "offset_mismatch":  # an answer was lost: go on from the server's
+                        offset = int(e.details["upload_offset"])
+                        continue
                     raise
                 offset += len(chunk)
                 self.on_chunk(len(chunk))
                 if offset >= self.size:
                     break
         return self._finished(headers)
+
+    def _patch_when_free(self, url: str, offset: int, chunk: bytes) -> Mapping[str, str]:
+        """A PATCH; while the server still holds the upload for an earlier, interrupted one
+        (423, until it has noticed the dropped connection), wait a little and try again."""
+        for attempt in range(LOCKED_RETRIES):
+            try:
+                return self._patch(url, offset, chunk)
+            except ApiError as e:
+                if e.status != 423 or attempt == LOCKED_RETRIES - 1:
+                    raise
+                time.sleep(1.0)
+        raise AssertionError("unreachable")
 
     # -- steps ---------------------------------------------------------------------------------
 
