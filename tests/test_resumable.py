@@ -165,6 +165,14 @@ async def test_expired_upload_is_refused_then_removed(ready, clean_db):
     assert await sql(clean_db, "SELECT id FROM resumable_uploads") == []
 
 
+async def until_leased(dsn: str, tus_id: str) -> None:
+    """Wait (with a deadline) until a request holds the upload."""
+    async with asyncio.timeout(10):
+        while (await sql(dsn, "SELECT lease_until FROM resumable_uploads WHERE id = $1",
+                         tus_id))[0]["lease_until"] is None:
+            await asyncio.sleep(0.02)
+
+
 async def test_two_patches_at_once_one_wins(ready):
     client, headers = ready
     data = sample_csv(200)
@@ -178,16 +186,7 @@ async def test_two_patches_at_once_one_wins(ready):
 
     first = asyncio.create_task(patch(client, headers, url, 0, slow_body(),
                                       **{"Content-Length": "1000"}))
-    tus_id = url.rsplit("/", 1)[1]
-
-    async def leased():
-        rows = await sql(client.app[appkeys.SETTINGS].database.dsn,
-                         "SELECT lease_until FROM resumable_uploads WHERE id = $1", tus_id)
-        return rows[0]["lease_until"] is not None
-
-    async with asyncio.timeout(10):
-        while not await leased():
-            await asyncio.sleep(0.02)
+    await until_leased(client.app[appkeys.SETTINGS].database.dsn, url.rsplit("/", 1)[1])
     second = await patch(client, headers, url, 0, data[:1000])
     assert (second.status, (await second.json())["error"]["code"]) == (423, "upload_locked")
     gate.set()
@@ -282,3 +281,32 @@ async def test_upload_options_travel_in_the_metadata(ready):
     record = await (await client.get(r.headers["Content-Location"], headers=headers)).json()
     assert record["error"]["code"] == "error_rate_exceeded"
     assert await landed(client) == [] and tus_files(client) == []
+
+
+async def test_any_instance_takes_the_next_patch(aiohttp_client, settings, ready):
+    """Two app instances on one database and storage: created and half sent on one, finished
+    on the other; while one holds the upload the other answers 423."""
+    from ingest_server.web.app import create_app
+
+    a, headers = ready
+    b = await aiohttp_client(create_app(settings))
+    data = sample_csv(300)
+    url = (await create(a, headers, len(data))).headers["Location"]
+    assert (await patch(a, headers, url, 0, data[:5000])).status == 204
+    assert (await head(b, headers, url)).headers["Upload-Offset"] == "5000"
+    gate = asyncio.Event()
+
+    async def slow_body():
+        yield data[5000:6000]
+        await gate.wait()
+
+    holding = asyncio.create_task(patch(a, headers, url, 5000, slow_body()))
+    await until_leased(settings.database.dsn, url.rsplit("/", 1)[1])
+    r = await patch(b, headers, url, 5000, data[5000:6000])
+    assert (r.status, (await r.json())["error"]["code"]) == (423, "upload_locked")
+    gate.set()
+    assert (await holding).status == 204
+    r = await patch(b, headers, url, 6000, data[6000:])
+    assert (r.status, r.headers["Upload-Status"]) == (204, "uploaded")
+    record = await (await a.get(r.headers["Content-Location"], headers=headers)).json()
+    assert record["total_rows"] == 300
