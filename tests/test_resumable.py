@@ -13,8 +13,8 @@ from conftest import READ_ONLY_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, landed, register, upload
 from ingest_server.web import appkeys
 from ingest_server.web.views.resumable import RESUMABLE
-from resumable_helpers import (CSV_FIELDS, PREFIX, TUS, checksum, create, head, patch,
-                               sample_csv, sql)
+from resumable_helpers import (CSV_FIELDS, PREFIX, TUS, checksum, create, head, metadata,
+                               patch, sample_csv, sql)
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ async def test_options_discovery_needs_no_token(client):
     assert resp.status == 204
     assert resp.headers["Tus-Resumable"] == "1.0.0"
     assert resp.headers["Tus-Version"] == "1.0.0"
-    assert resp.headers["Tus-Extension"] == "creation,termination,checksum,expiration"
+    assert resp.headers["Tus-Extension"] == \
+        "creation,creation-with-upload,termination,checksum,expiration"
     assert resp.headers["Tus-Checksum-Algorithm"] == "sha256,sha1,md5"
     limit = client.app[appkeys.SETTINGS].limits.max_upload_bytes
     assert resp.headers["Tus-Max-Size"] == str(limit)
@@ -86,8 +87,8 @@ async def assert_same_outcome(client, resumable: dict, one_shot: dict) -> None:
 
     assert normal(resumable) == normal(one_shot)
     storage = client.app[appkeys.STORAGE]
-    keys = [(a, b) for kind in ("valid", "errors")
-            for a, b in zip(_listed(resumable["objects"][kind]), _listed(one_shot["objects"][kind]))]
+    keys = [pair for kind in ("valid", "errors")
+            for pair in zip(_listed(resumable["objects"][kind]), _listed(one_shot["objects"][kind]))]
     assert keys
     for ka, kb in keys:
         got = b"".join([c async for c in storage.read(ka)])
@@ -310,3 +311,31 @@ async def test_any_instance_takes_the_next_patch(aiohttp_client, settings, ready
     assert (r.status, r.headers["Upload-Status"]) == (204, "uploaded")
     record = await (await a.get(r.headers["Content-Location"], headers=headers)).json()
     assert record["total_rows"] == 300
+
+
+async def test_creation_with_upload(ready):
+    """A body on the creation POST is the first PATCH: part of the file, the whole file (then
+    the 201 names the upload record), or a checksum mismatch (460, with the upload's Location)."""
+    client, headers = ready
+    data = sample_csv(100)
+    octets = {"Content-Type": "application/offset+octet-stream"}
+    r = await client.post(PREFIX, data=data[:700], headers=dict(headers, **TUS, **octets, **{
+        "Upload-Length": str(len(data)), "Upload-Metadata": metadata(CSV_FIELDS)}))
+    assert (r.status, r.headers["Upload-Offset"]) == (201, "700"), await r.text()
+    r = await patch(client, headers, r.headers["Location"], 700, data[700:])
+    assert r.headers["Upload-Status"] == "uploaded"
+    r = await client.post(PREFIX, data=data, headers=dict(headers, **TUS, **octets, **{
+        "Upload-Length": str(len(data)), "Upload-Metadata": metadata(
+            dict(CSV_FIELDS, dry_run="true"))}))
+    assert (r.status, r.headers["Upload-Status"]) == (201, "uploaded")
+    record = await (await client.get(r.headers["Content-Location"], headers=headers)).json()
+    assert record["total_rows"] == 100 and record["dry_run"] is True
+    r = await client.post(PREFIX, data=data[:50], headers=dict(headers, **TUS, **octets, **{
+        "Upload-Length": str(len(data)), "Upload-Metadata": metadata(CSV_FIELDS),
+        "Upload-Checksum": checksum(b"other")}))
+    assert (r.status, (await r.json())["error"]["code"]) == (460, "checksum_mismatch")
+    assert (await head(client, headers, r.headers["Location"])).headers["Upload-Offset"] == "0"
+    r = await client.post(PREFIX, data=data[:50], headers=dict(headers, **TUS, **{
+        "Content-Type": "text/csv", "Upload-Length": str(len(data)),
+        "Upload-Metadata": metadata(CSV_FIELDS)}))
+    assert (r.status, (await r.json())["error"]["code"]) == (415, "unsupported_media_type")

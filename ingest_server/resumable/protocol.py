@@ -11,7 +11,7 @@ from ..errors import BadRequest
 from .errors import PreconditionFailed
 
 TUS_VERSION = "1.0.0"
-EXTENSIONS = "creation,termination,checksum,expiration"
+EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 MEDIA_TYPE = "application/offset+octet-stream"
 
 

@@ -122,11 +122,20 @@ TUS_RESUMABLE = param("Tus-Resumable", "header", "tus protocol version", {"const
                       required=True)
 TUS_GONE = {404: ["upload_not_found"], 410: ["upload_terminated", "upload_expired"],
             412: ["unsupported_tus_version"]}
+# What sending bytes can answer (a PATCH, or a creation with a body): the one-shot routes'
+# data errors come from the PATCH that completes the upload.
+PATCH_ERRORS = {400: ["missing_header", "invalid_header", "connection_lost",
+                      "unsupported_checksum_algorithm", "invalid_checksum"]
+                + FILE_ERRORS + ZIP_ERRORS,
+                404: ["spec_not_found"], 408: ["body_timeout"],
+                413: ["upload_length_exceeded"], 415: ["unsupported_media_type"],
+                460: ["checksum_mismatch"], 500: ["worker_crashed", "plugin_error"]}
 RESUMABLE = "/api/ingestion/resumable"
 RESUMABLE_OPERATIONS = [
     Op("options", RESUMABLE, "tus discovery", "resumable", None,
-       description="`Tus-Version`, `Tus-Extension` (creation, termination, checksum, "
-                   "expiration), `Tus-Max-Size` (`limits.max_upload_bytes`) and "
+       description="`Tus-Version`, `Tus-Extension` (creation, creation-with-upload, "
+                   "termination, checksum, expiration), `Tus-Max-Size` "
+                   "(`limits.max_upload_bytes`) and "
                    "`Tus-Checksum-Algorithm` (sha256, sha1, md5). No token needed.",
        responses={204: {"description": "the protocol's capabilities, in headers"}}),
     Op("post", RESUMABLE, "Create a resumable (tus 1.0) upload", "resumable", "ingest",
@@ -134,15 +143,21 @@ RESUMABLE_OPERATIONS = [
                    "`ingestion_type` (`national`, or a `.zip` without one: a national "
                    "programme ZIP), `ingestion_name`, `program_name`, `dry_run`, "
                    "`max_error_rate`, `encoding`, checked as the one-shot routes check their "
-                   "form. Answers `Location` (the upload URL) and `Upload-Expires`.",
+                   "form. Answers `Location` (the upload URL) and `Upload-Expires`. A body "
+                   "(`application/offset+octet-stream`) is the first PATCH "
+                   "(creation-with-upload): the answers and codes of PATCH then apply too.",
        parameters=[TUS_RESUMABLE, param("Upload-Length", "header", "the file's size in bytes",
                                         {"type": "integer", "minimum": 0}, required=True),
                    param("Upload-Metadata", "header", "`key base64,key base64,...`")],
+       body={"required": False, "content": {"application/offset+octet-stream": {
+           "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
        responses={201: {"description": "created; the upload URL is in `Location`"}},
        errors=_merge({400: FORM_ERRORS + ["missing_header", "invalid_header", "invalid_metadata",
                                           "defer_length_unsupported"],
                       404: ["spec_not_found"], 412: ["unsupported_tus_version"],
-                      413: ["upload_too_large"], 415: ["unsupported_file_type"]}, DB_ERRORS)),
+                      413: ["upload_too_large"],
+                      415: ["unsupported_file_type", "unsupported_media_type"]},
+                     PATCH_ERRORS, DB_ERRORS)),
     Op("options", RESUMABLE + "/{id}", "tus discovery (on an upload URL)", "resumable", None,
        parameters=[TUS_ID],
        responses={204: {"description": "the protocol's capabilities, in headers"}}),
@@ -169,14 +184,7 @@ RESUMABLE_OPERATIONS = [
        body={"required": True, "content": {"application/offset+octet-stream": {
            "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
        responses={204: {"description": "appended; `Upload-Offset` is the new offset"}},
-       errors=_merge(TUS_GONE, {400: ["missing_header", "invalid_header", "connection_lost",
-                                      "unsupported_checksum_algorithm", "invalid_checksum"]
-                                + FILE_ERRORS + ZIP_ERRORS,
-                                404: ["spec_not_found"], 408: ["body_timeout"],
-                                409: ["offset_mismatch"], 413: ["upload_length_exceeded"],
-                                415: ["unsupported_media_type"], 423: ["upload_locked"],
-                                460: ["checksum_mismatch"],
-                                500: ["worker_crashed", "plugin_error"]},
+       errors=_merge(TUS_GONE, PATCH_ERRORS, {409: ["offset_mismatch"], 423: ["upload_locked"]},
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("delete", RESUMABLE + "/{id}", "Terminate a resumable upload", "resumable", "ingest",
        description="The staged bytes go at once; the URL then answers 410.",

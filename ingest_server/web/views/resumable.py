@@ -31,6 +31,7 @@ log = logging.getLogger("ingest_server.resumable")
 PREFIX = "/api/ingestion/resumable"
 RESUMABLE = web.AppKey("resumable", ResumableService)
 UPLOAD_ID = web.RequestKey("tus_upload_id", str)
+LOCATION = web.RequestKey("tus_location", str)
 EXPIRE_EVERY_S = 60.0
 READ_CHUNK = 256 * 1024
 
@@ -68,7 +69,7 @@ async def create(request: web.Request) -> web.Response:
     """Creation: ``Upload-Length`` and ``Upload-Metadata`` (filename, ingestion_type,
     ingestion_name, program_name, dry_run, max_error_rate, encoding), checked as the one-shot
     routes check their form; ``ingestion_type=national`` (or a .zip without one) is a national
-    programme ZIP."""
+    programme ZIP. With a body (creation-with-upload), that is the first PATCH."""
     protocol.check_version(request.headers.get("Tus-Resumable"))
     if "Upload-Defer-Length" in request.headers:
         raise IngestError("Upload-Defer-Length is not supported: send Upload-Length",
@@ -76,16 +77,21 @@ async def create(request: web.Request) -> web.Response:
     length = protocol.parse_length(request.headers.get("Upload-Length"), "Upload-Length")
     raw = request.headers.get("Upload-Metadata", "")
     fields = protocol.parse_metadata(raw)
-    form = Form(fields=fields, filename=clean_filename(fields.get("filename") or fields.get("name")))
+    name = fields.get("filename") or fields.get("name")  # tus-js-client and Uppy send "name"
+    form = Form(fields=fields, filename=clean_filename(name))
     kind = form.get("ingestion_type", request.query)
     national = kind == "national" or (not kind and form.filename.lower().endswith(".zip"))
     route = "national_programs" if national else "new_programs"
     req = _upload_request(request, form, route)
     _check_extension(form.filename, (".zip",) if national else (".csv", ".txt"))
+    with_upload = bool(request.content_length) or request.headers.get("Transfer-Encoding")
+    if with_upload:
+        _check_media_type(request)
     row = await request.app[RESUMABLE].create(req, length=length, metadata=raw)
-    return web.Response(status=201, headers={
-        "Location": _url(row["id"]), "Upload-Offset": "0",
-        "Upload-Expires": protocol.http_date(row["expires_at"])})
+    request[LOCATION] = _url(row["id"])  # also on the answer of a failed first part
+    if with_upload:  # creation-with-upload: the body is the first PATCH
+        row = await _append(request, row["id"], 0)
+    return web.Response(status=201, headers=dict(_state_headers(row), Location=_url(row["id"])))
 
 
 @requires("ingest")
@@ -101,10 +107,20 @@ async def head(request: web.Request) -> web.Response:
 @requires("ingest")
 async def patch(request: web.Request) -> web.Response:
     protocol.check_version(request.headers.get("Tus-Resumable"))
-    if request.content_type != protocol.MEDIA_TYPE:
-        raise UnsupportedMedia(f"a PATCH body must be {protocol.MEDIA_TYPE}",
-                               code="unsupported_media_type")
+    _check_media_type(request)
     offset = protocol.parse_length(request.headers.get("Upload-Offset"), "Upload-Offset")
+    row = await _append(request, request.match_info["id"], offset)
+    return web.Response(status=204, headers=_state_headers(row))
+
+
+def _check_media_type(request: web.Request) -> None:
+    if request.content_type != protocol.MEDIA_TYPE:
+        raise UnsupportedMedia(f"upload bytes must be sent as {protocol.MEDIA_TYPE}",
+                               code="unsupported_media_type")
+
+
+async def _append(request: web.Request, tus_id: str, offset: int) -> dict[str, Any]:
+    """The request's body at ``offset``; the upload's row after it."""
     checksum = parse_checksum(request.headers.get("Upload-Checksum"))
     service = request.app[RESUMABLE]
     try:
@@ -112,7 +128,7 @@ async def patch(request: web.Request) -> web.Response:
         # cancellation on): what arrived is recorded, the lease released, a complete upload
         # lands — a dropped connection costs the client only the bytes the server never read.
         row, error = await uncancellable(_outcome(service.patch(
-            request.match_info["id"], _client(request), offset=offset, body=_body(request),
+            tus_id, _client(request), offset=offset, body=_body(request),
             content_length=request.content_length, checksum=checksum)))
         if error is not None:
             raise error
@@ -120,7 +136,7 @@ async def patch(request: web.Request) -> web.Response:
         if "upload_id" in e.details:  # completed, but the file was rejected: where to look
             request[UPLOAD_ID] = e.details["upload_id"]
         raise
-    return web.Response(status=204, headers=_state_headers(row))
+    return row
 
 
 @requires("ingest")
@@ -163,6 +179,8 @@ async def tus_headers(request: web.Request, response: web.StreamResponse) -> Non
     response.headers["Tus-Resumable"] = protocol.TUS_VERSION
     if response.status == 412:
         response.headers["Tus-Version"] = protocol.TUS_VERSION
+    if LOCATION in request and "Location" not in response.headers:
+        response.headers["Location"] = request[LOCATION]
     if UPLOAD_ID in request and "Upload-Id" not in response.headers:
         response.headers["Upload-Id"] = request[UPLOAD_ID]
         response.headers["Content-Location"] = f"/api/ingestion/uploads/{request[UPLOAD_ID]}"
