@@ -87,8 +87,9 @@ async def assert_same_outcome(client, resumable: dict, one_shot: dict) -> None:
 
     assert normal(resumable) == normal(one_shot)
     storage = client.app[appkeys.STORAGE]
+    mine, theirs = resumable["objects"], one_shot["objects"]
     keys = [pair for kind in ("valid", "errors")
-            for pair in zip(_listed(resumable["objects"][kind]), _listed(one_shot["objects"][kind]))]
+            for pair in zip(_listed(mine[kind]), _listed(theirs[kind]))]
     assert keys
     for ka, kb in keys:
         got = b"".join([c async for c in storage.read(ka)])
