@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import asyncpg
+
 from ..aio import in_background
 from ..errors import BadRequest, Conflict, IngestError, NotFound, UploadTooLarge
 from ..ingest.service import IngestService, UploadRequest
@@ -183,7 +185,10 @@ class ResumableService:
         async def keep() -> None:
             while True:
                 await asyncio.sleep(LEASE_S / 3)
-                await self.store.refresh(tus_id, token, LEASE_S)
+                try:
+                    await self.store.refresh(tus_id, token, LEASE_S)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                    log.warning("resumable upload %s: lease renewal failed: %s", tus_id, e)
 
         try:
             async with in_background(keep()):
