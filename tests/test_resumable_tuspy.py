@@ -19,6 +19,7 @@ from tusclient import client as tus_client
 from conftest import JWT_SECRET, TEST_CLIENT, basic, make_settings, s3_settings
 from ingest_helpers import SPEC, register, upload
 from ingest_server.auth import hash_secret
+from ingest_server.storage.s3 import S3Storage
 from ingest_server.web import appkeys
 from resumable_helpers import CSV_FIELDS, PREFIX, sample_csv, sql
 from server_process import ServerProcess, free_port, write_config
@@ -203,3 +204,53 @@ async def test_server_sigkilled_between_patches_then_resumed(tmp_path, clean_db)
         assert not [p for p in (root / ".staging").rglob("*") if p.is_file()]
     finally:
         server.kill()
+
+
+async def staged_bytes(client, tus_id: str) -> list[str]:
+    """What is staged for one tus upload: the local file or the S3 segment objects."""
+    storage = client.app[appkeys.STORAGE]
+    if hasattr(storage, "root"):
+        return [str(p) for p in (storage.root / ".staging" / f"tus-{tus_id}").glob("*")]
+    page = await storage.client.list_objects_v2(
+        Bucket=storage.bucket, Prefix=f"{storage.prefix}.staging/tus-{tus_id}/")
+    return [item["Key"] for item in page.get("Contents", [])]
+
+
+async def test_staged_bytes_go_with_termination_and_expiry(ready, clean_db, monkeypatch):
+    """On both backends: bytes are staged as they arrive (S3: in segments, here of 4 KiB), never
+    listed as objects, read back in order at completion, and removed by DELETE and by the
+    expiry sweep."""
+    from resumable_helpers import create, patch
+    from ingest_server.resumable import staging
+    from ingest_server.web.views.resumable import RESUMABLE
+
+    monkeypatch.setattr(staging, "SEGMENT_BYTES", 4096)
+    client, headers, _ = ready
+    data = sample_csv(2000)
+    url = (await create(client, headers, len(data))).headers["Location"]
+    assert (await patch(client, headers, url, 0, data[:30000])).status == 204
+    segments = await staged_bytes(client, url.rsplit("/", 1)[1])
+    assert len(segments) == (8 if isinstance(client.app[appkeys.STORAGE], S3Storage) else 1)
+    r = await patch(client, headers, url, 30000, data[30000:])
+    record = await (await client.get(r.headers["Content-Location"], headers=headers)).json()
+    invalid = sum(1 for i in range(2000) if i % 7 == 3)
+    assert (record["status"], record["total_rows"], record["invalid_rows"]) == \
+        ("uploaded", 2000, invalid)
+    assert await staged_bytes(client, url.rsplit("/", 1)[1]) == []
+    for key in (record["objects"]["valid"], record["objects"]["errors"]):
+        await client.app[appkeys.STORAGE].delete(key)
+    urls = []
+    for _ in range(2):
+        url = (await create(client, headers, len(data))).headers["Location"]
+        assert (await patch(client, headers, url, 0, data[:30000])).status == 204
+        urls.append(url)
+    ids = [u.rsplit("/", 1)[1] for u in urls]
+    assert all([await staged_bytes(client, i) for i in ids])
+    assert await client.app[appkeys.STORAGE].list() == []  # staging is not an object
+    assert (await client.delete(urls[0], headers=dict(headers, **{"Tus-Resumable": "1.0.0"}))
+            ).status == 204
+    assert await staged_bytes(client, ids[0]) == []
+    await sql(clean_db, "UPDATE resumable_uploads SET expires_at = now() - interval '1 second' "
+                        "WHERE id = $1", ids[1])
+    assert ids[1] in await client.app[RESUMABLE].expire()
+    assert await staged_bytes(client, ids[1]) == []
