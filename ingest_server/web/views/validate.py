@@ -21,7 +21,7 @@ from aiohttp import web
 
 from ...csvstream import InlineRunner
 from ...errors import BadRequest, FileRejected, InvalidSpec
-from ...ingest.checker import plugin_extensions
+from ...plugins import plugin_extensions
 from ...ingest.pipeline import CsvTarget, ingest_csv
 from ...ingest.spool import file_chunks, spool
 from ...validation import translate_cqube_spec
