@@ -88,8 +88,8 @@ async def main() -> None:
     await pool.start()
     t1 = time.perf_counter()
     stream = await open_csv_stream(pieces(path, args.piece, args.repeat))
-    factory = {"trivial": "TrivialChecker", "numbers": "NumbersChecker"}[args.checker]
-    spec = CheckerSpec(f"bench_csvstream:{factory}", (stream.header,))
+    factory = {"trivial": TrivialChecker, "numbers": NumbersChecker}[args.checker]
+    spec = CheckerSpec(factory, (stream.header,))
     totals = [0, 0, 0]
     valid_head, error_head = header_rows(stream.header, stream.header)
     with (out_dir / "bench.valid.csv").open("wb") as valid, \

@@ -177,6 +177,11 @@ class Registry:
     def program_type(self, name: str) -> ProgramType | None:
         return self.program_types.get(name)
 
+    def types_for(self, route: str) -> list[ProgramType]:
+        """The program types a route takes (``ProgramType.route``), by name."""
+        return sorted((t for t in self.program_types.values() if t.route == route),
+                      key=lambda t: t.name)
+
     def describe(self) -> list[dict[str, Any]]:
         """Every loaded plugin: name, where it came from, version and the hooks it implements."""
         dists = dict(self.pm.list_plugin_distinfo())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import zipfile
@@ -9,7 +10,7 @@ import zipfile
 import aiohttp
 
 from ingest_server.storage import LocalStorage
-from ingest_server.web.appkeys import STORAGE
+from ingest_server.web.appkeys import INGEST, STORAGE
 
 SPEC = {
     "program": "teacherspresent",
@@ -25,6 +26,24 @@ SPEC = {
         "required": ["date", "school_id", "teachers_present"],
     },
 }
+
+
+async def until(predicate, timeout_s: float = 20.0, every_s: float = 0.02):
+    """Wait for ``predicate()`` (sync or async) to be truthy; return its value or fail."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            value = predicate()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value
+            await asyncio.sleep(every_s)
+
+
+async def notified(client) -> None:
+    """Wait until the ``upload_finished`` hooks (background work) of every upload so far ran."""
+    service = client.app[INGEST]
+    await until(lambda: service.notifier.pending == 0)
 
 
 async def register(client, headers, spec=SPEC, kind="event"):

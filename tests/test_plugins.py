@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from conftest import READ_ONLY_CLIENT, TEST_CLIENT, basic, make_settings
-from ingest_helpers import SPEC, landed, read_object, register, upload
+from ingest_helpers import SPEC, landed, notified, read_object, register, upload
 from ingest_server import __version__, hookspecs
 from ingest_server.plugins import PluginError
 from ingest_server.web.app import create_app
@@ -314,6 +314,7 @@ async def test_hook_upload_finished(aiohttp_client, tmp_path, clean_db):
     status, bad = await upload(client, headers, b"date,school_id\n2024-01-01,S1\n",
                                fields=fields)
     assert status == 400 and bad["error"]["code"] == "missing_column"
+    await notified(client)  # the hooks run after the answer, as tracked background work
     first, second = audit(tmp_path)
     assert first["upload_id"] == ok["upload_id"] and first["valid_rows"] == 4
     assert first["objects"] == ok["objects"] and first["program_name"] == "other-programme"
@@ -402,6 +403,7 @@ async def test_webhook_notifier(aiohttp_client, tmp_path, clean_db, monkeypatch,
     await register(client, headers, ATTENDANCE)
     status, body = await upload(client, headers, ATTENDANCE_CSV, fields=SCHOOL_FIELDS)
     assert status == 200 and body["status"] == "uploaded", body  # whatever the webhook did
+    await notified(client)  # the hook runs after the answer, as tracked background work
     assert len(receiver.hits[kind]) == hits
     sent = receiver.hits[kind][0]
     assert sent["event"] == "upload_finished"

@@ -22,7 +22,16 @@ from ..uploads import UploadStore
 log = logging.getLogger("ingest_server.recovery")
 
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_owner: tuple[int, str] | None = None
+
+
+def process_owner() -> str:
+    """This process as upload rows name it, ``host:pid:token``: made on first use, not at import,
+    and again in a forked child (the token tells a reused pid from its earlier life)."""
+    global _owner
+    if _owner is None or _owner[0] != os.getpid():
+        _owner = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    return _owner[1]
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -30,7 +39,7 @@ def owner_is_dead(owner: str) -> bool:
     _, pid_text, token = owner.rsplit(":", 2)
     pid = int(pid_text)
     if pid == os.getpid():
-        return token != OWNER.rsplit(":", 1)[1]  # same pid, earlier life (e.g. pid 1 in a container)
+        return token != process_owner().rsplit(":", 1)[1]  # same pid, earlier life (e.g. pid 1 in a container)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

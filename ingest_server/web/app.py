@@ -178,4 +178,5 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[appkeys.INGEST].drain(settings.server.shutdown_timeout_s)
         await runners.close()
