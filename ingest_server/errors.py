@@ -98,9 +98,23 @@ class StorageError(IngestError):
     status, code = 502, "storage_error"
 
 
+class InvalidStorageArgument(IngestError):
+    """Storage refused an argument (an unsafe object key, an upload id, a negative age): the
+    caller's mistake, not a storage failure. ``code`` per instance."""
+
+    status, code = 400, "invalid_key"
+
+
 class InsufficientStorage(IngestError):
     status, code = 507, "insufficient_storage"
 
 
-class DatabaseUnavailable(IngestError):
+class DatabaseError(IngestError):
+    """The database failed a request for a reason of its own (a store turns the driver's errors
+    into this, so nothing above the stores knows the driver)."""
+
+    status, code = 500, "internal_error"
+
+
+class DatabaseUnavailable(DatabaseError):
     status, code = 503, "db_unavailable"

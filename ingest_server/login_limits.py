@@ -17,6 +17,7 @@ import math
 
 import asyncpg
 
+from .db import stored
 from .errors import RateLimited
 
 BUCKETS_PER_WINDOW = 10
@@ -43,6 +44,7 @@ class SharedFailureLimiter:
         self.bucket_s = max(window_s / BUCKETS_PER_WINDOW, 1.0)
         self.buckets = math.ceil(window_s / self.bucket_s)
 
+    @stored
     async def check(self, *keys: str) -> None:
         """Raise ``RateLimited`` (429, with ``retry_after_s``) if any key is over its limit."""
         if not self.max_failures:
@@ -57,6 +59,7 @@ class SharedFailureLimiter:
         raise RateLimited(f"too many failed attempts: try again in {seconds} s",
                           retry_after_s=seconds)
 
+    @stored
     async def failed(self, *keys: str) -> None:
         """Record one failure for each key, and forget the buckets that left the window."""
         if not self.max_failures:

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 from s3_server import SeaweedS3, pick_ports
 
-from ingest_server.errors import (BadRequest, ConfigError, InsufficientStorage, NotFound,
-                                  StorageError)
+from ingest_server.errors import (ConfigError, InsufficientStorage, InvalidStorageArgument,
+                                  NotFound, StorageError)
 from ingest_server.storage import (LocalStorage, ObjectWriter, S3Storage, Storage, make_storage,
                                    publish_all, validate_key)
 from ingest_server.storage.s3 import MIN_PART_SIZE
@@ -190,11 +190,11 @@ async def test_invalid_keys_are_refused_everywhere(storage):
         for attempt in (lambda: storage.open_writer(key, upload_id="u1"),
                         lambda: storage.exists(key), lambda: storage.delete(key),
                         lambda: read_all(storage, key)):
-            with pytest.raises(BadRequest) as err:
+            with pytest.raises(InvalidStorageArgument) as err:
                 await attempt()
             assert err.value.code == "invalid_key", key
     for prefix in ("../", "/x", ".staging/", "a//"):
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidStorageArgument):
             await storage.list(prefix)
     assert await storage.list() == []
 
@@ -207,10 +207,10 @@ def test_valid_keys_pass(key):
 
 async def test_invalid_upload_ids_are_refused(storage):
     for upload_id in ("", "../x", "a/b", ".hidden", "x" * 129):
-        with pytest.raises(BadRequest) as err:
+        with pytest.raises(InvalidStorageArgument) as err:
             await storage.open_writer(KEY, upload_id=upload_id)
         assert err.value.code == "invalid_upload_id", upload_id
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidStorageArgument):
             await storage.cleanup_staged(upload_id=upload_id)
 
 

@@ -14,12 +14,10 @@ import logging
 import time
 from typing import Any, AsyncIterator
 
-import asyncpg
-
 from .. import metrics
 from ..aio import uncancellable
 from ..config import Settings
-from ..errors import Conflict, IngestError, UploadTooLarge
+from ..errors import DatabaseError, IngestError, UploadTooLarge
 from ..logs import log_event
 from ..storage.base import abort_all
 from ..uploads import UploadStore
@@ -81,17 +79,13 @@ class Lifecycle:
         return body
 
     async def _start(self, req: UploadRequest, upload_id: str) -> None:
-        try:
-            await self.uploads.create(
-                upload_id=upload_id, route=req.program_type.route, client=req.client,
-                filename=req.filename, kind=req.program_type.name, program=req.program,
-                ingestion_name=req.ingestion_name, dry_run=req.dry_run,
-                # A dry run does not claim its key: the real upload may use it after.
-                idempotency_key=None if req.dry_run else req.idempotency_key, owner=self.owner,
-                request_fingerprint=idempotency.request_fingerprint(req))
-        except asyncpg.UniqueViolationError:
-            raise Conflict("an upload with this Idempotency-Key is in progress",
-                           code="upload_in_progress") from None
+        await self.uploads.create(
+            upload_id=upload_id, route=req.program_type.route, client=req.client,
+            filename=req.filename, kind=req.program_type.name, program=req.program,
+            ingestion_name=req.ingestion_name, dry_run=req.dry_run,
+            # A dry run does not claim its key (a taken one is a 409 upload_in_progress).
+            idempotency_key=None if req.dry_run else req.idempotency_key, owner=self.owner,
+            request_fingerprint=idempotency.request_fingerprint(req))
 
     async def _counted(self, source: AsyncIterator[bytes], stats: StreamStats):
         limit = self.settings.limits.max_upload_bytes
@@ -114,7 +108,7 @@ class Lifecycle:
                 await asyncio.sleep(every_s)
                 try:
                     await self.uploads.heartbeat(ctx.upload_id, ctx.stats.nbytes)
-                except (OSError, asyncpg.PostgresError) as e:
+                except DatabaseError as e:
                     log.warning("upload %s: heartbeat failed: %s", ctx.upload_id, e)
 
         task = asyncio.create_task(beat())
@@ -157,7 +151,7 @@ class Lifecycle:
                 http_status=e.status if isinstance(e, IngestError) else 500,
                 read_sha256=ctx.stats.hexdigest(), read_complete=ctx.stats.complete)
             record = await self.uploads.get(ctx.upload_id)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as db_error:
+        except DatabaseError as db_error:
             # The row stays "receiving"; its stale heartbeat gets it failed by recovery.
             log.error("upload %s: could not record its failure: %s", ctx.upload_id, db_error)
             return status, error

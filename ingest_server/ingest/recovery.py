@@ -13,8 +13,6 @@ import os
 import socket
 import uuid
 
-import asyncpg
-
 from ..errors import IngestError
 from ..storage.base import Storage
 from ..uploads import UploadStore
@@ -76,5 +74,5 @@ async def recover_forever(uploads: UploadStore, storage: Storage, stale_s: float
         await asyncio.sleep(every_s)
         try:
             await recover(uploads, storage, stale_s, unclean)
-        except (IngestError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except (IngestError, OSError) as e:  # the stores raise IngestError for the database
             log.warning("periodic recovery failed: %s", e)

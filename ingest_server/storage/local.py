@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest_server.errors import (BadRequest, Conflict, IngestError, InsufficientStorage,
-                                  NotFound, StorageError)
+from ingest_server.errors import (Conflict, IngestError, InsufficientStorage,
+                                  InvalidStorageArgument, NotFound, StorageError)
 from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validate_key,
                                         validate_prefix, validate_upload_id)
 
@@ -250,7 +250,7 @@ class LocalStorage:
         if upload_id is not None:
             validate_upload_id(upload_id)
         if older_than_s is not None and older_than_s < 0:
-            raise BadRequest("older_than_s must be >= 0", code="invalid_argument")
+            raise InvalidStorageArgument("older_than_s must be >= 0", code="invalid_argument")
         return await asyncio.to_thread(self._cleanup, upload_id, older_than_s)
 
     def _cleanup(self, upload_id: str | None, older_than_s: float | None) -> int:

@@ -21,7 +21,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ingest_server.errors import BadRequest, IngestError, NotFound, StorageError
+from ingest_server.errors import IngestError, InvalidStorageArgument, NotFound, StorageError
 from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, validate_key, validate_prefix,
                                         validate_upload_id)
 
@@ -304,7 +304,7 @@ class S3Storage:
         if upload_id is not None:
             validate_upload_id(upload_id)
         if older_than_s is not None and older_than_s < 0:
-            raise BadRequest("older_than_s must be >= 0", code="invalid_argument")
+            raise InvalidStorageArgument("older_than_s must be >= 0", code="invalid_argument")
         cutoff = (None if older_than_s is None
                   else datetime.now(timezone.utc) - timedelta(seconds=older_than_s))
         stale = []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import asyncpg
 from aiohttp import web
+
+from ..db import Pool
 
 if TYPE_CHECKING:
     from ..auth import TokenService
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ..ingest.service import IngestService
 
 SETTINGS = web.AppKey("settings", "Settings")
-POOL = web.AppKey("pool", asyncpg.Pool)
+POOL = web.AppKey("pool", Pool)
 SPECS = web.AppKey("specs", "SpecStore")
 UPLOADS = web.AppKey("uploads", "UploadStore")
 STORAGE = web.AppKey("storage", "Storage")
