@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, TypeVar
+import contextlib
+from typing import AsyncIterator, Awaitable, Coroutine, TypeVar
 
 T = TypeVar("T")
 _RUNNING: set[asyncio.Future] = set()  # cleanups whose caller was cancelled: kept until done
@@ -20,3 +21,16 @@ async def uncancellable(aw: Awaitable[T]) -> T:
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     return await asyncio.shield(task)
+
+
+@contextlib.asynccontextmanager
+async def in_background(work: Coroutine[object, object, object]) -> AsyncIterator[None]:
+    """Run ``work`` as a task for the duration of the block (a heartbeat, a periodic sweep);
+    cancelled and awaited on the way out."""
+    task = asyncio.create_task(work)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

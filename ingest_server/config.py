@@ -109,6 +109,7 @@ class IngestConfig:
     chunk_bytes: int = 256 * 1024
     idempotency_window_s: int = 86400
     stale_upload_s: int = 120
+    resumable_expire_s: int = 86400
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,9 @@ def _check(s: Settings) -> None:
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
     need(s.ingest.stale_upload_s >= 1, "ingest.stale_upload_s", "must be >= 1")
+    # Staged bytes idle for a day are swept by recovery's generic staging cleanup.
+    need(1 <= s.ingest.resumable_expire_s <= 86400, "ingest.resumable_expire_s",
+         "must be from 1 to 86400 seconds")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

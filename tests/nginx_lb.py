@@ -49,7 +49,7 @@ def find_nginx() -> str:
 def proxy_blocks(servers: list[str]) -> tuple[str, str]:
     """The ``upstream`` block and the ``server`` block body shared with deploy/nginx.conf."""
     upstream = "    upstream ingest {\n" + "".join(
-        f"        server {s} max_fails=1 fail_timeout=2s;\n" for s in servers) + "    }\n"
+        f"        server {s} max_fails=0;\n" for s in servers) + "    }\n"
     repo = Path(__file__).resolve().parent.parent
     server = (repo / "deploy" / "nginx-proxy.conf").read_text(encoding="utf-8")
     return upstream, "".join(f"        {line}\n" for line in server.splitlines())

@@ -142,6 +142,8 @@ async def test_every_api_route_needs_a_token(client):
         if not path.startswith("/api/") or path in public:
             continue
         for route in resource:
+            if route.method == "OPTIONS":
+                continue  # tus discovery is public by design (test_resumable.py)
             url = path.replace("{kind}", "event").replace("{name}", "x").replace("{id}", "x")
             resp = await client.request(route.method, url)
             if route.method == "HEAD":

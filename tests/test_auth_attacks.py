@@ -152,6 +152,10 @@ async def test_every_scoped_operation_refuses_tokens_without_its_scope(scoped_cl
             if name == op.scope:
                 continue
             resp = await c.request(op.method.upper(), url, headers=headers, **_request_for(op))
+            if op.method == "head":  # no body to carry the error (tus HEAD)
+                assert resp.status == 403, (op.path, name)
+                checked += 1
+                continue
             body = await assert_error(resp, 403, "insufficient_scope")
             assert body["error"]["details"]["required_scope"] == op.scope, (op.path, name)
             checked += 1

@@ -21,6 +21,7 @@ from .client import IngestClient
 from .config import resolve_config
 from .errors import EXIT_ERROR, EXIT_REJECTED, ApiError, CliError
 from .progress import reporter_for
+from .resumable import THRESHOLD_BYTES, upload_resumable
 from .render import print_json, show_upload, stdout_console, uploads_table
 from .specfiles import KINDS, read_spec_file
 
@@ -204,12 +205,19 @@ def _is_data_rejection(e: ApiError) -> bool:
 @click.option("--idempotency-key", help="Send again safely: the same key returns the first result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
 @click.option("--no-progress", is_flag=True, help="No progress on stderr.")
+@click.option("--resumable/--one-shot", default=None,
+              help="tus upload that a second run of the same command resumes after Ctrl-C or "
+                   "a dropped connection [default: resumable from 64 MiB].")
 @click.pass_obj
 @reports("upload")
 def upload(opts: Options, file: Path, kind, name, program, dry_run, max_error_rate, encoding,
-           idempotency_key, as_json, no_progress) -> None:
+           idempotency_key, as_json, no_progress, resumable) -> None:
     """Upload a CSV (state programme) or a ZIP (national programme), streamed from disk."""
     route, fields, content_type = _upload_fields(file, kind, name, program)
+    if resumable and idempotency_key:
+        raise click.UsageError("--idempotency-key applies to one-shot uploads only")
+    if resumable is None:
+        resumable = not idempotency_key and file.stat().st_size >= THRESHOLD_BYTES
     if dry_run:
         fields["dry_run"] = "true"
     if max_error_rate is not None:
@@ -222,8 +230,14 @@ def upload(opts: Options, file: Path, kind, name, program, dry_run, max_error_ra
                                 enabled=not no_progress)
         try:
             with progress:
-                body = client.upload(file, route=route, fields=fields, content_type=content_type,
-                                     idempotency_key=idempotency_key, on_chunk=progress.advance)
+                if resumable:
+                    body = upload_resumable(client, file, route=route, fields=fields,
+                                            on_chunk=progress.advance)
+                else:
+                    body = client.upload(file, route=route, fields=fields,
+                                         content_type=content_type,
+                                         idempotency_key=idempotency_key,
+                                         on_chunk=progress.advance)
         except ApiError as e:
             if as_json and e.body is not None:
                 print_json(e.body)

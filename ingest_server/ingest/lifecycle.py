@@ -9,13 +9,12 @@ staged and records the upload ``rejected`` or ``failed``. Notifications run in t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any, AsyncIterator
 
 from .. import metrics
-from ..aio import uncancellable
+from ..aio import in_background, uncancellable
 from ..config import Settings
 from ..errors import DatabaseError, IngestError, UploadTooLarge
 from ..logs import log_event
@@ -98,8 +97,8 @@ class Lifecycle:
             yield piece
         stats.complete = True
 
-    @contextlib.asynccontextmanager
-    async def _heartbeat(self, ctx: Context):
+    def _heartbeat(self, ctx: Context):
+        """The upload's heartbeat for the duration of a block."""
         # well inside ingest.stale_upload_s, or another replica would take the upload for dead
         every_s = min(HEARTBEAT_S, self.settings.ingest.stale_upload_s / 4)
 
@@ -111,13 +110,7 @@ class Lifecycle:
                 except DatabaseError as e:
                     log.warning("upload %s: heartbeat failed: %s", ctx.upload_id, e)
 
-        task = asyncio.create_task(beat())
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        return in_background(beat())
 
     async def _clean_up(self, req: UploadRequest, ctx: Context, e: BaseException,
                         creating: asyncio.Future) -> tuple[str, dict[str, Any]]:

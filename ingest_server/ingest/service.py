@@ -8,6 +8,7 @@ form's request; nothing here sees aiohttp. The modules below it, imports pointin
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -22,13 +23,15 @@ from .lifecycle import Lifecycle
 from .model import StreamStats, UploadRequest
 from .notify import Notifier
 from .recovery import process_owner
+from .spool import file_sha256
 from .zip_route import ingest_zip
 
 
 class IngestService:
     def __init__(self, *, settings: Settings, specs: SpecStore, uploads: UploadStore,
                  storage: Storage, registry: Registry, runner_for: RunnerFor) -> None:
-        self.uploads = uploads
+        self.settings, self.specs, self.uploads = settings, specs, uploads
+        self.storage, self.registry = storage, registry
         self.notifier = Notifier(registry.pm)
         self.lifecycle = Lifecycle(settings=settings, uploads=uploads, notifier=self.notifier,
                                    owner=process_owner())
@@ -51,9 +54,11 @@ class IngestService:
         return await self.csv.ingest(req, source, expected_bytes)
 
     async def ingest_zip(self, req: UploadRequest, path: Path, size: int,
-                         sha256: str) -> dict[str, Any]:
-        """Validate and land every CSV member of a national-programme ZIP, spooled at ``path``
-        (``size`` bytes, hashed while spooled: ``sha256``)."""
+                         sha256: str | None = None) -> dict[str, Any]:
+        """Validate and land every CSV member of a national-programme ZIP at ``path`` (``size``
+        bytes; ``sha256`` when it was hashed while spooled, else it is hashed here)."""
+        if sha256 is None:
+            sha256 = await asyncio.to_thread(file_sha256, path)
         return await ingest_zip(self.csv, req, path, StreamStats.spooled(size, sha256))
 
     async def drain(self, timeout_s: float) -> None:

@@ -58,3 +58,12 @@ async def file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> AsyncIterator
     with open(path, "rb") as f:
         while chunk := await asyncio.to_thread(f.read, chunk_size):
             yield chunk
+
+
+def file_sha256(path: Path, chunk_size: int = READ_CHUNK) -> str:
+    """A file's SHA-256 (blocking: run it in a thread)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -22,8 +22,8 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ingest_server.errors import IngestError, InvalidStorageArgument, NotFound, StorageError
-from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, validate_key, validate_prefix,
-                                        validate_upload_id)
+from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validate_key,
+                                        validate_prefix, validate_upload_id)
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +281,8 @@ class S3Storage:
         paginator = self.client.get_paginator("list_objects_v2")
         try:
             async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-                keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", []))
+                keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", [])
+                            if not item["Key"][len(self.prefix):].startswith(STAGING_DIR + "/"))
         except _S3_ERRORS as exc:
             raise _map_error(exc, "list_objects_v2") from exc
         return sorted(keys)

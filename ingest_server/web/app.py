@@ -32,8 +32,8 @@ from .cqube.errors import cqube_errors_middleware
 from .drain import DRAIN, Drain, drain_middleware
 from .edge import edge_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata, specs,
-                    tokens, uploads, validate)
+from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata,
+                    resumable, specs, tokens, uploads, validate)
 
 log = logging.getLogger("ingest_server")
 
@@ -64,8 +64,8 @@ def create_app(settings: Settings) -> web.Application:
         app.cleanup_ctx.append(signing_key_ctx)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(ingest_ctx)
-    for module in (health, tokens, specs, ingestion, uploads, jsonrows, validate, rawdata, plugins,
-                   metrics, docs, console):
+    for module in (health, tokens, specs, ingestion, uploads, resumable, jsonrows, validate,
+                   rawdata, plugins, metrics, docs, console):
         module.setup(app)
     return app
 

@@ -93,7 +93,13 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
         drain = app[DRAIN]
         drain.draining = True
         deadline = time.monotonic() + grace_s
+        # Connections the kernel completed but the loop has not accepted yet would be reset when
+        # the listening socket closes (behind a proxy: a 502 for a request it already sent).
+        # Take them in first; nothing awaits between that and the close.
+        adopted = _adopt_queued(site, runner)
         await site.stop()  # the listening socket closes: new connections are refused
+        if adopted:
+            await asyncio.gather(*adopted, return_exceptions=True)
         # A connection accepted just before the listener closed may not have sent its request
         # yet (a proxy connects, then writes): give open connections a moment to start theirs,
         # which then count as in flight, rather than cutting them with nothing in flight.
@@ -110,3 +116,27 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
+
+
+def _adopt_queued(site: web.BaseSite, runner: web.AppRunner) -> list[asyncio.Future]:
+    """Accept every connection waiting in the listening sockets' queues and serve it."""
+    server = getattr(site, "_server", None)  # aiohttp keeps its asyncio.Server private
+    if server is None or runner.server is None:
+        return []
+    loop = asyncio.get_running_loop()
+    pending = []
+    for listening in server.sockets:
+        queue = listening.dup()  # a socket.socket on the same listening socket, ours to close
+        try:
+            queue.setblocking(False)
+            while True:
+                try:
+                    conn, _ = queue.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                conn.setblocking(False)
+                pending.append(asyncio.ensure_future(
+                    loop.connect_accepted_socket(runner.server, conn)))
+        finally:
+            queue.close()
+    return pending

@@ -48,7 +48,9 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope
                429: "Too many failed attempts (see Retry-After)",
                410: "Gone (retracted)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
-               503: "Database unavailable", 507: "Storage full"}
+               503: "Database unavailable", 507: "Storage full",
+               410: "Gone (terminated or expired)", 412: "Unsupported Tus-Resumable version",
+               423: "Another request is writing to this upload", 460: "Checksum mismatch"}
 JSON = "application/json"
 REQUEST_ID_HEADER = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
 
@@ -126,6 +128,82 @@ def _merge(*maps: dict[int, list[str]]) -> dict[int, list[str]]:
     return out
 
 
+TUS_ID = path_param("id", "the upload URL's last segment (from `Location`)")
+TUS_RESUMABLE = param("Tus-Resumable", "header", "tus protocol version", {"const": "1.0.0"},
+                      required=True)
+TUS_GONE = {404: ["upload_not_found"], 410: ["upload_terminated", "upload_expired"],
+            412: ["unsupported_tus_version"]}
+# What sending bytes can answer (a PATCH, or a creation with a body): the one-shot routes'
+# data errors come from the PATCH that completes the upload.
+PATCH_ERRORS = {400: ["missing_header", "invalid_header", "connection_lost",
+                      "unsupported_checksum_algorithm", "invalid_checksum"]
+                + FILE_ERRORS + ZIP_ERRORS,
+                404: ["spec_not_found"], 408: ["body_timeout"],
+                413: ["upload_length_exceeded"], 415: ["unsupported_media_type"],
+                460: ["checksum_mismatch"], 500: ["worker_crashed", "plugin_error"]}
+RESUMABLE = "/api/ingestion/resumable"
+RESUMABLE_OPERATIONS = [
+    Op("options", RESUMABLE, "tus discovery", "resumable", None,
+       description="`Tus-Version`, `Tus-Extension` (creation, creation-with-upload, "
+                   "termination, checksum, expiration), `Tus-Max-Size` "
+                   "(`limits.max_upload_bytes`) and "
+                   "`Tus-Checksum-Algorithm` (sha256, sha1, md5). No token needed.",
+       responses={204: {"description": "the protocol's capabilities, in headers"}}),
+    Op("post", RESUMABLE, "Create a resumable (tus 1.0) upload", "resumable", "ingest",
+       description="`Upload-Length` and `Upload-Metadata` (base64 values): `filename`, "
+                   "`ingestion_type` (`national`, or a `.zip` without one: a national "
+                   "programme ZIP), `ingestion_name`, `program_name`, `dry_run`, "
+                   "`max_error_rate`, `encoding`, checked as the one-shot routes check their "
+                   "form. Answers `Location` (the upload URL) and `Upload-Expires`. A body "
+                   "(`application/offset+octet-stream`) is the first PATCH "
+                   "(creation-with-upload): the answers and codes of PATCH then apply too.",
+       parameters=[TUS_RESUMABLE, param("Upload-Length", "header", "the file's size in bytes",
+                                        {"type": "integer", "minimum": 0}, required=True),
+                   param("Upload-Metadata", "header", "`key base64,key base64,...`")],
+       body={"required": False, "content": {"application/offset+octet-stream": {
+           "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+       responses={201: {"description": "created; the upload URL is in `Location`"}},
+       errors=_merge({400: FORM_ERRORS + ["missing_header", "invalid_header", "invalid_metadata",
+                                          "defer_length_unsupported"],
+                      404: ["spec_not_found"], 412: ["unsupported_tus_version"],
+                      413: ["upload_too_large"],
+                      415: ["unsupported_file_type", "unsupported_media_type"]},
+                     PATCH_ERRORS, DB_ERRORS)),
+    Op("options", RESUMABLE + "/{id}", "tus discovery (on an upload URL)", "resumable", None,
+       parameters=[TUS_ID],
+       responses={204: {"description": "the protocol's capabilities, in headers"}}),
+    Op("head", RESUMABLE + "/{id}", "Where a resumable upload stands", "resumable", "ingest",
+       description="`Upload-Offset`, `Upload-Length`, `Upload-Metadata`, `Cache-Control: "
+                   "no-store`, and `Upload-Expires` while unfinished; once complete, "
+                   "`Upload-Id`, `Upload-Status` and `Content-Location` of its upload record. "
+                   "Another client's upload is 404.",
+       parameters=[TUS_ID, TUS_RESUMABLE],
+       responses={200: {"description": "the upload's state, in headers"}},
+       errors=_merge(TUS_GONE, DB_ERRORS)),
+    Op("patch", RESUMABLE + "/{id}", "Append to a resumable upload", "resumable", "ingest",
+       description="Bytes at `Upload-Offset` (which must equal the server's, else 409), "
+                   "optionally with `Upload-Checksum: <sha256|sha1|md5> <base64>` (460 on "
+                   "mismatch, nothing kept). One PATCH at a time per upload (423 otherwise). The "
+                   "PATCH that completes the upload validates and publishes it exactly as a "
+                   "one-shot upload (same keys, record and answer via `uploads/{id}`): 204 with "
+                   "`Upload-Id`, `Upload-Status` and `Content-Location`; a rejected file answers "
+                   "the one-shot route's error, with `Upload-Id`.",
+       parameters=[TUS_ID, TUS_RESUMABLE,
+                   param("Upload-Offset", "header", "where these bytes go",
+                         {"type": "integer", "minimum": 0}, required=True),
+                   param("Upload-Checksum", "header", "`<algorithm> <base64 digest>` of the body")],
+       body={"required": True, "content": {"application/offset+octet-stream": {
+           "schema": {"type": "string", "contentMediaType": "application/octet-stream"}}}},
+       responses={204: {"description": "appended; `Upload-Offset` is the new offset"}},
+       errors=_merge(TUS_GONE, PATCH_ERRORS, {409: ["offset_mismatch"], 423: ["upload_locked"]},
+                     STORAGE_ERRORS, DB_ERRORS)),
+    Op("delete", RESUMABLE + "/{id}", "Terminate a resumable upload", "resumable", "ingest",
+       description="The staged bytes go at once; the URL then answers 410.",
+       parameters=[TUS_ID, TUS_RESUMABLE],
+       responses={204: {"description": "terminated"}},
+       errors=_merge(TUS_GONE, {423: ["upload_locked"]}, STORAGE_ERRORS, DB_ERRORS)),
+]
+
 OPERATIONS: list[Op] = [
     Op("get", "/api/ingestion/generatejwt", "Issue a bearer token", "auth", None,
        description="HTTP Basic credentials of a configured client in, a signed JWT out. Open "
@@ -174,6 +252,7 @@ OPERATIONS: list[Op] = [
                "rows land under `emission/…`, rejected under `emission-error/…`. Per-member "
                "results are in `members`.",
                FILE_ERRORS + ZIP_ERRORS, extra_413=["zip_too_large"], form="NationalUploadForm"),
+    *RESUMABLE_OPERATIONS,
     Op("get", "/api/ingestion/file-status", "Latest upload of a file (cQube status query)",
        "ingestion", "read",
        parameters=[param("filename", "query", "the uploaded file's name", required=True),
@@ -336,7 +415,7 @@ def build_document() -> dict[str, Any]:
         "info": {"title": "ingest-server", "version": __version__,
                  "description": INFO_DESCRIPTION},
         "tags": [{"name": "auth"}, {"name": "specs"}, {"name": "ingestion"},
-                 {"name": "service"}],
+                 {"name": "resumable"}, {"name": "service"}],
         "paths": paths,
         "components": {
             "schemas": {**SCHEMAS, **openapi_routes.SCHEMAS},
