@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, TypedDict
 
 import asyncpg
 
@@ -76,13 +76,51 @@ SQL_DONE = ("UPDATE uploads SET status = 'retracted', retract_error = NULL "
             "WHERE id = $1 AND status = 'retracting'")
 
 
-def record_to_json(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+class UploadRecord(TypedDict, total=False):
+    """One row of ``uploads`` as the stores return it (timestamps as ISO text): the JSON the API
+    shapes its answers from (``ingest.responses``)."""
+
+    id: str
+    pid: int
+    route: str
+    client: str | None
+    filename: str | None
+    sha256: str | None
+    kind: str | None
+    program: str | None
+    ingestion_name: str | None
+    spec_version: int | None
+    status: str
+    dry_run: bool
+    idempotency_key: str | None
+    bytes: int | None
+    total_rows: int | None
+    valid_rows: int | None
+    invalid_rows: int | None
+    objects: dict[str, Any] | None
+    members: list[dict[str, Any]] | None
+    errors_sample: list[dict[str, Any]] | None
+    error: dict[str, Any] | None
+    started_at: str | None
+    heartbeat_at: str | None
+    finished_at: str | None
+    warnings: list[dict[str, Any]] | None
+    retracted_at: str | None
+    retracted_by: str | None
+    retract_error: dict[str, Any] | None
+    request_fingerprint: str | None
+    http_status: int | None
+    read_sha256: str | None
+    read_complete: bool | None
+
+
+def record_to_json(r: asyncpg.Record | dict[str, Any]) -> UploadRecord:
     out = dict(r)
     for key in ("started_at", "heartbeat_at", "finished_at", "retracted_at"):
         value = out.get(key)
         if isinstance(value, datetime):
             out[key] = value.isoformat()
-    return out
+    return out  # type: ignore[return-value]  # the columns of COLUMNS
 
 
 class UploadStore:
@@ -99,12 +137,12 @@ class UploadStore:
                                 request_fingerprint)
 
     @stored
-    async def get(self, upload_id: str) -> dict[str, Any] | None:
+    async def get(self, upload_id: str) -> UploadRecord | None:
         row = await self.pool.fetchrow(SQL_GET, upload_id)
         return record_to_json(row) if row else None
 
     @stored
-    async def by_idempotency_key(self, client: str | None, key: str) -> dict[str, Any] | None:
+    async def by_idempotency_key(self, client: str | None, key: str) -> UploadRecord | None:
         row = await self.pool.fetchrow(SQL_BY_KEY, client, key)
         return record_to_json(row) if row else None
 
@@ -124,7 +162,7 @@ class UploadStore:
 
     @stored
     async def find_duplicate(self, conn: asyncpg.Connection, *, dedup_key: str, exclude_id: str,
-                             window_s: float) -> dict[str, Any] | None:
+                             window_s: float) -> UploadRecord | None:
         row = await conn.fetchrow(SQL_DUPLICATE, dedup_key, exclude_id, float(window_s))
         return record_to_json(row) if row else None
 
@@ -166,7 +204,7 @@ class UploadStore:
     @stored
     async def list(self, *, status: str | None = None, route: str | None = None,
                    client: str | None = None, limit: int = 50, offset: int = 0,
-                   where: UploadFilter | None = None) -> list[dict]:
+                   where: UploadFilter | None = None) -> list[UploadRecord]:
         args = (where or UploadFilter(status=status, route=route, client=client)).args()
         rows = await self.pool.fetch(SQL_LIST, *args, limit, offset)
         return [record_to_json(r) for r in rows]
@@ -177,7 +215,7 @@ class UploadStore:
 
     @stored
     async def file_status(self, filename: str, kind: str | None, ingestion_name: str | None,
-                          client: str | None = None) -> dict[str, Any] | None:
+                          client: str | None = None) -> UploadRecord | None:
         """The latest upload of ``filename``; only ``client``'s own when a client is given."""
         row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client)
         return record_to_json(row) if row else None

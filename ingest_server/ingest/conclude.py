@@ -10,13 +10,13 @@ from ..aio import uncancellable
 from ..bounded import bounded
 from ..config import Settings
 from ..storage.base import abort_all, publish_all, revert_all
-from ..uploads import UploadStore
+from ..uploads import UploadRecord, UploadStore
 from . import idempotency
 from .model import Context, MemberOutcome, UploadRequest
 
 
 async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
-                   ctx: Context) -> dict[str, Any]:
+                   ctx: Context) -> UploadRecord:
     """Publish or abort the staged objects of ``ctx`` and record the outcome; the record."""
     members = ctx.members
     writers = [w for m in members if m.csv for w in m.csv.writers]

@@ -19,7 +19,7 @@ from ..config import Settings
 from ..errors import DatabaseError, IngestError, UploadTooLarge
 from ..logs import log_event
 from ..storage.base import abort_all
-from ..uploads import UploadStore
+from ..uploads import UploadRecord, UploadStore
 from . import idempotency
 from .conclude import conclude
 from .model import Context, StreamStats, UploadRequest, Work, new_upload_id
@@ -159,7 +159,7 @@ async def _nothing() -> AsyncIterator[bytes]:
 
 
 def report_outcome(req: UploadRequest, ctx: Context, status: str, error: dict[str, Any] | None,
-                   record: dict[str, Any] | None, elapsed_s: float) -> None:
+                   record: UploadRecord | None, elapsed_s: float) -> None:
     """Metrics and the one log line of an upload's outcome. Rows count only for uploads that
     were concluded (``record``); a failure part-way reports none. Never row contents: the error
     is logged by code only (its message or details may quote the data)."""
