@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Awaitable, Callable
+from typing import Callable
 
 from aiohttp import web
 
@@ -16,11 +16,11 @@ from ..errors import (DatabaseError, IngestError, InsufficientStorage, StorageEr
                       Unauthorized)
 from ..logs import ACCESS_LOGGER, REQUEST_ID as REQUEST_ID_VAR, log_event
 from . import appkeys
+from .handler import Handler
 
 log = logging.getLogger("ingest_server.web")
 access_log = logging.getLogger(ACCESS_LOGGER)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 BASIC_CODES = frozenset({"invalid_client", "missing_credentials"})  # the token endpoint's own

@@ -28,7 +28,7 @@ from .ingestion import _check_extension, _upload_request
 
 log = logging.getLogger("ingest_server.resumable")
 PREFIX = "/api/ingestion/resumable"
-RESUMABLE = web.AppKey("resumable", ResumableService)
+RESUMABLE = appkeys.RESUMABLE
 UPLOAD_ID = web.RequestKey("tus_upload_id", str)
 LOCATION = web.RequestKey("tus_location", str)
 EXPIRE_EVERY_S = 60.0
