@@ -1,8 +1,9 @@
 """Failed-login limiting shared by every instance, in PostgreSQL.
 
-The same rule as :class:`ratelimit.FailureLimiter` (``auth.max_failed_attempts`` failures per
-client id or per address within ``auth.failed_attempts_window_s``, then 429 until they age out),
-but counted in the ``auth_failures`` table, so N replicas do not multiply the limit by N.
+``auth.max_failed_attempts`` failures per client id or per address within
+``auth.failed_attempts_window_s``, then 429 until they age out, counted in the ``auth_failures``
+table, so N replicas do not multiply the limit by N. Only failures are recorded, so a client that
+logs in correctly is never slowed down.
 
 Cheap on purpose: failures are counted in buckets of a tenth of the window (one upserted row per
 key and bucket, not one row per attempt), a check is one indexed query, and only failures write.
