@@ -23,7 +23,7 @@ from ingest_server.ingest.recovery import recover
 from ingest_server.web import appkeys
 from ingest_server.web.app import create_app
 from pg_instance import PgInstance
-from server_process import ServerProcess, free_port, write_config
+from testkit.server_process import ServerProcess, free_port, write_config
 
 HEADER = b"date,school_id,teachers_present,remarks\n"
 ROW = b"2024-01-01,S1,4," + b"r" * 200 + b"\n"  # wide rows: megabytes without millions of rows

@@ -1,6 +1,6 @@
 """Load: 32 concurrent uploads of mixed sizes against a real server process lose nothing.
 
-The harness is the load benchmark's (``bench/bench_load.py``): a ``python -m ingest_server``
+The harness is the load benchmark's (``testkit/load.py``, run by ``bench/bench_load.py``): a ``python -m ingest_server``
 subprocess on a fresh database, a fixed plan of 26 small CSVs, 2 mid-size CSVs that go through
 the validation worker pool and 4 two-member ZIPs, all launched at once. Every row carries a unique
 id; afterwards each upload's output objects are read back and every id must be in exactly one of
@@ -10,15 +10,12 @@ them, the right one, and every written row must equal, cell by cell and in order
 
 from __future__ import annotations
 
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-from bench_load import HEAD, ci_plan, plan_feed, run_load  # noqa: E402
+from testkit.load import HEAD, ci_plan, plan_feed, run_load
 
 
 RSS_LIMIT_MB = 400

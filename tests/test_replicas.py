@@ -24,7 +24,7 @@ import pytest
 from conftest import TEST_CLIENT, basic, s3_settings
 from ingest_server.config import StorageConfig
 from ingest_server.storage import make_storage
-from replica_cluster import (SPEC, STALE_UPLOAD_S, Cluster, check_landed, new_case, send, token,
+from testkit.replica_cluster import (SPEC, STALE_UPLOAD_S, Cluster, check_landed, new_case, send, token,
                              until)
 
 

@@ -22,7 +22,7 @@ from ingest_server.auth import hash_secret
 from ingest_server.storage.s3 import S3Storage
 from ingest_server.web import appkeys
 from resumable_helpers import CSV_FIELDS, PREFIX, sample_csv, sql
-from server_process import ServerProcess, free_port, write_config
+from testkit.server_process import ServerProcess, free_port, write_config
 from test_resumable import assert_same_outcome
 
 CHUNK = 16 * 1024

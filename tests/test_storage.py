@@ -7,7 +7,7 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from s3_server import SeaweedS3, pick_ports
+from testkit.s3_server import SeaweedS3, pick_ports
 
 from ingest_server.errors import (ConfigError, InsufficientStorage, InvalidStorageArgument,
                                   NotFound, StorageError)

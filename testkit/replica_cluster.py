@@ -25,10 +25,10 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from conftest import TEST_CLIENT, basic
+from testkit.accounts import TEST_CLIENT, basic
 from ingest_server.auth import hash_secret
-from nginx_lb import Nginx
-from server_process import ServerProcess, free_port, write_config
+from testkit.nginx_lb import Nginx
+from testkit.server_process import ServerProcess, free_port, write_config
 
 COLUMNS = ["date", "school_id", "teachers_present", "remarks"]
 SPEC = {"program": "teacherspresent", "input": {"type": "object", "properties": {
