@@ -1,7 +1,7 @@
 """Load: 32 concurrent uploads of mixed sizes against a real server process lose nothing.
 
-The harness is the load benchmark's (``testkit/load.py``, run by ``bench/bench_load.py``): a ``python -m ingest_server``
-subprocess on a fresh database, a fixed plan of 26 small CSVs, 2 mid-size CSVs that go through
+The harness is the load benchmark's (``testkit/load.py``, also run by ``bench/bench_load.py``):
+a ``python -m ingest_server`` subprocess on a fresh database, a fixed plan of 26 small CSVs, 2 mid-size CSVs that go through
 the validation worker pool and 4 two-member ZIPs, all launched at once. Every row carries a unique
 id; afterwards each upload's output objects are read back and every id must be in exactly one of
 them, the right one, and every written row must equal, cell by cell and in order, the row sent
