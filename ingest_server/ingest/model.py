@@ -1,6 +1,14 @@
 """The upload as data: what a client asked for, and what one pass of each CSV gave.
 
 The lowest module of the upload path: it imports nothing of it, every other module imports it.
+
+One name per idea (the wire keeps cQube's names):
+
+- the *program type* (``ProgramType``; its ``name`` is the wire's ``ingestion_type`` and the
+  ``kind`` column of ``uploads``; hooks get the name as ``program_type``);
+- the *ingestion name*: the spec's name (cQube's ``program`` inside a spec);
+- the *program*: the output folder, the wire's ``program_name`` (``program`` in the database
+  and in hooks); ``None`` when the type does not need one.
 """
 
 from __future__ import annotations
