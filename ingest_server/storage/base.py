@@ -123,6 +123,10 @@ class Storage(Protocol):
     async def check(self) -> None:
         """Cheap health probe; raises ``StorageError`` when the store is unreachable."""
 
+    async def presigned_url(self, key: str, expires_s: int) -> str | None:
+        """A URL that downloads ``key`` without our token for ``expires_s`` seconds, when the
+        store can issue one (S3); None otherwise (the caller serves a signed link itself)."""
+
 
 async def _each(writers: Sequence[ObjectWriter], action: str) -> None:
     """Call ``action`` ("abort" or "revert") on every writer; a failure is logged, never raised,

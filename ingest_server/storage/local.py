@@ -282,6 +282,9 @@ class LocalStorage:
         except OSError:
             pass  # not empty (another object of the upload is still staged) or already gone
 
+    async def presigned_url(self, key: str, expires_s: int) -> str | None:
+        return None  # no one but us serves these files: the caller signs a link to itself
+
     async def check(self) -> None:
         def probe() -> bool:
             return self.staging.is_dir() and os.access(self.staging, os.W_OK | os.X_OK)

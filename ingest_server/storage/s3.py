@@ -334,6 +334,11 @@ class S3Storage:
             removed += 1
         return removed
 
+    async def presigned_url(self, key: str, expires_s: int) -> str | None:
+        return await self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.full_key(key)},
+            ExpiresIn=expires_s)
+
     async def check(self) -> None:
         try:
             await self.client.head_bucket(Bucket=self.bucket)

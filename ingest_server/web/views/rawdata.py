@@ -12,7 +12,6 @@ from aiohttp import web
 from ...errors import BadRequest
 from ...rawdata import URL_TTL_S, emission_keys, sign, verify
 from ...storage.base import validate_key
-from ...storage.s3 import S3Storage
 from .. import appkeys
 from ..middleware import requires
 from .specs import read_json
@@ -31,11 +30,9 @@ def _program_names(body) -> list[str]:
 
 
 async def _url(request: web.Request, key: str) -> str:
-    storage = request.app[appkeys.STORAGE]
-    if isinstance(storage, S3Storage):
-        return await storage.client.generate_presigned_url(
-            "get_object", Params={"Bucket": storage.bucket, "Key": storage.full_key(key)},
-            ExpiresIn=URL_TTL_S)
+    presigned = await request.app[appkeys.STORAGE].presigned_url(key, URL_TTL_S)
+    if presigned is not None:
+        return presigned
     query = sign(_link_key(request.app), key)
     return str(request.url.origin().with_path(RAW_PATH).with_query(query))
 
