@@ -142,10 +142,11 @@ FILE = {c: 400 for c in ("empty_file", "no_rows", "missing_column", "unknown_col
                          "duplicate_header", "empty_header_name", "not_text", "not_a_csv",
                          "line_too_long", "unknown_encoding", "file_rejected")}
 # The upload's form: about the request, not the data (the CLI says "fix the command line").
-FORM = {c: 400 for c in ("missing_field", "invalid_field", "invalid_name", "invalid_idempotency_key",
-                         "unknown_ingestion_type", "bad_multipart", "too_many_parts",
-                         "too_many_files", "missing_file", "option_after_file", "field_too_large",
-                         "conflicting_field", "reserved_name", "nul_character", "bad_request")}
+FORM = {c: 400 for c in ("missing_field", "invalid_field", "invalid_name",
+                         "invalid_idempotency_key", "unknown_ingestion_type", "bad_multipart",
+                         "too_many_parts", "too_many_files", "missing_file", "option_after_file",
+                         "field_too_large", "conflicting_field", "reserved_name", "nul_character",
+                         "bad_request")}
 ZIP = {c: 400 for c in ("not_a_zip", "zip_truncated", "zip_corrupt", "zip_bad_member_name",
                         "zip_slip", "zip_nested_archive", "zip_encrypted", "zip_size_mismatch",
                         "zip_duplicate_member", "zip_empty", "zip_too_many_entries",

@@ -27,6 +27,7 @@ import asyncpg
 
 from testkit.rss_sampler import TreeSampler, tree_pids
 from testkit.server_proc import ServerConfig, ServerProcess, free_port, fresh_database
+from testkit.stored import published
 
 MB = 1e6
 SPECS = ("loadtest", "loadtest_b")        # a ZIP holds one member of each
@@ -391,7 +392,7 @@ async def audit(config_path: Path, dsn: str, outcomes: list[Outcome]) -> list[st
         for o in outcomes:
             problems += await account(storage, o)
         named = set().union(*(object_keys(o.body) for o in outcomes)) if outcomes else set()
-        stored = set(await storage.list())
+        stored = set(await published(storage))
         if stored - named:
             problems.append(f"{len(stored - named)} objects no answer named, e.g. "
                             f"{sorted(stored - named)[:3]}")

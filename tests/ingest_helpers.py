@@ -11,6 +11,7 @@ import aiohttp
 
 from ingest_server.storage import LocalStorage
 from ingest_server.web.appkeys import INGEST, STORAGE
+from testkit.stored import published
 
 SPEC = {
     "program": "teacherspresent",
@@ -80,7 +81,7 @@ async def upload(client, headers, content: bytes, *, path="/api/ingestion/new_pr
 
 async def landed(client) -> list[str]:
     """Every published object in the app's storage, whichever the backend."""
-    return await client.app[STORAGE].list()
+    return await published(client.app[STORAGE])
 
 
 async def read_object(client, key: str) -> list[list[str]]:

@@ -27,7 +27,7 @@ from .render import print_json, show_upload, stdout_console, uploads_table
 from .specfiles import KINDS, read_spec_file
 
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps
-# (from ingest_server.errors; http_<status> is what the client calls an answer without a JSON error).
+# (from ingest_server.errors; http_<status> names an answer without a JSON error).
 REQUEST_CODES = SERVER_REQUEST_CODES | {"http_404", "http_405"}
 CREDENTIALS_HINT = (" (give --client-id and --client-secret, INGEST_CLIENT_ID and "
                     "INGEST_CLIENT_SECRET, or a config file)")

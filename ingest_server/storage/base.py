@@ -108,11 +108,6 @@ class Storage(Protocol):
     def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         """Async generator of the object's bytes; ``NotFound(object_not_found)`` if missing."""
 
-    async def exists(self, key: str) -> bool: ...
-
-    async def list(self, prefix: str = "") -> list[str]:
-        """Published keys starting with ``prefix``, sorted; never staged data."""
-
     async def delete(self, key: str) -> None:
         """Remove a published object; deleting a missing one is not an error."""
 

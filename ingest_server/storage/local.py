@@ -207,29 +207,6 @@ class LocalStorage:
         finally:
             fh.close()
 
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.path_of(key).is_file)
-
-    async def list(self, prefix: str = "") -> list[str]:
-        validate_prefix(prefix)
-        return await asyncio.to_thread(self._list, prefix)
-
-    def _list(self, prefix: str) -> list[str]:
-        # Walk only the deepest directory the prefix names, not the whole root.
-        start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            relative = Path(dirpath).relative_to(self.root).as_posix()
-            if relative == ".":
-                relative = ""
-                if STAGING_DIR in dirnames:
-                    dirnames.remove(STAGING_DIR)
-            for name in filenames:
-                key = f"{relative}/{name}" if relative else name
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
-
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
         try:

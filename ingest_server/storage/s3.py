@@ -264,29 +264,6 @@ class S3Storage:
         finally:
             body.close()
 
-    async def exists(self, key: str) -> bool:
-        try:
-            await self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                return False
-            raise _map_error(exc, "head_object", key) from exc
-        except _S3_ERRORS as exc:
-            raise _map_error(exc, "head_object", key) from exc
-        return True
-
-    async def list(self, prefix: str = "") -> list[str]:
-        validate_prefix(prefix)
-        keys: list[str] = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        try:
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-                keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", [])
-                            if not item["Key"][len(self.prefix):].startswith(STAGING_DIR + "/"))
-        except _S3_ERRORS as exc:
-            raise _map_error(exc, "list_objects_v2") from exc
-        return sorted(keys)
-
     async def delete(self, key: str) -> None:
         try:
             await self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
