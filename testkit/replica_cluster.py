@@ -225,17 +225,3 @@ async def check_landed(storage, case: CsvCase, body: dict) -> None:
         assert [r[1] for r in errors[1:]] == [f"{case.tag}-{i}" for i in range(case.rows)
                                              if case.bad_every and i % case.bad_every ==
                                              case.bad_every - 1]
-
-
-async def until(predicate, timeout_s: float = 30.0, every_s: float = 0.05):
-    """Wait for ``predicate()`` (sync or async) to be truthy; return it or fail."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(every_s)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import zipfile
@@ -12,6 +11,7 @@ import aiohttp
 from ingest_server.storage import LocalStorage
 from ingest_server.web.appkeys import INGEST, STORAGE
 from testkit.stored import published
+from testkit.polling import until
 
 SPEC = {
     "program": "teacherspresent",
@@ -27,18 +27,6 @@ SPEC = {
         "required": ["date", "school_id", "teachers_present"],
     },
 }
-
-
-async def until(predicate, timeout_s: float = 20.0, every_s: float = 0.02):
-    """Wait for ``predicate()`` (sync or async) to be truthy; return its value or fail."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = predicate()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(every_s)
 
 
 async def notified(client) -> None:

@@ -24,8 +24,9 @@ import pytest
 from conftest import TEST_CLIENT, basic, s3_settings
 from ingest_server.config import StorageConfig
 from ingest_server.storage import make_storage
+from testkit.polling import until
 from testkit.replica_cluster import (SPEC, STALE_UPLOAD_S, Cluster, check_landed, new_case,
-                                     send, token, until)
+                                     send, token)
 from testkit.stored import published
 
 
