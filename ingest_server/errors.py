@@ -109,6 +109,24 @@ class InsufficientStorage(IngestError):
     status, code = 507, "insufficient_storage"
 
 
+class Gone(IngestError):
+    status, code = 410, "upload_gone"
+
+
+class PreconditionFailed(IngestError):
+    status, code = 412, "unsupported_tus_version"
+
+
+class Locked(IngestError):
+    status, code = 423, "upload_locked"
+
+
+class ChecksumMismatch(IngestError):
+    """tus checksum extension: the body does not match ``Upload-Checksum``."""
+
+    status, code = 460, "checksum_mismatch"
+
+
 class DatabaseError(IngestError):
     """The database failed a request for a reason of its own (a store turns the driver's errors
     into this, so nothing above the stores knows the driver)."""

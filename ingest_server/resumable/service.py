@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..aio import in_background
-from ..errors import BadRequest, Conflict, DatabaseError, IngestError, NotFound, UploadTooLarge
+from ..errors import (BadRequest, ChecksumMismatch, Conflict, DatabaseError, Gone, IngestError,
+                      Locked, NotFound, UploadTooLarge)
 from ..ingest.model import UploadRequest
 from ..ingest.service import IngestService
 from ..ingest.spool import spool
 from ..plugins import Registry
-from .errors import ChecksumMismatch, Gone, Locked
 from .staging import Staging
 from .store import ResumableStore
 
