@@ -94,7 +94,7 @@ def test_row_hooks_run_in_pluggys_order(tmp_path):
     folder = write(tmp_path / "plugins", PLUGINS)
     pm = load_registry(folder).pm
     expected = pluggy_order(pm)
-    # tryfirst, then the later registered before the earlier, then trylast: pluggy's documented order
+    # tryfirst, then the later registered before the earlier, then trylast: pluggy's order
     assert expected == ["first", "plain_d", "plain_b", "last"]
     steps = hook_calls(pm.hook.check_row, CONTEXT, ("row", "values"))
     assert [s.plugin for s in steps] == ["plugins/a_first.py", "plugins/d_plain.py",

@@ -51,7 +51,8 @@ async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
         await uploads.finish(
             ctx.upload_id, objects={"valid": None, "errors": None},
             members=_members_json(members, False, None) if national else None,
-            errors_sample=_sample(members, national, settings.limits.errors_sample), warnings=warnings, **finish)
+            errors_sample=_sample(members, national, settings.limits.errors_sample),
+            warnings=warnings, **finish)
         return await uploads.get(ctx.upload_id)
     key = idempotency.dedup_key(req, sha, [(m.name, m.spec_version) for m in ingested])
     # In the cqube layout a later upload may have replaced the earlier one's object since:
@@ -75,7 +76,8 @@ async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
             await uploads.finish(
                 ctx.upload_id, objects=objects, dedup_key=key, conn=conn,
                 members=_members_json(members, published, earlier) if national else None,
-                errors_sample=_sample(members, national, settings.limits.errors_sample), warnings=warnings, **finish)
+                errors_sample=_sample(members, national, settings.limits.errors_sample),
+                warnings=warnings, **finish)
     except BaseException:
         if published:  # not recorded as uploaded: take the objects back, as if never landed
             await uncancellable(revert_all(writers))

@@ -37,7 +37,8 @@ def owner_is_dead(owner: str) -> bool:
     _, pid_text, token = owner.rsplit(":", 2)
     pid = int(pid_text)
     if pid == os.getpid():
-        return token != process_owner().rsplit(":", 1)[1]  # same pid, earlier life (e.g. pid 1 in a container)
+        # same pid, earlier life (e.g. pid 1 in a container)
+        return token != process_owner().rsplit(":", 1)[1]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -24,7 +24,7 @@ from ...resumable.store import ResumableStore
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..multipart import Form, clean_filename, within
-from .ingestion import _check_extension, _upload_request
+from ..upload_request import check_extension, upload_request
 
 log = logging.getLogger("ingest_server.resumable")
 PREFIX = "/api/ingestion/resumable"
@@ -83,8 +83,8 @@ async def create(request: web.Request) -> web.Response:
     archive = pt.archive if pt is not None else \
         (not kind and form.filename.lower().endswith(".zip"))
     route = "national_programs" if archive else "new_programs"
-    req = _upload_request(request, form, route)
-    _check_extension(form.filename, req.program_type)
+    req = upload_request(request, form, route)
+    check_extension(form.filename, req.program_type)
     with_upload = bool(request.content_length) or request.headers.get("Transfer-Encoding")
     if with_upload:
         _check_media_type(request)
