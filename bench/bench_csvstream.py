@@ -6,7 +6,7 @@ usage: bench_csvstream.py [CSV] [--workers N] [--checker trivial|numbers] [--pie
 ``--repeat 17`` streams the file's rows 17 times (header once): a ~1 GB upload without a
 ~1 GB file on disk, to show memory stays flat.
 Default CSV is bench/out/bench_1m.csv, generated on first use with
-/work/shared/bench/gen_bench_csv.py (1M rows, 59.6 MB). Figures are printed, not asserted.
+bench/data/gen_bench_csv.py (1M rows, 59.6 MB). Figures are printed, not asserted.
 The file is read in network-sized pieces to imitate an upload.
 """
 
@@ -31,7 +31,7 @@ from ingest_server.csvstream import (  # noqa: E402
     open_csv_stream,
 )
 
-GEN = Path("/work/shared/bench/gen_bench_csv.py")
+GEN = Path(__file__).resolve().parent / "data" / "gen_bench_csv.py"
 
 
 class TrivialChecker:
@@ -88,8 +88,8 @@ async def main() -> None:
     await pool.start()
     t1 = time.perf_counter()
     stream = await open_csv_stream(pieces(path, args.piece, args.repeat))
-    factory = {"trivial": "TrivialChecker", "numbers": "NumbersChecker"}[args.checker]
-    spec = CheckerSpec(f"bench_csvstream:{factory}", (stream.header,))
+    factory = {"trivial": TrivialChecker, "numbers": NumbersChecker}[args.checker]
+    spec = CheckerSpec(factory, (stream.header,))
     totals = [0, 0, 0]
     valid_head, error_head = header_rows(stream.header, stream.header)
     with (out_dir / "bench.valid.csv").open("wb") as valid, \

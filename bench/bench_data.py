@@ -1,6 +1,6 @@
 """The benchmark's input files (generated once into bench/out/) and the outcome they must give.
 
-The CSV comes from /work/shared/bench/gen_bench_csv.py, the generator the reference system was
+The CSV comes from bench/data/gen_bench_csv.py, the generator the reference system was
 measured with: row ``i`` (0-based) is invalid exactly when ``i % 100 == 7``. The ~1 GB file is the
 same body repeated (header once), so its expected counts and invalid positions stay known.
 """
@@ -15,8 +15,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-GEN = Path("/work/shared/bench/gen_bench_csv.py")
-SPEC = Path("/work/shared/bench/bench_spec.json")
+GEN = Path(__file__).resolve().parent / "data" / "gen_bench_csv.py"
+SPEC = Path(__file__).resolve().parent / "data" / "bench_spec.json"
 INVALID_EVERY = 100
 NCOLS = 10
 

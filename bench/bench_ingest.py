@@ -6,7 +6,7 @@ usage: bench_ingest.py [--rows N] [--size-gb G] [--skip-zip] [--skip-csv] [--wor
 
 Starts ``python -m ingest_server`` with a temporary config (a fresh database on ``--dsn`` /
 ``INGEST_TEST_DSN``, dropped after; without one, embedded pgserver), registers
-/work/shared/bench/bench_spec.json as event spec "bench", and uploads, streaming from disk:
+bench/data/bench_spec.json as event spec "bench", and uploads, streaming from disk:
   csv   the 1M-row file (gen_bench_csv.py) to /api/ingestion/new_programs
   zip   the same file as bench.zip holding bench.csv, to /api/ingestion/national_programs
   NGB   with --size-gb: the body repeated to ~N GB (header once), to new_programs
@@ -42,16 +42,16 @@ import aiohttp
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench modules; ingest_server and testkit
 
 from bench_data import SPEC, BenchFile, check_error_file, check_valid_file, csv_file, \
     repeated_file, zip_file  # noqa: E402
-from rss_sampler import TreeSampler  # noqa: E402
-from server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
+from testkit.rss_sampler import TreeSampler  # noqa: E402
+from testkit.server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
     fresh_database  # noqa: E402
 
 MB = 1e6
-# cQube ingestion-ms v5.0.5 on the same file and machine kind (/work/shared/bench/README.md).
+# cQube ingestion-ms v5.0.5 on the same file and machine kind (bench/data/README.md).
 REFERENCE = {"csv": ("20-23k", "877-911"), "zip": ("18-24k", "795-842")}
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=900)
 

@@ -28,15 +28,15 @@ import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent)]
+sys.path.insert(0, str(HERE.parent))  # the repository: ingest_server and testkit
 
 import aiohttp  # noqa: E402
 
-from conftest import fresh_database  # noqa: E402
+from testkit.accounts import fresh_database  # noqa: E402
 from ingest_server.config import StorageConfig  # noqa: E402
 from ingest_server.storage import make_storage  # noqa: E402
-from replica_cluster import SPEC, Cluster, check_landed, new_case, send, token  # noqa: E402
-from s3_server import SeaweedS3  # noqa: E402
+from testkit.replica_cluster import SPEC, Cluster, check_landed, new_case, send, token  # noqa: E402
+from testkit.s3_server import SeaweedS3  # noqa: E402
 
 
 async def run(args, cluster: Cluster) -> None:

@@ -3,8 +3,8 @@
 
 usage: bench_resumable.py [--rows N] [--chunk-mb M] [--repeat R] [--dsn DSN] [--keep]
 
-Starts a real server (bench/server_proc.py, fresh database on ``--dsn`` / ``INGEST_TEST_DSN``),
-registers /work/shared/bench/bench_spec.json as event spec "bench", then for each repeat:
+Starts a real server (testkit/server_proc.py, fresh database on ``--dsn`` / ``INGEST_TEST_DSN``),
+registers bench/data/bench_spec.json as event spec "bench", then for each repeat:
   one-shot   the file POSTed to /api/ingestion/new_programs (multipart, streamed from disk);
   resumable  the same file over tus: POST creation, PATCHes of ``--chunk-mb`` MiB read from disk,
              and ONE interruption: half-way, a PATCH whose connection is dropped part-way through
@@ -32,13 +32,13 @@ import aiohttp
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench modules; ingest_server and testkit
 
 from bench_data import csv_file  # noqa: E402
 from bench_ingest import (TIMEOUT, check_objects, check_response, post_file,  # noqa: E402
                           register_spec)
-from rss_sampler import TreeSampler  # noqa: E402
-from server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
+from testkit.rss_sampler import TreeSampler  # noqa: E402
+from testkit.server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
     fresh_database  # noqa: E402
 
 MB = 1e6

@@ -12,9 +12,7 @@ import binascii
 import hashlib
 import hmac
 import logging
-import os
 import secrets
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -61,31 +59,6 @@ def parse_basic(header: str) -> tuple[str, str]:
 def hash_secret(secret: str) -> str:
     """The value to put in ``auth.clients[].secret_sha256`` for a client secret."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def load_or_create_secret(path: Path) -> str:
-    """A persistent random HMAC key for the default set-up, so tokens survive restarts and workers agree."""
-    try:
-        return path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    # Written in full under a private name, then linked into place: the --workers processes
-    # start together, and one must never read the file half-written (an empty key) nor fail
-    # because another created it first. The first link wins; the others read its secret.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(secret)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return path.read_text(encoding="ascii").strip()
-    finally:
-        os.unlink(tmp)
-    log.warning("auth.jwt_secret is not set: generated one in %s", path)
-    return secret
 
 
 def secret_version(signing_key: str, secret_sha256: str) -> str:

@@ -8,10 +8,13 @@ or a bad value raises :class:`ConfigError` naming the key, so a typo never passe
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import json
+import logging
 import os
 import tomllib
+import typing
 import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -19,6 +22,7 @@ from typing import Any, Mapping
 
 from .errors import ConfigError
 
+log = logging.getLogger("ingest_server.config")
 ENV_PREFIX = "INGEST_"
 SCOPES = frozenset({"ingest", "spec", "read", "admin"})
 
@@ -180,7 +184,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
         rest = name[len(ENV_PREFIX):].lower()
         section, _, key = rest.partition("_")
         if section not in SECTIONS:
-            continue  # INGEST_TEST_DSN and friends belong to tools, not to the server
+            _unknown_section(name, section)
+            continue
         if not key:
             raise ConfigError(f"environment variable {name} names no key")
         if section == "auth" and key == "clients":
@@ -192,6 +197,21 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
             raw.setdefault(section, {})[key] = _EnvText(value)
 
 
+# INGEST_* variables of the tools around the server (the CLI, tests, benchmarks, example plugins).
+TOOL_VARIABLES = ("client", "cli", "config", "debug", "diff", "port", "screenshots", "test",
+                  "timeout", "token", "url", "webhook")
+
+
+def _unknown_section(name: str, section: str) -> None:
+    """A typo in a section (``INGEST_SERVR_PORT``) would be ignored in silence: say so."""
+    if section in TOOL_VARIABLES:
+        return
+    close = difflib.get_close_matches(section, SECTIONS, n=1)
+    hint = f" (did you mean INGEST_{close[0].upper()}_...?)" if close else ""
+    log.warning("environment variable %s is ignored: '%s' is no config section (sections: %s)%s",
+                name, section, ", ".join(SECTIONS), hint)
+
+
 class _EnvText(str):
     """A value from the environment: text that may be converted to the key's type."""
 
@@ -199,7 +219,7 @@ class _EnvText(str):
 def _build_section(section: str, cls: type, values: Any) -> Any:
     if not isinstance(values, dict):
         raise ConfigError(f"[{section}] must be a table")
-    known = {f.name: f for f in fields(cls)}
+    known = _types(cls)
     unknown = set(values) - set(known)
     if unknown:
         raise ConfigError(f"unknown config key(s) in [{section}]: {', '.join(sorted(unknown))}")
@@ -208,7 +228,7 @@ def _build_section(section: str, cls: type, values: Any) -> Any:
         if section == "auth" and key == "clients":
             kwargs[key] = _build_clients(value)
         else:
-            kwargs[key] = _convert(f"{section}.{key}", known[key].type, value)
+            kwargs[key] = _convert(f"{section}.{key}", known[key], value)
     return cls(**kwargs)
 
 
@@ -220,14 +240,14 @@ def _build_clients(value: Any) -> tuple[ClientConfig, ...]:
         where = f"auth.clients[{i}]"
         if not isinstance(item, dict):
             raise ConfigError(f"{where} must be a table")
-        known = {f.name: f for f in fields(ClientConfig)}
+        known = _types(ClientConfig)
         unknown = set(item) - set(known)
         if unknown:
             raise ConfigError(f"unknown key(s) in {where}: {', '.join(sorted(unknown))}")
         for required in ("id", "secret_sha256"):
             if not item.get(required):
                 raise ConfigError(f"{where}.{required} is required")
-        kwargs = {k: _convert(f"{where}.{k}", known[k].type, v) for k, v in item.items()}
+        kwargs = {k: _convert(f"{where}.{k}", known[k], v) for k, v in item.items()}
         clients.append(ClientConfig(**kwargs))
     ids = [c.id for c in clients]
     if len(ids) != len(set(ids)):
@@ -235,11 +255,17 @@ def _build_clients(value: Any) -> tuple[ClientConfig, ...]:
     return tuple(clients)
 
 
-def _convert(key: str, type_name: Any, value: Any) -> Any:
-    t = str(type_name)
+def _types(cls: type) -> dict[str, Any]:
+    """The fields of a config dataclass and their types (resolved, not their annotation text)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _convert(key: str, t: Any, value: Any) -> Any:
     from_env = isinstance(value, _EnvText)
+    expected = getattr(t, "__name__", None) if isinstance(t, type) else str(t)
     try:
-        if t == "bool":
+        if t is bool:
             if from_env:
                 low = value.strip().lower()
                 if low in ("1", "true", "yes", "on"):
@@ -250,27 +276,27 @@ def _convert(key: str, type_name: Any, value: Any) -> Any:
             if isinstance(value, bool):
                 return value
             raise ValueError
-        if t == "int":
+        if t is int:
             if isinstance(value, bool):
                 raise ValueError
             return int(value) if from_env else _exact(value, int)
-        if t == "float":
+        if t is float:
             if isinstance(value, bool):
                 raise ValueError
             return float(value) if from_env else float(_exact(value, (int, float)))
-        if t == "str":
+        if t is str:
             if from_env or isinstance(value, str):
                 return str(value)
             raise ValueError
-        if t.startswith("tuple[str"):
+        if typing.get_origin(t) is tuple and typing.get_args(t)[:1] == (str,):
             if from_env:
                 return tuple(s.strip() for s in value.split(",") if s.strip())
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 return tuple(value)
             raise ValueError
     except (ValueError, TypeError):
-        raise ConfigError(f"{key}: bad value {value!r} (expected {t})") from None
-    raise ConfigError(f"{key}: unsupported type {t}")
+        raise ConfigError(f"{key}: bad value {value!r} (expected {expected})") from None
+    raise ConfigError(f"{key}: unsupported type {expected}")
 
 
 def _exact(value: Any, types: Any) -> Any:

@@ -16,18 +16,96 @@ import os
 import socket
 import subprocess
 import time
+import contextlib
+import functools
 from importlib import resources
 from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from .errors import DatabaseUnavailable
+from .errors import Conflict, DatabaseError, DatabaseUnavailable
 
 log = logging.getLogger("ingest_server.db")
 
 MIGRATION_LOCK = 7_246_113_001  # any constant; shared by every process of this service
 CONNECTION_ERRORS = (OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError,
                      asyncpg.InterfaceError, asyncio.TimeoutError, ConnectionError)
+# What the stores turn into DatabaseUnavailable: inside a store call a refused or reset connection
+# can only be the database's (the client's connection is not touched there).
+DB_DOWN = CONNECTION_ERRORS + (asyncpg.ConnectionDoesNotExistError,
+                               asyncpg.ConnectionFailureError)
+Pool = asyncpg.Pool  # for type hints above the stores (the web layer's app keys)
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def db_errors():
+    """Turn the driver's errors raised inside into domain errors: ``DatabaseUnavailable`` (503)
+    for a database that cannot be reached, ``DatabaseError`` (500, logged with its traceback)
+    for any other failure of the driver. Domain errors pass through."""
+    try:
+        yield
+    except DB_DOWN as e:
+        raise DatabaseUnavailable("the database is unavailable, try again later",
+                                  reason=e.__class__.__name__) from e
+    except asyncpg.PostgresError as e:
+        log.error("database error: %s", e.__class__.__name__, exc_info=e)
+        raise DatabaseError("internal error (database); quote the request id when reporting it"
+                            ) from e
+
+
+def stored(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A store method whose driver errors become domain errors (see ``db_errors``)."""
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> T:
+        with db_errors():
+            return await fn(*args, **kwargs)
+
+    return call
+
+
+@contextlib.asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a transaction, for steps that must be one (committed when the block ends
+    without error). Only the database's own steps are translated by ``db_errors``: an error of
+    the block (a storage failure between two statements) passes through untouched."""
+    with db_errors():
+        conn = await pool.acquire()
+    try:
+        with db_errors():
+            tx = conn.transaction()
+            await tx.start()
+        try:
+            yield conn
+        except BaseException:
+            with contextlib.suppress(*DB_DOWN, asyncpg.PostgresError):  # the block's error wins
+                await tx.rollback()
+            raise
+        with db_errors():
+            await tx.commit()
+    finally:
+        with contextlib.suppress(*DB_DOWN, asyncpg.PostgresError):
+            await pool.release(conn)
+
+
+def unique_violation(message: str, code: str) -> Callable[[Callable[..., Awaitable[T]]],
+                                                         Callable[..., Awaitable[T]]]:
+    """A store method whose unique-key violation is a 409 ``code`` (the rest as ``stored``)."""
+
+    def wrap(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        @functools.wraps(fn)
+        async def call(*args: Any, **kwargs: Any) -> T:
+            with db_errors():
+                try:
+                    return await fn(*args, **kwargs)
+                except asyncpg.UniqueViolationError:
+                    raise Conflict(message, code=code) from None
+
+        return call
+
+    return wrap
 
 
 class EmbeddedDatabaseInUse(DatabaseUnavailable):

@@ -98,9 +98,103 @@ class StorageError(IngestError):
     status, code = 502, "storage_error"
 
 
+class InvalidStorageArgument(IngestError):
+    """Storage refused an argument (an unsafe object key, an upload id, a negative age): the
+    caller's mistake, not a storage failure. ``code`` per instance."""
+
+    status, code = 400, "invalid_key"
+
+
 class InsufficientStorage(IngestError):
     status, code = 507, "insufficient_storage"
 
 
-class DatabaseUnavailable(IngestError):
+class Gone(IngestError):
+    status, code = 410, "upload_gone"
+
+
+class PreconditionFailed(IngestError):
+    status, code = 412, "unsupported_tus_version"
+
+
+class Locked(IngestError):
+    status, code = 423, "upload_locked"
+
+
+class ChecksumMismatch(IngestError):
+    """tus checksum extension: the body does not match ``Upload-Checksum``."""
+
+    status, code = 460, "checksum_mismatch"
+
+
+class DatabaseError(IngestError):
+    """The database failed a request for a reason of its own (a store turns the driver's errors
+    into this, so nothing above the stores knows the driver)."""
+
+    status, code = 500, "internal_error"
+
+
+class DatabaseUnavailable(DatabaseError):
     status, code = 503, "db_unavailable"
+
+
+# -- every code a client may see, with its HTTP status ---------------------------------------------
+# The one list: the OpenAPI document takes each code's status from here (web/openapi.py), the CLI
+# its list of request codes (cli/main.py), and a test checks that every code raised is here.
+# A group names codes that answer together (the form of an upload, a ZIP, the data itself).
+
+AUTH = {"missing_token": 401, "invalid_token": 401, "token_expired": 401, "token_revoked": 401,
+        "insufficient_scope": 403, "missing_credentials": 401, "invalid_client": 401,
+        "unauthorized": 401, "forbidden": 403, "rate_limited": 429,
+        "invalid_signature": 403, "link_expired": 403}
+SERVER = {"internal_error": 500, "worker_crashed": 500, "plugin_error": 500}
+DATABASE = {"db_unavailable": 503, "embedded_database_in_use": 503}
+STORAGE = {"storage_error": 502, "storage_unavailable": 502, "insufficient_storage": 507,
+           "writer_closed": 502, "writer_aborted": 502, "staging_incomplete": 502,
+           "invalid_key": 400, "invalid_upload_id": 400, "invalid_argument": 400}
+SPEC_BODY = {"unknown_kind": 400, "invalid_json": 400, "invalid_spec": 400, "invalid_name": 400,
+             "body_too_large": 413}
+# The data itself: what the CSV reader and the header checks refuse (plugins may add codes with
+# their own header checks).
+FILE = {c: 400 for c in ("empty_file", "no_rows", "missing_column", "unknown_column",
+                         "duplicate_header", "empty_header_name", "not_text", "not_a_csv",
+                         "line_too_long", "unknown_encoding", "file_rejected")}
+# The upload's form: about the request, not the data (the CLI says "fix the command line").
+FORM = {c: 400 for c in ("missing_field", "invalid_field", "invalid_name",
+                         "invalid_idempotency_key", "unknown_ingestion_type", "bad_multipart",
+                         "too_many_parts", "too_many_files", "missing_file", "option_after_file",
+                         "field_too_large", "conflicting_field", "reserved_name", "nul_character",
+                         "bad_request")}
+ZIP = {c: 400 for c in ("not_a_zip", "zip_truncated", "zip_corrupt", "zip_bad_member_name",
+                        "zip_slip", "zip_nested_archive", "zip_encrypted", "zip_size_mismatch",
+                        "zip_duplicate_member", "zip_empty", "zip_too_many_entries",
+                        "zip_unsupported_compression", "zip_symlink", "zip_bomb",
+                        "zip_non_csv_member", "zip_rejected")}
+UPLOAD = {"spec_not_found": 404, "body_timeout": 408, "upload_in_progress": 409,
+          "key_conflict": 409, "upload_too_large": 413, "zip_too_large": 413,
+          "not_multipart": 415, "unsupported_file_type": 415, "unsupported_content_encoding": 415,
+          "unsupported_media_type": 415, "idempotency_key_reused": 422, "connection_lost": 400,
+          "invalid_body": 400}
+RESUMABLE = {"missing_header": 400, "invalid_header": 400, "invalid_metadata": 400,
+             "defer_length_unsupported": 400, "unsupported_checksum_algorithm": 400,
+             "invalid_checksum": 400, "upload_length_exceeded": 413, "checksum_mismatch": 460,
+             "unsupported_tus_version": 412, "upload_terminated": 410, "upload_expired": 410,
+             "upload_gone": 410, "offset_mismatch": 409, "upload_locked": 423}
+UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incomplete": 502,
+               "member_required": 400, "no_error_file": 404, "no_valid_file": 404,
+               "member_not_found": 404, "object_not_found": 404, "upload_retracted": 410,
+               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409}
+
+ERROR_CODES: dict[str, int] = {}
+for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
+               UPLOADS_API):
+    ERROR_CODES.update(_group)
+# 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
+REQUEST_CODES = frozenset({*FORM, "not_multipart", "not_found", "method_not_allowed"}
+                          - {"nul_character", "bad_request", "reserved_name", "conflicting_field",
+                             "field_too_large", "too_many_files"})
+
+
+def status_of(code: str) -> int:
+    """The HTTP status ``code`` answers with (KeyError for a code not in the list)."""
+    return ERROR_CODES[code]

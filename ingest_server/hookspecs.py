@@ -60,5 +60,6 @@ def transform_row(program_type, ingestion_name, program, header, row, values):
 @hookspec
 def upload_finished(upload):
     """After an upload ends, whatever its outcome: ``upload`` is the upload's JSON summary (as
-    in the API answer). Notify or audit; may return an awaitable, which the core awaits with a
-    timeout. An exception or timeout is logged and never changes the upload's outcome."""
+    in the API answer). Runs as background work once the answer is known (drained at shutdown).
+    Notify or audit; may return an awaitable, which the core awaits with a timeout. An exception
+    or timeout is logged and never changes the upload's outcome."""

@@ -1,8 +1,9 @@
 """Failed-login limiting shared by every instance, in PostgreSQL.
 
-The same rule as :class:`ratelimit.FailureLimiter` (``auth.max_failed_attempts`` failures per
-client id or per address within ``auth.failed_attempts_window_s``, then 429 until they age out),
-but counted in the ``auth_failures`` table, so N replicas do not multiply the limit by N.
+``auth.max_failed_attempts`` failures per client id or per address within
+``auth.failed_attempts_window_s``, then 429 until they age out, counted in the ``auth_failures``
+table, so N replicas do not multiply the limit by N. Only failures are recorded, so a client that
+logs in correctly is never slowed down.
 
 Cheap on purpose: failures are counted in buckets of a tenth of the window (one upserted row per
 key and bucket, not one row per attempt), a check is one indexed query, and only failures write.
@@ -17,6 +18,7 @@ import math
 
 import asyncpg
 
+from .db import stored
 from .errors import RateLimited
 
 BUCKETS_PER_WINDOW = 10
@@ -43,6 +45,7 @@ class SharedFailureLimiter:
         self.bucket_s = max(window_s / BUCKETS_PER_WINDOW, 1.0)
         self.buckets = math.ceil(window_s / self.bucket_s)
 
+    @stored
     async def check(self, *keys: str) -> None:
         """Raise ``RateLimited`` (429, with ``retry_after_s``) if any key is over its limit."""
         if not self.max_failures:
@@ -57,6 +60,7 @@ class SharedFailureLimiter:
         raise RateLimited(f"too many failed attempts: try again in {seconds} s",
                           retry_after_s=seconds)
 
+    @stored
     async def failed(self, *keys: str) -> None:
         """Record one failure for each key, and forget the buckets that left the window."""
         if not self.max_failures:

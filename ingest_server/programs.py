@@ -10,6 +10,8 @@ from .errors import BadRequest
 # Names coming from clients end up inside object keys: keep them to a safe alphabet. Matched
 # with fullmatch: "$" alone also matches before a trailing newline ("evil\n" passed).
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+# The file names each file kind accepts (a name without an extension passes).
+EXTENSIONS = {"csv": (".csv", ".txt"), "zip": (".zip",)}
 # Programme folders the built-in layout uses for dimensions and datasets: event data there would
 # mix with them.
 RESERVED_PROGRAMS = frozenset({"dimensions", "datasets"})
@@ -46,6 +48,16 @@ class ProgramType:
     needs_program: bool = True      # whether ``program_name`` is required
     allow_unknown_columns: bool | None = None  # True: columns not in the spec pass through unchecked
     description: str = ""
+
+    @property
+    def archive(self) -> bool:
+        """An archive of CSVs (``<name>.csv`` members, one spec each) rather than one CSV."""
+        return "zip" in self.file_kinds
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The file name endings this type accepts, from its ``file_kinds``."""
+        return tuple(e for kind in self.file_kinds for e in EXTENSIONS.get(kind, (f".{kind}",)))
 
     def keys(self, *, program: str, name: str, date: str, upload_id: str) -> tuple[str, str]:
         values = {"program": program or name, "name": name, "date": date, "upload_id": upload_id}

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 
+from .db import stored
 from .errors import Forbidden
 
 URL_TTL_S = 3600
@@ -30,6 +31,7 @@ def today_start() -> datetime:
     return datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+@stored
 async def emission_keys(pool: asyncpg.Pool, programs: list[str]) -> dict[str, list[str]]:
     """Per programme, the valid objects national uploads landed for it today (oldest first)."""
     found: dict[str, list[str]] = {p: [] for p in programs}

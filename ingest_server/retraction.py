@@ -20,13 +20,6 @@ from .uploads import UploadStore
 
 log = logging.getLogger("ingest_server.retraction")
 
-SQL_MARK = ("UPDATE uploads SET status = 'retracting', retracted_by = $2, retracted_at = now() "
-            "WHERE id = $1 AND status IN ('uploaded', 'retracting') RETURNING id")
-SQL_INCOMPLETE = "UPDATE uploads SET retract_error = $2 WHERE id = $1 AND status = 'retracting'"
-SQL_DONE = ("UPDATE uploads SET status = 'retracted', retract_error = NULL "
-            "WHERE id = $1 AND status = 'retracting'")
-
-
 def object_keys(record: dict[str, Any]) -> list[str]:
     """The keys this upload published itself. A duplicate upload points at an earlier upload's
     objects (``duplicate_of``): those belong to the earlier one and are not its to delete."""
@@ -52,7 +45,7 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
         raise Conflict(f"only an uploaded file can be retracted; this one is {record['status']}"
                        + (" (a dry run wrote nothing)" if record["dry_run"] else ""),
                        code="not_retractable", status_now=record["status"])
-    if await uploads.pool.fetchval(SQL_MARK, upload_id, by) is None:  # changed meanwhile
+    if not await uploads.mark_retracting(upload_id, by):  # changed meanwhile
         return await retract(uploads, storage, await uploads.get(upload_id), by)
     keys = object_keys(record)
     remaining = []
@@ -62,7 +55,7 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
         except IngestError as e:
             remaining.append({"key": key, "code": e.code, "message": e.message})
     if remaining:
-        await uploads.pool.execute(SQL_INCOMPLETE, upload_id, {
+        await uploads.retract_incomplete(upload_id, {
             "code": "retract_incomplete", "message": f"{len(remaining)} of {len(keys)} objects "
             "could not be deleted; retract again to finish", "remaining": remaining})
         log_event(log, logging.WARNING, "upload retraction incomplete", event="upload_retract_failed",
@@ -70,7 +63,7 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
         raise StorageError(f"{len(remaining)} of {len(keys)} objects could not be deleted; the "
                            "upload stays 'retracting': retract it again to finish",
                            code="retract_incomplete", remaining=[r["key"] for r in remaining])
-    await uploads.pool.execute(SQL_DONE, upload_id)
+    await uploads.retracted(upload_id)
     log_event(log, logging.INFO, "upload retracted", event="upload_retracted", upload_id=upload_id,
               client=by, owner=record["client"], objects=keys)
     return await uploads.get(upload_id)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
+from .db import stored
 log = logging.getLogger("ingest_server.auth")
 
 KEY_LOCK = 7_246_113_050  # advisory lock id; any constant shared by every instance
@@ -31,6 +32,7 @@ def _read_legacy(path: Path) -> str:
         return ""
 
 
+@stored
 async def shared_signing_key(pool: asyncpg.Pool, legacy_file: Path) -> str:
     """The key in the database, created (or imported from ``legacy_file``) if there is none."""
     legacy = _read_legacy(legacy_file)

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from .db import stored
 from .errors import SpecNotFound
 
 KINDS = ("event", "dimension", "dataset")
@@ -75,6 +76,7 @@ class SpecStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    @stored
     async def register(self, *, kind: str, name: str, cerberus: dict, source: dict | None,
                        source_format: str, created_by: str | None) -> tuple[Spec, bool]:
         """Store a spec; returns ``(spec, created)`` — ``created`` is False for an identical re-post."""
@@ -90,18 +92,21 @@ class SpecStore:
                                       source_format, sha, created_by)
             return _row_to_spec(row), True
 
+    @stored
     async def latest(self, kind: str, name: str) -> Spec:
         row = await self.pool.fetchrow(SQL_LATEST, kind, name)
         if row is None:
             raise SpecNotFound(f"no {kind} spec named '{name}' is registered", kind=kind, name=name)
         return _row_to_spec(row)
 
+    @stored
     async def versions(self, kind: str, name: str) -> list[Spec]:
         rows = await self.pool.fetch(SQL_VERSIONS, kind, name)
         if not rows:
             raise SpecNotFound(f"no {kind} spec named '{name}' is registered", kind=kind, name=name)
         return [_row_to_spec(r) for r in rows]
 
+    @stored
     async def list_latest(self, kind: str | None = None) -> list[Spec]:
         rows = await self.pool.fetch(SQL_LIST, kind)
         return [_row_to_spec(r) for r in rows]

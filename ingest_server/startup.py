@@ -17,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 from . import __version__
 from .config import Settings
 from .logs import log_event
-from .plugins import PluginError, Registry, load_registry
+from . import plugins
+from .plugins import Registry
 
 log = logging.getLogger("ingest_server")
 
@@ -29,16 +30,7 @@ def plugins_dir(settings: Settings) -> str | None:
 
 def check_plugins(settings: Settings) -> Registry:
     """Load every plugin and merge their Cerberus extensions, as start-up does (PluginError)."""
-    from .ingest.checker import plugin_extensions
-    from .validation import make_validator_class
-
-    folder = plugins_dir(settings)
-    registry = load_registry(folder)
-    try:
-        make_validator_class(plugin_extensions(folder))
-    except ValueError as e:
-        raise PluginError(f"a plugin's Cerberus extension is invalid: {e}") from None
-    return registry
+    return plugins.check_plugins(plugins_dir(settings))
 
 
 def describe_database(settings: Settings) -> str:

@@ -11,9 +11,11 @@ import contextlib
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, TypedDict
 
 import asyncpg
+
+from .db import stored, transaction, unique_violation
 
 STATUSES = ("receiving", "uploaded", "rejected", "failed")
 RETRACT_STATUSES = ("retracting", "retracted")  # set by retraction.py, never by an upload
@@ -66,21 +68,66 @@ SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
                    "AND ($3::text IS NULL OR ingestion_name = $3) "
                    "AND ($4::text IS NULL OR client = $4) "
                    "ORDER BY started_at DESC LIMIT 1")
+# Retraction (retraction.py): marked first, then the objects go, then done.
+SQL_MARK = ("UPDATE uploads SET status = 'retracting', retracted_by = $2, retracted_at = now() "
+            "WHERE id = $1 AND status IN ('uploaded', 'retracting') RETURNING id")
+SQL_INCOMPLETE = "UPDATE uploads SET retract_error = $2 WHERE id = $1 AND status = 'retracting'"
+SQL_DONE = ("UPDATE uploads SET status = 'retracted', retract_error = NULL "
+            "WHERE id = $1 AND status = 'retracting'")
 
 
-def record_to_json(r: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
+class UploadRecord(TypedDict, total=False):
+    """One row of ``uploads`` as the stores return it (timestamps as ISO text): the JSON the API
+    shapes its answers from (``ingest.responses``)."""
+
+    id: str
+    pid: int
+    route: str
+    client: str | None
+    filename: str | None
+    sha256: str | None
+    kind: str | None
+    program: str | None
+    ingestion_name: str | None
+    spec_version: int | None
+    status: str
+    dry_run: bool
+    idempotency_key: str | None
+    bytes: int | None
+    total_rows: int | None
+    valid_rows: int | None
+    invalid_rows: int | None
+    objects: dict[str, Any] | None
+    members: list[dict[str, Any]] | None
+    errors_sample: list[dict[str, Any]] | None
+    error: dict[str, Any] | None
+    started_at: str | None
+    heartbeat_at: str | None
+    finished_at: str | None
+    warnings: list[dict[str, Any]] | None
+    retracted_at: str | None
+    retracted_by: str | None
+    retract_error: dict[str, Any] | None
+    request_fingerprint: str | None
+    http_status: int | None
+    read_sha256: str | None
+    read_complete: bool | None
+
+
+def record_to_json(r: asyncpg.Record | dict[str, Any]) -> UploadRecord:
     out = dict(r)
     for key in ("started_at", "heartbeat_at", "finished_at", "retracted_at"):
         value = out.get(key)
         if isinstance(value, datetime):
             out[key] = value.isoformat()
-    return out
+    return out  # type: ignore[return-value]  # the columns of COLUMNS
 
 
 class UploadStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    @unique_violation("an upload with this Idempotency-Key is in progress", "upload_in_progress")
     async def create(self, *, upload_id: str, route: str, client: str | None, filename: str | None,
                      kind: str | None, program: str | None, ingestion_name: str | None,
                      dry_run: bool, idempotency_key: str | None, owner: str | None = None,
@@ -89,11 +136,13 @@ class UploadStore:
                                 ingestion_name, dry_run, idempotency_key, owner,
                                 request_fingerprint)
 
-    async def get(self, upload_id: str) -> dict[str, Any] | None:
+    @stored
+    async def get(self, upload_id: str) -> UploadRecord | None:
         row = await self.pool.fetchrow(SQL_GET, upload_id)
         return record_to_json(row) if row else None
 
-    async def by_idempotency_key(self, client: str | None, key: str) -> dict[str, Any] | None:
+    @stored
+    async def by_idempotency_key(self, client: str | None, key: str) -> UploadRecord | None:
         row = await self.pool.fetchrow(SQL_BY_KEY, client, key)
         return record_to_json(row) if row else None
 
@@ -102,21 +151,26 @@ class UploadStore:
         """A transaction holding the lock of ``dedup_key``: the duplicate check, the publish and
         the ``finish`` done in it are one step for every upload of the same bytes and target,
         whichever process or replica runs it (released at commit or rollback)."""
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                key = int.from_bytes(hashlib.sha256(dedup_key.encode()).digest()[:4], "big",
-                                     signed=True)
-                await conn.execute(SQL_DEDUP_LOCK, key)
-                yield conn
+        key = int.from_bytes(hashlib.sha256(dedup_key.encode()).digest()[:4], "big", signed=True)
+        async with transaction(self.pool) as conn:
+            await self._lock(conn, key)
+            yield conn
 
+    @stored
+    async def _lock(self, conn: asyncpg.Connection, key: int) -> None:
+        await conn.execute(SQL_DEDUP_LOCK, key)
+
+    @stored
     async def find_duplicate(self, conn: asyncpg.Connection, *, dedup_key: str, exclude_id: str,
-                             window_s: float) -> dict[str, Any] | None:
+                             window_s: float) -> UploadRecord | None:
         row = await conn.fetchrow(SQL_DUPLICATE, dedup_key, exclude_id, float(window_s))
         return record_to_json(row) if row else None
 
+    @stored
     async def heartbeat(self, upload_id: str, nbytes: int) -> None:
         await self.pool.execute(SQL_HEARTBEAT, upload_id, nbytes)
 
+    @stored
     async def finish(self, upload_id: str, *, status: str, sha256: str | None, nbytes: int,
                      total_rows: int = 0, valid_rows: int = 0, invalid_rows: int = 0,
                      objects: dict | None = None, members: list | None = None,
@@ -132,10 +186,12 @@ class UploadStore:
             objects or {}, members, errors_sample or [], error, spec_version, warnings or [],
             http_status, read_sha256, read_complete, dedup_key)
 
+    @stored
     async def fail_stale(self, older_than_s: float) -> list[str]:
         rows = await self.pool.fetch(SQL_FAIL_STALE, float(older_than_s))
         return [r["id"] for r in rows]
 
+    @stored
     async def fail_orphans(self, host: str, is_dead) -> list[str]:
         """Fail this host's uploads whose receiving process ``is_dead(owner)``."""
         failed = []
@@ -145,21 +201,37 @@ class UploadStore:
                 failed.append(r["id"])
         return failed
 
+    @stored
     async def list(self, *, status: str | None = None, route: str | None = None,
                    client: str | None = None, limit: int = 50, offset: int = 0,
-                   where: UploadFilter | None = None) -> list[dict]:
+                   where: UploadFilter | None = None) -> list[UploadRecord]:
         args = (where or UploadFilter(status=status, route=route, client=client)).args()
         rows = await self.pool.fetch(SQL_LIST, *args, limit, offset)
         return [record_to_json(r) for r in rows]
 
+    @stored
     async def count(self, where: UploadFilter) -> int:
         return await self.pool.fetchval(SQL_COUNT, *where.args())
 
+    @stored
     async def file_status(self, filename: str, kind: str | None, ingestion_name: str | None,
-                          client: str | None = None) -> dict[str, Any] | None:
+                          client: str | None = None) -> UploadRecord | None:
         """The latest upload of ``filename``; only ``client``'s own when a client is given."""
         row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client)
         return record_to_json(row) if row else None
+
+    @stored
+    async def mark_retracting(self, upload_id: str, by: str) -> bool:
+        """Mark an uploaded (or half-retracted) upload ``retracting``; False if it is neither."""
+        return await self.pool.fetchval(SQL_MARK, upload_id, by) is not None
+
+    @stored
+    async def retract_incomplete(self, upload_id: str, error: dict[str, Any]) -> None:
+        await self.pool.execute(SQL_INCOMPLETE, upload_id, error)
+
+    @stored
+    async def retracted(self, upload_id: str) -> None:
+        await self.pool.execute(SQL_DONE, upload_id)
 
 
 @dataclass(frozen=True)

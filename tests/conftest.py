@@ -6,61 +6,23 @@ the session and dropped after), else an embedded pgserver in a temporary folder.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 import tempfile
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from aiohttp import encode_basic_auth
 
 from ingest_server.auth import hash_secret
-from s3_server import SeaweedS3
+from testkit.s3_server import SeaweedS3
 from ingest_server.config import load_settings
 
-TEST_CLIENT = ("test-client", "test-client-secret-0123456789")
-READ_ONLY_CLIENT = ("reader", "reader-secret-0123456789abcdef")
-DISABLED_CLIENT = ("old-client", "old-client-secret-0123456789")
-JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
-
-
-def basic(login: str, password: str, *, json: bool = False) -> dict[str, str]:
-    """Headers with HTTP Basic credentials (and ``Accept: application/json`` with ``json``: the
-    token endpoint answers the bare token as text/plain otherwise)."""
-    headers = {"Authorization": encode_basic_auth(login, password)}
-    if json:
-        headers["Accept"] = "application/json"
-    return headers
-
-
-def _with_database(dsn: str, name: str) -> str:
-    parts = urlsplit(dsn)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-@contextlib.contextmanager
-def fresh_database(server_dsn: str, prefix: str):
-    """A new, empty database on the server of ``server_dsn``; dropped on exit."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-    async def run(sql):
-        conn = await asyncpg.connect(server_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _with_database(server_dsn, name)
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+# Re-exported: the tests import them from here.
+from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, READ_ONLY_CLIENT,  # noqa: E402,F401
+                              TEST_CLIENT, _with_database, basic, fresh_database)
 
 
 @pytest.fixture(scope="session")

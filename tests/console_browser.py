@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from conftest import JWT_SECRET
 from ingest_server.auth import hash_secret
-from server_process import write_config
+from testkit.server_process import write_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

@@ -9,7 +9,9 @@ import zipfile
 import aiohttp
 
 from ingest_server.storage import LocalStorage
-from ingest_server.web.appkeys import STORAGE
+from ingest_server.web.appkeys import INGEST, STORAGE
+from testkit.stored import published
+from testkit.polling import until
 
 SPEC = {
     "program": "teacherspresent",
@@ -25,6 +27,12 @@ SPEC = {
         "required": ["date", "school_id", "teachers_present"],
     },
 }
+
+
+async def notified(client) -> None:
+    """Wait until the ``upload_finished`` hooks (background work) of every upload so far ran."""
+    service = client.app[INGEST]
+    await until(lambda: service.notifier.pending == 0)
 
 
 async def register(client, headers, spec=SPEC, kind="event"):
@@ -61,7 +69,7 @@ async def upload(client, headers, content: bytes, *, path="/api/ingestion/new_pr
 
 async def landed(client) -> list[str]:
     """Every published object in the app's storage, whichever the backend."""
-    return await client.app[STORAGE].list()
+    return await published(client.app[STORAGE])
 
 
 async def read_object(client, key: str) -> list[list[str]]:

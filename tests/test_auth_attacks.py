@@ -16,8 +16,7 @@ from conftest import JWT_SECRET, READ_ONLY_CLIENT, TEST_CLIENT, basic, make_sett
 from ingest_helpers import SPEC, form, landed
 from ingest_server.auth import MAX_TOKEN_LENGTH, hash_secret
 from ingest_server.config import load_settings
-from ingest_server.errors import ConfigError, RateLimited
-from ingest_server.ratelimit import FailureLimiter
+from ingest_server.errors import ConfigError
 from ingest_server.web.openapi import OPERATIONS
 from test_auth import assert_error, forge
 
@@ -283,63 +282,3 @@ def test_config_keys_env_and_checks(tmp_path):
                       "auth.failed_attempts_window_s")):
         with pytest.raises(ConfigError, match=key):
             load_settings(None, env=env)
-
-
-# --- the limiter itself (pure code, a controlled clock) --------------------------------------
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_sliding_window_and_retry_after():
-    clock = Clock()
-    lim = FailureLimiter(3, 60, clock=clock)
-    for t in (0, 10, 20):
-        clock.now = 1000 + t
-        lim.check("k")
-        lim.failed("k")
-    clock.now = 1030
-    assert lim.retry_after("k") == pytest.approx(30)  # the failure at t=0 leaves at t=60
-    with pytest.raises(RateLimited) as err:
-        lim.check("k", "other")
-    assert err.value.status == 429 and err.value.details["retry_after_s"] == 30
-    clock.now = 1060
-    lim.check("k")  # one failure left the window: one more attempt allowed
-    lim.failed("k")
-    with pytest.raises(RateLimited):
-        lim.check("k")
-    clock.now = 1200
-    assert len(lim) == 1
-    lim.check("k")
-    assert len(lim) == 0  # keys with nothing left in the window are dropped when seen
-
-
-def test_retry_after_is_at_least_one_second():
-    clock = Clock()
-    lim = FailureLimiter(1, 10, clock=clock)
-    lim.failed("k")
-    clock.now += 9.9
-    with pytest.raises(RateLimited) as err:
-        lim.check("k")
-    assert err.value.details["retry_after_s"] == 1
-
-
-def test_memory_is_bounded():
-    lim = FailureLimiter(10, 300, max_keys=1000)
-    for i in range(50_000):
-        lim.failed(("ip", f"10.0.{i >> 8}.{i & 255}"))
-    assert len(lim) == 1000
-    assert all(len(times) == 1 for times in lim._failures.values())
-    for _ in range(100):
-        lim.failed("hot")
-    assert len(lim._failures["hot"]) == 10  # never more timestamps than the limit
-
-
-def test_bad_parameters():
-    for args in ((-1, 10), (3, 0)):
-        with pytest.raises(ValueError):
-            FailureLimiter(*args)

@@ -85,3 +85,22 @@ def test_clients_from_env_json():
                                  '[{"id": "x", "secret_sha256": "' + "a" * 64 + '"}]'})
     assert s.auth.clients[0].id == "x"
     assert s.auth.clients[0].scopes == ("ingest", "spec", "read")
+
+
+def test_an_unknown_section_in_an_environment_variable_is_warned_about(caplog):
+    settings = load_settings(env={"INGEST_SERVR_PORT": "9000", "INGEST_TEST_DSN": "x",
+                                  "INGEST_WEBHOOK_URL": "http://h/"})
+    assert settings.server.port == 8080  # not applied: the section has a typo
+    warned = [r.getMessage() for r in caplog.records if r.name == "ingest_server.config"]
+    assert len(warned) == 1 and "INGEST_SERVR_PORT" in warned[0]
+    assert "did you mean INGEST_SERVER_" in warned[0]
+
+
+def test_types_are_read_from_the_annotations_not_their_text():
+    settings = load_settings(env={"INGEST_LIMITS_ZIP_MAX_RATIO": "50",
+                                  "INGEST_SERVER_WORKERS": "2"})
+    assert settings.limits.zip_max_ratio == 50.0 and isinstance(settings.limits.zip_max_ratio,
+                                                                 float)
+    assert settings.server.workers == 2
+    with pytest.raises(ConfigError, match=r"server.port: bad value 'x' \(expected int\)"):
+        load_settings(env={"INGEST_SERVER_PORT": "x"})

@@ -19,7 +19,7 @@ from console_browser import (AUDITOR, BAD_CSV, OFFICER, OTHER, PageProblems, api
                              assert_labelled, chromium_path, read_csv, server_config, shot,
                              sign_in, token_of, upload_csv)
 from ingest_helpers import SPEC, build_zip  # noqa: E402
-from server_process import ServerProcess, free_port  # noqa: E402
+from testkit.server_process import ServerProcess, free_port  # noqa: E402
 
 expect = playwright_api.expect
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from conftest import JWT_SECRET
-from replica_cluster import Replica
-from server_process import free_port, write_config
+from testkit.replica_cluster import Replica
+from testkit.server_process import free_port, write_config
 from test_dockerfile import DOCKERFILE, ROOT, _env_pairs, parse
 
 

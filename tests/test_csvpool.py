@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+import csv_checkers
 from ingest_server.csvstream import (
     CheckerSpec,
     Chunk,
@@ -52,7 +53,7 @@ def chunks_of(data: bytes, chunk_size: int = 4096) -> tuple[list[str], list[Chun
 
 
 def qty_spec(header: list[str], **kw: object) -> CheckerSpec:
-    return CheckerSpec("csv_checkers:int_checker", (header, ("qty",)), kw)
+    return CheckerSpec(csv_checkers.int_checker, (header, ("qty",)), kw)
 
 
 async def collect(results: AsyncIterator[ChunkResult]) -> list[ChunkResult]:

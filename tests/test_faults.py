@@ -23,25 +23,14 @@ from ingest_server.ingest.recovery import recover
 from ingest_server.web import appkeys
 from ingest_server.web.app import create_app
 from pg_instance import PgInstance
-from server_process import ServerProcess, free_port, write_config
+from testkit.server_process import ServerProcess, free_port, write_config
+from testkit.polling import until
 
 HEADER = b"date,school_id,teachers_present,remarks\n"
 ROW = b"2024-01-01,S1,4," + b"r" * 200 + b"\n"  # wide rows: megabytes without millions of rows
 FIELDS = {"ingestion_type": "event", "ingestion_name": "teacherspresent",
           "program_name": "school-attendance"}
 BOUNDARY = "faultBoundary7"
-
-
-async def until(predicate, timeout_s: float = 20.0, every_s: float = 0.02):
-    """Wait for ``predicate()`` (sync or async) to be truthy; return its value or fail."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = predicate()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value
-            await asyncio.sleep(every_s)
 
 
 class RawUpload:

@@ -24,7 +24,7 @@ from ingest_server.config import load_settings
 from ingest_server.newclient import main as add_client
 from ingest_server.web.app import create_app
 from ingest_server.web.openapi import build_document
-from server_process import ServerProcess, free_port, kill_group, write_config
+from testkit.server_process import ServerProcess, free_port, kill_group, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EMPTY_BASIC = {"Authorization": "Basic Og=="}  # what Postman sends for an empty user and password

@@ -406,7 +406,7 @@ async def test_restart_fails_uploads_of_a_dead_process_at_once(aiohttp_client, t
 async def test_cleanup_survives_a_second_cancellation(client, auth_headers, settings, clean_db):
     """An upload cancelled, then cancelled again while it cleans up (a client gone while the
     server shuts down): the upload still ends failed and nothing staged is left."""
-    from ingest_server.ingest.service import UploadRequest
+    from ingest_server.ingest.model import UploadRequest
     from ingest_server.web import appkeys
 
     await register(client, auth_headers)
@@ -470,7 +470,7 @@ async def test_cancelled_at_any_point_never_leaves_an_upload_receiving(client, a
     """Cancel uploads after 0, 1, 2, ... event-loop steps (a client gone at any moment,
     including while its upload row is being inserted): each one ends with no row at all or a
     failed one, never 'receiving', and nothing staged."""
-    from ingest_server.ingest.service import UploadRequest
+    from ingest_server.ingest.model import UploadRequest
     from ingest_server.web import appkeys
 
     await register(client, auth_headers)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_CLIENT, basic, make_settings
-from ingest_helpers import (build_zip as build, landed, read_object, register, staged_left,
-                            upload)
+from ingest_helpers import (build_zip as build, landed, notified, read_object, register,
+                            staged_left, upload)
 
 BOTH = pytest.mark.parametrize("settings", ["local", "s3"], indirect=True)
 ZIP_PATH = "/api/ingestion/national_programs"
@@ -465,6 +465,7 @@ async def test_pipeline_stopping_early_stops_the_reader_thread(aiohttp_client, t
     content = build([("studentsattendance.csv", b"date,school_id\n" + rows)])
     status, body = await post_zip(client, headers, content)
     assert status == 400 and body["error"]["code"] == "missing_column", body
+    await notified(client)  # the hook runs after the answer, as tracked background work
     assert (plugins / "probe.txt").read_text() == "none"
     await assert_nothing_left(client, settings)
 

@@ -13,7 +13,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import JWT_SECRET
-from server_process import ServerProcess, free_port, write_config
+from testkit.server_process import ServerProcess, free_port, write_config
 
 REQUESTS = 40
 

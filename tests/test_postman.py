@@ -23,7 +23,7 @@ import pytest
 
 from conftest import fresh_database
 from ingest_server.auth import hash_secret
-from server_process import free_port
+from testkit.server_process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTMAN = ROOT / "postman"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from server_process import free_port
+from testkit.server_process import free_port
 from test_postman import POSTMAN, _config, _requests, _script, _wait_healthy
 from test_postman import newman, postman_dsn  # noqa: F401 — fixtures
 

@@ -24,8 +24,10 @@ import pytest
 from conftest import TEST_CLIENT, basic, s3_settings
 from ingest_server.config import StorageConfig
 from ingest_server.storage import make_storage
-from replica_cluster import (SPEC, STALE_UPLOAD_S, Cluster, check_landed, new_case, send, token,
-                             until)
+from testkit.polling import until
+from testkit.replica_cluster import (SPEC, STALE_UPLOAD_S, Cluster, check_landed, new_case,
+                                     send, token)
+from testkit.stored import published
 
 
 async def _sql(dsn: str, query: str, *args):
@@ -125,7 +127,7 @@ async def test_concurrent_mixed_uploads_lose_and_duplicate_nothing(cluster, sess
     assert len(set(ids)) == 32
     owners = await _owners(cluster.dsn, ids)
     assert set(owners.values()) == {r.name for r in cluster.replicas}  # spread over all three
-    valid_objects = [k for k in await storage.list() if k.endswith(".data.csv")]
+    valid_objects = [k for k in await published(storage) if k.endswith(".data.csv")]
     assert sorted(k for k in valid_objects if any(i in k for i in ids)) == sorted(
         body["objects"]["valid"] for _, body in results)  # one object each, no more
     assert not await _staged(storage)
@@ -135,7 +137,7 @@ async def test_concurrent_mixed_uploads_lose_and_duplicate_nothing(cluster, sess
     firsts = [body for (_, body), key in zip(results, keys) if key]
     for (status, body), first in zip(replays, firsts):
         assert status == 200 and body["upload_id"] == first["upload_id"], body
-    assert len([k for k in await storage.list() if k.endswith(".data.csv")]) == len(valid_objects)
+    assert len([k for k in await published(storage) if k.endswith(".data.csv")]) == len(valid_objects)
     print(f"\n32 mixed uploads, {sum(c.rows for c in cases)} rows, over 3 replicas: "
           f"{elapsed:.2f} s")
 
@@ -235,7 +237,7 @@ async def test_sigkill_mid_load(cluster, session, storage):
     assert {r["status"] for r in failed} == {"failed"}
     assert {json.loads(r["error"])["code"] for r in failed} == {"interrupted"}
     assert await until(lambda: _none_staged_for(storage, dead.values()), timeout_s=20)
-    assert not [k for k in await storage.list() if any(i in k for i in dead.values())]
+    assert not [k for k in await published(storage) if any(i in k for i in dead.values())]
     assert failed_after >= STALE_UPLOAD_S - 1  # the others had to wait for a stale heartbeat
     # -- 2: a replica dies and is restarted at once: it fails its own uploads before serving ---
     await asyncio.to_thread(victim.start)

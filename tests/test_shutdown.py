@@ -18,7 +18,7 @@ import aiohttp
 
 from conftest import JWT_SECRET, TEST_CLIENT
 from ingest_server.auth import hash_secret
-from server_process import ServerProcess, free_port, write_config
+from testkit.server_process import ServerProcess, free_port, write_config
 from test_faults import HEADER, ROW, SPEC, RawUpload, get_token, rows_of, until
 
 

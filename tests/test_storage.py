@@ -7,12 +7,14 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from s3_server import SeaweedS3, pick_ports
+from testkit.s3_server import SeaweedS3, pick_ports
+from testkit.stored import exists, published
 
-from ingest_server.errors import (BadRequest, ConfigError, InsufficientStorage, NotFound,
-                                  StorageError)
+from ingest_server.errors import (ConfigError, InsufficientStorage, InvalidStorageArgument,
+                                  NotFound, StorageError)
 from ingest_server.storage import (LocalStorage, ObjectWriter, S3Storage, Storage, make_storage,
                                    publish_all, validate_key)
+from ingest_server.storage.base import validate_prefix
 from ingest_server.storage.s3 import MIN_PART_SIZE
 
 BUCKET = "storage-tests"
@@ -73,16 +75,16 @@ async def test_tiny_object_round_trip_and_invisible_until_commit(storage):
     await writer.write(b"school_id,date\n")
     await writer.write(b"101,2026-11-27\n")
     assert writer.bytes_written == 30
-    assert not await storage.exists(KEY)
-    assert await storage.list() == []
+    assert not await exists(storage, KEY)
+    assert await published(storage) == []
 
     await writer.commit()
     await writer.commit()  # idempotent
 
-    assert await storage.exists(KEY)
-    assert await storage.list() == [KEY]
-    assert await storage.list("process_input/school-") == [KEY]
-    assert await storage.list("ingestion_error/") == []
+    assert await exists(storage, KEY)
+    assert await published(storage) == [KEY]
+    assert await published(storage, "process_input/school-") == [KEY]
+    assert await published(storage, "ingestion_error/") == []
     assert await read_all(storage, KEY, chunk_size=7) == b"school_id,date\n101,2026-11-27\n"
     assert await pending_multipart(storage) == []
 
@@ -95,7 +97,7 @@ async def test_multipart_object_round_trip(storage):
     if isinstance(storage, S3Storage):
         assert len(writer._parts) == 2 and writer._multipart_id is not None
     assert len(await pending_multipart(storage)) == 1
-    assert not await storage.exists(KEY)
+    assert not await exists(storage, KEY)
 
     await writer.commit()
 
@@ -108,7 +110,7 @@ async def test_multipart_object_round_trip(storage):
 async def test_empty_object_is_published(storage):
     writer = await storage.open_writer("empty/e.u1.csv", upload_id="u1")
     await writer.commit()
-    assert await storage.list() == ["empty/e.u1.csv"]
+    assert await published(storage) == ["empty/e.u1.csv"]
     assert await read_all(storage, "empty/e.u1.csv") == b""
 
 
@@ -119,8 +121,8 @@ async def test_abort_leaves_nothing(storage, size):
     await writer.abort()
     await writer.abort()  # idempotent
 
-    assert not await storage.exists(KEY)
-    assert await storage.list() == []
+    assert not await exists(storage, KEY)
+    assert await published(storage) == []
     assert await pending_multipart(storage) == []
     with pytest.raises(StorageError) as err:
         await writer.write(b"more")
@@ -135,7 +137,7 @@ async def test_abort_after_commit_keeps_the_object(storage):
     await writer.write(b"x")
     await writer.commit()
     await writer.abort()
-    assert await storage.exists(KEY)
+    assert await exists(storage, KEY)
 
 
 async def test_publish_all_publishes_every_object(storage):
@@ -144,7 +146,7 @@ async def test_publish_all_publishes_every_object(storage):
     for writer in writers:
         await writer.write(writer.key.encode())
     await publish_all(writers)
-    assert await storage.list("out/") == sorted(keys)
+    assert await published(storage, "out/") == sorted(keys)
 
 
 async def test_publish_all_is_all_or_nothing(storage):
@@ -158,7 +160,7 @@ async def test_publish_all_is_all_or_nothing(storage):
         await publish_all(writers)
 
     assert err.value.code == "writer_aborted"
-    assert await storage.list() == []
+    assert await published(storage) == []
     assert await pending_multipart(storage) == []
 
 
@@ -177,7 +179,7 @@ async def test_publish_all_rolls_back_on_a_real_commit_failure(tmp_path):
         await publish_all(writers)
 
     assert (err.value.code, err.value.status) == ("key_conflict", 409)
-    assert await storage.list() == ["out/clash"]
+    assert await published(storage) == ["out/clash"]
     assert await pending_multipart(storage) == []
 
 
@@ -188,15 +190,14 @@ BAD_KEYS = ["", "/etc/passwd", "a//b", "a/", "../x", "a/../../b", "a/./b", ".", 
 async def test_invalid_keys_are_refused_everywhere(storage):
     for key in BAD_KEYS:
         for attempt in (lambda: storage.open_writer(key, upload_id="u1"),
-                        lambda: storage.exists(key), lambda: storage.delete(key),
-                        lambda: read_all(storage, key)):
-            with pytest.raises(BadRequest) as err:
+                        lambda: storage.delete(key), lambda: read_all(storage, key)):
+            with pytest.raises(InvalidStorageArgument) as err:
                 await attempt()
             assert err.value.code == "invalid_key", key
     for prefix in ("../", "/x", ".staging/", "a//"):
-        with pytest.raises(BadRequest):
-            await storage.list(prefix)
-    assert await storage.list() == []
+        with pytest.raises(InvalidStorageArgument):
+            validate_prefix(prefix)
+    assert await published(storage) == []
 
 
 @pytest.mark.parametrize("key", ["a", "x" * 1024, "é/ü ß.csv", "a/.hidden/..b",
@@ -207,10 +208,10 @@ def test_valid_keys_pass(key):
 
 async def test_invalid_upload_ids_are_refused(storage):
     for upload_id in ("", "../x", "a/b", ".hidden", "x" * 129):
-        with pytest.raises(BadRequest) as err:
+        with pytest.raises(InvalidStorageArgument) as err:
             await storage.open_writer(KEY, upload_id=upload_id)
         assert err.value.code == "invalid_upload_id", upload_id
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidStorageArgument):
             await storage.cleanup_staged(upload_id=upload_id)
 
 
@@ -218,7 +219,7 @@ async def test_read_missing_object_is_not_found(storage):
     with pytest.raises(NotFound) as err:
         await read_all(storage, "nope/missing.csv")
     assert err.value.code == "object_not_found"
-    assert not await storage.exists("nope/missing.csv")
+    assert not await exists(storage, "nope/missing.csv")
 
 
 async def test_delete(storage):
@@ -226,7 +227,7 @@ async def test_delete(storage):
     await writer.commit()
     await storage.delete(KEY)
     await storage.delete(KEY)  # deleting a missing object is fine
-    assert await storage.list() == []
+    assert await published(storage) == []
 
 
 async def crashed_writer(storage: Storage, upload_id: str) -> None:
@@ -250,7 +251,7 @@ async def test_cleanup_staged_by_upload_id(storage):
     assert len(await pending_multipart(storage)) == expected_left
 
     await survivor.commit()  # cleanup of another upload must not disturb a live writer
-    assert await storage.list() == ["in/ok.live.csv"]
+    assert await published(storage) == ["in/ok.live.csv"]
 
 
 async def test_cleanup_staged_by_age(storage):
@@ -258,7 +259,7 @@ async def test_cleanup_staged_by_age(storage):
     assert await storage.cleanup_staged(older_than_s=3600) == 0
     assert await storage.cleanup_staged(older_than_s=0) == 1
     assert await pending_multipart(storage) == []
-    assert await storage.list() == []
+    assert await published(storage) == []
 
 
 async def test_check_passes_on_a_working_store(storage):
@@ -311,7 +312,7 @@ async def test_s3_server_killed_mid_upload_then_cleanup_after_restart(tmp_path):
             await storage.check()
             assert await storage.cleanup_staged(upload_id="crash9") == 1
             assert await pending_multipart(storage) == []
-            assert await storage.list() == []
+            assert await published(storage) == []
         finally:
             await storage.close()
     finally:
@@ -327,13 +328,13 @@ async def test_local_disk_full_is_insufficient_storage(tiny_tmpfs):
             await writer.write(payload(256 * 1024))
         await writer.commit()
     assert err.value.code == "insufficient_storage"
-    assert await storage.list() == []
+    assert await published(storage) == []
     assert list(storage.staging.iterdir()) == []  # the staged file was removed
     # The space came back: a small object still fits.
     small = await storage.open_writer("ok.u2.csv", upload_id="u2")
     await small.write(b"fits")
     await small.commit()
-    assert await storage.list() == ["ok.u2.csv"]
+    assert await published(storage) == ["ok.u2.csv"]
 
 
 def test_make_storage(tmp_path):

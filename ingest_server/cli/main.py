@@ -17,6 +17,7 @@ from typing import Any, Callable
 import click
 
 from .. import __version__
+from ..errors import REQUEST_CODES as SERVER_REQUEST_CODES
 from .client import IngestClient
 from .config import resolve_config
 from .errors import EXIT_ERROR, EXIT_REJECTED, ApiError, CliError
@@ -25,11 +26,9 @@ from .resumable import THRESHOLD_BYTES, upload_resumable
 from .render import print_json, show_upload, stdout_console, uploads_table
 from .specfiles import KINDS, read_spec_file
 
-# 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
-REQUEST_CODES = frozenset({
-    "missing_field", "invalid_field", "unknown_ingestion_type", "invalid_idempotency_key",
-    "invalid_name", "bad_multipart", "not_multipart", "too_many_parts", "option_after_file",
-    "missing_file", "not_found", "method_not_allowed", "http_404", "http_405"})
+# 4xx codes about the request rather than the data: fixing the command line, not the file, helps
+# (from ingest_server.errors; http_<status> names an answer without a JSON error).
+REQUEST_CODES = SERVER_REQUEST_CODES | {"http_404", "http_405"}
 CREDENTIALS_HINT = (" (give --client-id and --client-secret, INGEST_CLIENT_ID and "
                     "INGEST_CLIENT_SECRET, or a config file)")
 

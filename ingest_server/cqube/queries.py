@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from ..db import stored
 from ..uploads import COLUMNS, record_to_json
 
 SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
@@ -19,6 +20,7 @@ def zip_stem(filename: str) -> str | None:
     return filename[:-4] if filename.lower().endswith(".zip") else None
 
 
+@stored
 async def cqube_file_status(pool: asyncpg.Pool, filename: str, ingestion_type: str,
                             ingestion_name: str) -> dict[str, Any] | None:
     """The latest upload of ``filename`` for this type and name, or the national ZIP of that

@@ -11,7 +11,6 @@ changes (e.g. ``f"{spec_sha256}:{header_sha256}"``).
 
 from __future__ import annotations
 
-import importlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,21 +31,21 @@ class RowChecker(Protocol):
 
 @dataclass(frozen=True)
 class CheckerSpec:
-    """A picklable recipe: ``factory`` is ``"package.module:function"``, called with ``args``
-    and ``kwargs`` (which must be picklable too) to build the checker."""
+    """A picklable recipe: ``factory`` (a module-level function, which pickles as a reference to
+    it) called with ``args`` and ``kwargs`` (which must be picklable too) builds the checker.
+    The caller passes the function itself, so a reader can follow it."""
 
-    factory: str
+    factory: Callable[..., RowChecker]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self) -> RowChecker:
-        module_name, _, attr = self.factory.partition(":")
-        if not attr:
-            raise ValueError(f"factory must be 'module:function', got {self.factory!r}")
-        target: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            target = getattr(target, part)
-        return target(*self.args, **self.kwargs)
+        return self.factory(*self.args, **self.kwargs)
+
+    def key(self) -> str:
+        """A stable name for this recipe within a process (factory by name, then the args)."""
+        f = self.factory
+        return f"{f.__module__}:{f.__qualname__}{self.args!r}{self.kwargs!r}"
 
 
 _factories: OrderedDict[str, Callable[[], RowChecker]] = OrderedDict()

@@ -57,7 +57,6 @@ class RowChunker:
         self.header: list[str] | None = None
         self.header_bytes: bytes | None = None
         self.header_lines = 0
-        self.bytes_in = 0
         self._buf = bytearray()
         self._bom_checked = False
         self._seq = 0
@@ -68,7 +67,6 @@ class RowChunker:
     def feed(self, data: bytes) -> list[Chunk]:
         if self._finished:
             raise RuntimeError("feed() after finish()")
-        self.bytes_in += len(data)
         self._buf += self._transcoder.feed(data)
         return self._drain(final=False)
 
@@ -78,16 +76,6 @@ class RowChunker:
         self._buf += self._transcoder.finish()
         self._finished = True
         return self._drain(final=True)
-
-    @property
-    def buffered_bytes(self) -> int:
-        """Bytes held back: an incomplete record, or less than a chunk's worth."""
-        return len(self._buf)
-
-    @property
-    def next_line(self) -> int:
-        """Physical line number where the next chunk will start."""
-        return self._next_line
 
     def _drain(self, final: bool) -> list[Chunk]:
         buf = self._buf

@@ -18,6 +18,21 @@ from ingest_server.errors import FileRejected
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+# The chunker rejects records over max_line_bytes, so no field can exceed this in practice;
+# csv's own default (128 KiB) would turn long legitimate fields into a crash.
+FIELD_SIZE_LIMIT = 1 << 30
+_long_fields = False
+
+
+def allow_long_fields() -> None:
+    """Raise the csv module's field size limit (one per process) on first use, not at import."""
+    global _long_fields
+    if not _long_fields:
+        if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+            csv.field_size_limit(FIELD_SIZE_LIMIT)
+        _long_fields = True
+
+
 def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
     """Decode (BOM stripped), parse one CSV record and return the stripped column names
     (trailing empty names included: see ``shape.shape_header``)."""
@@ -38,6 +53,7 @@ def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
                            code="not_a_csv", line=1, character=f"U+{ord(bad.group()):04X}",
                            position=bad.start())
     try:
+        allow_long_fields()
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
         raise FileRejected(f"the header is not CSV: {exc}", code="not_a_csv", line=1) from None

@@ -128,7 +128,7 @@ class ShapedChecker:
 
 def shaped_checker(shape: HeaderShape, inner: CheckerSpec,
                    cqube_schema: dict | None = None) -> ShapedChecker:
-    """Top-level, picklable factory (see ``checkers.CheckerSpec``). With ``cqube_schema`` the
+    """A module-level, picklable factory (see ``checkers.CheckerSpec``). With ``cqube_schema`` the
     rows are written in cQube's format, built here from the checker's output header."""
     checker = inner()
     output_format = None

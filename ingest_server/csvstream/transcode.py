@@ -41,7 +41,13 @@ def _escape_undecodable(exc: UnicodeError) -> tuple[str, int]:
     return "".join(chr(0xDC80 | b) for b in bad), exc.end
 
 
-codecs.register_error(_ERRORS, _escape_undecodable)
+def _error_handler() -> str:
+    """The name of the escaping error handler, registered on first use (not at import)."""
+    try:
+        codecs.lookup_error(_ERRORS)
+    except LookupError:
+        codecs.register_error(_ERRORS, _escape_undecodable)
+    return _ERRORS
 
 
 def resolve_encoding(encoding: str | None) -> str:
@@ -68,7 +74,7 @@ class Utf8Transcoder:
         self.encoding = resolve_encoding(encoding)
         self._decoder = None
         if self.encoding not in _PASS_THROUGH:
-            self._decoder = codecs.getincrementaldecoder(self.encoding)(_ERRORS)
+            self._decoder = codecs.getincrementaldecoder(self.encoding)(_error_handler())
 
     def feed(self, data: bytes) -> bytes:
         if self._decoder is None:

@@ -26,13 +26,11 @@ from typing import Any
 from ingest_server.bounded import clip
 from ingest_server.csvstream.checkers import RowChecker, get_checker
 from ingest_server.csvstream.chunker import Chunk
+from ingest_server.csvstream.header import allow_long_fields
 from ingest_server.csvstream.shape import HeaderShape
 from ingest_server.errors import FileRejected
 
 DEFAULT_SAMPLE_LIMIT = 100
-# The chunker rejects records over max_line_bytes, so no field can exceed this in practice;
-# csv's own default (128 KiB) would turn long legitimate fields into a crash.
-csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _ROW_COLUMN = "(row)"  # how a whole-row error (column None) is named in ``_errors``
@@ -111,6 +109,7 @@ def _cell_problems(row: list[str], header: list[str], bad_bytes: bool,
 def process_chunk(chunk: Chunk, ctx_key: str, *,
                   sample_limit: int = DEFAULT_SAMPLE_LIMIT) -> ChunkResult:
     """Check every record of ``chunk`` with the checker registered under ``ctx_key``."""
+    allow_long_fields()
     checker: RowChecker = get_checker(ctx_key)
     header = list(checker.header)
     ncols = len(header)

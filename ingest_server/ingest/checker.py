@@ -10,40 +10,16 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import IngestError
-from ..plugins import PluginError, load_registry
+from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
+                       plugin_extensions, plugin_failed)
 from ..validation import Extensions, get_compiled
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 
 log = logging.getLogger("ingest_server.ingest")
 
 RowError = tuple[str | None, str, str]
-
-
-@lru_cache(maxsize=8)
-def plugin_extensions(plugins_dir: str | None) -> Extensions | None:
-    """Cerberus extensions from every plugin's ``register_cerberus_extensions``, merged once."""
-    pm = load_registry(plugins_dir).pm
-    merged: dict[str, dict] = {"rules": {}, "types": {}, "coercers": {}}
-    owners: dict[tuple[str, str], str] = {}
-    for impl in pm.hook.register_cerberus_extensions.get_hookimpls():
-        ext = impl.function()
-        if ext is None:
-            continue
-        if not isinstance(ext, Extensions):
-            raise PluginError(f"plugin {impl.plugin_name}: register_cerberus_extensions must "
-                              f"return an Extensions, got {type(ext).__name__}")
-        for kind, table in merged.items():
-            for name, value in getattr(ext, kind).items():
-                if (kind, name) in owners:
-                    raise PluginError(f"Cerberus {kind[:-1]} '{name}' is registered twice: by "
-                                      f"{owners[kind, name]} and by {impl.plugin_name}")
-                owners[kind, name] = impl.plugin_name
-                table[name] = value
-    return Extensions(**merged) if owners else None
 
 
 def _coercer(rules: Any, extensions: Extensions | None) -> Callable[[Any], Any] | None:
@@ -108,20 +84,6 @@ class RowValues(Mapping):
         return len(self._index)
 
 
-def _bind(impl: Any, context: dict[str, Any]) -> Callable[[list[str], Any], Any]:
-    """``call(row, values)`` for one hook implementation, the per-file arguments bound once:
-    rows are hot, so each call passes only what the implementation names."""
-    fn, names = impl.function, impl.argnames
-    static = {name: context[name] for name in names if name in context}
-    if "row" in names and "values" in names:
-        return lambda row, values: fn(row=row, values=values, **static)
-    if "values" in names:
-        return lambda row, values: fn(values=values, **static)
-    if "row" in names:
-        return lambda row, values: fn(row=row, **static)
-    return lambda row, values: fn(**static)
-
-
 def _row_errors(found: Any) -> list[RowError]:
     """A ``check_row`` result, checked for shape so a plugin bug cannot crash a worker."""
     out = []
@@ -152,42 +114,31 @@ class PipelineChecker:
         self._context = {"program_type": program_type, "ingestion_name": ingestion_name,
                          "program": program, "header": self.header}
         hook = registry.pm.hook
-        skip = self._plugins_skipping_rows(hook.wants_rows.get_hookimpls())
-        self._check_impls = [(impl, _bind(impl, self._context))
-                             for impl in hook.check_row.get_hookimpls()
-                             if impl.plugin_name not in skip]
-        self._transform_impls = [(impl, _bind(impl, self._context))
-                                 for impl in hook.transform_row.get_hookimpls()
-                                 if impl.plugin_name not in skip]
-        declared = self._declared_header(hook.output_header.get_hookimpls())
+        skip = self._plugins_skipping_rows(hook.wants_rows)
+        # Compiled once per file, in pluggy's call order (see plugins.hook_calls).
+        self._check_calls = [c for c in hook_calls(hook.check_row, self._context, ROW_ARGS)
+                             if c.plugin not in skip]
+        self._transform_calls = [c for c in hook_calls(hook.transform_row, self._context,
+                                                       ROW_ARGS) if c.plugin not in skip]
+        try:
+            declared = next(call_each(hook.output_header, **self._context), (None, None))[1]
+        except PluginHookError as e:  # the server's fault, not the file's: no row can be written
+            raise plugin_failed(e, "declaring the output header") from None
         self.output_header = [str(c) for c in declared] if declared else list(self.header)
         self._failed_plugins: set[str] = set()  # only decides what is logged
 
-    def _plugins_skipping_rows(self, impls: list) -> set[str]:
+    def _plugins_skipping_rows(self, caller: Any) -> set[str]:
         """Plugins whose ``wants_rows`` says no for this file: their row hooks are not called."""
         skip = set()
-        for impl in impls:
+        for step in hook_calls(caller, self._context):
             try:
-                wanted = impl.function(**{n: self._context[n] for n in impl.argnames})
+                wanted = step.call()
             except Exception as e:  # a broken plugin keeps its row hooks: safer than skipping checks
-                log.error("plugin %s: wants_rows failed", impl.plugin_name, exc_info=e)
+                log.error("plugin %s: wants_rows failed", step.plugin, exc_info=e)
                 continue
             if wanted is False:
-                skip.add(impl.plugin_name)
+                skip.add(step.plugin)
         return skip
-
-    def _declared_header(self, impls: list) -> Any:
-        for impl in reversed(impls):  # pluggy's call order; the first answer wins
-            try:
-                declared = impl.function(**{n: self._context[n] for n in impl.argnames})
-            except Exception as e:  # the server's fault, not the file's: no row can be written
-                log.error("plugin %s: output_header failed", impl.plugin_name, exc_info=e)
-                raise IngestError(f"plugin {impl.plugin_name} failed declaring the output "
-                                  f"header: {e.__class__.__name__}: {e}", code="plugin_error",
-                                  status=500, plugin=impl.plugin_name) from None
-            if declared is not None:
-                return declared
-        return None
 
     def check(self, row: list[str]) -> tuple[list[RowError], list[str]]:
         """``(errors, out_row)``: the row's errors, and the row to write when there are none.
@@ -195,35 +146,38 @@ class PipelineChecker:
         Stateless: one checker serves every upload of the process at once (threads included),
         so nothing about a row is kept between calls."""
         errors = self._rows.check(row)
-        if errors or not (self._check_impls or self._transform_impls):
+        if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         values = RowValues(row, self._index, self._coercers)
-        for impl, call in self._check_impls:
+        for step in self._check_calls:
             try:
-                found = call(row, values)
+                found = step.call(row, values)
                 if found:
+                    if step.through_pluggy:  # pluggy's list of every implementation's answer
+                        found = [error for answer in found for error in answer or ()]
                     errors.extend(_row_errors(found))
             except Exception as e:  # a plugin bug costs a row, never the upload
-                errors.append((None, "plugin_error", self._plugin_failed(impl, e)))
+                errors.append((None, "plugin_error", self._plugin_failed(step, e)))
         out = row
-        if not errors and self._transform_impls:
+        if not errors and self._transform_calls:
             # Transform here, so that a failing transform makes the row an error like any other.
-            impl = None
+            # Transforms chain, each getting the row the one before it returned.
+            step = None
             try:
-                for impl, call in self._transform_impls:
-                    changed = call(out, values)
+                for step in self._transform_calls:
+                    changed = step.call(out, values)
                     if changed is not None:
                         out = ["" if v is None else str(v) for v in changed]
                 if len(out) != len(self.output_header):
                     raise ValueError(f"the row has {len(out)} cells but the output header has "
                                      f"{len(self.output_header)} (declare it in output_header)")
             except Exception as e:
-                errors.append((None, "plugin_error", self._plugin_failed(impl, e)))
+                errors.append((None, "plugin_error", self._plugin_failed(step, e)))
                 out = row
         return errors, out
 
-    def _plugin_failed(self, impl: Any, e: Exception) -> str:
-        name = impl.plugin_name if impl is not None else "?"
+    def _plugin_failed(self, step: HookCall | None, e: Exception) -> str:
+        name = step.plugin if step is not None else "?"
         if name not in self._failed_plugins:
             self._failed_plugins.add(name)
             log.error("plugin %s raised %s in a row hook (logged once per file and process)",

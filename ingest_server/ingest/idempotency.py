@@ -23,7 +23,7 @@ from .responses import response_body
 
 if TYPE_CHECKING:
     from ..uploads import UploadStore
-    from .service import UploadRequest
+    from .model import UploadRequest
 
 
 class IdempotencyKeyReused(IngestError):

@@ -7,72 +7,31 @@ whether to publish or abort them; nothing here makes an object visible.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
 from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
-from ..csvstream.shape import shape_header
+from ..csvstream.shape import shape_header, shaped_checker
 from ..csvstream.stream import open_csv_stream
 from ..csvstream.worker import header_rows
 from ..errors import FileRejected
-from ..storage.base import ObjectWriter, Storage, abort_all
+from ..storage.base import Storage, abort_all
+from .model import CsvOutcome, CsvTarget
 
-CHECKER_FACTORY = "ingest_server.ingest.checker:build_checker"
-SHAPED_FACTORY = "ingest_server.csvstream.shape:shaped_checker"
-
-
-@dataclass(frozen=True)
-class CsvTarget:
-    """Where one CSV's rows go and how they are checked."""
-
-    valid_key: str
-    error_key: str
-    schema_key: str
-    schema: dict
-    program_type: str
-    ingestion_name: str
-    program: str | None
-    plugins_dir: str | None
-    dry_run: bool = False
-    allow_unknown: bool = False  # the spec lets undeclared columns pass through
-    layout: str = "native"  # storage.layout: "cqube" writes cQube's file format
-
-
-@dataclass
-class CsvOutcome:
-    header: list[str] = field(default_factory=list)
-    total_rows: int = 0
-    valid_rows: int = 0
-    invalid_rows: int = 0
-    errors_sample: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    writers: list[ObjectWriter] = field(default_factory=list)
-    valid_key: str | None = None
-    error_key: str | None = None
-
-    @property
-    def error_rate(self) -> float:
-        return self.invalid_rows / self.total_rows if self.total_rows else 0.0
-
-
-@dataclass
-class StreamStats:
-    """Bytes and hash of everything read, shared by all CSVs of one upload."""
-
-    nbytes: int = 0
-    sha256: Any = field(default_factory=hashlib.sha256)
-    complete: bool = False  # the whole upload was read (else sha256 covers the bytes read)
+# ``build_checker(plugins_dir, schema_key, schema, header, program_type, ingestion_name,
+# program, allow_unknown)``: a module-level function (it travels to the worker processes).
+CheckerFactory = Callable[..., Any]
 
 
 HeaderCheck = Callable[[list[str]], Awaitable[None]]
 
 
-async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage: Storage,
-                     runner: Any, upload_id: str, encoding: str | None, chunk_bytes: int,
-                     max_line_bytes: int, sample_limit: int,
-                     check_header: HeaderCheck | None = None) -> CsvOutcome:
-    """Stream ``source`` through the checks into staged objects; abort them on any error."""
+async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage: Storage,
+                     runner: Any, build_checker: CheckerFactory, upload_id: str,
+                     encoding: str | None, chunk_bytes: int, max_line_bytes: int,
+                     sample_limit: int, check_header: HeaderCheck | None = None) -> CsvOutcome:
+    """Stream ``source`` through the checks into staged objects; abort them on any error.
+    ``build_checker`` builds the row checker in each worker process (see ``CheckerFactory``)."""
     outcome = CsvOutcome()
     try:
         stream = await open_csv_stream(source, encoding=encoding, chunk_size=chunk_bytes,
@@ -89,15 +48,15 @@ async def ingest_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                 "message": f"column(s) not in the spec passed through unchecked: "
                            f"{', '.join(undeclared)}",
                 "details": {"columns": undeclared}})
-        spec = CheckerSpec(CHECKER_FACTORY, (target.plugins_dir, target.schema_key, target.schema,
+        spec = CheckerSpec(build_checker, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program,
                                              target.allow_unknown))
         if target.layout == "cqube":
-            spec = CheckerSpec(SHAPED_FACTORY, (shape, spec, target.schema))
+            spec = CheckerSpec(shaped_checker, (shape, spec, target.schema))
         elif not shape.trivial:
-            spec = CheckerSpec(SHAPED_FACTORY, (shape, spec))
-        ctx_key = hashlib.sha256(repr(spec.args).encode()).hexdigest()
+            spec = CheckerSpec(shaped_checker, (shape, spec))
+        ctx_key = hashlib.sha256(spec.key().encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)
         checker = get_checker(ctx_key)

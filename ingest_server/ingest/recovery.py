@@ -13,8 +13,6 @@ import os
 import socket
 import uuid
 
-import asyncpg
-
 from ..errors import IngestError
 from ..storage.base import Storage
 from ..uploads import UploadStore
@@ -22,7 +20,16 @@ from ..uploads import UploadStore
 log = logging.getLogger("ingest_server.recovery")
 
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_owner: tuple[int, str] | None = None
+
+
+def process_owner() -> str:
+    """This process as upload rows name it, ``host:pid:token``: made on first use, not at import,
+    and again in a forked child (the token tells a reused pid from its earlier life)."""
+    global _owner
+    if _owner is None or _owner[0] != os.getpid():
+        _owner = (os.getpid(), f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+    return _owner[1]
 
 
 def owner_is_dead(owner: str) -> bool:
@@ -30,7 +37,8 @@ def owner_is_dead(owner: str) -> bool:
     _, pid_text, token = owner.rsplit(":", 2)
     pid = int(pid_text)
     if pid == os.getpid():
-        return token != OWNER.rsplit(":", 1)[1]  # same pid, earlier life (e.g. pid 1 in a container)
+        # same pid, earlier life (e.g. pid 1 in a container)
+        return token != process_owner().rsplit(":", 1)[1]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -67,5 +75,5 @@ async def recover_forever(uploads: UploadStore, storage: Storage, stale_s: float
         await asyncio.sleep(every_s)
         try:
             await recover(uploads, storage, stale_s, unclean)
-        except (IngestError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except (IngestError, OSError) as e:  # the stores raise IngestError for the database
             log.warning("periodic recovery failed: %s", e)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..uploads import UploadRecord
 
 MESSAGES = {
     "uploaded": "file accepted: {valid_rows} valid and {invalid_rows} rejected rows of {total_rows}",
@@ -20,7 +23,7 @@ def _no_objects(route: str) -> dict[str, Any]:
         {"valid": None, "errors": None}
 
 
-def response_body(record: dict[str, Any]) -> dict[str, Any]:
+def response_body(record: UploadRecord) -> dict[str, Any]:
     status = record["status"]
     body = {
         "upload_id": record["id"],

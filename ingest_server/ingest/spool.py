@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import hashlib
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -17,15 +19,25 @@ log = logging.getLogger("ingest_server.ingest")
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
-async def spool(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Path, int]:
+@dataclass(frozen=True)
+class Spooled:
+    """A spooled file: where, how many bytes, and their SHA-256 (hashed while writing)."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+async def spool(chunks: AsyncIterator[bytes], spool_dir: Path) -> Spooled:
     """Write ``chunks`` to a new temporary file (random name); removed again if anything fails."""
     await asyncio.to_thread(spool_dir.mkdir, parents=True, exist_ok=True)
     fd, name = await asyncio.to_thread(tempfile.mkstemp, prefix="upload-", dir=spool_dir)
-    path, size = Path(name), 0
+    path, size, digest = Path(name), 0, hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as f:
             async for chunk in chunks:
                 size += len(chunk)
+                digest.update(chunk)
                 await asyncio.to_thread(f.write, chunk)
     except OSError as e:
         path.unlink(missing_ok=True)
@@ -38,7 +50,7 @@ async def spool(chunks: AsyncIterator[bytes], spool_dir: Path) -> tuple[Path, in
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return path, size
+    return Spooled(path, size, digest.hexdigest())
 
 
 async def file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> AsyncIterator[bytes]:
@@ -46,3 +58,12 @@ async def file_chunks(path: Path, chunk_size: int = READ_CHUNK) -> AsyncIterator
     with open(path, "rb") as f:
         while chunk := await asyncio.to_thread(f.read, chunk_size):
             yield chunk
+
+
+def file_sha256(path: Path, chunk_size: int = READ_CHUNK) -> str:
+    """A file's SHA-256 (blocking: run it in a thread)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

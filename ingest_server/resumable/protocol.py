@@ -7,8 +7,7 @@ import binascii
 from datetime import datetime
 from email.utils import format_datetime
 
-from ..errors import BadRequest
-from .errors import PreconditionFailed
+from ..errors import BadRequest, PreconditionFailed
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"

@@ -18,14 +18,13 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import asyncpg
-
 from ..aio import in_background
-from ..errors import BadRequest, Conflict, IngestError, NotFound, UploadTooLarge
-from ..ingest.service import IngestService, UploadRequest
+from ..errors import (BadRequest, ChecksumMismatch, Conflict, DatabaseError, Gone, IngestError,
+                      Locked, NotFound, UploadTooLarge)
+from ..ingest.model import UploadRequest
+from ..ingest.service import IngestService
 from ..ingest.spool import spool
 from ..plugins import Registry
-from .errors import ChecksumMismatch, Gone, Locked
 from .staging import Staging
 from .store import ResumableStore
 
@@ -101,7 +100,7 @@ class ResumableService:
         limit = self.settings.limits.max_upload_bytes
         if length > limit:
             raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
-        if req.program_type.route == "new_programs":  # the same 404 the one-shot route gives
+        if not req.program_type.archive:  # the same 404 the one-shot route gives
             await self.ingest.specs.latest(req.program_type.spec_kind, req.ingestion_name)
         return await self.store.create(tus_id=uuid.uuid4().hex, client=req.client, length=length,
                                        request=request_to_json(req), metadata=metadata,
@@ -187,7 +186,7 @@ class ResumableService:
                 await asyncio.sleep(LEASE_S / 3)
                 try:
                     await self.store.refresh(tus_id, token, LEASE_S)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                except DatabaseError as e:
                     log.warning("resumable upload %s: lease renewal failed: %s", tus_id, e)
 
         try:
@@ -203,7 +202,7 @@ class ResumableService:
         tus_id, length = row["id"], row["length"]
         req = request_from_json(row["request"], self.ingest.registry)
         try:
-            if req.program_type.route == "national_programs":
+            if req.program_type.archive:
                 answer = await self._complete_zip(req, tus_id, length)
             else:
                 answer = await self.ingest.ingest_csv(req, self.staging.read(tus_id, length),
@@ -222,11 +221,11 @@ class ResumableService:
     async def _complete_zip(self, req: UploadRequest, tus_id: str, length: int) -> dict:
         path = self.staging.local_path(tus_id)
         if path is not None:
-            return await self.ingest.ingest_zip(req, path, length)
-        # A ZIP is read from its central directory: an S3-staged one is spooled first, as a
-        # one-shot national upload is.
-        path, size = await spool(self.staging.read(tus_id, length), self.spool_dir)
+            return await self.ingest.ingest_zip(req, path, length)  # hashed from the file
+        # A ZIP is read from its central directory: an S3-staged one is spooled first (and
+        # hashed while spooled), as a one-shot national upload is.
+        spooled = await spool(self.staging.read(tus_id, length), self.spool_dir)
         try:
-            return await self.ingest.ingest_zip(req, path, size)
+            return await self.ingest.ingest_zip(req, spooled.path, spooled.size, spooled.sha256)
         finally:
-            path.unlink(missing_ok=True)
+            spooled.path.unlink(missing_ok=True)

@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from ..db import stored
+
 COLUMNS = ("id, client, length, upload_offset, request, metadata, status, upload_id, "
            "upload_status, lease_until, created_at, expires_at, expires_at < now() AS expired")
 SQL_CREATE = ("INSERT INTO resumable_uploads (id, client, length, request, metadata, expires_at) "
@@ -46,37 +48,47 @@ class ResumableStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    @stored
     async def create(self, *, tus_id: str, client: str | None, length: int,
                      request: dict[str, Any], metadata: str, expire_s: float) -> dict[str, Any]:
         return _row(await self.pool.fetchrow(SQL_CREATE, tus_id, client, length, request,
                                              metadata, float(expire_s)))
 
+    @stored
     async def get(self, tus_id: str, client: str | None) -> dict[str, Any] | None:
         """The upload if it exists and belongs to ``client`` (another client's is "none")."""
         return _row(await self.pool.fetchrow(SQL_GET, tus_id, client))
 
+    @stored
     async def lease(self, tus_id: str, client: str | None, token: str,
                     lease_s: float) -> dict[str, Any] | None:
         """Take the upload for one request; None when another request holds it."""
         return _row(await self.pool.fetchrow(SQL_LEASE, tus_id, client, token, float(lease_s)))
 
+    @stored
     async def refresh(self, tus_id: str, token: str, lease_s: float) -> None:
         await self.pool.execute(SQL_REFRESH, tus_id, token, float(lease_s))
 
+    @stored
     async def release(self, tus_id: str, token: str) -> None:
         await self.pool.execute(SQL_RELEASE, tus_id, token)
 
+    @stored
     async def set_offset(self, tus_id: str, token: str, offset: int) -> bool:
         return await self.pool.execute(SQL_OFFSET, tus_id, token, offset) == "UPDATE 1"
 
+    @stored
     async def done(self, tus_id: str, token: str, upload_id: str, upload_status: str) -> None:
         await self.pool.execute(SQL_DONE, tus_id, token, upload_id, upload_status)
 
+    @stored
     async def terminate(self, tus_id: str, token: str) -> None:
         await self.pool.execute(SQL_TERMINATE, tus_id, token)
 
+    @stored
     async def expired(self, limit: int = 100) -> list[dict[str, Any]]:
         return [dict(r) for r in await self.pool.fetch(SQL_EXPIRED, limit)]
 
+    @stored
     async def delete_expired(self, tus_id: str) -> None:
         await self.pool.execute(SQL_DELETE, tus_id)

@@ -12,7 +12,7 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, runtime_checkable
 
-from ingest_server.errors import BadRequest, IngestError, StorageError
+from ingest_server.errors import IngestError, InvalidStorageArgument, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,14 @@ _UPLOAD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def validate_key(key: str) -> str:
-    """Return ``key`` if it is a safe relative object key, else raise ``BadRequest(invalid_key)``.
+    """Return ``key`` if it is a safe relative object key, else raise ``InvalidStorageArgument(invalid_key)``.
 
     Keys are built from templates, but parts of them may come from client fields, so this is the
     last line of defence against path traversal on the local backend (and odd keys on S3).
     """
     reason = _key_problem(key)
     if reason:
-        raise BadRequest(f"invalid object key: {reason}", code="invalid_key", key=repr(key)[:200])
+        raise InvalidStorageArgument(f"invalid object key: {reason}", code="invalid_key", key=repr(key)[:200])
     return key
 
 
@@ -68,7 +68,7 @@ def validate_prefix(prefix: str) -> str:
 
 def validate_upload_id(upload_id: str) -> str:
     if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
-        raise BadRequest("invalid upload id", code="invalid_upload_id",
+        raise InvalidStorageArgument("invalid upload id", code="invalid_upload_id",
                          upload_id=repr(upload_id)[:200])
     return upload_id
 
@@ -107,11 +107,6 @@ class Storage(Protocol):
 
     def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         """Async generator of the object's bytes; ``NotFound(object_not_found)`` if missing."""
-
-    async def exists(self, key: str) -> bool: ...
-
-    async def list(self, prefix: str = "") -> list[str]:
-        """Published keys starting with ``prefix``, sorted; never staged data."""
 
     async def delete(self, key: str) -> None:
         """Remove a published object; deleting a missing one is not an error."""

@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ingest_server.errors import (BadRequest, Conflict, IngestError, InsufficientStorage,
-                                  NotFound, StorageError)
+from ingest_server.errors import (Conflict, IngestError, InsufficientStorage,
+                                  InvalidStorageArgument, NotFound, StorageError)
 from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validate_key,
                                         validate_prefix, validate_upload_id)
 
@@ -207,29 +207,6 @@ class LocalStorage:
         finally:
             fh.close()
 
-    async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self.path_of(key).is_file)
-
-    async def list(self, prefix: str = "") -> list[str]:
-        validate_prefix(prefix)
-        return await asyncio.to_thread(self._list, prefix)
-
-    def _list(self, prefix: str) -> list[str]:
-        # Walk only the deepest directory the prefix names, not the whole root.
-        start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
-        keys = []
-        for dirpath, dirnames, filenames in os.walk(start):
-            relative = Path(dirpath).relative_to(self.root).as_posix()
-            if relative == ".":
-                relative = ""
-                if STAGING_DIR in dirnames:
-                    dirnames.remove(STAGING_DIR)
-            for name in filenames:
-                key = f"{relative}/{name}" if relative else name
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
-
     async def delete(self, key: str) -> None:
         path = self.path_of(key)
         try:
@@ -250,7 +227,7 @@ class LocalStorage:
         if upload_id is not None:
             validate_upload_id(upload_id)
         if older_than_s is not None and older_than_s < 0:
-            raise BadRequest("older_than_s must be >= 0", code="invalid_argument")
+            raise InvalidStorageArgument("older_than_s must be >= 0", code="invalid_argument")
         return await asyncio.to_thread(self._cleanup, upload_id, older_than_s)
 
     def _cleanup(self, upload_id: str | None, older_than_s: float | None) -> int:

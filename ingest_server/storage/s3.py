@@ -21,7 +21,7 @@ from aiobotocore.session import get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ingest_server.errors import BadRequest, IngestError, NotFound, StorageError
+from ingest_server.errors import IngestError, InvalidStorageArgument, NotFound, StorageError
 from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validate_key,
                                         validate_prefix, validate_upload_id)
 
@@ -264,29 +264,6 @@ class S3Storage:
         finally:
             body.close()
 
-    async def exists(self, key: str) -> bool:
-        try:
-            await self.client.head_object(Bucket=self.bucket, Key=self.full_key(key))
-        except ClientError as exc:
-            if _error_code(exc) in _MISSING_CODES:
-                return False
-            raise _map_error(exc, "head_object", key) from exc
-        except _S3_ERRORS as exc:
-            raise _map_error(exc, "head_object", key) from exc
-        return True
-
-    async def list(self, prefix: str = "") -> list[str]:
-        validate_prefix(prefix)
-        keys: list[str] = []
-        paginator = self.client.get_paginator("list_objects_v2")
-        try:
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
-                keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", [])
-                            if not item["Key"][len(self.prefix):].startswith(STAGING_DIR + "/"))
-        except _S3_ERRORS as exc:
-            raise _map_error(exc, "list_objects_v2") from exc
-        return sorted(keys)
-
     async def delete(self, key: str) -> None:
         try:
             await self.client.delete_object(Bucket=self.bucket, Key=self.full_key(key))
@@ -305,7 +282,7 @@ class S3Storage:
         if upload_id is not None:
             validate_upload_id(upload_id)
         if older_than_s is not None and older_than_s < 0:
-            raise BadRequest("older_than_s must be >= 0", code="invalid_argument")
+            raise InvalidStorageArgument("older_than_s must be >= 0", code="invalid_argument")
         cutoff = (None if older_than_s is None
                   else datetime.now(timezone.utc) - timedelta(seconds=older_than_s))
         stale = []

@@ -6,12 +6,12 @@ schema), ``keywords`` and ``formats`` (the JSON Schema keywords Cerberus lacks, 
 """
 
 from .codes import code_for, message_for, to_row_error
-from .compiler import CompiledSchema, RowChecker, compile_schema, get_compiled
+from .compiler import CompiledSchema, BoundSchema, compile_schema, get_compiled
 from .definition import Extensions, IngestValidator, check_cerberus_schema, make_validator_class
 from .translate import translate_cqube_spec
 
 __all__ = [
-    "CompiledSchema", "Extensions", "IngestValidator", "RowChecker", "check_cerberus_schema",
+    "CompiledSchema", "Extensions", "IngestValidator", "BoundSchema", "check_cerberus_schema",
     "code_for", "compile_schema", "get_compiled", "make_validator_class", "message_for",
     "to_row_error", "translate_cqube_spec",
 ]

@@ -62,8 +62,9 @@ def _fast_kind(rules: dict, types_mapping: dict) -> str:
 _STANDARD_TYPES = frozenset(make_validator_class(None).types_mapping)
 
 
-class RowChecker:
-    """Checks the rows of one file (one header). ``check(row)`` -> ``[(column, code, msg)]``."""
+class BoundSchema:
+    """A compiled schema bound to one file's header: ``check(row)`` -> ``[(column, code, msg)]``
+    (the row checker of the CSV workers, ``csvstream.RowChecker``, wraps it with the plugins)."""
 
     def __init__(self, header: tuple[str, ...], columns: tuple[str, ...],
                  check: Callable[[list[str]], list], source: str) -> None:
@@ -113,7 +114,7 @@ class CompiledSchema:
         kind = _fast_kind(rules, self._types)
         return kind, compile_field(name, rules, self.extensions, self._types)
 
-    def bind(self, header: Sequence[str]) -> RowChecker:
+    def bind(self, header: Sequence[str]) -> BoundSchema:
         """Map the schema onto one file's header; reject missing or unknown columns."""
         header = tuple(header)
         present = set(header)
@@ -133,7 +134,7 @@ class CompiledSchema:
                 plans.append((index, column, self._plan(column, self.allow_unknown, known=False)))
         return self._generate(header, plans)
 
-    def _generate(self, header: tuple[str, ...], plans: list) -> RowChecker:
+    def _generate(self, header: tuple[str, ...], plans: list) -> BoundSchema:
         namespace: dict[str, Any] = {}
         lines = ["def check(row):", "    errs = []"]
         row_columns = []
@@ -172,7 +173,7 @@ class CompiledSchema:
         source = "\n".join(lines) + "\n"
         exec(compile(source, "<compiled schema>", "exec"), namespace)  # noqa: S102 - our own code
         columns = tuple(c for _, c, (kind, _) in plans if kind != "skip")
-        return RowChecker(header, tuple(c for c in header if c in columns), namespace["check"],
+        return BoundSchema(header, tuple(c for c in header if c in columns), namespace["check"],
                           source)
 
     def _row_fallback(self, header: tuple[str, ...], columns: frozenset) -> Callable:

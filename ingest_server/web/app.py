@@ -29,7 +29,8 @@ from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
 from .cqube.errors import cqube_errors_middleware
-from .drain import DRAIN, Drain, drain_middleware
+from .drain import drain_middleware
+from .inflight import Drain
 from .edge import edge_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
 from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata,
@@ -45,7 +46,7 @@ def create_app(settings: Settings) -> web.Application:
                                        *shaping, edge_middleware, auth_middleware],
                           client_max_size=1024 * 1024)
     app[appkeys.SETTINGS] = settings
-    app[DRAIN] = Drain()
+    app[appkeys.DRAIN] = Drain()
     app.on_response_prepare.append(echo_request_id)
     plugins_dir = _plugins_dir(settings)
     # The same registry the in-process checks use: each plugin file is imported once per process.
@@ -178,4 +179,5 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await app[appkeys.INGEST].drain(settings.server.shutdown_timeout_s)
         await runners.close()

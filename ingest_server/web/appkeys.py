@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import asyncpg
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from ..auth import TokenService
-    from ..config import Settings
-    from ..plugins import Registry
-    from ..specs import SpecStore
-    from ..storage.base import Storage
-    from ..uploads import UploadStore
-    from ..ingest.service import IngestService
+from ..auth import TokenService
+from ..config import Settings
+from ..db import Pool
+from ..ingest.service import IngestService
+from ..plugins import Registry
+from ..resumable.service import ResumableService
+from ..specs import SpecStore
+from ..storage.base import Storage
+from ..uploads import UploadStore
+from .inflight import Drain
 
-SETTINGS = web.AppKey("settings", "Settings")
-POOL = web.AppKey("pool", asyncpg.Pool)
-SPECS = web.AppKey("specs", "SpecStore")
-UPLOADS = web.AppKey("uploads", "UploadStore")
-STORAGE = web.AppKey("storage", "Storage")
-TOKENS = web.AppKey("tokens", "TokenService")
-REGISTRY = web.AppKey("registry", "Registry")
-INGEST = web.AppKey("ingest", "IngestService")
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", Pool)
+SPECS = web.AppKey("specs", SpecStore)
+UPLOADS = web.AppKey("uploads", UploadStore)
+STORAGE = web.AppKey("storage", Storage)
+TOKENS = web.AppKey("tokens", TokenService)
+REGISTRY = web.AppKey("registry", Registry)
+INGEST = web.AppKey("ingest", IngestService)
+RESUMABLE = web.AppKey("resumable", ResumableService)
+DRAIN = web.AppKey("drain", Drain)
+DOCUMENT = web.AppKey("openapi_document", bytes)  # the OpenAPI document, built once
+CONSOLE_ASSETS = web.AppKey("console_assets", dict)  # the console's files, read once

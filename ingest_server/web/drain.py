@@ -20,46 +20,16 @@ import time
 
 from aiohttp import web
 
-from .middleware import Handler
+from . import appkeys
+from .handler import Handler
 
 log = logging.getLogger("ingest_server")
 SETTLE_S = 1.0  # how long a connection accepted before SIGTERM may take to send its request
 
 
-class Drain:
-    """Requests in flight, and whether the process is shutting down."""
-
-    def __init__(self) -> None:
-        self.draining = False
-        self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    def enter(self) -> None:
-        self.in_flight += 1
-        self._idle.clear()
-
-    def leave(self) -> None:
-        self.in_flight -= 1
-        if self.in_flight == 0:
-            self._idle.set()
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        """True once nothing is in flight; False if ``timeout_s`` passed first."""
-        try:
-            async with asyncio.timeout(max(timeout_s, 0.0)):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
-
-
-DRAIN = web.AppKey("drain", Drain)
-
-
 @web.middleware
 async def drain_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    drain = request.app[DRAIN]
+    drain = request.app[appkeys.DRAIN]
     drain.enter()
     try:
         response = await handler(request)
@@ -90,7 +60,7 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
         if on_started is not None:
             on_started(site.name)
         await stop.wait()
-        drain = app[DRAIN]
+        drain = app[appkeys.DRAIN]
         drain.draining = True
         deadline = time.monotonic() + grace_s
         # Connections the kernel completed but the loop has not accepted yet would be reset when

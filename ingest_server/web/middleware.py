@@ -6,43 +6,29 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Awaitable, Callable
+from typing import Callable
 
-import asyncpg
 from aiohttp import web
 
 from .. import metrics
 from ..auth import Principal
-from ..db import CONNECTION_ERRORS
-from ..errors import (DatabaseUnavailable, IngestError, InsufficientStorage, StorageError,
+from ..errors import (DatabaseError, IngestError, InsufficientStorage, StorageError,
                       Unauthorized)
 from ..logs import ACCESS_LOGGER, REQUEST_ID as REQUEST_ID_VAR, log_event
 from . import appkeys
+from .handler import Handler
 
 log = logging.getLogger("ingest_server.web")
 access_log = logging.getLogger(ACCESS_LOGGER)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 BASIC_CODES = frozenset({"invalid_client", "missing_credentials"})  # the token endpoint's own
 _UNMARKED = object()  # handlers under /api/ without a mark still need a valid token
 OPEN_SPEC_PRINCIPAL = Principal(client="anonymous", scopes=frozenset({"spec"}))
-DB_DOWN = CONNECTION_ERRORS + (asyncpg.ConnectionDoesNotExistError,
-                               asyncpg.ConnectionFailureError)
-
-
-def _raised_by_asyncpg(exc: BaseException) -> bool:
-    """Whether a connection error came from the database driver rather than from the client:
-    a refused or reset connection is an OSError either way."""
-    if isinstance(exc, (asyncpg.PostgresError, asyncpg.InterfaceError)):
-        return True
-    tb = exc.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_globals.get("__name__", "").startswith("asyncpg"):
-            return True
-        tb = tb.tb_next
-    return False
+# The database's errors arrive as DatabaseError from the stores: a lost connection here is the
+# client's (a reset or a disconnect while its body was read).
+CONNECTION_LOST = (ConnectionError, OSError)
 
 
 def requires(scope: str | None) -> Callable[[Handler], Handler]:
@@ -126,7 +112,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except IngestError as e:
         if isinstance(e, (StorageError, InsufficientStorage)):
             metrics.storage_error(e.code)
-        elif isinstance(e, DatabaseUnavailable):
+        elif isinstance(e, DatabaseError):
             metrics.db_error(e.code)
         if e.status >= 500:
             log.error("request %s failed: %s (%s)", request_id, e.code, e.message)
@@ -141,15 +127,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if e.status == 405 and "Allow" in e.headers:
             resp.headers["Allow"] = e.headers["Allow"]
         return resp
-    except DB_DOWN as e:
-        if not _raised_by_asyncpg(e):
-            log.info("request %s: connection lost: %s", request_id, e.__class__.__name__)
-            return error_response(IngestError("the connection was lost", code="connection_lost",
-                                              status=400), request_id)
-        metrics.db_error("db_unavailable")
-        log.error("request %s: database unavailable: %s", request_id, e.__class__.__name__)
-        return error_response(IngestError("the database is unavailable, try again later",
-                                          code="db_unavailable", status=503), request_id)
+    except CONNECTION_LOST as e:
+        log.info("request %s: connection lost: %s", request_id, e.__class__.__name__)
+        return error_response(IngestError("the connection was lost", code="connection_lost",
+                                          status=400), request_id)
     except Exception:
         log.exception("request %s: unhandled error", request_id)
         return error_response(IngestError("internal error; quote the request id when reporting it",

@@ -14,7 +14,7 @@ import unicodedata
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
@@ -38,6 +38,7 @@ class Form:
     filename: str = ""
     spooled: Path | None = None
     size: int = 0
+    sha256: str | None = None  # of the spooled file, hashed while it was written
 
     def get(self, name: str, query: Any = None) -> str | None:
         """A field from the form or the query; 400 ``conflicting_field`` when they (or repeats
@@ -134,42 +135,61 @@ async def next_part(reader: MultipartReader, count: list[int],
     return part
 
 
-StreamNow = Callable[[Form, AsyncIterator[bytes]], Awaitable[None]]
+class UploadForm:
+    """An upload's multipart body, read in order with no callback: ``until_file()`` reads the
+    fields up to the file part; then either ``file_chunks()`` streams the file (and checks the
+    parts after it), or ``spool_rest()`` spools it and reads the rest. Used as an async context
+    manager, which removes the spooled file at the end whatever happened."""
 
+    def __init__(self, reader: MultipartReader, *, limit: int, spool_dir: Path,
+                 late_options: frozenset[str], idle_s: float = BODY_IDLE_TIMEOUT_S) -> None:
+        self.form = Form()
+        self._reader, self._limit, self._spool_dir = reader, limit, spool_dir
+        self._late, self._idle_s = late_options, idle_s
+        self._count = [0]
+        self._file: BodyPartReader | None = None
 
-async def read_form(reader: MultipartReader, *, limit: int, spool_dir: Path,
-                    ready: Callable[[Form], bool], stream: StreamNow | None,
-                    late_options: frozenset[str],
-                    idle_s: float = BODY_IDLE_TIMEOUT_S) -> Form:
-    """Read every part. The file streams into ``stream`` when ``ready(form)`` holds at that point,
-    else it is spooled to ``form.spooled`` (the caller removes it)."""
-    form, count = Form(), [0]
-    streamed = False
-    try:
-        while (part := await next_part(reader, count, idle_s)) is not None:
-            if part.name != FILE_FIELD:
-                value = await _read_field(part, idle_s)
-                if part.name and form.fields.setdefault(part.name, value) != value:
-                    raise conflicting(part.name)
-                continue
-            if form.filename or form.spooled or streamed:
-                raise BadRequest("more than one 'file' part", code="too_many_files")
-            form.filename = clean_filename(part.filename)
-            if stream is not None and ready(form):
-                streamed = True
-                await stream(form, _then_trailing(part, reader, form, limit, count, late_options,
-                                                  idle_s))
+    async def __aenter__(self) -> UploadForm:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.form.spooled is not None:
+            self.form.spooled.unlink(missing_ok=True)
+
+    async def until_file(self) -> Form:
+        """The fields before the file part (the file's name included); 400 without one."""
+        form = self.form
+        while (part := await next_part(self._reader, self._count, self._idle_s)) is not None:
+            if part.name == FILE_FIELD:
+                form.filename = clean_filename(part.filename)
+                self._file = part
                 return form
-            form.spooled, form.size = await spool(part_chunks(part, limit, idle_s), spool_dir)
-    except BaseException:
-        # A later part can still be refused (or the client go away) after the file was spooled:
-        # the caller only removes form.spooled when read_form returns.
-        if form.spooled is not None:
-            form.spooled.unlink(missing_ok=True)
-        raise
-    if not form.filename:
+            await self._add_field(part)
         raise BadRequest("the form has no 'file' part", code="missing_file")
-    return form
+
+    def file_chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes; then, before the end is signalled, the parts after it."""
+        assert self._file is not None, "until_file() first"
+        return _then_trailing(self._file, self._reader, self.form, self._limit, self._count,
+                              self._late, self._idle_s)
+
+    async def spool_rest(self) -> Form:
+        """Spool the file to ``form.spooled`` (with its size and SHA-256), then read every part
+        after it: the form complete."""
+        assert self._file is not None, "until_file() first"
+        form = self.form
+        spooled = await spool(part_chunks(self._file, self._limit, self._idle_s), self._spool_dir)
+        form.spooled, form.size, form.sha256 = spooled.path, spooled.size, spooled.sha256
+        while (part := await next_part(self._reader, self._count, self._idle_s)) is not None:
+            if part.name == FILE_FIELD:
+                raise BadRequest("more than one 'file' part", code="too_many_files")
+            await self._add_field(part)
+        return form
+
+    async def _add_field(self, part: BodyPartReader) -> None:
+        value = await _read_field(part, self._idle_s)
+        if part.name and self.form.fields.setdefault(part.name, value) != value:
+            raise conflicting(part.name)
 
 
 async def _then_trailing(part: BodyPartReader, reader: MultipartReader, form: Form, limit: int,

@@ -1,18 +1,19 @@
 """OpenAPI operations of cQube's routes we added (JSON rows, validate, getRawData, signed links)
 and what the cqube profile answers instead of the native shapes. Imported by ``openapi.py``,
-whose helpers these build on."""
+built from the same blocks (``openapi_ops``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .openapi import DB_ERRORS, FILE_ERRORS, STORAGE_ERRORS, JSON, Op, _merge, json_body, param
+from .openapi_ops import (DB_ERRORS, FILE_ERRORS, JSON, STORAGE_ERRORS, Op, merge, codes,
+                          json_body, param)
 from .openapi_schemas import COUNT, STRING, closed, ref
 
-ROW_ERRORS = {400: ["invalid_json", "invalid_body", "missing_field", "invalid_field",
-                    "invalid_name", "invalid_idempotency_key", *FILE_ERRORS],
-              404: ["spec_not_found"], 409: ["upload_in_progress", "key_conflict"],
-              413: ["body_too_large", "upload_too_large"], 500: ["worker_crashed", "plugin_error"]}
+ROW_ERRORS = codes("invalid_json", "invalid_body", "missing_field", "invalid_field",
+                   "invalid_name", "invalid_idempotency_key", *FILE_ERRORS, "spec_not_found",
+                   "upload_in_progress", "key_conflict", "body_too_large", "upload_too_large",
+                   "worker_crashed", "plugin_error")
 
 SCHEMAS: dict[str, Any] = {
     "JsonRows": {
@@ -52,7 +53,7 @@ def _rows_op(kind: str) -> Op:
               body={"required": True, "content": {JSON: {"schema": ref("JsonRows")}}},
               parameters=[param("Idempotency-Key", "header", "repeat a request safely")],
               responses={200: json_body(ref("JsonRowsResult"), "the outcome")},
-              errors=_merge(ROW_ERRORS, STORAGE_ERRORS, DB_ERRORS))
+              errors=merge(ROW_ERRORS, STORAGE_ERRORS, DB_ERRORS))
 
 
 OPERATIONS: list[Op] = [
@@ -70,8 +71,8 @@ OPERATIONS: list[Op] = [
                "grammar": {"type": "string", "contentMediaType": "application/json"},
                "data": {"type": "string", "contentMediaType": "text/csv"}}}}}},
        responses={201: json_body(ref("Validated"), "the errors (empty: valid)")},
-       errors={400: ["invalid_field", "missing_field", "invalid_spec", "not_multipart",
-                     "bad_multipart", "too_many_parts"], 413: ["upload_too_large"]}),
+       errors=codes("invalid_field", "missing_field", "invalid_spec", "not_multipart",
+                     "bad_multipart", "too_many_parts", "upload_too_large")),
     Op("post", "/api/ingestion/getRawData", "Download links of today's emission files",
        "ingestion", "read",
        description="For each programme, links to the emission files national uploads landed "
@@ -79,7 +80,7 @@ OPERATIONS: list[Op] = [
                    "`GET /api/ingestion/raw` valid for an hour.",
        body={"required": True, "content": {JSON: {"schema": ref("RawDataRequest")}}},
        responses={200: json_body(ref("RawData"), "the links per programme")},
-       errors=_merge({400: ["invalid_json", "invalid_field"], 413: ["body_too_large"]},
+       errors=merge(codes("invalid_json", "invalid_field", "body_too_large"),
                      DB_ERRORS, STORAGE_ERRORS)),
     Op("get", "/api/ingestion/raw", "One emission file behind a signed link", "ingestion", None,
        description="The links `getRawData` gives on local storage: the HMAC signature of the key "
@@ -89,8 +90,8 @@ OPERATIONS: list[Op] = [
                    param("signature", "query", "HMAC-SHA256, hex", required=True)],
        responses={200: {"description": "the file",
                         "content": {"text/csv": {"schema": {"type": "string"}}}}},
-       errors=_merge({400: ["invalid_key"], 403: ["invalid_signature", "link_expired"],
-                      404: ["object_not_found"]}, STORAGE_ERRORS)),
+       errors=merge(codes("invalid_key", "invalid_signature", "link_expired",
+                           "object_not_found"), STORAGE_ERRORS)),
 ]
 
 CQUBE_PROFILE = """

@@ -80,7 +80,7 @@ def _allowed_types(request: web.Request) -> list[str]:
     from .. import appkeys  # noqa: PLC0415
 
     registry = request.app[appkeys.REGISTRY]
-    return sorted(n for n, p in registry.program_types.items() if p.route == "new_programs")
+    return [t.name for t in registry.types_for("new_programs")]
 
 
 @web.middleware

@@ -20,7 +20,7 @@ from ...cqube.queries import cqube_file_status
 from ...cqube.status import file_status_body, file_status_word
 from ...errors import FileRejected, IngestError, SpecNotFound, ZipRejected
 from ...ingest.responses import response_body
-from ...ingest.service import new_upload_id
+from ...ingest.model import new_upload_id
 from ...logs import log_event
 from .. import appkeys
 from ..middleware import PRINCIPAL, Handler, requires

@@ -39,7 +39,7 @@ class Asset:
         self.etag = '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
 
 
-ASSETS = web.AppKey("console_assets", dict)
+ASSETS = appkeys.CONSOLE_ASSETS
 
 
 def load_assets(directory: Path = CONSOLE_DIR) -> dict[str, Asset]:

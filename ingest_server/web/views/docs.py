@@ -15,6 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from swagger_ui_bundle import swagger_ui_path
 
+from .. import appkeys
 from ..middleware import requires
 from ..openapi import build_document
 
@@ -58,7 +59,7 @@ CACHE = "public, max-age=3600"
 
 @requires(None)
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[DOCUMENT], content_type="application/json")
+    return web.Response(body=request.app[appkeys.DOCUMENT], content_type="application/json")
 
 
 @requires(None)
@@ -79,12 +80,11 @@ async def docs_asset(request: web.Request) -> web.StreamResponse:
                             headers={"Content-Type": content_type, "Cache-Control": CACHE})
 
 
-DOCUMENT = web.AppKey("openapi_document", bytes)
 
 
 def setup(app: web.Application) -> None:
     # Built once: the document is static data, and a broken one stops start-up, not a request.
-    app[DOCUMENT] = json.dumps(build_document(), indent=1).encode()
+    app[appkeys.DOCUMENT] = json.dumps(build_document(), indent=1).encode()
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/api/docs", docs_page)
     app.router.add_get("/api/docs/{asset}", docs_asset)

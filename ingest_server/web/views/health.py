@@ -6,7 +6,6 @@ from ... import __version__
 from ...db import ping
 from ...errors import IngestError
 from .. import appkeys
-from ..drain import DRAIN
 from ..middleware import requires
 
 
@@ -29,7 +28,7 @@ async def readyz(request: web.Request) -> web.Response:
             checks[name] = e.code
     ready = all(v == "ok" for v in checks.values())
     status = "ready" if ready else "not_ready"
-    if request.app[DRAIN].draining:  # shutting down: a load balancer must stop sending here
+    if request.app[appkeys.DRAIN].draining:  # shutting down: a load balancer must stop sending here
         ready, status = False, "draining"
     return web.json_response({"status": status, "checks": checks},
                              status=200 if ready else 503)

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ...errors import BadRequest
 from ...ingest.jsonrows import ROUTES, csv_chunks, parse_body
-from ...ingest.service import UploadRequest
+from ...ingest.model import UploadRequest
 from ...programs import safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires

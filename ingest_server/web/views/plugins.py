@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from ...ingest.checker import plugin_extensions
+from ...plugins import plugin_extensions
 from ...plugins import PluginError
 from ...validation import make_validator_class
 from .. import appkeys

@@ -13,7 +13,6 @@ import asyncio
 import logging
 from typing import Any, AsyncIterator
 
-import asyncpg
 from aiohttp import web
 
 from ...aio import in_background, uncancellable
@@ -25,11 +24,11 @@ from ...resumable.store import ResumableStore
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..multipart import Form, clean_filename, within
-from .ingestion import _check_extension, _upload_request
+from ..upload_request import check_extension, upload_request
 
 log = logging.getLogger("ingest_server.resumable")
 PREFIX = "/api/ingestion/resumable"
-RESUMABLE = web.AppKey("resumable", ResumableService)
+RESUMABLE = appkeys.RESUMABLE
 UPLOAD_ID = web.RequestKey("tus_upload_id", str)
 LOCATION = web.RequestKey("tus_location", str)
 EXPIRE_EVERY_S = 60.0
@@ -80,10 +79,12 @@ async def create(request: web.Request) -> web.Response:
     name = fields.get("filename") or fields.get("name")  # tus-js-client and Uppy send "name"
     form = Form(fields=fields, filename=clean_filename(name))
     kind = form.get("ingestion_type", request.query)
-    national = kind == "national" or (not kind and form.filename.lower().endswith(".zip"))
-    route = "national_programs" if national else "new_programs"
-    req = _upload_request(request, form, route)
-    _check_extension(form.filename, (".zip",) if national else (".csv", ".txt"))
+    pt = request.app[appkeys.REGISTRY].program_type(kind) if kind else None
+    archive = pt.archive if pt is not None else \
+        (not kind and form.filename.lower().endswith(".zip"))
+    route = "national_programs" if archive else "new_programs"
+    req = upload_request(request, form, route)
+    check_extension(form.filename, req.program_type)
     with_upload = bool(request.content_length) or request.headers.get("Transfer-Encoding")
     if with_upload:
         _check_media_type(request)
@@ -203,7 +204,7 @@ async def _expire_forever(service: ResumableService) -> None:
         await asyncio.sleep(EXPIRE_EVERY_S)
         try:
             await service.expire()
-        except (IngestError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+        except (IngestError, OSError) as e:  # the stores raise IngestError for the database
             log.warning("expiring resumable uploads failed: %s", e)
 
 

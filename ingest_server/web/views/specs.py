@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ... import safejson
 from ...errors import BadRequest, InvalidSpec
-from ...ingest.checker import plugin_extensions
+from ...plugins import plugin_extensions
 from ...programs import safe_name
 from ...specs import KINDS
 from ...validation import check_cerberus_schema, translate_cqube_spec

@@ -21,8 +21,10 @@ from aiohttp import web
 
 from ...csvstream import InlineRunner
 from ...errors import BadRequest, FileRejected, InvalidSpec
-from ...ingest.checker import plugin_extensions
-from ...ingest.pipeline import CsvTarget, ingest_csv
+from ...plugins import plugin_extensions
+from ...ingest.checker import build_checker
+from ...ingest.model import CsvTarget
+from ...ingest.pipeline import stream_csv
 from ...ingest.spool import file_chunks, spool
 from ...validation import translate_cqube_spec
 from .. import appkeys
@@ -79,7 +81,8 @@ async def _check_data(request: web.Request, kind: str, grammar: Any,
                        ingestion_name=name, program=None,
                        plugins_dir=request.app[appkeys.REGISTRY].plugins_dir, dry_run=True)
     try:
-        outcome = await ingest_csv(chunks, target, storage=request.app[appkeys.STORAGE],
+        outcome = await stream_csv(chunks, target, storage=request.app[appkeys.STORAGE],
+                                   build_checker=build_checker,
                                    runner=InlineRunner(sample_limit=MAX_ERRORS),
                                    upload_id="validate", encoding=None,
                                    chunk_bytes=settings.ingest.chunk_bytes,
@@ -117,7 +120,7 @@ async def _read(request: web.Request, form: _Request) -> None:
                                                 part_chunks(part, limit))
             else:
                 spool_dir = settings.path(settings.server.state_dir) / "spool"
-                form.spooled, _ = await spool(part_chunks(part, limit), spool_dir)
+                form.spooled = (await spool(part_chunks(part, limit), spool_dir)).path
         else:
             await part.release()
 

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from server_process import free_port, kill_group
+from testkit.server_process import free_port, kill_group
 
 CONFIG = """\
 worker_processes 1;

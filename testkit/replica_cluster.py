@@ -25,10 +25,10 @@ from typing import AsyncIterator
 
 import aiohttp
 
-from conftest import TEST_CLIENT, basic
+from testkit.accounts import TEST_CLIENT, basic
 from ingest_server.auth import hash_secret
-from nginx_lb import Nginx
-from server_process import ServerProcess, free_port, write_config
+from testkit.nginx_lb import Nginx
+from testkit.server_process import ServerProcess, free_port, write_config
 
 COLUMNS = ["date", "school_id", "teachers_present", "remarks"]
 SPEC = {"program": "teacherspresent", "input": {"type": "object", "properties": {
@@ -225,17 +225,3 @@ async def check_landed(storage, case: CsvCase, body: dict) -> None:
         assert [r[1] for r in errors[1:]] == [f"{case.tag}-{i}" for i in range(case.rows)
                                              if case.bad_every and i % case.bad_every ==
                                              case.bad_every - 1]
-
-
-async def until(predicate, timeout_s: float = 30.0, every_s: float = 0.05):
-    """Wait for ``predicate()`` (sync or async) to be truthy; return it or fail."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(every_s)

@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from server_process import kill_group
+from testkit.server_process import kill_group
 
 ACCESS_KEY_ID = "test-access-key"
 SECRET_ACCESS_KEY = "test-secret-key"

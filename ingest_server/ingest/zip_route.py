@@ -20,14 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import Any
 
 from ..errors import FileRejected, SpecNotFound, ZipRejected
 from ..ziparchive import ByteBudget, ZipLimits, ZipMember, aiter_member, inspect_zip
-from .service import Context, MemberOutcome
-
-if TYPE_CHECKING:
-    from .service import IngestService, UploadRequest
+from .csv_route import CsvRoute
+from .model import Context, MemberOutcome, StreamStats, UploadRequest
 
 
 def zip_limits(settings: Any) -> ZipLimits:
@@ -45,16 +43,15 @@ def refuse_non_csv(members: list[ZipMember], policy: str) -> None:
                           names=others[:20])
 
 
-async def ingest_zip(service: IngestService, req: UploadRequest, path: Path,
-                     source: AsyncIterator[bytes]) -> dict[str, Any]:
-    """Validate and land every CSV member of the archive at ``path`` (``source`` is its bytes)."""
-    limits = zip_limits(service.settings)
+async def ingest_zip(route: CsvRoute, req: UploadRequest, path: Path,
+                     read: StreamStats) -> dict[str, Any]:
+    """Validate and land every CSV member of the archive at ``path`` (``read``: its size and
+    SHA-256, taken while it was spooled)."""
+    limits = zip_limits(route.settings)
 
     async def work(ctx: Context) -> None:
-        async for _ in ctx.source:  # hashes and counts the archive as received
-            pass
         members = await asyncio.to_thread(inspect_zip, path, limits)
-        refuse_non_csv(members, service.settings.limits.zip_non_csv)
+        refuse_non_csv(members, route.settings.limits.zip_non_csv)
         budget = ByteBudget(limits.max_uncompressed_bytes)
         for member in members:
             if member.kind != "csv":
@@ -65,24 +62,24 @@ async def ingest_zip(service: IngestService, req: UploadRequest, path: Path,
             outcome = MemberOutcome(name=member.stem)
             ctx.members.append(outcome)
             try:
-                spec = await service.specs.latest(req.program_type.spec_kind, member.stem)
+                spec = await route.specs.latest(req.program_type.spec_kind, member.stem)
             except SpecNotFound as e:
                 outcome.error = {"code": e.code, "message": f"{member.name}: {e.message}"}
                 continue
             outcome.spec_version = spec.version
-            outcome.csv = await _ingest_member(service, ctx, req, path, member, spec, limits,
+            outcome.csv = await _ingest_member(route, ctx, req, path, member, spec, limits,
                                                budget)
 
-    return await service.run(req, source, work)
+    return await route.lifecycle.run(req, read, work)
 
 
-async def _ingest_member(service: IngestService, ctx: Context, req: UploadRequest, path: Path,
+async def _ingest_member(route: CsvRoute, ctx: Context, req: UploadRequest, path: Path,
                          member: ZipMember, spec: Any, limits: ZipLimits, budget: ByteBudget):
     # aclosing: when the pipeline stops early (a missing column, a refused row stream), the
     # reader thread is told to stop now rather than whenever the generator is collected.
     try:
         async with contextlib.aclosing(aiter_member(path, member, limits, budget)) as chunks:
-            return await service.run_csv(ctx, chunks, spec, name=member.stem,
+            return await route.run_csv(ctx, chunks, spec, name=member.stem,
                                          program=member.stem, req=req,
                                          expected_bytes=member.file_size)
     except FileRejected as e:
