@@ -12,16 +12,17 @@ Responses sent while draining carry ``Connection: close`` so clients do not reus
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 
 from aiohttp import web
 
 from . import appkeys
 from .handler import Handler
+from .inflight import Drain
 
 log = logging.getLogger("ingest_server")
 SETTLE_S = 1.0  # how long a connection accepted before SIGTERM may take to send its request
@@ -30,7 +31,7 @@ SETTLE_S = 1.0  # how long a connection accepted before SIGTERM may take to send
 @web.middleware
 async def drain_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     drain = request.app[appkeys.DRAIN]
-    drain.enter()
+    drain.enter(request.transport)
     try:
         response = await handler(request)
         if drain.draining:
@@ -70,22 +71,31 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
         await site.stop()  # the listening socket closes: new connections are refused
         if adopted:
             await asyncio.gather(*adopted, return_exceptions=True)
-        # A connection accepted just before the listener closed may not have sent its request
-        # yet (a proxy connects, then writes): give open connections a moment to start theirs,
-        # which then count as in flight, rather than cutting them with nothing in flight.
+        # Wait for the requests in flight, and give a connection accepted just before the
+        # listener closed a moment to send its request (a proxy connects, then writes; under
+        # load that can come after every other request has finished): cutting it would be a 502.
         settle = time.monotonic() + min(SETTLE_S, grace_s)
-        while (drain.in_flight == 0 and runner.server is not None and runner.server.connections
-               and time.monotonic() < settle):
-            await asyncio.sleep(0.02)
         log.info("shutting down: waiting up to %g s for %d request(s) in flight",
                  grace_s, drain.in_flight)
-        if not await drain.wait_idle(deadline - time.monotonic()):
-            log.warning("shutdown grace period over: %d request(s) still in flight are cut",
-                        drain.in_flight)
+        while not _drained(drain, runner, settle):
+            if time.monotonic() >= deadline:
+                log.warning("shutdown grace period over: %d request(s) still in flight are cut",
+                            drain.in_flight)
+                break
+            await asyncio.sleep(0.02)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
+
+
+def _drained(drain: Drain, runner: web.AppRunner, settle: float) -> bool:
+    if drain.in_flight:
+        return False
+    if time.monotonic() >= settle or runner.server is None:
+        return True
+    return all(c.transport is None or c.transport in drain.served
+               for c in runner.server.connections)
 
 
 def _adopt_queued(site: web.BaseSite, runner: web.AppRunner) -> list[asyncio.Future]:

@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
+import weakref
 
 
 class Drain:
-    """Requests in flight, and whether the process is shutting down."""
+    """Requests in flight, the connections that have sent one, and whether shutting down."""
 
     def __init__(self) -> None:
         self.draining = False
         self.in_flight = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        # Connections (their transports) that have started a request: at shutdown, an open
+        # connection not in here was accepted and has not sent one yet.
+        self.served: weakref.WeakSet = weakref.WeakSet()
 
-    def enter(self) -> None:
+    def enter(self, connection: object | None) -> None:
         self.in_flight += 1
-        self._idle.clear()
+        if connection is not None:
+            self.served.add(connection)
 
     def leave(self) -> None:
         self.in_flight -= 1
-        if self.in_flight == 0:
-            self._idle.set()
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        """True once nothing is in flight; False if ``timeout_s`` passed first."""
-        try:
-            async with asyncio.timeout(max(timeout_s, 0.0)):
-                await self._idle.wait()
-        except TimeoutError:
-            return False
-        return True
