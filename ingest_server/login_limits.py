@@ -23,17 +23,19 @@ from .errors import RateLimited
 
 BUCKETS_PER_WINDOW = 10
 
-def _now_bucket(bucket_param: str) -> str:
-    return f"floor(extract(epoch FROM clock_timestamp()) / {bucket_param})::bigint"
-
-
-SQL_CHECK = (f"SELECT key, min(bucket) AS oldest, extract(epoch FROM clock_timestamp()) AS now_s "
-             f"FROM auth_failures WHERE key = ANY($1::text[]) AND bucket > {_now_bucket('$2')} - $3 "
+# The current bucket, floor(now / bucket_s), is computed by the database (its clock is the one
+# clock): written out in each statement, with bucket_s as a parameter.
+SQL_CHECK = ("SELECT key, min(bucket) AS oldest, extract(epoch FROM clock_timestamp()) AS now_s "
+             "FROM auth_failures WHERE key = ANY($1::text[]) "
+             "AND bucket > floor(extract(epoch FROM clock_timestamp()) / $2)::bigint - $3 "
              "GROUP BY key HAVING sum(failures) >= $4")
 SQL_FAILED = ("INSERT INTO auth_failures (key, bucket, failures) "
-              f"SELECT k, {_now_bucket('$2')}, 1 FROM unnest($1::text[]) AS k "
+              "SELECT k, floor(extract(epoch FROM clock_timestamp()) / $2)::bigint, 1 "
+              "FROM unnest($1::text[]) AS k "
               "ON CONFLICT (key, bucket) DO UPDATE SET failures = auth_failures.failures + 1")
-SQL_FORGET = f"DELETE FROM auth_failures WHERE bucket <= {_now_bucket('$1')} - $2"
+SQL_FORGET = ("DELETE FROM auth_failures "
+              "WHERE bucket <= floor(extract(epoch FROM clock_timestamp()) / $1)::bigint - $2")
+
 
 class SharedFailureLimiter:
     """Sliding-window failure counter in PostgreSQL; ``max_failures = 0`` turns it off."""
