@@ -209,9 +209,14 @@ def make_serve_server(tmp_path, postman_dsn):
 
 def _live_server(tmp_path: Path, dsn: str, *, open_endpoint: bool):
     port = free_port()
-    config = _config(tmp_path, dsn, port, open_endpoint)
+    yield from run_server(tmp_path, _config(tmp_path, dsn, port, open_endpoint), port)
+
+
+def run_server(tmp_path: Path, config: Path, port: int, env_extra: dict[str, str] | None = None):
+    """A live ``python -m ingest_server`` on ``config``: yields (url, log, storage folder)."""
     log = tmp_path / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(env_extra or {})
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "ingest_server", "--config", str(config)],
                                 cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -7,15 +7,13 @@ so that, as with cQube, no request carries credentials). No auth on specs, the b
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from testkit.server_process import free_port
-from test_postman import POSTMAN, _config, _requests, _script, _wait_healthy
+from test_postman import POSTMAN, _config, _requests, _script, run_server
 from test_postman import newman, postman_dsn  # noqa: F401 — fixtures
 
 COLLECTION = POSTMAN / "cqube-profile.postman_collection.json"
@@ -43,24 +41,9 @@ def test_collection_is_cqube_shaped():
 def cqube_server(tmp_path, postman_dsn):  # noqa: F811
     port = free_port()
     config = _config(tmp_path, postman_dsn, port)
-    log = tmp_path / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-    env.update(INGEST_COMPAT_PROFILE="cqube", INGEST_AUTH_OPEN_SPEC_API="true",
-               INGEST_AUTH_OPEN_TOKEN_ENDPOINT="true")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ingest_server", "--config", str(config)],
-                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(proc, url, log)
-        yield url, log, tmp_path / "storage"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    yield from run_server(tmp_path, config, port, {
+        "INGEST_COMPAT_PROFILE": "cqube", "INGEST_AUTH_OPEN_SPEC_API": "true",
+        "INGEST_AUTH_OPEN_TOKEN_ENDPOINT": "true"})
 
 
 def test_cqube_collection_runs_green_with_newman(newman, cqube_server, tmp_path):  # noqa: F811
