@@ -11,13 +11,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,34 +42,15 @@ class Replica(ServerProcess):
         super().__init__(config, port, log_path)
         self.name = name
 
-    def spawn(self) -> subprocess.Popen[bytes]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-        command = [sys.executable, "-m", "ingest_server", "--config", str(self.config),
-                   "--port", str(self.port)]
+    def command(self) -> list[str]:
+        command = super().command()
         if shutil.which("unshare"):
             command = ["unshare", "--uts", "sh", "-c", f'hostname {self.name} && exec "$@"',
                        "sh", *command]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-        return self.process
+        return command
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   f"{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not ready in {timeout_s} s:\n{self.log()}")
+        self.wait_for("/readyz", timeout_s)
 
     def start(self, timeout_s: float = 60.0) -> None:
         self.spawn()

@@ -70,34 +70,43 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "ingest_server", "--config", str(self.config),
+                "--port", str(self.port)]
+
     def spawn(self) -> subprocess.Popen[bytes]:
         # The environment must not override the file (INGEST_* variables do).
         env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ingest_server", "--config", str(self.config),
-                 "--port", str(self.port)],
-                env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                self.command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True)
         return self.process
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Spawn and return once ``/healthz`` answers (raise with the log if it exits first)."""
         self.spawn()
+        try:
+            self.wait_for("/healthz", timeout_s)
+        except RuntimeError:
+            self.kill()
+            raise
+
+    def wait_for(self, path: str, timeout_s: float) -> None:
+        """Return once ``path`` answers 200; raise with the log if the process exits first."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as resp:
+                with urllib.request.urlopen(self.url + path, timeout=1) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"server did not answer /healthz in {timeout_s} s:\n{self.log()}")
+        raise RuntimeError(f"server did not answer {path} in {timeout_s} s:\n{self.log()}")
 
     def kill(self) -> None:
         """SIGKILL, the way a crash or the OOM killer ends a process: no cleanup runs."""

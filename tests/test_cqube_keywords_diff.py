@@ -14,13 +14,13 @@ compared with Cerberus here and with ajv-formats' own verdicts in ``test_ajv_for
 
 from __future__ import annotations
 
-import os
 
 import jsonschema
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from diff_settings import SETTINGS
 from ingest_server.validation import (compile_schema, make_validator_class, to_row_error,
                                       translate_cqube_spec)
 from ingest_server.validation.coercers import BUILTIN_COERCERS
@@ -121,12 +121,6 @@ def assert_three_way(props: dict, rows: list[list[str]]) -> None:
         assert got == expected, (props, row, checker.source)
         independent = json_failures(props, header, coerced_row(schema, header, row))
         assert {column for column, _, _ in got} == independent, (props, schema, row, got)
-
-
-EXAMPLES = int(os.environ.get("INGEST_DIFF_EXAMPLES", "400"))
-SETTINGS = settings(max_examples=EXAMPLES, derandomize=not os.environ.get("DIFF_RANDOM"),
-                    deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @SETTINGS

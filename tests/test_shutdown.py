@@ -36,6 +36,22 @@ def _config(tmp_path: Path, dsn: str, grace_s: float) -> Path:
     })
 
 
+def _started(tmp_path: Path, dsn: str, grace_s: float) -> ServerProcess:
+    server = ServerProcess(_config(tmp_path, dsn, grace_s), free_port(), tmp_path / "server.log")
+    server.start()
+    return server
+
+
+async def _token_and_spec(server: ServerProcess) -> str:
+    """A token, and the event spec the uploads of these tests go to."""
+    async with aiohttp.ClientSession() as session:
+        token = await get_token(session, server.url)
+        async with session.post(server.url + "/api/spec/event", json=SPEC,
+                                headers={"Authorization": f"Bearer {token}"}) as r:
+            assert r.status == 201, await r.text()
+    return token
+
+
 async def _raw_get(port: int, path: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, int]:
     """A keep-alive connection that has made one GET; returns it and the status."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -54,15 +70,9 @@ async def _get_on(reader, writer, path: str) -> tuple[int, dict]:
 
 
 async def test_sigterm_lets_an_arriving_upload_finish(tmp_path, clean_db):
-    server = ServerProcess(_config(tmp_path, clean_db, grace_s=20.0), free_port(),
-                           tmp_path / "server.log")
-    server.start()
+    server = _started(tmp_path, clean_db, grace_s=20.0)
     try:
-        async with aiohttp.ClientSession() as session:
-            token = await get_token(session, server.url)
-            async with session.post(server.url + "/api/spec/event", json=SPEC,
-                                    headers={"Authorization": f"Bearer {token}"}) as r:
-                assert r.status == 201, await r.text()
+        token = await _token_and_spec(server)
         reader, writer, status = await _raw_get(server.port, "/readyz")
         assert status == 200
         raw = RawUpload(server.port, token, rows=6_000)
@@ -106,15 +116,9 @@ async def test_sigterm_lets_an_arriving_upload_finish(tmp_path, clean_db):
 async def test_sigterm_cuts_an_upload_past_the_grace_period(tmp_path, clean_db):
     """A client still sending when the grace period ends is cut: its upload ends failed, nothing
     is published or left staged, and the process exits on time."""
-    server = ServerProcess(_config(tmp_path, clean_db, grace_s=0.5), free_port(),
-                           tmp_path / "server.log")
-    server.start()
+    server = _started(tmp_path, clean_db, grace_s=0.5)
     try:
-        async with aiohttp.ClientSession() as session:
-            token = await get_token(session, server.url)
-            async with session.post(server.url + "/api/spec/event", json=SPEC,
-                                    headers={"Authorization": f"Bearer {token}"}) as r:
-                assert r.status == 201, await r.text()
+        token = await _token_and_spec(server)
         raw = RawUpload(server.port, token, rows=6_000)
         await raw.open(rows=1_000)
         await until(lambda: rows_of(clean_db, "SELECT id FROM uploads"))

@@ -7,14 +7,14 @@ fall back to Cerberus) and generated rows of edge values, both must report exact
 
 from __future__ import annotations
 
-import os
 
 from datetime import date, datetime
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from diff_settings import EXAMPLES, SETTINGS
 from ingest_server.validation import Extensions, compile_schema, make_validator_class, to_row_error
 
 
@@ -152,13 +152,6 @@ def assert_same(schema, allow_unknown, header, rows):
         got = sorted(checker.check(list(row)))
         assert got == expected, (schema, allow_unknown, header, row, checker.source)
         assert valid == (not got)
-
-
-# INGEST_DIFF_EXAMPLES raises the budget for a deeper local hunt (and DIFF_RANDOM=1 a new seed).
-EXAMPLES = int(os.environ.get("INGEST_DIFF_EXAMPLES", "400"))
-SETTINGS = settings(max_examples=EXAMPLES, derandomize=not os.environ.get("DIFF_RANDOM"),
-                    deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @SETTINGS
