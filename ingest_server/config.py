@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .hosts import public_url_problem
 
 log = logging.getLogger("ingest_server.config")
 ENV_PREFIX = "INGEST_"
-SCOPES = frozenset({"ingest", "spec", "read", "admin"})
+# "rawdata": getRawData's links to every client's national uploads (the one grant across clients)
+SCOPES = frozenset({"ingest", "spec", "read", "admin", "rawdata"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class ServerConfig:
     # Load balancers whose X-Forwarded-For is believed (addresses or CIDRs): the client address
     # for failed-login limits is then the last one they forwarded, not the balancer's own.
     trusted_proxies: tuple[str, ...] = ()
+    # The address clients reach this service at (e.g. "https://ingest.example.org"), for the
+    # links it hands out (getRawData on local storage). Empty: from a validated Host header.
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -327,6 +332,8 @@ def _check(s: Settings) -> None:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise ConfigError(f"server.trusted_proxies: {proxy!r} is not an address or CIDR") from None
+    _url_problem = public_url_problem(s.server.public_url)
+    need(_url_problem is None, "server.public_url", _url_problem or "")
     need(s.database.pool_min >= 1, "database.pool_min", "must be >= 1")
     need(s.database.pool_max >= s.database.pool_min, "database.pool_max", "must be >= pool_min")
     need(s.storage.backend in ("local", "s3"), "storage.backend", "must be 'local' or 's3'")

@@ -183,7 +183,8 @@ RESUMABLE = {"missing_header": 400, "invalid_header": 400, "invalid_metadata": 4
 UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incomplete": 502,
                "member_required": 400, "no_error_file": 404, "no_valid_file": 404,
                "member_not_found": 404, "object_not_found": 404, "upload_retracted": 410,
-               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409}
+               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409,
+               "object_replaced": 410, "invalid_host": 400}
 
 ERROR_CODES: dict[str, int] = {}
 for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
