@@ -21,8 +21,9 @@ from testkit.s3_server import SeaweedS3
 from ingest_server.config import load_settings
 
 # Re-exported: the tests import them from here.
-from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, READ_ONLY_CLIENT,  # noqa: E402,F401
-                              TEST_CLIENT, _with_database, basic, fresh_database)
+from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, RAWDATA_CLIENT,  # noqa: E402,F401
+                              READ_ONLY_CLIENT, TEST_CLIENT, _with_database, basic,
+                              fresh_database)
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +110,8 @@ def make_settings(tmp_path: Path, dsn: str, **sections):
              "scopes": ["read"]},
             {"id": DISABLED_CLIENT[0], "secret_sha256": hash_secret(DISABLED_CLIENT[1]),
              "disabled": True},
+            {"id": RAWDATA_CLIENT[0], "secret_sha256": hash_secret(RAWDATA_CLIENT[1]),
+             "scopes": ["read", "rawdata"]},
         ]},
         "ingest": {"workers": 1},
     }

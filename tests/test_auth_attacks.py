@@ -21,7 +21,7 @@ from ingest_server.web.openapi import OPERATIONS
 from test_auth import assert_error, forge
 
 TOKEN_PATH = "/api/ingestion/generatejwt"
-SCOPES = ("ingest", "spec", "read")
+SCOPES = ("ingest", "spec", "read", "rawdata")
 ONE_SCOPE_CLIENTS = {s: (f"only-{s}", f"only-{s}-secret-0123456789") for s in SCOPES}
 NO_SCOPE_CLIENT = ("no-scope", "no-scope-secret-0123456789")
 
@@ -158,7 +158,7 @@ async def test_every_scoped_operation_refuses_tokens_without_its_scope(scoped_cl
             body = await assert_error(resp, 403, "insufficient_scope")
             assert body["error"]["details"]["required_scope"] == op.scope, (op.path, name)
             checked += 1
-    assert checked == len(scoped) * 3
+    assert checked == len(scoped) * len(SCOPES)
     # Nothing got through: no spec, no upload record, no object.
     conn = await asyncpg.connect(clean_db)
     try:

@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 from yarl import URL
 
-from conftest import JWT_SECRET, TEST_CLIENT, basic, make_settings, s3_settings
+from conftest import JWT_SECRET, RAWDATA_CLIENT as PULLER, TEST_CLIENT, basic, make_settings, \
+    s3_settings
 from ingest_helpers import SPEC, landed, read_object, register, upload
 from ingest_server.auth import hash_secret
 from ingest_server.web.app import create_app
@@ -21,7 +22,6 @@ from ingest_server.web.appkeys import STORAGE
 
 OTHER = ("other-office", "other-office-secret-0123456789")
 ADMIN = ("auditor", "auditor-secret-0123456789abcdef")
-PULLER = ("state-instance", "state-instance-secret-0123456789")  # read + rawdata
 READER = ("reader", "reader-secret-0123456789abcdef")
 UPLOADS = "/api/ingestion/uploads"
 DATA = (b"date,school_id,teachers_present,remarks\r\n"
@@ -41,7 +41,6 @@ def clients(settings) -> list[dict]:
     return out + [
         {"id": OTHER[0], "secret_sha256": hash_secret(OTHER[1]), "scopes": ["ingest", "read"]},
         {"id": ADMIN[0], "secret_sha256": hash_secret(ADMIN[1]), "scopes": ["read", "admin"]},
-        {"id": PULLER[0], "secret_sha256": hash_secret(PULLER[1]), "scopes": ["read", "rawdata"]},
     ]
 
 

@@ -164,7 +164,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the error file", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=merge(codes("member_required", "upload_not_found", "no_error_file",
-                           "member_not_found", "object_not_found", "upload_retracted"),
+                           "member_not_found", "object_not_found", "upload_retracted",
+                           "object_replaced"),
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/ingestion/uploads/{id}/valid", "The valid rows as written", "ingestion",
        "read", description="The valid-rows file, streamed from storage. A national ZIP has one "
@@ -173,7 +174,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the valid rows", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=merge(codes("member_required", "upload_not_found", "no_valid_file",
-                           "member_not_found", "object_not_found", "upload_retracted"),
+                           "member_not_found", "object_not_found", "upload_retracted",
+                           "object_replaced"),
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/plugins", "Loaded plugins, program types and Cerberus extensions", "service",
        "read", responses={200: json_body(ref("Plugins"), "what is loaded")}),

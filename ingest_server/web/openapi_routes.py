@@ -74,13 +74,17 @@ OPERATIONS: list[Op] = [
        errors=codes("invalid_field", "missing_field", "invalid_spec", "not_multipart",
                      "bad_multipart", "too_many_parts", "upload_too_large")),
     Op("post", "/api/ingestion/getRawData", "Download links of today's emission files",
-       "ingestion", "read",
+       "ingestion", "rawdata",
        description="For each programme, links to the emission files national uploads landed "
-                   "today: presigned GET URLs on S3; on local storage signed links to "
-                   "`GET /api/ingestion/raw` valid for an hour.",
+                   "today, whichever client sent them: presigned GET URLs on S3; on local "
+                   "storage signed links to `GET /api/ingestion/raw` valid for an hour, built on "
+                   "`server.public_url` or else a plain `host[:port]` Host header (any other "
+                   "Host: 400 `invalid_host`). The `rawdata` scope is the one exception to "
+                   "per-client isolation, granted per client; in the cqube profile `read` is "
+                   "enough (cQube guards this route like its file-status).",
        body={"required": True, "content": {JSON: {"schema": ref("RawDataRequest")}}},
        responses={200: json_body(ref("RawData"), "the links per programme")},
-       errors=merge(codes("invalid_json", "invalid_field", "body_too_large"),
+       errors=merge(codes("invalid_json", "invalid_field", "body_too_large", "invalid_host"),
                      DB_ERRORS, STORAGE_ERRORS)),
     Op("get", "/api/ingestion/raw", "One emission file behind a signed link", "ingestion", None,
        description="The links `getRawData` gives on local storage: the HMAC signature of the key "
