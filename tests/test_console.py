@@ -348,6 +348,43 @@ def test_one_click_sign_in_when_the_token_endpoint_is_open(browser, pg_dsn, tmp_
     assert problems.errors == []
 
 
+def test_one_click_sign_in_may_retract_its_own_upload(browser, pg_dsn, tmp_path):
+    """Issue 21 item 17: after the one-click sign-in the console compared the upload's client
+    ("anonymous") with the label it shows ("anonymous (open token endpoint)") and hid
+    "Retract…" on the user's own uploads."""
+    proc = ServerProcess(server_config(tmp_path, pg_dsn, open_token_endpoint=True), free_port(),
+                         tmp_path / "server.log")
+    proc.start()
+    context = browser.new_context()
+    page = context.new_page()
+    problems = PageProblems(page)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(
+                proc.url + "/api/ingestion/generatejwt",
+                headers={"Accept": "application/json"}), timeout=10) as resp:
+            open_token = json.loads(resp.read())["token"]
+        api(proc, "/api/spec/event", token=open_token, method="POST", body=SPEC)
+        page.goto(proc.url + "/")
+        page.get_by_role("button", name="Continue without credentials").click()
+        expect(page.get_by_text("Signed in as anonymous (open token endpoint)")).to_be_visible()
+        upload_csv(page, "open.csv", BAD_CSV)
+        expect(page.locator("#verdict")).to_contain_text("Accepted with 2 rejected rows")
+        page.get_by_role("link", name="See all details, download files").click()
+        expect(page.get_by_role("heading", name="Upload: open.csv")).to_be_visible()
+        upload_id = page.url.rsplit("/", 1)[1]
+        expect(page.locator(".facts")).to_contain_text("Sent byanonymous")
+        page.get_by_role("button", name="Retract…").click()
+        page.get_by_role("button", name="Retract", exact=True).click()
+        expect(page.locator("#verdict")).to_contain_text("Retracted: its files were deleted")
+        record = api(proc, f"/api/ingestion/uploads/{upload_id}", token=open_token)
+        assert (record["status"], record["retracted_by"]) == ("retracted", "anonymous")
+        assert not (tmp_path / "storage" / record["objects"]["valid"]).exists()
+    finally:
+        context.close()
+        proc.kill()
+    assert problems.errors == []
+
+
 def test_readme_screenshots_are_committed_and_small():
     root = Path(__file__).resolve().parent.parent
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -74,8 +74,10 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
 
 export const TOKEN_PATH = "/api/ingestion/generatejwt";
 
-function remember(client, answer) {
-  session.set({ client, token: answer.token, scope: answer.scope || "",
+// `client` is the token's subject, compared with an upload's `client` (may I retract it?);
+// `label` is only what the page shows.
+function remember(client, answer, label = client) {
+  session.set({ client, label, token: answer.token, scope: answer.scope || "",
                 expires_at: Date.now() + (answer.expires_in || 3600) * 1000 });
 }
 
@@ -86,9 +88,20 @@ export async function signIn(clientId, secret) {
   remember(clientId, answer);
 }
 
+// The token's subject (`sub`), as the server records it on uploads; null if unreadable.
+function subjectOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4))).sub || null;
+  } catch {
+    return null;
+  }
+}
+
 export async function openSignIn() {
   const answer = await api(TOKEN_PATH);
-  remember("anonymous (open token endpoint)", answer);
+  const client = subjectOf(answer.token) || "anonymous";
+  remember(client, answer, `${client} (open token endpoint)`);
 }
 
 let settings = null;
