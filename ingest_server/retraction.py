@@ -56,7 +56,7 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
     if not await uploads.mark_retracting(upload_id, by, with_duplicates=True):  # changed meanwhile
         return await retract(uploads, storage, await uploads.get(upload_id), by)
     keys = object_keys(record)
-    remaining = await _delete_owned(uploads, storage, upload_id, keys)
+    kept, remaining = await _delete_owned(uploads, storage, upload_id, keys)
     if remaining:
         await uploads.retract_incomplete(upload_id, {
             "code": "retract_incomplete", "message": f"{len(remaining)} of {len(keys)} objects "
@@ -68,14 +68,15 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
                            code="retract_incomplete", remaining=[r["key"] for r in remaining])
     await uploads.retracted(upload_id)
     log_event(log, logging.INFO, "upload retracted", event="upload_retracted", upload_id=upload_id,
-              client=by, owner=record["client"], objects=keys)
+              client=by, owner=record["client"], objects=[k for k in keys if k not in kept],
+              replaced_kept=sorted(kept))
     return await uploads.get(upload_id)
 
 
 async def _delete_owned(uploads: UploadStore, storage: Storage, upload_id: str,
-                        keys: list[str]) -> list[dict[str, Any]]:
+                        keys: list[str]) -> tuple[set[str], list[dict[str, Any]]]:
     """Delete those of ``keys`` that ``upload_id`` still owns, under their locks (no upload
-    replaces one meanwhile); what could not be deleted."""
+    replaces one meanwhile); the keys kept as another upload's, and what could not be deleted."""
     remaining: list[dict[str, Any]] = []
     async with transaction(uploads.pool) as conn:
         await lock(conn, keys)
@@ -90,7 +91,7 @@ async def _delete_owned(uploads: UploadStore, storage: Storage, upload_id: str,
             except IngestError as e:
                 remaining.append({"key": key, "code": e.code, "message": e.message})
         await release(conn, upload_id, deleted)
-    return remaining
+    return theirs, remaining
 
 
 async def _retract_duplicate(uploads: UploadStore, storage: Storage, record: dict[str, Any],

@@ -18,7 +18,7 @@ from conftest import JWT_SECRET, RAWDATA_CLIENT as PULLER, TEST_CLIENT, basic, m
 from ingest_helpers import SPEC, landed, read_object, register, upload
 from ingest_server.auth import hash_secret
 from ingest_server.web.app import create_app
-from ingest_server.web.appkeys import STORAGE
+from ingest_server.web.appkeys import SETTINGS, STORAGE
 
 OTHER = ("other-office", "other-office-secret-0123456789")
 ADMIN = ("auditor", "auditor-secret-0123456789abcdef")
@@ -367,3 +367,26 @@ async def test_links_use_the_configured_public_url(aiohttp_client, tmp_path, cle
     assert status == 200, body
     assert body.count(b"https://ingest.example.org/base/api/ingestion/raw?key=") == 1
     assert b"evil" not in body
+
+
+async def test_migration_gives_each_existing_key_to_its_latest_upload(cqube_layout):
+    """Migration 081 on objects published before ownership was recorded: each key belongs to
+    the latest upload that wrote it, so a retraction of the earlier one spares it."""
+    c = cqube_layout
+    h = await bearer(c, TEST_CLIENT)
+    _, a1 = await upload(c, h, b"school_name,students\nFirst,1\n", fields=CQUBE_FORM)
+    _, a2 = await upload(c, h, b"school_name,students\nSecond,2\n", fields=CQUBE_FORM)
+    sql = (Path(__file__).parent.parent / "ingest_server" / "migrations" /
+           "081_object_owners.sql").read_text()
+    conn = await asyncpg.connect(c.app[SETTINGS].database.dsn)
+    try:  # as before the migration: no ownership recorded, no `replaced`
+        await conn.execute("TRUNCATE object_owners")
+        await conn.execute("UPDATE uploads SET replaced = NULL")
+        await conn.execute(sql)
+        owners = dict(await conn.fetch("SELECT key, upload_id FROM object_owners"))
+    finally:
+        await conn.close()
+    assert owners == {a2["objects"]["valid"]: a2["upload_id"]}
+    assert (await c.delete(f"{UPLOADS}/{a1['upload_id']}", headers=h)).status == 200
+    assert await read_object(c, a2["objects"]["valid"]) == [["school_name", "students"],
+                                                             ["'Second'", "2"]]
