@@ -106,6 +106,7 @@ class LimitsConfig:
     zip_max_ratio: float = 100.0
     zip_non_csv: str = "skip"
     max_line_bytes: int = 4 * 1024**2
+    pattern_chunk_timeout_s: float = 10.0  # a chunk checked against regex/pattern rules: 400 past it
     errors_sample: int = 20
     body_idle_timeout_s: float = 60.0
     max_json_bytes: int = 16 * 1024**2  # JSON-row bodies (POST /api/ingestion/event|dimension|dataset)
@@ -366,6 +367,7 @@ def _check(s: Settings) -> None:
     need(s.limits.max_line_bytes >= 1024, "limits.max_line_bytes", "must be >= 1024")
     need(0 <= s.limits.errors_sample <= 10000, "limits.errors_sample", "must be 0..10000")
     need(s.limits.body_idle_timeout_s > 0, "limits.body_idle_timeout_s", "must be > 0")
+    need(s.limits.pattern_chunk_timeout_s > 0, "limits.pattern_chunk_timeout_s", "must be > 0")
     need(s.compat.profile in ("native", "cqube"), "compat.profile", 'must be "native" or "cqube"')
     need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")

@@ -158,7 +158,8 @@ SPEC_BODY = {"unknown_kind": 400, "invalid_json": 400, "invalid_spec": 400, "inv
 # their own header checks).
 FILE = {c: 400 for c in ("empty_file", "no_rows", "missing_column", "unknown_column",
                          "duplicate_header", "empty_header_name", "not_text", "not_a_csv",
-                         "line_too_long", "unknown_encoding", "file_rejected")}
+                         "line_too_long", "unknown_encoding", "file_rejected",
+                         "pattern_timeout")}
 # The upload's form: about the request, not the data (the CLI says "fix the command line").
 FORM = {c: 400 for c in ("missing_field", "invalid_field", "invalid_name",
                          "invalid_idempotency_key", "unknown_ingestion_type", "bad_multipart",
