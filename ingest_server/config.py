@@ -91,10 +91,17 @@ class AuthConfig:
     issuer: str = "ingest-server"
     audience: str = "ingest-server"
     leeway_s: int = 5
-    # Basic-credential brute force: this many failures per client id or per remote address
-    # within the window and the token endpoint answers 429 until the oldest leaves it (0 = off).
+    # Basic-credential brute force (login_limits.py): this many failures per (client id,
+    # address) pair within the window and the token endpoint answers that pair 429 until the
+    # oldest leaves it (0 = every limit below off too).
     max_failed_attempts: int = 10
     failed_attempts_window_s: int = 300
+    # Failures from one address whatever the client id, then 429 for the address (0 = off).
+    max_failed_attempts_per_address: int = 50
+    # Failures for one client id from all addresses, then each Basic attempt for it waits
+    # slow_down_s first, right or wrong: slowed, never locked out (0 = off).
+    slow_down_after_failures: int = 50
+    slow_down_s: float = 2.0
     clients: tuple[ClientConfig, ...] = ()
 
 
@@ -353,6 +360,11 @@ def _check(s: Settings) -> None:
     need(s.auth.max_failed_attempts >= 0, "auth.max_failed_attempts", "must be >= 0 (0 = no limit)")
     need(1 <= s.auth.failed_attempts_window_s <= 86400, "auth.failed_attempts_window_s",
          "must be 1..86400 seconds")
+    need(s.auth.max_failed_attempts_per_address >= 0, "auth.max_failed_attempts_per_address",
+         "must be >= 0 (0 = no limit)")
+    need(s.auth.slow_down_after_failures >= 0, "auth.slow_down_after_failures",
+         "must be >= 0 (0 = no slow-down)")
+    need(0 <= s.auth.slow_down_s <= 30, "auth.slow_down_s", "must be 0..30 seconds")
     for i, c in enumerate(s.auth.clients):
         need(len(c.secret_sha256) == 64 and all(ch in "0123456789abcdef" for ch in c.secret_sha256),
              f"auth.clients[{i}].secret_sha256", "must be 64 lowercase hex characters")
