@@ -41,6 +41,7 @@ def page_text(site: Path, name: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", raw))
 
 
+@pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_every_endpoint_of_the_openapi_document_is_in_the_reference(site):
     from ingest_server.web.openapi import build_document
 
@@ -56,6 +57,7 @@ def test_every_endpoint_of_the_openapi_document_is_in_the_reference(site):
         assert f'id="schema-{schema.lower()}"' in (site / "api-reference.html").read_text()
 
 
+@pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_every_config_key_is_in_the_configuration_page_with_its_env_name(site):
     from ingest_server.config import SECTIONS, ClientConfig
 
@@ -72,6 +74,7 @@ def test_every_config_key_is_in_the_configuration_page_with_its_env_name(site):
         assert f"\n{f.name}\n" in text
 
 
+@pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_every_hook_is_in_the_plugins_page_with_its_docstring(site):
     from ingest_server import hookspecs
 
@@ -86,6 +89,7 @@ def test_every_hook_is_in_the_plugins_page_with_its_docstring(site):
         assert first_words in " ".join(text.split()), name
 
 
+@pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_the_nav_names_every_page_and_the_optional_ones_only_when_they_exist(site):
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
 
@@ -102,6 +106,7 @@ def test_the_nav_names_every_page_and_the_optional_ones_only_when_they_exist(sit
         assert built.is_file() == (DOCS / page).is_file(), page
 
 
+@pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_a_broken_link_fails_the_build(tmp_path):
     """--strict really is strict: a link to a heading that does not exist stops the build."""
     copy = tmp_path / "repo"
@@ -154,6 +159,7 @@ def fenced(text: str, lang: str) -> list[str]:
     return re.findall(rf"^```{lang}\n(.*?)^```$", text, flags=re.S | re.M)
 
 
+@pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_the_plugin_testing_advice_runs_as_written(tmp_path, pg_dsn):
     """docs/plugins.md's plugin and its test file, in a folder of their own with their own pytest
     configuration, run by pytest against a scratch database: the advice needs nothing of ours."""
