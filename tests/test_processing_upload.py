@@ -241,3 +241,29 @@ async def test_new_load_is_seen_by_the_next_upload(pclient, headers, clean_db):
                                             "enrolment"], [["S2", "Two", "D1", "1"]])
     status, body = await upload(pclient, headers, "event", "students", content)
     assert status == 200 and body["valid_rows"] == 1, body
+
+
+async def test_unknown_references_grouped_by_dimension(pclient, headers, clean_db):
+    await setup_event(pclient, headers, ["S1", "S2"])
+    rows = [["01/05/23", "D1", "S1", "1"], ["01/05/23", "D8", "S9", "1"],
+            ["01/05/23", "D8", "S1", "1"], ["01/05/23", "D1", "S, \"9\"", "1"],
+            ["01/05/23", "D9", "S9", "1"]]
+    status, body = await upload(pclient, headers, "event", "students",
+                                rows_csv(["date", "district_id", "school_id", "students"], rows))
+    assert status == 200 and body["invalid_rows"] == 4
+    resp = await pclient.get(f"/api/processing/uploads/{body['upload_id']}/references",
+                             headers=headers)
+    got = await resp.json()
+    assert resp.status == 200, got
+    assert got["unknown_references"] == [
+        {"dimension": "district", "column": "district_id", "rows": 3, "distinct_keys": 2,
+         "distinct_keys_at_least": False, "examples": ["D8", "D9"]},
+        {"dimension": "school", "column": "school_id", "rows": 3, "distinct_keys": 2,
+         "distinct_keys_at_least": False, "examples": ["S, \"9\"", "S9"]}]
+    from conftest import READ_ONLY_CLIENT, basic
+    resp = await pclient.get("/api/ingestion/generatejwt", headers=basic(*READ_ONLY_CLIENT,
+                                                                         json=True))
+    other = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    resp = await pclient.get(f"/api/processing/uploads/{body['upload_id']}/references",
+                             headers=other)
+    assert resp.status == 404

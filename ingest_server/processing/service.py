@@ -21,6 +21,7 @@ from ..errors import FileRejected, IngestError
 from .cqube_schema import dimension_table
 from .keycache import key_count, key_files
 from .loader import load_dimension
+from .references import unknown_references
 from .registry import GrammarRegistry
 from .rowcheck import KeyCheck, ProcessingChecks
 
@@ -101,6 +102,19 @@ class ProcessingService:
             return {"status": "failed", "table": dimension_table(name), "error": error}
         await self.registry.store.record_load(name, upload_id, rows)
         return {"status": "loaded", "table": dimension_table(name), "rows": rows}
+
+    async def upload_references(self, record: dict[str, Any],
+                                read: Callable[[str], AsyncIterator[bytes]]) -> dict[str, Any]:
+        """An event upload's unknown keys grouped by dimension (empty without an error file)."""
+        key = (record.get("objects") or {}).get("errors")
+        grammar = None
+        if record.get("kind") == "event" and record.get("ingestion_name"):
+            grammar = await self.registry.event(record.get("program"), record["ingestion_name"])
+        groups = []
+        if grammar is not None and isinstance(key, str):
+            quote = '"'  # error files are RFC 4180 in both layouts
+            groups = await unknown_references(grammar, read(key), quote)
+        return {"upload_id": record.get("id"), "unknown_references": groups}
 
     async def status(self) -> dict[str, Any]:
         """Every grammar: dimensions with their row count and last load, events with links."""

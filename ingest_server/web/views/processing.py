@@ -132,6 +132,19 @@ async def get_program(request: web.Request) -> web.Response:
 
 
 @requires("read")
+async def get_upload_references(request: web.Request) -> web.Response:
+    """An upload's unknown_reference errors, grouped by dimension, with distinct key counts."""
+    service = _service(request)
+    upload_id = request.match_info["upload_id"]
+    record = await request.app[appkeys.UPLOADS].get(upload_id)
+    principal = request[PRINCIPAL]
+    if record is None or not ("admin" in principal.scopes or record.get("client") == principal.client):
+        raise NotFound(f"no upload {upload_id!r}", code="upload_not_found")
+    return web.json_response(await service.upload_references(
+        dict(record), request.app[appkeys.STORAGE].read))
+
+
+@requires("read")
 async def list_grammars(request: web.Request) -> web.Response:
     service = _service(request)
     return web.json_response(await service.status())
@@ -145,3 +158,4 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/processing/grammars/events/{program}/{event}", get_event)
     app.router.add_put("/api/processing/programs/{program}", put_program)
     app.router.add_get("/api/processing/programs/{program}", get_program)
+    app.router.add_get("/api/processing/uploads/{upload_id}/references", get_upload_references)
