@@ -122,6 +122,19 @@ class CompatConfig:
 
 
 @dataclass(frozen=True)
+class ProcessingConfig:
+    """cQube's processing done here (DESIGN.md §12); off unless ``enabled``."""
+
+    enabled: bool = False
+    dsn: str = ""  # "" = the service's own database
+    key_match: str = "exact"  # exact | trim | casefold: how event keys meet dimension keys
+    unknown_keys: str = "reject"  # reject | keep: an event whose dimension has no rows loaded
+    repeat: str = "merge"  # merge | replace: an upload's contribution to the datasets
+    week: str = "cqube"  # cqube | iso: week numbers in the weekly datasets
+    metric: str = "number"  # number | parseint (cQube truncates metrics with parseInt)
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -130,6 +143,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     compat: CompatConfig = field(default_factory=CompatConfig)
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -146,6 +160,7 @@ SECTIONS: dict[str, type] = {
     "limits": LimitsConfig,
     "ingest": IngestConfig,
     "compat": CompatConfig,
+    "processing": ProcessingConfig,
 }
 
 
@@ -367,6 +382,18 @@ def _check(s: Settings) -> None:
     # Staged bytes idle for a day are swept by recovery's generic staging cleanup.
     need(1 <= s.ingest.resumable_expire_s <= 86400, "ingest.resumable_expire_s",
          "must be from 1 to 86400 seconds")
+    _check_processing(s.processing)
+
+
+PROCESSING_CHOICES = {"key_match": ("exact", "trim", "casefold"),
+                      "unknown_keys": ("reject", "keep"), "repeat": ("merge", "replace"),
+                      "week": ("cqube", "iso"), "metric": ("number", "parseint")}
+
+
+def _check_processing(p: ProcessingConfig) -> None:
+    for key, choices in PROCESSING_CHOICES.items():
+        if getattr(p, key) not in choices:
+            raise ConfigError(f"processing.{key}: must be one of {', '.join(choices)}")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:
