@@ -18,7 +18,7 @@ from ingest_server.processing.dates import parse_cqube_date
 from ingest_server.processing.datasets import plan_tables
 from testkit.accounts import fresh_database
 
-from .processing_example import (DIKSHA, EXAMPLE_CSV, LINKEDQR, SCH_ATT, TEACHERSMARKED,
+from processing_example import (DIKSHA, EXAMPLE_CSV, LINKEDQR, SCH_ATT, TEACHERSMARKED,
                                  TEACHERSPRESENT, create_dimensions, read_rows)
 
 D = datetime.date

@@ -16,6 +16,7 @@ others (a group with none left is deleted) — no floating-point drift from subt
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import AsyncIterator, Sequence
 
 import asyncpg
@@ -99,39 +100,44 @@ def _match(t: DatasetTable, row: str, grp: str) -> str:
 
 async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
                        groups: dict[tuple, list], repeat: str) -> int:
-    tmp = "ingest_processing_groups"
+    # One name per dataset table: asyncpg caches the statement COPY introspects the columns with.
+    tmp = "ingest_groups_" + hashlib.sha1(t.physical.encode()).hexdigest()[:16]
     await conn.execute(f"CREATE TEMP TABLE {tmp} ({', '.join(_tmp_columns(t))}) ON COMMIT DROP")
-    try:
-        await conn.copy_records_to_table(
-            tmp, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
-        for k in t.keys:  # cQube drops groups whose key is not in the dimension table
-            await conn.execute(
-                f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM {ident('dimensions')}."
-                f"{ident(k.dimension)} d WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})")
-        n = await conn.fetchval(f"SELECT count(*) FROM {tmp}")
-        if not n:
-            return 0
+    n = await _apply_groups(conn, upload_id, t, groups, repeat, tmp)
+    await conn.execute(f"DROP TABLE {tmp}")  # on an error the transaction's end drops it
+    return n
+
+
+async def _apply_groups(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
+                        groups: dict[tuple, list], repeat: str, tmp: str) -> int:
+    await conn.copy_records_to_table(
+        tmp, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
+    for k in t.keys:  # cQube drops groups whose key is not in the dimension table
         await conn.execute(
-            f"INSERT INTO processing_contributions (tbl, grp, upload_id, count, sum) "
-            f"SELECT $1, {_grp_array(t, 'x')}, $2, x.count, x.sum FROM {tmp} x",
-            t.physical, upload_id)
-        cols = ", ".join(ident(c) for c in t.group_columns)
-        xcols = ", ".join(f"x.{ident(c)}" for c in t.group_columns)
-        if repeat == "replace":
-            await conn.execute(
-                f"DELETE FROM processing_contributions c USING {tmp} x WHERE c.tbl = $1 "
-                f"AND c.grp = {_grp_array(t, 'x')} AND c.upload_id <> $2", t.physical, upload_id)
-            update = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
-        else:
-            update = ("count = d.count + EXCLUDED.count, sum = d.sum + EXCLUDED.sum, "
-                      "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
+            f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM {ident('dimensions')}."
+            f"{ident(k.dimension)} d WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})")
+    n = await conn.fetchval(f"SELECT count(*) FROM {tmp}")
+    if not n:
+        return 0
+    await conn.execute(
+        f"INSERT INTO processing_contributions (tbl, grp, upload_id, count, sum) "
+        f"SELECT $1, {_grp_array(t, 'x')}, $2, x.count, x.sum FROM {tmp} x",
+        t.physical, upload_id)
+    cols = ", ".join(ident(c) for c in t.group_columns)
+    xcols = ", ".join(f"x.{ident(c)}" for c in t.group_columns)
+    if repeat == "replace":
         await conn.execute(
-            f"INSERT INTO {qualified(t)} AS d ({cols}, count, sum, avg) "
-            f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
-            f"ON CONFLICT ({cols}) DO UPDATE SET {update}")
-        return n
-    finally:
-        await conn.execute(f"DROP TABLE IF EXISTS {tmp}")
+            f"DELETE FROM processing_contributions c USING {tmp} x WHERE c.tbl = $1 "
+            f"AND c.grp = {_grp_array(t, 'x')} AND c.upload_id <> $2", t.physical, upload_id)
+        update = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
+    else:
+        update = ("count = d.count + EXCLUDED.count, sum = d.sum + EXCLUDED.sum, "
+                  "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
+    await conn.execute(
+        f"INSERT INTO {qualified(t)} AS d ({cols}, count, sum, avg) "
+        f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
+        f"ON CONFLICT ({cols}) DO UPDATE SET {update}")
+    return n
 
 
 async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: str,
@@ -162,21 +168,20 @@ async def _retract_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTab
     await conn.execute(
         f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT grp FROM processing_contributions "
         f"WHERE upload_id = $1 AND tbl = $2", upload_id, t.physical)
-    try:
-        await conn.execute("DELETE FROM processing_contributions WHERE upload_id = $1 AND tbl = $2",
-                           upload_id, t.physical)
-        await conn.execute(
-            f"UPDATE {qualified(t)} d SET count = a.count, sum = a.sum, avg = a.sum / a.count "
-            f"FROM (SELECT c.grp, sum(c.count) AS count, sum(c.sum) AS sum "
-            f"FROM processing_contributions c JOIN {tmp} r ON r.grp = c.grp "
-            f"WHERE c.tbl = $1 GROUP BY c.grp) a WHERE {_match(t, 'd', 'a.grp')}", t.physical)
-        await conn.execute(
-            f"DELETE FROM {qualified(t)} d USING {tmp} r WHERE {_match(t, 'd', 'r.grp')} "
-            f"AND NOT EXISTS (SELECT 1 FROM processing_contributions c "
-            f"WHERE c.tbl = $1 AND c.grp = r.grp)", t.physical)
-        return await conn.fetchval(f"SELECT count(*) FROM {tmp}")
-    finally:
-        await conn.execute(f"DROP TABLE IF EXISTS {tmp}")
+    await conn.execute("DELETE FROM processing_contributions WHERE upload_id = $1 AND tbl = $2",
+                       upload_id, t.physical)
+    await conn.execute(
+        f"UPDATE {qualified(t)} d SET count = a.count, sum = a.sum, avg = a.sum / a.count "
+        f"FROM (SELECT c.grp, sum(c.count) AS count, sum(c.sum) AS sum "
+        f"FROM processing_contributions c JOIN {tmp} r ON r.grp = c.grp "
+        f"WHERE c.tbl = $1 GROUP BY c.grp) a WHERE {_match(t, 'd', 'a.grp')}", t.physical)
+    await conn.execute(
+        f"DELETE FROM {qualified(t)} d USING {tmp} r WHERE {_match(t, 'd', 'r.grp')} "
+        f"AND NOT EXISTS (SELECT 1 FROM processing_contributions c "
+        f"WHERE c.tbl = $1 AND c.grp = r.grp)", t.physical)
+    n = await conn.fetchval(f"SELECT count(*) FROM {tmp}")
+    await conn.execute(f"DROP TABLE {tmp}")
+    return n
 
 
 async def rebuild_program(conn: asyncpg.Connection, *, program: str,
