@@ -39,7 +39,8 @@ async def emission_keys(pool: asyncpg.Pool, programs: list[str]) -> dict[str, li
     rows = await pool.fetch(SQL_EMISSION, today_start())
     for row in rows:
         # A key a later upload replaced (the cqube layout) is offered once, as the later one's.
-        theirs = await foreign(pool, publisher(dict(row)), [k for _, k in object_parts(row["objects"])])
+        keys = [k for _, k in object_parts(row["objects"])]
+        theirs = await foreign(pool, publisher(dict(row)), keys)
         for member in row["members"] or []:
             key = (member.get("objects") or {}).get("valid")
             if member.get("name") in found and key and key not in theirs \

@@ -26,7 +26,7 @@ from typing import Any
 from .db import transaction
 from .errors import Conflict, IngestError, StorageError
 from .logs import log_event
-from .object_owners import foreign, lock, object_parts, release
+from .object_owners import foreign, lock, object_parts
 from .storage import Storage
 from .uploads import UploadStore
 
@@ -81,16 +81,13 @@ async def _delete_owned(uploads: UploadStore, storage: Storage, upload_id: str,
     async with transaction(uploads.pool) as conn:
         await lock(conn, keys)
         theirs = await foreign(conn, upload_id, keys)
-        deleted = []
         for key in keys:
             if key in theirs:
                 continue  # replaced by a later upload: its object now, not ours to delete
             try:
                 await storage.delete(key)
-                deleted.append(key)
             except IngestError as e:
                 remaining.append({"key": key, "code": e.code, "message": e.message})
-        await release(conn, upload_id, deleted)
     return theirs, remaining
 
 

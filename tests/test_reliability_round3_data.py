@@ -9,6 +9,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from yarl import URL
@@ -390,3 +391,40 @@ async def test_migration_gives_each_existing_key_to_its_latest_upload(cqube_layo
     assert (await c.delete(f"{UPLOADS}/{a1['upload_id']}", headers=h)).status == 200
     assert await read_object(c, a2["objects"]["valid"]) == [["school_name", "students"],
                                                              ["'Second'", "2"]]
+
+
+async def test_when_the_replacing_upload_is_retracted_the_replaced_one_stays_without_it(
+        cqube_layout):
+    """A national ZIP sent twice on one day (the cqube layout: one emission file), then the later
+    one retracted: its object is gone, and the earlier upload neither offers a link to it
+    (getRawData) nor claims it back (410 object_replaced, not a 404 of a file it owned)."""
+    c = cqube_layout
+    h, pull = await bearer(c, TEST_CLIENT), await bearer(c, PULLER)
+
+    async def send(rows: bytes):
+        _, body = await upload(c, h, zipped("schools.csv", b"school_name,students\n" + rows),
+                               fields={}, path="/api/ingestion/national_programs",
+                               filename="schools.zip", content_type="application/zip")
+        assert body["status"] == "uploaded", body
+        return body
+
+    async def links():
+        resp = await c.post(RAW, json={"program_names": ["schools"]}, headers=pull)
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["data"][0]["urls"]
+
+    first = await send(b"First,1\n")
+    second = await send(b"Second,2\n")
+    [key] = second["objects"]["valid"]
+    assert first["objects"]["valid"] == [key]
+    [link] = await links()
+    async with aiohttp.ClientSession() as session, session.get(link) as got:  # S3 or us
+        assert got.status == 200 and b"'Second',2" in await got.read()
+    assert (await c.delete(f"{UPLOADS}/{second['upload_id']}", headers=h)).status == 200
+    assert key not in await landed(c)
+    assert await links() == []
+    resp = await c.get(f"{UPLOADS}/{first['upload_id']}/valid", headers=h,
+                       params={"member": "schools"})
+    body = await resp.json()
+    assert resp.status == 410 and body["error"]["code"] == "object_replaced", body
+    assert body["error"]["details"]["by_upload_id"] == second["upload_id"]
