@@ -133,6 +133,37 @@ async def test_retracting_an_upload_retracts_its_duplicates_and_the_file_lands_a
     assert third["upload_id"] in key
 
 
+async def test_retraction_racing_identical_uploads_leaves_no_record_without_its_data(
+        aiohttp_client, tmp_path, clean_db):
+    """The original retracted while 6 more copies of its bytes arrive at once: whatever the
+    order, every upload that ends `uploaded` has its data in storage (its own objects, or an
+    original that is still `uploaded`), and every retracted one's own objects are gone."""
+    c = await app(aiohttp_client, settings_for(tmp_path, clean_db))
+    h = await bearer(c, TEST_CLIENT)
+    await register(c, h)
+    _, first = await upload(c, h, DATA)
+    _, _ = await upload(c, h, DATA)  # a duplicate of it, to be retracted with it
+    results = await asyncio.gather(
+        c.delete(f"{UPLOADS}/{first['upload_id']}", headers=h),
+        *(upload(c, h, DATA) for _ in range(6)))
+    assert results[0].status == 200, await results[0].text()
+    stored = set(await landed(c))
+    listing = await (await c.get(UPLOADS, headers=h, params={"limit": "50"})).json()
+    records = {u["upload_id"]: u for u in listing["uploads"]}
+    assert len(records) == 8
+    for u in records.values():
+        original = records.get(u["objects"].get("duplicate_of"), u)
+        keys = {original["objects"]["valid"], original["objects"]["errors"]}
+        if u["status"] == "uploaded":
+            assert original["status"] == "uploaded" and keys <= stored, u
+            assert await read_object(c, original["objects"]["valid"]) == VALID_ROWS
+        else:
+            assert u["status"] == "retracted", u
+            if original is u:
+                assert not keys & stored, u
+    assert any(u["status"] == "uploaded" for u in records.values())
+
+
 async def test_retracting_a_duplicate_leaves_the_original(aiohttp_client, tmp_path, clean_db):
     c = await app(aiohttp_client, settings_for(tmp_path, clean_db))
     h = await bearer(c, TEST_CLIENT)
