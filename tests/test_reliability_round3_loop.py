@@ -328,3 +328,12 @@ async def test_json_rows_members_in_any_order_and_nested_values(client, auth_hea
         ["date", "school_id", "teachers_present", "extra"],
         ["2024-01-01", "S1", "4", '{"k": [1, 2.5, null, true]}'],
         ["2024-01-02", "S2", "1.0", ""]]
+
+
+async def test_the_json_body_limit_is_documented_in_openapi(client):
+    document = await (await client.get("/api/openapi.json")).json()
+    for kind in ("event", "dimension", "dataset"):
+        op = document["paths"][f"/api/ingestion/{kind}"]["post"]
+        assert "16 MiB" in op["requestBody"]["description"]  # was: no description
+        assert "limits.max_json_bytes" in op["requestBody"]["description"]
+        assert "413" in op["responses"]
