@@ -25,6 +25,7 @@ from ..csvstream import ChunkPool, InlineRunner
 from ..csvstream.guarded import GuardedPool
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
+from ..processing.setup import start_processing
 from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
@@ -34,8 +35,8 @@ from .drain import drain_middleware
 from .inflight import Drain
 from .edge import edge_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata,
-                    resumable, specs, tokens, uploads, validate)
+from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, processing,
+                    rawdata, resumable, specs, tokens, uploads, validate)
 
 log = logging.getLogger("ingest_server")
 
@@ -65,9 +66,11 @@ def create_app(settings: Settings) -> web.Application:
     if shared_key:
         app.cleanup_ctx.append(signing_key_ctx)
     app.cleanup_ctx.append(storage_ctx)
+    if settings.processing.enabled:
+        app.cleanup_ctx.append(processing_ctx)
     app.cleanup_ctx.append(ingest_ctx)
     for module in (health, tokens, specs, ingestion, uploads, resumable, jsonrows, validate,
-                   rawdata, plugins, metrics, docs, console):
+                   rawdata, plugins, metrics, docs, console, processing):
         module.setup(app)
     return app
 
@@ -94,6 +97,25 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await pool.close()
+
+
+async def processing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """processing.enabled: cQube's schemas in the processing database (processing.dsn, else
+    the service's own), the grammar registry and the upload-time checks."""
+    settings = app[appkeys.SETTINGS]
+    cfg, db = settings.processing, settings.database
+    own = bool(cfg.dsn)
+    pool = (await create_pool(cfg.dsn, min_size=1, max_size=db.pool_max,
+                              timeout=db.connect_timeout_s, wait_s=db.startup_wait_s)
+            if own else app[appkeys.POOL])
+    try:
+        app[appkeys.PROCESSING] = await start_processing(
+            settings, service_pool=app[appkeys.POOL], processing_pool=pool,
+            specs=app[appkeys.SPECS])
+        yield
+    finally:
+        if own:
+            await pool.close()
 
 
 async def signing_key_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -165,7 +187,8 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     runners = Runners(settings)
     app[appkeys.INGEST] = IngestService(
         settings=settings, specs=app[appkeys.SPECS], uploads=app[appkeys.UPLOADS],
-        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners)
+        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners,
+        processing=app.get(appkeys.PROCESSING))
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
     tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale,
