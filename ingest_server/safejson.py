@@ -57,7 +57,8 @@ def refuse_lone_surrogates(text: str) -> None:
 def check_document(text: str, max_depth: int = MAX_DEPTH) -> None:
     """What ``loads`` checks before parsing: lone surrogate escapes and nesting depth."""
     refuse_lone_surrogates(text)
-    if _depth(text) > max_depth:
+    # No deeper than it has brackets: most documents are done with two quick counts.
+    if text.count("[") + text.count("{") > max_depth and _depth(text) > max_depth:
         raise BadRequest(f"the JSON is nested deeper than {max_depth} levels",
                          code="invalid_json", max_depth=max_depth)
 

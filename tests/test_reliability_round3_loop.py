@@ -272,7 +272,9 @@ async def test_a_16_mib_json_body_keeps_healthz_answering_and_memory_flat(client
     finally:
         sampler.cancel()
     print(f"16 MiB JSON body ({count} rows): RSS {base:.0f} MB -> peak {peak[0]:.0f} MB")
-    _assert_responsive(latencies, limit_s=0.5)  # was: frozen while the body was parsed
+    # was: 13 s frozen while the body was parsed (the issue measured 5 s). Not tighter: with
+    # load 17 on 2 cores (8 test runs at once) a lone 1 s stall of the whole process was seen.
+    _assert_responsive(latencies, limit_s=2.0)
     assert status == 200, answer
     assert (answer["valid_record_count"], answer["invalid_record_count"]) == (count, 0)
     assert peak[0] - base < 160, (base, peak[0])  # was: +400 MB and more (~25x the body)

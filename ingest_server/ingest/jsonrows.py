@@ -5,9 +5,10 @@ here (the header is every key in order of first appearance), they are validated 
 engine, land under the same keys and are tracked by the same upload record as a CSV upload.
 
 The body is spooled to disk by the view and read here in a thread, never parsed whole: the top
-level of the document is walked by hand and each row decoded on its own (``raw_decode``), so
-memory holds the body's text and one row (not the 25× its size of a whole parsed document), and
-the event loop gets the GIL back between rows. Two passes: the first checks the shape and
+level of the document is walked by hand and each row decoded and checked on its own
+(``raw_decode``), so memory holds the body's text and one row (not the 25× its size of a whole
+parsed document), and the event loop gets the GIL back between rows (no C call over the whole
+text: a regex over 16 MiB holds the GIL for a second on a busy machine). Two passes: the first checks the shape and
 collects the header (every key, in order of first appearance), the second writes the CSV. The
 same checks as every client JSON (``safejson``): finite numbers, bounded depth, no lone
 surrogates.
@@ -43,6 +44,11 @@ class JsonRows:
     count: int
 
 
+def _too_deep() -> BadRequest:
+    return BadRequest(f"the JSON is nested deeper than {safejson.MAX_DEPTH} levels",
+                      code="invalid_json", max_depth=safejson.MAX_DEPTH)
+
+
 def _invalid(message: str, at: int) -> BadRequest:
     return BadRequest(f"body is not valid JSON: {message} (char {at})", code="invalid_json")
 
@@ -59,10 +65,19 @@ class _Document:
         return _WS.match(self.text, i).end()  # type: ignore[union-attr]
 
     def _value(self, i: int) -> tuple[Any, int]:
+        """The value at ``i``, checked as ``safejson`` checks a document (depth, surrogates).
+        Checked value by value, never over the whole text at once: each check is one C call
+        holding the GIL, and a row is small."""
         try:
-            return self.decoder.raw_decode(self.text, i)
+            value, end = self.decoder.raw_decode(self.text, i)
         except ValueError as e:  # JSONDecodeError, or an integer over Python's digit limit
             raise _invalid(str(e)[:200], i) from None
+        except RecursionError:
+            raise _too_deep() from None
+        if self.text[i] in "[{\"":
+            source = self.text[i:end]
+            safejson.check_document(source, safejson.MAX_DEPTH - 2)  # inside {"rows": [...]}
+        return value, end
 
     def _expect(self, i: int, chars: str) -> str:
         char = self.text[i:i + 1]
@@ -123,8 +138,6 @@ def _text(path: Path) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise BadRequest(f"body is not valid JSON: {e}", code="invalid_json") from None
-    del data
-    safejson.check_document(text)
     return text
 
 
