@@ -170,7 +170,13 @@ async def _pool(client):
     return client.app[INGEST].csv.runner_for(None, True)
 
 
-@pytest.mark.parametrize("route", ["new_programs", "json_rows", "cerberus_regex"])
+FORMAT_SPEC = {"program": "slow", "input": {"type": "object", "properties": {
+    "name": {"type": "string", "format": "regex"}}, "required": ["name"]}}
+SLOW_TO_COMPILE = b"(a)" * 100_000  # format "regex" compiles each cell: 10 s and more
+
+
+@pytest.mark.parametrize("route", ["new_programs", "json_rows", "cerberus_regex",
+                                   "format_regex"])
 async def test_a_catastrophic_pattern_is_stopped_and_healthz_answers(guarded, clean_db, route):
     """``^(a+)+$`` against 26 a's and '!': the check runs in a killable worker, /healthz answers
     all along (was: on the event loop for a cQube ``pattern``, frozen for the whole check), and
@@ -183,18 +189,20 @@ async def test_a_catastrophic_pattern_is_stopped_and_healthz_answers(guarded, cl
             "cerberus": {"name": {"type": "string", "regex": "(a+)+$", "required": True}}})
         assert resp.status == 201, await resp.text()
     else:
-        await register(client, auth_headers, PATTERN_SPEC)
+        await register(client, auth_headers,
+                       FORMAT_SPEC if route == "format_regex" else PATTERN_SPEC)
+    cell = SLOW_TO_COMPILE if route == "format_regex" else SLOW_CELL
     fields = {"ingestion_type": "event", "ingestion_name": "slow", "program_name": "p"}
     started = time.monotonic()
     if route == "json_rows":
         async def post():
             resp = await client.post("/api/ingestion/event", headers=auth_headers, json={
                 "event_name": "slow", "program_name": "p",
-                "event": [{"name": SLOW_CELL.decode()}]})
+                "event": [{"name": cell.decode()}]})
             return resp.status, await resp.json()
         work = post()
     else:
-        work = upload(client, auth_headers, b"name\n" + SLOW_CELL + b"\n", fields=fields)
+        work = upload(client, auth_headers, b"name\n" + cell + b"\n", fields=fields)
     (status, body), latencies = await _healthz_while(client, work)
     elapsed = time.monotonic() - started
     _assert_responsive(latencies)
