@@ -161,7 +161,7 @@ AUTH = {"missing_token": 401, "invalid_token": 401, "token_expired": 401, "token
         "insufficient_scope": 403, "missing_credentials": 401, "invalid_client": 401,
         "unauthorized": 401, "forbidden": 403, "rate_limited": 429,
         "invalid_signature": 403, "link_expired": 403}
-SERVER = {"internal_error": 500, "worker_crashed": 500, "plugin_error": 500}
+SERVER = {"internal_error": 500, "worker_crashed": 500, "plugin_error": 500, "not_supported": 501}
 DATABASE = {"db_unavailable": 503, "embedded_database_in_use": 503}
 STORAGE = {"storage_error": 502, "storage_unavailable": 502, "insufficient_storage": 507,
            "writer_closed": 502, "writer_aborted": 502, "staging_incomplete": 502,

@@ -11,7 +11,7 @@ from ...programs import safe_name
 from ...specs import KINDS
 from ...validation import check_cerberus_schema, translate_cqube_spec
 from .. import appkeys
-from ..cqube import handler_for
+from ..cqube import handler_for, is_cqube
 from ..middleware import PRINCIPAL, requires
 
 MAX_SPEC_BYTES = 1024 * 1024
@@ -101,6 +101,10 @@ async def get_spec(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    if is_cqube(app):  # cQube's spec service has /schedule beside /event, /dimension, /dataset
+        from ..cqube import schedule  # noqa: PLC0415 — only the cqube profile loads it
+
+        schedule.setup(app)
     app.router.add_post("/api/spec/{kind}", handler_for(app, "post_cqube_spec", post_cqube_spec))
     app.router.add_get("/api/specs", list_specs)
     app.router.add_get("/api/specs/{kind}/{name}", get_spec)
