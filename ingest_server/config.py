@@ -124,6 +124,16 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class QuotasConfig:
+    """What one client may hold at once (0 = no limit), so that one client cannot fill the disk
+    or the database for everyone (docs/quotas.md)."""
+
+    resumable_open_per_client: int = 20       # tus uploads not yet complete, then 429
+    resumable_bytes_per_client: int = 16 * 1024**3  # Upload-Length summed over those, then 413
+    spec_versions_per_day: int = 50           # new versions of one spec by one client in 24 h, then 429
+
+
+@dataclass(frozen=True)
 class CompatConfig:
     profile: str = "native"  # "cqube": cQube's status codes and bodies on its routes (CQUBE.md §1)
 
@@ -137,6 +147,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     compat: CompatConfig = field(default_factory=CompatConfig)
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -153,6 +164,7 @@ SECTIONS: dict[str, type] = {
     "limits": LimitsConfig,
     "ingest": IngestConfig,
     "compat": CompatConfig,
+    "quotas": QuotasConfig,
 }
 
 
@@ -373,6 +385,8 @@ def _check(s: Settings) -> None:
     need(s.limits.body_idle_timeout_s > 0, "limits.body_idle_timeout_s", "must be > 0")
     need(s.compat.profile in ("native", "cqube"), "compat.profile", 'must be "native" or "cqube"')
     need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
+    for key in ("resumable_open_per_client", "resumable_bytes_per_client", "spec_versions_per_day"):
+        need(getattr(s.quotas, key) >= 0, f"quotas.{key}", "must be >= 0 (0 = no limit)")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
     need(s.ingest.stale_upload_s >= 1, "ingest.stale_upload_s", "must be >= 1")

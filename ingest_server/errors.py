@@ -185,9 +185,12 @@ UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incompl
                "member_not_found": 404, "object_not_found": 404, "upload_retracted": 410,
                "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409}
 
+# Per-client quotas (config [quotas]): what one client may hold at once.
+QUOTAS = {"too_many_open_uploads": 429, "upload_quota_exceeded": 413, "spec_version_quota": 429}
+
 ERROR_CODES: dict[str, int] = {}
 for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
-               UPLOADS_API):
+               UPLOADS_API, QUOTAS):
     ERROR_CODES.update(_group)
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
 REQUEST_CODES = frozenset({*FORM, "not_multipart", "not_found", "method_not_allowed"}
