@@ -39,6 +39,11 @@ class ServerConfig:
     # Load balancers whose X-Forwarded-For is believed (addresses or CIDRs): the client address
     # for failed-login limits is then the last one they forwarded, not the balancer's own.
     trusted_proxies: tuple[str, ...] = ()
+    # Connections (web/connections.py): a request's headers must be complete this long after the
+    # connection opened or its previous answer (slowloris; also closes idle keep-alive ones).
+    header_timeout_s: float = 20.0
+    max_connections: int = 1000  # per process; past it a new connection gets 503 and is closed
+    accept_error_log_interval_s: float = 60.0  # accept failures (EMFILE...) logged once per this
 
 
 @dataclass(frozen=True)
@@ -339,6 +344,10 @@ def _check(s: Settings) -> None:
 
     need(0 <= s.server.port <= 65535, "server.port", "must be 0..65535")
     need(s.server.workers >= 1, "server.workers", "must be >= 1")
+    need(0 < s.server.header_timeout_s <= 3600, "server.header_timeout_s", "must be 0..3600 s")
+    need(s.server.max_connections >= 1, "server.max_connections", "must be >= 1")
+    need(s.server.accept_error_log_interval_s > 0, "server.accept_error_log_interval_s",
+         "must be > 0")
     need(s.server.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "server.log_level",
          "must be DEBUG, INFO, WARNING or ERROR")
     for proxy in s.server.trusted_proxies:
