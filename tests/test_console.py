@@ -309,6 +309,27 @@ def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, 
     expect(page.locator("#specs-table tbody tr")).to_have_count(1)
 
 
+def test_a_spec_with_many_versions_lists_them_all_and_compares_the_newest(page, server):
+    """The versions listing is paged (issue 21 item 9): the console lists every version from
+    the summaries and compares among the five newest, the page that comes with schemas."""
+    token = token_of(server, OFFICER)
+    for n in range(7):
+        spec = {"program": "manyversions", "input": {"type": "object", "properties": {
+            "school_id": {"type": "string"}, f"col_{n}": {"type": "string"}}}}
+        api(server, "/api/spec/event", token=token, method="POST", body=spec)
+    sign_in(page, server)
+    page.goto(server.url + "/#/specs/event/manyversions")
+    expect(page.get_by_role("heading", name="Spec: manyversions")).to_be_visible()
+    expect(page.locator("#versions li")).to_have_count(7)
+    expect(page.locator("#versions li").first).to_contain_text("version 7")
+    expect(page.locator("#versions li").last).to_contain_text("version 1")
+    expect(page.locator("#diff-from option")).to_have_count(5)
+    expect(page.get_by_text("The 5 newest versions can be compared.")).to_be_visible()
+    diff = page.locator("#diff-table tbody")
+    expect(diff.locator("tr.added")).to_contain_text("col_6")
+    expect(diff.locator("tr.removed")).to_contain_text("col_5")
+
+
 def test_phone_width_and_keyboard_sign_in(browser, server):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()

@@ -188,7 +188,9 @@ SCHEMAS: dict[str, Schema] = {
     "SpecList": closed({"specs": {"type": "array", "items": ref("SpecSummary")}}),
     "SpecVersions": closed({"kind": SPEC_KIND, "name": STRING, "latest": ref("Spec"),
                             "versions": {"type": "array", "items": {"anyOf": [
-                                ref("SpecSummary"), ref("Spec")]}}}),
+                                ref("SpecSummary"), ref("Spec")]}},
+                            "next_before": nullable({"type": "integer", "description": "`before` "
+                                                     "of the next page; null on the last"})}),
     "ConsoleSettings": closed({
         "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
         "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served")}),

@@ -118,7 +118,11 @@ function markInText(text, name) {
 }
 
 export async function specPage(kind, name) {
-  const spec = await api(`/api/specs/${kind}/${encodeURIComponent(name)}?schemas=true`);
+  const path = `/api/specs/${kind}/${encodeURIComponent(name)}`;
+  // The server pages versions: the newest five come with their schemas (to compare); the list
+  // of versions is asked for as summaries when there are more.
+  const spec = await api(`${path}?schemas=true`);
+  const listed = spec.next_before === null ? spec.versions : (await api(`${path}?limit=100`)).versions;
   const latest = spec.latest;
   // PostgreSQL's jsonb does not keep key order: columns are shown (and the header written) by name.
   const cols = Object.entries(latest.cerberus).sort(([a], [b]) => a.localeCompare(b));
@@ -147,7 +151,8 @@ export async function specPage(kind, name) {
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Column"), h("th", { scope: "col" }, "Rules"))),
         h("tbody", {}, cols.map(([c, r]) => h("tr", {}, h("td", {}, h("code", {}, c)), h("td", {}, rulesInWords(r))))))),
     h("h2", {}, "Versions"),
-    h("ul", {}, versions.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    h("ul", { id: "versions" }, listed.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    spec.next_before === null ? null : h("p", { class: "hint" }, `The ${versions.length} newest versions can be compared.`),
     versions.length > 1 ? h("div", { class: "grid" }, field("Compare", older), field("with", newer)) : null,
     versions.length > 1 ? diffOut : null);
   if (versions.length > 1) showDiff();
