@@ -246,6 +246,10 @@ def test_versions_agree(tmp_path):
                                                f"{max(shipped)})\n")
     out = subprocess.run([bin_dir / "ingest", "--version"], capture_output=True, text=True)
     assert (out.returncode, out.stdout) == (0, f"ingest, version {declared}\n")
+    manifest = (Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "deployment.yaml")
+    assert f"image: ingest-server:{declared} " in manifest.read_text()
+    changelog = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text()
+    assert f"\n## [{declared}] - " in changelog  # every release has its entry
 
 
 async def test_healthz_and_openapi_name_the_release(client):
