@@ -9,6 +9,8 @@ SIGKILL mid-stream. Then this release starts on the same database and storage.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import subprocess
@@ -321,6 +323,13 @@ async def test_rolling_upgrade_from_the_previous_release_under_load(old_cluster)
                 await check_landed(storage, case, body)
         finally:
             await storage.close()
+        # and this release serves every one of them, whichever release received it
+        for case, (_, body) in outcomes:
+            async with s.get(f"{cluster.url}/api/ingestion/uploads/{body['upload_id']}/valid",
+                             headers={"Authorization": f"Bearer {tok}"}) as r:
+                assert r.status == 200, await r.text()
+                text = (await r.read()).decode()
+            assert list(csv.reader(io.StringIO(text, newline=""))) == [COLUMNS] + case.valid
         rows = await sql(cluster.dsn, "SELECT max(version) AS v FROM schema_migrations")
         assert rows[0]["v"] == schema_version()
     print(f"\nrolling upgrade {PREVIOUS} -> {__version__}: {len(outcomes)} uploads, none failed")
