@@ -13,6 +13,7 @@ Responses sent while draining carry ``Connection: close`` so clients do not reus
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -46,8 +47,9 @@ async def drain_middleware(request: web.Request, handler: Handler) -> web.Stream
             # aiohttp's shutdown cut the connection, between the handler's return and the
             # answer's last byte. (A streamed answer is written by its handler; a file answer
             # sends itself.)
-            await response.prepare(request)
-            await response.write_eof()
+            with contextlib.suppress(ConnectionError):  # the client left: as aiohttp would
+                await response.prepare(request)
+                await response.write_eof()
         return response
     finally:
         drain.leave()
