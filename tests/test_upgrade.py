@@ -90,6 +90,7 @@ def empty_db(pg_dsn):
         yield dsn
 
 
+@pytest.mark.slow
 async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, old_code):
     dsn = empty_db
     (tmp_path / "plugins").mkdir()
@@ -201,6 +202,7 @@ def _same(before: dict, after: dict) -> bool:
     return {k: after.get(k) for k in before} == before
 
 
+@pytest.mark.slow
 async def test_a_database_of_a_newer_release_is_refused_in_one_line(tmp_path, empty_db):
     dsn = empty_db
     (tmp_path / "plugins").mkdir()
@@ -273,6 +275,7 @@ def old_cluster(tmp_path_factory, pg_dsn, s3_server, old_code):
             c.stop()
 
 
+@pytest.mark.replicas
 async def test_rolling_upgrade_from_the_previous_release_under_load(old_cluster):
     """Three replicas of the previous release behind nginx; each in turn is stopped (SIGTERM)
     and started as this release while four clients keep uploading: the first one up migrates
