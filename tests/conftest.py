@@ -87,6 +87,8 @@ async def clean_db(pg_dsn):
         exists = await conn.fetchval("SELECT to_regclass('public.specs') IS NOT NULL")
         if exists:
             await conn.execute("TRUNCATE specs, uploads")
+        if await conn.fetchval("SELECT to_regclass('public.object_owners') IS NOT NULL"):
+            await conn.execute("TRUNCATE object_owners")  # keys are reused in the cqube layout
         if await conn.fetchval("SELECT to_regclass('public.auth_failures') IS NOT NULL"):
             await conn.execute("TRUNCATE auth_failures")  # failed logins are counted per address
     finally:
