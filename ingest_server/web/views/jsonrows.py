@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...errors import BadRequest
 from ...ingest.jsonrows import ROUTES, csv_chunks, parse_body
 from ...ingest.model import UploadRequest
 from ...programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
+from ..upload_request import idempotency_key
 from .specs import read_json
 
 
@@ -41,10 +41,7 @@ def _handler(route: str):
         if data.program is not None:
             program_name(data.program)  # a safe name, and not a shared folder
         pt = request.app[appkeys.REGISTRY].program_type(ROUTES[route][2])
-        key = request.headers.get("Idempotency-Key") or None
-        if key is not None and not (len(key) <= 200 and key.isprintable()):
-            raise BadRequest("Idempotency-Key must be 1-200 printable characters",
-                             code="invalid_idempotency_key")
+        key = idempotency_key(request)
         req = UploadRequest(program_type=pt, ingestion_name=data.name, program=data.program,
                             filename=f"{data.name}.json", client=request[PRINCIPAL].client,
                             idempotency_key=key)
