@@ -61,6 +61,12 @@ class Conflict(IngestError):
     status, code = 409, "conflict"
 
 
+class IdempotencyKeyReused(IngestError):
+    """An Idempotency-Key sent again with another request (route, target, options or bytes)."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class UploadTooLarge(IngestError):
     status, code = 413, "upload_too_large"
 

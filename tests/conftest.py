@@ -149,22 +149,25 @@ def auth_headers(token):
 
 
 # -- markers: `make test-fast` runs `-m "not browser and not replicas and not slow"` --------------
-# Whole modules that need a browser, several server processes behind nginx, or that take tens of
-# seconds (server processes, hypothesis budgets, external tools); single tests elsewhere carry
-# @pytest.mark.slow themselves. The markers are declared in pyproject.toml.
-MODULE_MARKERS = {
+# Modules (or single tests, "module::test") that need a browser, several server processes behind
+# nginx, or tens of seconds (server processes, hypothesis budgets, external tools). A test may
+# also carry @pytest.mark.slow itself. The markers are declared in pyproject.toml.
+MARKERS = {
     "test_console.py": "browser",
+    "test_docs_page.py::test_swagger_ui_renders_under_its_csp_in_a_real_browser": "browser",
     "test_replicas.py": "replicas",
     **dict.fromkeys([
         "test_container.py", "test_cqube_keywords_diff.py", "test_deploy.py", "test_faults.py",
         "test_first_hour.py", "test_fuzz.py", "test_load.py", "test_metrics_workers.py",
-        "test_postman.py", "test_postman_cqube.py", "test_readme.py", "test_resumable_tuspy.py",
-        "test_schemathesis.py", "test_shutdown.py", "test_validation_diff.py"], "slow"),
+        "test_postman.py", "test_postman_cqube.py", "test_processing_stateful.py",
+        "test_readme.py", "test_resumable_tuspy.py", "test_schemathesis.py", "test_shutdown.py",
+        "test_upgrade.py", "test_validation_diff.py"], "slow"),
 }
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        marker = MODULE_MARKERS.get(item.path.name)
+        marker = (MARKERS.get(f"{item.path.name}::{getattr(item, 'originalname', item.name)}")
+                  or MARKERS.get(item.path.name))
         if marker:
             item.add_marker(marker)

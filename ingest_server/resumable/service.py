@@ -192,7 +192,8 @@ class ResumableService:
             await self.staging.delete(tus_id)
 
     async def expire(self) -> list[str]:
-        """Remove expired uploads (unfinished: their staged bytes too). Run by recovery."""
+        """Remove expired uploads (unfinished: their staged bytes too). Run at start-up and every
+        minute by the resumable view's background task (``web/views/resumable.py``)."""
         gone = []
         for row in await self.store.expired():
             await self.staging.delete(row["id"])

@@ -75,15 +75,22 @@ def upload_request(request: web.Request, form: Form, route: str) -> UploadReques
         raise BadRequest(f"program_name is required for ingestion_type '{pt.name}'",
                          code="missing_field", field="program_name")
     encoding = form.get("encoding", q) or None
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
-        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
-                         code="invalid_idempotency_key")
+    key = idempotency_key(request)
     return UploadRequest(program_type=pt, ingestion_name=name or "", program=program,
                          filename=form.filename, client=request[PRINCIPAL].client,
                          dry_run=_bool(form.get("dry_run", q), "dry_run"),
                          max_error_rate=_rate(form.get("max_error_rate", q)),
                          encoding=encoding, idempotency_key=key)
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key (1-200 printable characters), None without the header. An
+    empty header is refused like any other bad key: the client meant to send one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
+        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
+                         code="invalid_idempotency_key")
+    return key
 
 
 def check_extension(filename: str, pt: ProgramType) -> None:

@@ -20,6 +20,7 @@ from ...ingest.spool import spool
 from ...programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
+from ..upload_request import idempotency_key
 
 
 async def _body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
@@ -66,10 +67,7 @@ def _handler(route: str):
         if data.program is not None:
             program_name(data.program)  # a safe name, and not a shared folder
         pt = request.app[appkeys.REGISTRY].program_type(ROUTES[route][2])
-        key = request.headers.get("Idempotency-Key") or None
-        if key is not None and not (len(key) <= 200 and key.isprintable()):
-            raise BadRequest("Idempotency-Key must be 1-200 printable characters",
-                             code="invalid_idempotency_key")
+        key = idempotency_key(request)
         req = UploadRequest(program_type=pt, ingestion_name=data.name, program=data.program,
                             filename=f"{data.name}.json", client=request[PRINCIPAL].client,
                             idempotency_key=key)
