@@ -36,8 +36,9 @@ def object_keys(record: dict[str, Any]) -> list[str]:
 
 
 async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any],
-                  by: str) -> dict[str, Any]:
-    """Remove ``record``'s objects and keep it as ``retracted``; the updated record."""
+                  by: str, datasets: Any = None) -> dict[str, Any]:
+    """Remove ``record``'s objects and keep it as ``retracted``; the updated record. With
+    ``datasets`` (processing), its contribution to the dataset tables is taken out first."""
     upload_id = record["id"]
     if record["status"] == "retracted":
         return record
@@ -46,7 +47,9 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
                        + (" (a dry run wrote nothing)" if record["dry_run"] else ""),
                        code="not_retractable", status_now=record["status"])
     if not await uploads.mark_retracting(upload_id, by):  # changed meanwhile
-        return await retract(uploads, storage, await uploads.get(upload_id), by)
+        return await retract(uploads, storage, await uploads.get(upload_id), by, datasets)
+    if datasets is not None:  # a failure leaves it 'retracting'; retracting again finishes
+        await datasets.retract(record)
     keys = object_keys(record)
     remaining = []
     for key in keys:

@@ -54,6 +54,8 @@ def response_body(record: UploadRecord) -> dict[str, Any]:
                     retract_error=record.get("retract_error"))
     if record.get("members") is not None:
         body["members"] = record["members"]
+    if record.get("processing") is not None:
+        body["processing"] = record["processing"]
     duplicate_of = (record["objects"] or {}).get("duplicate_of")
     if status == "uploaded" and duplicate_of:
         body["message"] = (f"duplicate of {duplicate_of}: the same file was landed already, "

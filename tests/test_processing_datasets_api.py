@@ -1,0 +1,114 @@
+"""Datasets through the service (issue 24), real PostgreSQL and storage: a landed event upload is
+in its dataset tables when the answer comes, with cQube's spec rows; processing state in
+uploads/{id}; retraction takes the contribution out; a rebuild gives the same tables."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+
+from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
+from test_processing_upload import DISTRICT, EVENT, SCHOOL, load, rows_csv, upload
+
+HEADER = ["date", "district_id", "school_id", "students"]
+D = datetime.date
+
+
+@pytest.fixture
+async def pclient(aiohttp_client, proc_settings):  # noqa: F811
+    from ingest_server.web.app import create_app
+    return await aiohttp_client(create_app(proc_settings))
+
+
+@pytest.fixture
+async def headers(pclient):
+    from conftest import TEST_CLIENT, basic
+    resp = await pclient.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
+async def setup(client, headers):
+    await put_dimension(client, headers, "district", DISTRICT)
+    await put_dimension(client, headers, "school", SCHOOL)
+    resp = await client.put("/api/processing/programs/school-attendance", headers=headers,
+                            json={"namespace": "sch_att", "whitelisted": ["district,school"]})
+    assert resp.status == 201, await resp.json()
+    status, body = await put_event(client, headers, "school-attendance", "students", EVENT)
+    assert status == 201, body
+    compound = "datasets.sch_att_students_" + \
+        "dAxfXWB3YmwXHQYQFwcX".lower()  # H("sch_att_students_Daily_district0school")
+    assert len(body["datasets"]) == 12 and body["datasets"][:2] == [
+        "datasets.sch_att_students_daily_district", "datasets.sch_att_students_weekly_district"]
+    assert body["datasets"][8] == compound
+    await load(client, headers, "district", ["district_id", "district_name"],
+               [["D1", "One"], ["D2", "Two"]])
+    await load(client, headers, "school", ["school_id", "school_name", "district_id",
+                                           "enrolment"],
+               [["S1", "A", "D1", "1"], ["S2", "B", "D1", "1"], ["S3", "C", "D2", "1"]])
+
+
+async def district_daily(dsn):
+    return {(r["date"], r["district_id"]): (r["count"], r["sum"], r["avg"])
+            for r in await fetch(dsn, "SELECT * FROM datasets.sch_att_students_daily_district")}
+
+
+async def test_upload_processed_visible_retracted_rebuilt(pclient, headers, clean_db):
+    await setup(pclient, headers)
+    rows = [["01/05/23", "D1", "S1", "4"], ["01/05/23", "D1", "S2", "3"],
+            ["08/05/2023", "D2", "S3", "5"], ["2023-05-08", "D2", "S3", "7"]]
+    status, first = await upload(pclient, headers, "event", "students", rows_csv(HEADER, rows))
+    assert status == 200, first
+    p = first["processing"]
+    assert (p["status"], p["tables"], p["error"]) == ("done", 12, None) and p["finished_at"]
+    assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (2, 7, 3.5),
+                                             (D(2023, 5, 8), "D2"): (2, 12, 6)}
+    # the compound table, found by query-builder through spec."DatasetGrammar"
+    grammar = await fetch(clean_db, 'SELECT "tableName", "tableNameExpanded", "isCompound", '
+                          '"timeDimension" FROM spec."DatasetGrammar" WHERE program = $1 '
+                          'AND "isCompound"', "sch_att")
+    # timeDimension is a JSONB *string* holding JSON text, as cQube's JSON.stringify stores it
+    by_name = {r["tableNameExpanded"]: tuple(r)[:3] + (json.loads(r["timeDimension"]),)
+               for r in grammar}
+    assert len(by_name) == 4
+    assert by_name["sch_att_students_Daily_district0school"] == (
+        "sch_att_students_dAxfXWB3YmwXHQYQFwcX", "sch_att_students_Daily_district0school", True,
+        '{"key":"date","type":"Daily"}')
+    compound = await fetch(clean_db, "SELECT date, district_id, school_id, count, sum FROM "
+                           "datasets.sch_att_students_daxfxwb3ymwxhqyqfwcx ORDER BY 1, 2, 3")
+    assert [tuple(r) for r in compound] == [(D(2023, 5, 1), "D1", "S1", 1, 4),
+                                            (D(2023, 5, 1), "D1", "S2", 1, 3),
+                                            (D(2023, 5, 8), "D2", "S3", 2, 12)]
+    events = await fetch(clean_db, 'SELECT name FROM spec."EventGrammar" ORDER BY name')
+    assert [r["name"] for r in events] == ["sch_att_students_district_district_id",
+                                           "sch_att_students_school_school_id"]
+    resp = await pclient.get(f"/api/ingestion/uploads/{first['upload_id']}", headers=headers)
+    assert (await resp.json())["processing"]["status"] == "done"
+
+    second_rows = [["01/05/23", "D1", "S1", "10"]]
+    status, second = await upload(pclient, headers, "event", "students",
+                                  rows_csv(HEADER, second_rows))
+    assert second["processing"]["status"] == "done"
+    assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (3, 17, 17 / 3),
+                                             (D(2023, 5, 8), "D2"): (2, 12, 6)}
+    resp = await pclient.get("/api/processing/programs/school-attendance", headers=headers)
+    info = (await resp.json())["datasets"]
+    counts = {t["table"]: t["rows"] for t in info["tables"]}
+    assert counts["datasets.sch_att_students_daily_district"] == 2
+    assert counts["datasets.sch_att_students_yearly_school"] == 3
+    assert info["last_processed_at"] is not None
+
+    resp = await pclient.delete(f"/api/ingestion/uploads/{first['upload_id']}", headers=headers)
+    assert resp.status == 200, await resp.json()
+    assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (1, 10, 10)}
+
+    before = {t: await fetch(clean_db, f"SELECT * FROM {t} ORDER BY 2, 3, 4")
+              for t in counts}
+    resp = await pclient.post("/api/processing/programs/school-attendance/rebuild",
+                              headers=headers)
+    assert resp.status == 200, await resp.json()
+    for t, rows_before in before.items():
+        after = await fetch(clean_db, f"SELECT * FROM {t} ORDER BY 2, 3, 4")
+        strip = lambda rs: [tuple(r)[1:] for r in rs]  # noqa: E731  (ids are new)
+        assert strip(after) == strip(rows_before), t
