@@ -245,11 +245,35 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
                                               "signature": "x"}), "get", raw)
 
     await _check_resumable(check, client, h)
+    await check_processing_routes(check, client, h)
 
     assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}
     exercised = {(p, m) for m, p, _ in check.seen}
     assert {(p, m) for p, ops in DOC["paths"].items() for m in ops} - exercised == {
         ("/api/openapi.json", "get"), ("/api/docs", "get"), ("/api/docs/{asset}", "get")}
+
+
+PROCESSING_ROUTES = [  # (method, documented path, a real path)
+    ("get", "/api/processing/grammars", "/api/processing/grammars"),
+    ("put", "/api/processing/grammars/dimensions/{dim}", "/api/processing/grammars/dimensions/d"),
+    ("get", "/api/processing/grammars/dimensions/{dim}", "/api/processing/grammars/dimensions/d"),
+    ("put", "/api/processing/grammars/events/{program}/{event}",
+     "/api/processing/grammars/events/p/e"),
+    ("get", "/api/processing/grammars/events/{program}/{event}",
+     "/api/processing/grammars/events/p/e"),
+    ("put", "/api/processing/programs/{program}", "/api/processing/programs/p"),
+    ("get", "/api/processing/programs/{program}", "/api/processing/programs/p"),
+    ("get", "/api/processing/uploads/{upload_id}/references",
+     "/api/processing/uploads/u/references"),
+]
+
+
+async def check_processing_routes(check: Checker, client, h: dict) -> None:
+    """Without processing.enabled each processing route is a documented 404 (their other
+    answers: tests/test_processing_api.py)."""
+    for method, path, real in PROCESSING_ROUTES:
+        body = await check(await client.request(method, real, headers=h, data=b"x"), method, path)
+        assert body["error"]["code"] == "processing_disabled"
 
 
 async def _check_resumable(check: Checker, client, h: dict) -> None:

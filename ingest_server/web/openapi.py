@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from . import openapi_routes
+from . import openapi_processing, openapi_routes
 from .openapi_ops import (AUTH_ERRORS, DB_ERRORS, FILE_ERRORS, FORM_ERRORS, JSON, SERVER_ERRORS,
                           SPEC_BODY_ERRORS, STORAGE_ERRORS, UPLOAD_ERRORS, ZIP_ERRORS, Op, merge,
                           codes, json_body, param, path_param)
@@ -217,6 +217,7 @@ OPERATIONS: list[Op] = [
 # cQube's routes we added and the cqube profile's answers build on the helpers above.
 
 OPERATIONS += openapi_routes.OPERATIONS
+OPERATIONS += openapi_processing.OPERATIONS
 
 INFO_DESCRIPTION = """\
 Streams CSV and ZIP uploads, validates every row against Cerberus schemas, and lands valid and
@@ -274,7 +275,7 @@ def build_document() -> dict[str, Any]:
         "info": {"title": "ingest-server", "version": __version__,
                  "description": INFO_DESCRIPTION},
         "tags": [{"name": "auth"}, {"name": "specs"}, {"name": "ingestion"},
-                 {"name": "resumable"}, {"name": "service"}],
+                 {"name": "resumable"}, {"name": "processing"}, {"name": "service"}],
         "paths": paths,
         "components": {
             "schemas": {**SCHEMAS, **openapi_routes.SCHEMAS},

@@ -179,7 +179,8 @@ SCHEMAS: dict[str, Schema] = {
                                 ref("SpecSummary"), ref("Spec")]}}}),
     "ConsoleSettings": closed({
         "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
-        "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served")}),
+        "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served"),
+        "processing": dict(BOOLEAN, description="cQube processing (`/api/processing`) is on")}),
     "Health": closed({"status": {"const": "ok"}, "version": STRING}),
     "Ready": closed({"status": {"enum": ["ready", "not_ready", "draining"]},
                      "checks": closed({"database": STRING, "storage": STRING},

@@ -105,6 +105,10 @@ async function serverSettings() {
   return settings;
 }
 
+export async function processingEnabled() {
+  return Boolean((await serverSettings()).processing);
+}
+
 export async function tokenEndpointIsOpen() {
   return Boolean((await serverSettings()).open_token_endpoint);
 }

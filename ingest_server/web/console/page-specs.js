@@ -1,6 +1,7 @@
 // Specs: browse, read the rules in words, compare versions, download an example header, register.
 import { api, describe, session } from "./api.js";
 import { announce, field, h, mount, notice, when } from "./dom.js";
+import { grammarsSection } from "./processing.js";
 
 const TYPES = { string: "text", number: "number", float: "number", integer: "whole number",
                 boolean: "yes/no", date: "date", datetime: "date and time" };
@@ -51,6 +52,7 @@ export async function specsPage() {
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Specs" },
       h("table", { id: "specs-table" }, h("thead", {}, h("tr", {},
         ["Name", "Kind", "Version", "Registered", "By"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
+    await grammarsSection(),
     session.scopes().has("spec") ? registerForm() : null);
 }
 
