@@ -172,7 +172,8 @@ SPEC_BODY = {"unknown_kind": 400, "invalid_json": 400, "invalid_spec": 400, "inv
 # their own header checks).
 FILE = {c: 400 for c in ("empty_file", "no_rows", "missing_column", "unknown_column",
                          "duplicate_header", "empty_header_name", "not_text", "not_a_csv",
-                         "line_too_long", "unknown_encoding", "file_rejected")}
+                         "line_too_long", "unknown_encoding", "file_rejected",
+                         "pattern_timeout")}
 # The upload's form: about the request, not the data (the CLI says "fix the command line").
 FORM = {c: 400 for c in ("missing_field", "invalid_field", "invalid_name",
                          "invalid_idempotency_key", "unknown_ingestion_type", "bad_multipart",
@@ -197,7 +198,8 @@ RESUMABLE = {"missing_header": 400, "invalid_header": 400, "invalid_metadata": 4
 UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incomplete": 502,
                "member_required": 400, "no_error_file": 404, "no_valid_file": 404,
                "member_not_found": 404, "object_not_found": 404, "upload_retracted": 410,
-               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409}
+               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409,
+               "object_replaced": 410, "invalid_host": 400}
 # cQube processing (DESIGN.md §12): grammar registration and the master-data check at upload.
 PROCESSING = {"invalid_grammar": 400, "grammar_not_found": 404, "grammar_conflict": 409,
               "dimension_not_loaded": 400, "processing_disabled": 404}

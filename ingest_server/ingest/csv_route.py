@@ -18,7 +18,7 @@ from ..plugins import Registry, header_problems
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage
 from ..uploads import UploadStore
-from ..validation.definition import uses_rule
+from ..validation.definition import uses_patterns
 from ..validation.translate import spec_allows_unknown
 from .checker import build_checker
 from .cqube_keys import cqube_date, cqube_keys
@@ -106,7 +106,7 @@ class CsvRoute:
         started = time.perf_counter()
         outcome = await stream_csv(source, target, storage=self.storage,
                                    runner=self.runner_for(expected_bytes,
-                                                          uses_rule(spec.cerberus, "regex")),
+                                                          uses_patterns(spec.cerberus)),
                                    build_checker=build_checker, upload_id=ctx.upload_id,
                                    encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
                                    max_line_bytes=limits.max_line_bytes,

@@ -22,6 +22,7 @@ from ..db import create_pool, embedded_dsn, migrate
 from ..plugins import load_registry
 from ..signing_key import shared_signing_key
 from ..csvstream import ChunkPool, InlineRunner
+from ..csvstream.guarded import GuardedPool
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
 from ..processing.pipeline import attach_datasets
@@ -147,9 +148,11 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 class Runners:
     """Small uploads are checked in-process; larger ones in the worker pool (started lazily).
 
-    A spec with a ``regex`` rule is always checked in a worker process: Python's ``re`` holds the
-    GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29 characters: 13 s) would
-    freeze the event loop (``/healthz`` included) whether run on it or in a thread."""
+    A spec with a ``regex`` or ``pattern`` rule is always checked in a ``GuardedPool``: Python's
+    ``re`` holds the GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29
+    characters: 13 s) would freeze the event loop (``/healthz`` included) whether run on it or
+    in a thread; and each chunk there has ``limits.pattern_chunk_timeout_s``, past which its
+    worker is killed and the upload refused (400 ``pattern_timeout``)."""
 
     def __init__(self, settings: Settings) -> None:
         cfg = settings.ingest
@@ -160,14 +163,12 @@ class Runners:
         # With N server processes on one machine, each gets its share of the cores by default.
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // settings.server.workers)
         self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
-        self.isolated: ChunkPool | None = None  # one worker, for isolated checks without a pool
+        # Killable workers for client-supplied patterns, started on first use.
+        self.isolated = GuardedPool(workers, sample_limit=sample,
+                                    deadline_s=settings.limits.pattern_chunk_timeout_s)
 
     def __call__(self, expected_bytes: int | None, isolate: bool = False):
         if isolate:
-            if self.pool is not None:
-                return self.pool
-            if self.isolated is None:
-                self.isolated = ChunkPool(1, sample_limit=self.sample)
             return self.isolated
         if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
             return self.inline

@@ -2,6 +2,7 @@
 import { api, describe, session } from "./api.js";
 import { announce, field, h, mount, notice, when } from "./dom.js";
 import { grammarsSection } from "./processing.js";
+import { specKinds } from "./programs.js";
 
 const TYPES = { string: "text", number: "number", float: "number", integer: "whole number",
                 boolean: "yes/no", date: "date", datetime: "date and time" };
@@ -34,7 +35,9 @@ export function rulesInWords(rules) {
 }
 
 export async function specsPage() {
-  const { specs } = await api("/api/specs");
+  const canRegister = session.scopes().has("spec");
+  const [{ specs }, kinds] = await Promise.all([api("/api/specs"),
+    canRegister ? api("/api/plugins").then(specKinds) : []]);
   const search = h("input", { id: "spec-search", type: "search", placeholder: "name or kind" });
   const tbody = h("tbody", {});
   const draw = () => {
@@ -53,11 +56,11 @@ export async function specsPage() {
       h("table", { id: "specs-table" }, h("thead", {}, h("tr", {},
         ["Name", "Kind", "Version", "Registered", "By"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
     await grammarsSection(),
-    session.scopes().has("spec") ? registerForm() : null);
+    canRegister ? registerForm(kinds) : null);
 }
 
-function registerForm() {
-  const kind = h("select", { id: "reg-kind" }, ["event", "dimension", "dataset"].map((k) => h("option", { value: k }, k)));
+function registerForm(kinds) {
+  const kind = h("select", { id: "reg-kind" }, kinds.map((k) => h("option", { value: k }, k)));
   const text = h("textarea", { id: "reg-json", rows: "12", spellcheck: "false",
     placeholder: '{"program": "name", "input": {"type": "object", "properties": {…}, "required": […]}}' });
   text.addEventListener("dragover", (e) => e.preventDefault());
