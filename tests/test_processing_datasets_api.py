@@ -4,6 +4,7 @@ uploads/{id}; retraction takes the contribution out; a rebuild gives the same ta
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 
@@ -112,3 +113,63 @@ async def test_upload_processed_visible_retracted_rebuilt(pclient, headers, clea
         after = await fetch(clean_db, f"SELECT * FROM {t} ORDER BY 2, 3, 4")
         strip = lambda rs: [tuple(r)[1:] for r in rs]  # noqa: E731  (ids are new)
         assert strip(after) == strip(rows_before), t
+
+
+async def test_jobs_retried_leased_and_taken_over_exactly_once(pclient, headers, clean_db):
+    """Two instances' processors on one database; an upload that failed (its programme not
+    registered yet) is retried; a job whose instance died mid-way is taken over when its lease
+    ends; every upload lands in the tables exactly once."""
+    from ingest_server.processing.jobs import JobStore
+    from ingest_server.processing.pipeline import DatasetProcessor
+    from ingest_server.web import appkeys
+    from testkit.polling import until
+
+    await put_dimension(pclient, headers, "district", DISTRICT)
+    await put_dimension(pclient, headers, "school", SCHOOL)
+    status, body = await put_event(pclient, headers, "school-attendance", "students", EVENT)
+    assert status == 201, body
+    await load(pclient, headers, "district", ["district_id", "district_name"], [["D1", "One"]])
+    await load(pclient, headers, "school", ["school_id", "school_name", "district_id",
+                                            "enrolment"], [["S1", "A", "D1", "1"]])
+    ids = []
+    for value in ("4", "6"):
+        status, body = await upload(pclient, headers, "event", "students",
+                                    rows_csv(HEADER, [["01/05/23", "D1", "S1", value]]))
+        p = body["processing"]
+        assert (p["status"], p["error"]["code"], p["attempts"]) == \
+            ("pending", "program_not_registered", 1), body
+        ids.append(body["upload_id"])
+    app = pclient.server.app
+    service_pool = app[appkeys.POOL]
+    # the retry loop would take them after the backoff: this test takes them itself
+    await service_pool.execute("UPDATE processing_jobs SET next_at = now() + interval '1 hour'")
+    resp = await pclient.put("/api/processing/programs/school-attendance", headers=headers,
+                             json={"namespace": "sch_att", "whitelisted": []})
+    assert resp.status == 201
+
+    a = app[appkeys.PROCESSING].datasets
+
+    def instance(owner, lease_s=120.0):
+        return DatasetProcessor(config=a.config, registry=a.registry, pool=a.pool,
+                                jobs=JobStore(service_pool, owner, lease_s), read=a.read,
+                                quote=a.quote)
+    b = instance("replica-b")
+    # both instances go for the first job at once: one takes it
+    taken = await asyncio.gather(a.run(ids[0]), b.run(ids[0]))
+    assert sorted(taken) == [False, True]
+    # the second job: an instance takes it and dies before finishing (lease of 0.2 s) ...
+    dead = instance("dead", lease_s=0.2)
+    assert await dead.jobs.claim(ids[1]) is not None
+    assert not await b.run(ids[1])  # leased: not taken over yet
+
+    async def taken_over():
+        return await b.run(ids[1]) or (await b.jobs.get(ids[1]))["status"] == "done"
+    await until(taken_over, timeout_s=10)  # ... taken over once the lease ended
+    # ... and the dead instance, come back, applies it again: nothing changes
+    again = await dead.process(ids[1], "school-attendance", "students")
+    assert again.already
+    assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (2, 10, 5)}
+    for upload_id in ids:
+        resp = await pclient.get(f"/api/ingestion/uploads/{upload_id}", headers=headers)
+        p = (await resp.json())["processing"]
+        assert (p["status"], p["tables"], p["error"]) == ("done", 8, None)

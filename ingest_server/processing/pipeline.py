@@ -151,7 +151,7 @@ class DatasetProcessor:
         if program is None:
             raise IngestError(f"programme '{program_name}' is not registered "
                               "(PUT /api/processing/programs/{program})",
-                              code="program_not_registered")
+                              code="program_not_registered", status=404)
         mine = [t for t in tables if t.event == event]
         record = await self.registry.store.pool.fetchrow(
             "SELECT objects, status FROM uploads WHERE id = $1", upload_id)
@@ -199,7 +199,7 @@ class DatasetProcessor:
         program, _, tables = await self.program_tables(name)
         if program is None:
             raise IngestError(f"programme '{name}' is not registered",
-                              code="program_not_registered")
+                              code="program_not_registered", status=404)
         await self.ensure_program(name)
         rows = await self.registry.store.pool.fetch(
             "SELECT id, ingestion_name, objects FROM uploads WHERE program = $1 AND kind = 'event' "
