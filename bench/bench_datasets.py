@@ -49,9 +49,8 @@ def event_csv(rows: int, salt: int) -> bytes:
     return out.getvalue().encode()
 
 
-async def main(rows: int, workers: int) -> None:
-    base = os.environ["INGEST_TEST_DSN"]
-    with tempfile.TemporaryDirectory() as tmp, fresh_database(base, "bench_datasets") as dsn:
+async def main(rows: int, workers: int, dsn: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(Path(tmp), dsn, processing={"enabled": True},
                                  ingest={"workers": workers, "parallel_min_bytes": 0},
                                  limits={"max_upload_bytes": 2_000_000_000})
@@ -113,4 +112,5 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
-    asyncio.run(main(a.rows, a.workers))
+    with fresh_database(os.environ["INGEST_TEST_DSN"], "bench_datasets") as dsn:
+        asyncio.run(main(a.rows, a.workers, dsn))

@@ -173,3 +173,31 @@ async def test_jobs_retried_leased_and_taken_over_exactly_once(pclient, headers,
         resp = await pclient.get(f"/api/ingestion/uploads/{upload_id}", headers=headers)
         p = (await resp.json())["processing"]
         assert (p["status"], p["tables"], p["error"]) == ("done", 8, None)
+
+
+async def test_cli_rebuild_restores_the_tables(pclient, headers, clean_db, tmp_path):
+    from click.testing import CliRunner
+
+    from conftest import TEST_CLIENT
+    from ingest_server.cli.main import cli
+
+    await setup(pclient, headers)
+    rows = [["01/05/23", "D1", "S1", "4"], ["01/05/23", "D1", "S2", "3"]]
+    status, body = await upload(pclient, headers, "event", "students", rows_csv(HEADER, rows))
+    assert body["processing"]["status"] == "done"
+    # a table damaged by hand (or by a cQube re-run appending rows)
+    await fetch(clean_db, "UPDATE datasets.sch_att_students_daily_district SET sum = 999")
+    await fetch(clean_db, "DELETE FROM datasets.sch_att_students_yearly_school")
+    env = {"INGEST_URL": str(pclient.make_url("/")), "INGEST_CLIENT_ID": TEST_CLIENT[0],
+           "INGEST_CLIENT_SECRET": TEST_CLIENT[1], "INGEST_TOKEN": None,
+           "INGEST_CLI_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    result = await asyncio.to_thread(CliRunner().invoke, cli,
+                                     ["processing", "rebuild", "school-attendance"], env=env,
+                                     catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == ("programme school-attendance: 1 upload(s) applied again to "
+                                     "12 dataset table(s), 20 group(s)")
+    assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (2, 7, 3.5)}
+    yearly = await fetch(clean_db, "SELECT year, school_id, count, sum FROM "
+                         "datasets.sch_att_students_yearly_school ORDER BY 2")
+    assert [tuple(r) for r in yearly] == [(2023, "S1", 1, 4), (2023, "S2", 1, 3)]

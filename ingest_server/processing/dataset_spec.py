@@ -84,7 +84,8 @@ INSERT INTO spec."EventGrammar" (name, description, schema, "dimensionMapping", 
 VALUES ($1, '', $2::text::jsonb, to_jsonb($3::text), $4, true, $5, $6, $7, 'INTERNAL',
         CURRENT_TIMESTAMP)
 ON CONFLICT (name) DO UPDATE SET schema = EXCLUDED.schema,
-    "dimensionMapping" = EXCLUDED."dimensionMapping", "instrumentField" = EXCLUDED."instrumentField",
+    "dimensionMapping" = EXCLUDED."dimensionMapping",
+    "instrumentField" = EXCLUDED."instrumentField",
     program = EXCLUDED.program, file = EXCLUDED.file, "updatedAt" = CURRENT_TIMESTAMP,
     "deletedAt" = NULL
 """
@@ -113,8 +114,8 @@ async def write_spec_rows(conn: asyncpg.Connection, grammars: Sequence[Any], nam
                           tables: Sequence[DatasetTable]) -> None:
     """EventGrammar rows of ``grammars`` and DatasetGrammar rows of ``tables`` (upserts)."""
     names = sorted({c.dimension for g in grammars for c in g.dimension_columns if c.dimension})
-    found = await conn.fetch('SELECT id, name, to_jsonb(d)::text AS row FROM spec."DimensionGrammar" d '
-                             'WHERE name = ANY($1::text[])', names)
+    found = await conn.fetch('SELECT id, name, to_jsonb(d)::text AS row '
+                             'FROM spec."DimensionGrammar" d WHERE name = ANY($1::text[])', names)
     ids = {r["name"]: r["id"] for r in found}
     full = {r["name"]: json.loads(r["row"]) for r in found}
     counter = await counter_type(conn)

@@ -39,6 +39,12 @@ class JobStore:
             upload_id, self.owner, self.lease_s)
         return dict(row) if row else None
 
+    async def renew(self, upload_id: str) -> None:
+        """Extend the lease this instance holds (a long job keeps it while it works)."""
+        await self.pool.execute(
+            "UPDATE processing_jobs SET lease_until = now() + make_interval(secs => $3) "
+            "WHERE upload_id = $1 AND lease_owner = $2", upload_id, self.owner, self.lease_s)
+
     async def due(self, limit: int = 20) -> list[str]:
         rows = await self.pool.fetch(
             "SELECT upload_id FROM processing_jobs WHERE status = 'pending' AND next_at <= now() "

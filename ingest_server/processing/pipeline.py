@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import logging
+import time
 from typing import Any, AsyncIterator, Callable
 
 import asyncpg
@@ -134,6 +135,8 @@ class DatasetProcessor:
         job = await self.jobs.claim(upload_id)
         if job is None:
             return False
+        keep = asyncio.create_task(self._keep_lease(upload_id))
+        started = time.monotonic()
         try:
             applied = await self.process(upload_id, job["program"], job["event"])
         except Exception as e:  # recorded and retried; never lost
@@ -143,8 +146,21 @@ class DatasetProcessor:
                       error["message"])
             await self.jobs.failed(upload_id, error, job["attempts"])
             return True
+        finally:
+            keep.cancel()
+            await asyncio.gather(keep, return_exceptions=True)
         await self.jobs.done(upload_id, applied.tables, applied.groups)
+        log.info("upload %s: %s groups in %s dataset tables in %.1f s", upload_id,
+                 applied.groups, applied.tables, time.monotonic() - started)
         return True
+
+    async def _keep_lease(self, upload_id: str) -> None:
+        while True:
+            await asyncio.sleep(self.jobs.lease_s / 3)
+            try:
+                await self.jobs.renew(upload_id)
+            except Exception as e:  # the next renewal may succeed; the lease is a guard only
+                log.warning("renewing the processing lease of %s: %s", upload_id, e)
 
     async def process(self, upload_id: str, program_name: str, event: str) -> contrib.Applied:
         program, grammars, tables = await self.program_tables(program_name)
