@@ -59,7 +59,7 @@ async def _build(conn: asyncpg.Connection, work: Path, dimension: str, column: s
         text.unlink()
     csv_path = work / "fold.csv"
     await conn.copy_from_query(f"SELECT {sql_hash(sql_fold(key))} AS h, {key} FROM {table} "
-                               f"WHERE {key} IS NOT NULL ORDER BY 1, 2", output=str(csv_path),
+                               f"WHERE {key} IS NOT NULL ORDER BY 1", output=str(csv_path),
                                format="csv")
     await asyncio.to_thread(write_fold_index, csv_path, base)
     csv_path.unlink()
