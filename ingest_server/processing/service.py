@@ -19,7 +19,7 @@ from ..config import ProcessingConfig
 from ..db import db_errors, transaction
 from ..errors import FileRejected, IngestError
 from .cqube_schema import dimension_table
-from .keycache import key_count, key_files
+from .keycache import key_files, key_state
 from .loader import load_dimension
 from .references import unknown_references
 from .registry import GrammarRegistry
@@ -76,12 +76,12 @@ class ProcessingService:
     async def _key_files(self, conn: asyncpg.Connection, dimension: str, column: str,
                          loads: dict[str, Any]) -> Any:
         """The key files of a dimension column as loaded now; None when it has no rows."""
-        count = await key_count(conn, dimension, column)
-        if count == 0:
+        state = await key_state(conn, dimension, column)
+        if state is None:
             return None
         load = (loads.get(dimension) or {}).get("loaded_at", "none")
         return await key_files(conn, self.keys_dir, dimension, column,
-                               f"{_stamp(load)}-{count}")
+                               f"{_stamp(load)}-{state}")
 
     async def _prebuild(self, dimension: str) -> None:
         """After a load: the key files of every column events look up in this dimension, so
