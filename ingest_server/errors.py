@@ -209,6 +209,8 @@ UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incompl
 # cQube processing (DESIGN.md §12): grammar registration and the master-data check at upload.
 PROCESSING = {"invalid_grammar": 400, "grammar_not_found": 404, "grammar_conflict": 409,
               "dimension_not_loaded": 400, "processing_disabled": 404}
+# The datasets step (issue 24): in an upload's ``processing.error`` or a rebuild's answer.
+DATASETS = {"program_not_registered": 404, "processing_failed": 500}
 
 # Per-client quotas (config [quotas]): what one client may hold at once.
 QUOTAS = {"too_many_open_uploads": 429, "upload_quota_exceeded": 413, "spec_version_quota": 429}
@@ -217,7 +219,7 @@ CONNECTIONS = {"too_many_connections": 503}
 
 ERROR_CODES: dict[str, int] = {}
 for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
-               UPLOADS_API, PROCESSING, QUOTAS, CONNECTIONS):
+               UPLOADS_API, PROCESSING, DATASETS, QUOTAS, CONNECTIONS):
     ERROR_CODES.update(_group)
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
 REQUEST_CODES = frozenset({*FORM, "not_multipart", "not_found", "method_not_allowed"}

@@ -41,8 +41,10 @@ def object_keys(record: dict[str, Any]) -> list[str]:
 
 
 async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any],
-                  by: str) -> dict[str, Any]:
-    """Remove ``record``'s objects and keep it as ``retracted``; the updated record."""
+                  by: str, datasets: Any = None) -> dict[str, Any]:
+    """Remove ``record``'s objects and keep it as ``retracted``; the updated record. With
+    ``datasets`` (processing), its contribution to the dataset tables is taken out first (a
+    duplicate contributed nothing of its own)."""
     upload_id = record["id"]
     if record["status"] == "retracted":
         return record
@@ -54,7 +56,9 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
     if original is not None:
         return await _retract_duplicate(uploads, storage, record, original, by)
     if not await uploads.mark_retracting(upload_id, by, with_duplicates=True):  # changed meanwhile
-        return await retract(uploads, storage, await uploads.get(upload_id), by)
+        return await retract(uploads, storage, await uploads.get(upload_id), by, datasets)
+    if datasets is not None:  # a failure leaves it 'retracting'; retracting again finishes
+        await datasets.retract(record)
     keys = object_keys(record)
     kept, remaining = await _delete_owned(uploads, storage, upload_id, keys)
     if remaining:

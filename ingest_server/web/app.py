@@ -25,6 +25,7 @@ from ..csvstream import ChunkPool, InlineRunner
 from ..csvstream.guarded import GuardedPool
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
+from ..processing.pipeline import attach_datasets
 from ..processing.setup import start_processing
 from ..specs import SpecStore
 from ..startup import plugins_dir as configured_plugins_dir
@@ -108,7 +109,12 @@ async def processing_ctx(app: web.Application) -> AsyncIterator[None]:
         app[appkeys.PROCESSING] = await start_processing(
             settings, service_pool=app[appkeys.POOL], processing_pool=pool,
             specs=app[appkeys.SPECS])
+        datasets = attach_datasets(app[appkeys.PROCESSING], service_pool=app[appkeys.POOL],
+                                   read=app[appkeys.STORAGE].read)
+        retries = asyncio.create_task(datasets.loop())  # retries, and jobs of dead instances
         yield
+        retries.cancel()
+        await asyncio.gather(retries, return_exceptions=True)
     finally:
         if own:
             await pool.close()
