@@ -40,7 +40,14 @@ UPLOAD_OPTIONS = [
           {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
     param("max_error_rate", "query", "0..1: above it the upload is rejected and nothing written "
           "(also a form field)", {"type": "number", "minimum": 0, "maximum": 1}),
-    param("encoding", "query", "text encoding of the CSV (also a form field)"),
+    param("encoding", "query", "text encoding of the CSV (also a form field); without it a "
+          "byte-order mark decides, else UTF-8 (a file that is not is refused naming the "
+          "likely encoding)"),
+    param("delimiter", "query", "what separates the CSV's cells (also a form field); without "
+          "it found from the header", {"type": "string", "enum": [",", ";", "\t", "|", "comma",
+                                                                  "semicolon", "tab", "pipe"]}),
+    param("sheet", "query", "the sheet of a workbook (.xlsx, .xls, .ods) to read (also a form "
+          "field); needed when it has several"),
     param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back, "
           "with its own status, instead of landing the data twice (1-200 printable "
           "characters). The key covers the route, target, options and file bytes: reused for "
@@ -52,6 +59,9 @@ def upload_body(form: str) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {
         "schema": ref(form),
         "encoding": {"file": {"contentType": "text/csv, application/zip, "
+                                             "application/vnd.openxmlformats-officedocument."
+                                             "spreadsheetml.sheet, application/vnd.ms-excel, "
+                                             "application/vnd.oasis.opendocument.spreadsheet, "
                                              "application/octet-stream"}}}}}
 
 
