@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 NEWMAN := postman/node_modules/.bin/newman
 CONFIG ?= config.toml
 
-.PHONY: serve test newman nginx chromium bench lock clean
+.PHONY: serve test test-fast docs newman nginx chromium bench lock clean
 
 # `make serve` installs the runtime only; `make test` adds the test tools (a second stamp).
 $(STAMP): pyproject.toml constraints.txt
@@ -28,6 +28,15 @@ serve: $(STAMP)
 
 test: $(TEST_STAMP) newman nginx chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Everything but the tests marked browser, replicas or slow (markers: tests/conftest.py).
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not browser and not replicas and not slow" $(PYTEST_ARGS)
+
+# The documentation site (mkdocs.yml, docs/), strict: a broken link fails. tests/test_docs.py
+# builds it too, so `make test` checks it.
+docs: $(TEST_STAMP)
+	$(BIN)/mkdocs build --strict
 
 # newman (runs the Postman collection in tests/test_postman.py), pinned by postman/package-lock.json.
 # Without npm this only says so: that test skips itself and the rest of `make test` runs as usual.
@@ -57,4 +66,4 @@ lock: $(TEST_STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis postman/node_modules
+	rm -rf $(VENV) .pytest_cache .hypothesis postman/node_modules build/site

@@ -2,7 +2,7 @@
 
 import pluggy
 
-__version__ = "0.1.0"
+from .version import __version__
 
 hookimpl = pluggy.HookimplMarker("ingest_server")
 

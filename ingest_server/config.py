@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .hosts import public_url_problem
 
 log = logging.getLogger("ingest_server.config")
 ENV_PREFIX = "INGEST_"
-SCOPES = frozenset({"ingest", "spec", "read", "admin"})
+# "rawdata": getRawData's links to every client's national uploads (the one grant across clients)
+SCOPES = frozenset({"ingest", "spec", "read", "admin", "rawdata"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class ServerConfig:
     # Load balancers whose X-Forwarded-For is believed (addresses or CIDRs): the client address
     # for failed-login limits is then the last one they forwarded, not the balancer's own.
     trusted_proxies: tuple[str, ...] = ()
+    # The address clients reach this service at (e.g. "https://ingest.example.org"), for the
+    # links it hands out (getRawData on local storage). Empty: from a validated Host header.
+    public_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,17 @@ class AuthConfig:
     issuer: str = "ingest-server"
     audience: str = "ingest-server"
     leeway_s: int = 5
-    # Basic-credential brute force: this many failures per client id or per remote address
-    # within the window and the token endpoint answers 429 until the oldest leaves it (0 = off).
+    # Basic-credential brute force (login_limits.py): this many failures per (client id,
+    # address) pair within the window and the token endpoint answers that pair 429 until the
+    # oldest leaves it (0 = every limit below off too).
     max_failed_attempts: int = 10
     failed_attempts_window_s: int = 300
+    # Failures from one address whatever the client id, then 429 for the address (0 = off).
+    max_failed_attempts_per_address: int = 50
+    # Failures for one client id from all addresses, then each Basic attempt for it waits
+    # slow_down_s first, right or wrong: slowed, never locked out (0 = off).
+    slow_down_after_failures: int = 50
+    slow_down_s: float = 2.0
     clients: tuple[ClientConfig, ...] = ()
 
 
@@ -101,6 +113,7 @@ class LimitsConfig:
     zip_max_ratio: float = 100.0
     zip_non_csv: str = "skip"
     max_line_bytes: int = 4 * 1024**2
+    pattern_chunk_timeout_s: float = 10.0  # a chunk checked against regex/pattern rules: 400 past it
     errors_sample: int = 20
     body_idle_timeout_s: float = 60.0
     max_json_bytes: int = 16 * 1024**2  # JSON-row bodies (POST /api/ingestion/event|dimension|dataset)
@@ -122,6 +135,19 @@ class CompatConfig:
 
 
 @dataclass(frozen=True)
+class ProcessingConfig:
+    """cQube's processing done here (DESIGN.md §12); off unless ``enabled``."""
+
+    enabled: bool = False
+    dsn: str = ""  # "" = the service's own database
+    key_match: str = "exact"  # exact | trim | casefold: how event keys meet dimension keys
+    unknown_keys: str = "reject"  # reject | keep: an event whose dimension has no rows loaded
+    repeat: str = "merge"  # merge | replace: an upload's contribution to the datasets
+    week: str = "cqube"  # cqube | iso: week numbers in the weekly datasets
+    metric: str = "number"  # number | parseint (cQube truncates metrics with parseInt)
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerConfig = field(default_factory=ServerConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
@@ -130,6 +156,7 @@ class Settings:
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     compat: CompatConfig = field(default_factory=CompatConfig)
+    processing: ProcessingConfig = field(default_factory=ProcessingConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -146,6 +173,7 @@ SECTIONS: dict[str, type] = {
     "limits": LimitsConfig,
     "ingest": IngestConfig,
     "compat": CompatConfig,
+    "processing": ProcessingConfig,
 }
 
 
@@ -327,6 +355,8 @@ def _check(s: Settings) -> None:
             ipaddress.ip_network(proxy, strict=False)
         except ValueError:
             raise ConfigError(f"server.trusted_proxies: {proxy!r} is not an address or CIDR") from None
+    _url_problem = public_url_problem(s.server.public_url)
+    need(_url_problem is None, "server.public_url", _url_problem or "")
     need(s.database.pool_min >= 1, "database.pool_min", "must be >= 1")
     need(s.database.pool_max >= s.database.pool_min, "database.pool_max", "must be >= pool_min")
     need(s.storage.backend in ("local", "s3"), "storage.backend", "must be 'local' or 's3'")
@@ -345,6 +375,11 @@ def _check(s: Settings) -> None:
     need(s.auth.max_failed_attempts >= 0, "auth.max_failed_attempts", "must be >= 0 (0 = no limit)")
     need(1 <= s.auth.failed_attempts_window_s <= 86400, "auth.failed_attempts_window_s",
          "must be 1..86400 seconds")
+    need(s.auth.max_failed_attempts_per_address >= 0, "auth.max_failed_attempts_per_address",
+         "must be >= 0 (0 = no limit)")
+    need(s.auth.slow_down_after_failures >= 0, "auth.slow_down_after_failures",
+         "must be >= 0 (0 = no slow-down)")
+    need(0 <= s.auth.slow_down_s <= 30, "auth.slow_down_s", "must be 0..30 seconds")
     for i, c in enumerate(s.auth.clients):
         need(len(c.secret_sha256) == 64 and all(ch in "0123456789abcdef" for ch in c.secret_sha256),
              f"auth.clients[{i}].secret_sha256", "must be 64 lowercase hex characters")
@@ -359,6 +394,7 @@ def _check(s: Settings) -> None:
     need(s.limits.max_line_bytes >= 1024, "limits.max_line_bytes", "must be >= 1024")
     need(0 <= s.limits.errors_sample <= 10000, "limits.errors_sample", "must be 0..10000")
     need(s.limits.body_idle_timeout_s > 0, "limits.body_idle_timeout_s", "must be > 0")
+    need(s.limits.pattern_chunk_timeout_s > 0, "limits.pattern_chunk_timeout_s", "must be > 0")
     need(s.compat.profile in ("native", "cqube"), "compat.profile", 'must be "native" or "cqube"')
     need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
@@ -367,6 +403,18 @@ def _check(s: Settings) -> None:
     # Staged bytes idle for a day are swept by recovery's generic staging cleanup.
     need(1 <= s.ingest.resumable_expire_s <= 86400, "ingest.resumable_expire_s",
          "must be from 1 to 86400 seconds")
+    _check_processing(s.processing)
+
+
+PROCESSING_CHOICES = {"key_match": ("exact", "trim", "casefold"),
+                      "unknown_keys": ("reject", "keep"), "repeat": ("merge", "replace"),
+                      "week": ("cqube", "iso"), "metric": ("number", "parseint")}
+
+
+def _check_processing(p: ProcessingConfig) -> None:
+    for key, choices in PROCESSING_CHOICES.items():
+        if getattr(p, key) not in choices:
+            raise ConfigError(f"processing.{key}: must be one of {', '.join(choices)}")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

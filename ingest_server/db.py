@@ -25,6 +25,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 import asyncpg
 
 from .errors import Conflict, DatabaseError, DatabaseUnavailable
+from .version import __version__, schema_version
 
 log = logging.getLogger("ingest_server.db")
 
@@ -236,23 +237,58 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(out)
 
 
+class SchemaTooNew(Exception):
+    """The database was migrated by a newer release than this code: refused before any write."""
+
+    def __init__(self, database: int, written_by: str | None, ours: int, release: str) -> None:
+        self.database, self.written_by, self.ours, self.release = (database, written_by, ours,
+                                                                   release)
+        by = f"ingest-server {written_by}" if written_by else "a newer ingest-server"
+        super().__init__(
+            f"the database's schema is version {database} (written by {by}), newer than this "
+            f"ingest-server {release} (schema {ours}): downgrading is not supported; run "
+            f"{written_by or 'that release'} or newer (docs/upgrading.md)")
+
+
+async def _applied(conn: asyncpg.Connection) -> dict[int, str | None]:
+    """{version: release that applied it (None before 0.3.0)} of the migrations applied."""
+    columns = {r["column_name"] for r in await conn.fetch(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'schema_migrations'")}
+    if not columns:
+        return {}
+    if "release" not in columns:
+        return {r["version"]: None for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    return {r["version"]: r["release"]
+            for r in await conn.fetch("SELECT version, release FROM schema_migrations")}
+
+
 async def migrate(pool: asyncpg.Pool) -> list[str]:
-    """Apply the migrations not applied yet; returns the names applied now (idempotent)."""
+    """Apply the migrations not applied yet; returns the names applied now (idempotent).
+
+    A database that already holds a migration newer than any this code ships was written by a
+    newer release: ``SchemaTooNew`` is raised before anything is written. Each migration applied
+    records the release that applied it (``schema_migrations.release``, an expand-only column
+    older releases ignore)."""
     applied_now = []
     async with pool.acquire() as conn:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            done = await _applied(conn)
+            newest = max(done, default=0)
+            if newest > schema_version():
+                raise SchemaTooNew(newest, done[newest], schema_version(), __version__)
             await conn.execute("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version integer PRIMARY KEY, name text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now())""")
-            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            await conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS release text")
             for version, name, sql in migration_files():
                 if version in done:
                     continue
                 await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                   version, name)
+                await conn.execute("INSERT INTO schema_migrations (version, name, release) "
+                                   "VALUES ($1, $2, $3)", version, name, __version__)
                 applied_now.append(name)
     for name in applied_now:
         log.info("applied migration %s", name)

@@ -138,6 +138,20 @@ class DatabaseUnavailable(DatabaseError):
     status, code = 503, "db_unavailable"
 
 
+class GrammarInvalid(IngestError):
+    """A cQube grammar file cQube could not use; ``row`` and ``column`` (1-based, ``None`` when
+    the problem is not one cell) name the cell, as in the file."""
+
+    status, code = 400, "invalid_grammar"
+
+    def __init__(self, row: int | None, column: int | None, message: str, **details: Any) -> None:
+        where = "" if row is None else (f"row {row}: " if column is None
+                                        else f"row {row}, column {column}: ")
+        super().__init__(where + message, row=row, column=column, **details)
+        self.row = row
+        self.column = column
+
+
 # -- every code a client may see, with its HTTP status ---------------------------------------------
 # The one list: the OpenAPI document takes each code's status from here (web/openapi.py), the CLI
 # its list of request codes (cli/main.py), and a test checks that every code raised is here.
@@ -158,7 +172,8 @@ SPEC_BODY = {"unknown_kind": 400, "invalid_json": 400, "invalid_spec": 400, "inv
 # their own header checks).
 FILE = {c: 400 for c in ("empty_file", "no_rows", "missing_column", "unknown_column",
                          "duplicate_header", "empty_header_name", "not_text", "not_a_csv",
-                         "line_too_long", "unknown_encoding", "file_rejected")}
+                         "line_too_long", "unknown_encoding", "file_rejected",
+                         "pattern_timeout")}
 # The upload's form: about the request, not the data (the CLI says "fix the command line").
 FORM = {c: 400 for c in ("missing_field", "invalid_field", "invalid_name",
                          "invalid_idempotency_key", "unknown_ingestion_type", "bad_multipart",
@@ -183,11 +198,15 @@ RESUMABLE = {"missing_header": 400, "invalid_header": 400, "invalid_metadata": 4
 UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incomplete": 502,
                "member_required": 400, "no_error_file": 404, "no_valid_file": 404,
                "member_not_found": 404, "object_not_found": 404, "upload_retracted": 410,
-               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409}
+               "not_found": 404, "method_not_allowed": 405, "http_error": 400, "conflict": 409,
+               "object_replaced": 410, "invalid_host": 400}
+# cQube processing (DESIGN.md §12): grammar registration and the master-data check at upload.
+PROCESSING = {"invalid_grammar": 400, "grammar_not_found": 404, "grammar_conflict": 409,
+              "dimension_not_loaded": 400, "processing_disabled": 404}
 
 ERROR_CODES: dict[str, int] = {}
 for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
-               UPLOADS_API):
+               UPLOADS_API, PROCESSING):
     ERROR_CODES.update(_group)
 # How the file is read: workbooks, their sheets, the delimiter (issue 25).
 READING = {"workbook_unreadable": 400, "sheet_required": 400, "sheet_not_found": 400,

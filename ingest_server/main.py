@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import ConfigError, load_settings, replace
 from .metrics_dir import shared_metrics_dir, worker_exited
+from .version import __version__, schema_version
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -26,6 +27,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, help="override server.port")
     p.add_argument("--workers", type=int, help="override server.workers (processes sharing the port)")
     p.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    p.add_argument("--version", action="version",
+                   version=f"ingest-server {__version__} (schema {schema_version()})")
     return p.parse_args(argv)
 
 
@@ -76,6 +79,7 @@ def configure_logging(level: str) -> None:
 
 
 def serve(settings, sock: socket.socket | None = None) -> int:
+    from .db import SchemaTooNew
     from .errors import IngestError
     from .plugins import PluginError
     from .startup import announcer
@@ -99,6 +103,9 @@ def serve(settings, sock: socket.socket | None = None) -> int:
                                        sock=sock, on_started=announce))
     except IngestError as e:  # a dependency never came up (database.startup_wait_s, storage)
         print(f"ingest-server: cannot start: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    except SchemaTooNew as e:  # a downgrade: one line, nothing written (docs/upgrading.md)
+        print(f"ingest-server: cannot start: {e}", file=sys.stderr)
         return 1
     return 0
 

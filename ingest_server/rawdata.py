@@ -19,9 +19,10 @@ import asyncpg
 
 from .db import stored
 from .errors import Forbidden
+from .object_owners import foreign, object_parts, publisher
 
 URL_TTL_S = 3600
-SQL_EMISSION = ("SELECT members, objects FROM uploads WHERE route = 'national_programs' "
+SQL_EMISSION = ("SELECT id, members, objects FROM uploads WHERE route = 'national_programs' "
                 "AND status = 'uploaded' AND NOT dry_run AND started_at >= $1 "
                 "ORDER BY started_at")
 
@@ -35,10 +36,14 @@ def today_start() -> datetime:
 async def emission_keys(pool: asyncpg.Pool, programs: list[str]) -> dict[str, list[str]]:
     """Per programme, the valid objects national uploads landed for it today (oldest first)."""
     found: dict[str, list[str]] = {p: [] for p in programs}
-    for row in await pool.fetch(SQL_EMISSION, today_start()):
+    rows = await pool.fetch(SQL_EMISSION, today_start())
+    for row in rows:
+        # A key a later upload replaced (the cqube layout) is offered once, as the later one's.
+        theirs = await foreign(pool, publisher(dict(row)), [k for _, k in object_parts(row["objects"])])
         for member in row["members"] or []:
             key = (member.get("objects") or {}).get("valid")
-            if member.get("name") in found and key and key not in found[member["name"]]:
+            if member.get("name") in found and key and key not in theirs \
+                    and key not in found[member["name"]]:
                 found[member["name"]].append(key)
     return found
 

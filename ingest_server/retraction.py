@@ -6,6 +6,16 @@ when every delete succeeded does it become ``retracted``. A failed delete leaves
 ``retracting`` with ``retract_error`` saying which keys remain, and the caller gets an error;
 retracting again finishes the job (deleting an object already gone is not an error). Nothing is
 ever reported as retracted while one of its objects is still there.
+
+No record is left pointing at objects that are gone:
+
+- A duplicate (the same client's same bytes, answered with an earlier upload's objects,
+  ``duplicate_of``) is the same landing as its original: retracting the original retracts its
+  duplicates with it (the data is out of the folders, so every record that said it was landed
+  says retracted). Retracting a duplicate alone deletes nothing: the original still owns, and
+  answers for, the objects.
+- Only keys the upload still owns are deleted (``object_owners``): in the cqube layout a later
+  upload of the same name may have replaced its object, which is then the later upload's.
 """
 
 from __future__ import annotations
@@ -13,8 +23,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .db import transaction
 from .errors import Conflict, IngestError, StorageError
 from .logs import log_event
+from .object_owners import foreign, lock, object_parts, release
 from .storage import Storage
 from .uploads import UploadStore
 
@@ -23,16 +35,9 @@ log = logging.getLogger("ingest_server.retraction")
 def object_keys(record: dict[str, Any]) -> list[str]:
     """The keys this upload published itself. A duplicate upload points at an earlier upload's
     objects (``duplicate_of``): those belong to the earlier one and are not its to delete."""
-    objects = record.get("objects") or {}
-    if objects.get("duplicate_of"):
+    if (record.get("objects") or {}).get("duplicate_of"):
         return []
-    keys: list[str] = []
-    for part in ("valid", "errors"):
-        value = objects.get(part)
-        for key in value if isinstance(value, list) else [value]:
-            if isinstance(key, str) and key and key not in keys:
-                keys.append(key)
-    return keys
+    return [key for _, key in object_parts(record.get("objects"))]
 
 
 async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any],
@@ -45,15 +50,13 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
         raise Conflict(f"only an uploaded file can be retracted; this one is {record['status']}"
                        + (" (a dry run wrote nothing)" if record["dry_run"] else ""),
                        code="not_retractable", status_now=record["status"])
-    if not await uploads.mark_retracting(upload_id, by):  # changed meanwhile
+    original = (record.get("objects") or {}).get("duplicate_of")
+    if original is not None:
+        return await _retract_duplicate(uploads, storage, record, original, by)
+    if not await uploads.mark_retracting(upload_id, by, with_duplicates=True):  # changed meanwhile
         return await retract(uploads, storage, await uploads.get(upload_id), by)
     keys = object_keys(record)
-    remaining = []
-    for key in keys:
-        try:
-            await storage.delete(key)
-        except IngestError as e:
-            remaining.append({"key": key, "code": e.code, "message": e.message})
+    remaining = await _delete_owned(uploads, storage, upload_id, keys)
     if remaining:
         await uploads.retract_incomplete(upload_id, {
             "code": "retract_incomplete", "message": f"{len(remaining)} of {len(keys)} objects "
@@ -67,3 +70,42 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
     log_event(log, logging.INFO, "upload retracted", event="upload_retracted", upload_id=upload_id,
               client=by, owner=record["client"], objects=keys)
     return await uploads.get(upload_id)
+
+
+async def _delete_owned(uploads: UploadStore, storage: Storage, upload_id: str,
+                        keys: list[str]) -> list[dict[str, Any]]:
+    """Delete those of ``keys`` that ``upload_id`` still owns, under their locks (no upload
+    replaces one meanwhile); what could not be deleted."""
+    remaining: list[dict[str, Any]] = []
+    async with transaction(uploads.pool) as conn:
+        await lock(conn, keys)
+        theirs = await foreign(conn, upload_id, keys)
+        deleted = []
+        for key in keys:
+            if key in theirs:
+                continue  # replaced by a later upload: its object now, not ours to delete
+            try:
+                await storage.delete(key)
+                deleted.append(key)
+            except IngestError as e:
+                remaining.append({"key": key, "code": e.code, "message": e.message})
+        await release(conn, upload_id, deleted)
+    return remaining
+
+
+async def _retract_duplicate(uploads: UploadStore, storage: Storage, record: dict[str, Any],
+                             original_id: str, by: str) -> dict[str, Any]:
+    """A duplicate owns no object. Left ``retracting`` by its original's unfinished retraction,
+    retracting it finishes the original's (and so its own); else only its record changes."""
+    original = await uploads.get(original_id)
+    if record["status"] == "retracting" and original is not None \
+            and original["status"] == "retracting":
+        await retract(uploads, storage, original, by)
+        return await uploads.get(record["id"])
+    if not await uploads.mark_retracting(record["id"], by):
+        return await retract(uploads, storage, await uploads.get(record["id"]), by)
+    await uploads.retracted(record["id"])
+    log_event(log, logging.INFO, "upload retracted", event="upload_retracted",
+              upload_id=record["id"], client=by, owner=record["client"], objects=[],
+              duplicate_of=original_id)
+    return await uploads.get(record["id"])

@@ -14,7 +14,7 @@ import os
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from . import __version__
+from .version import __version__, schema_version
 from .config import Settings
 from .logs import log_event
 from . import plugins
@@ -90,11 +90,12 @@ def announcer(settings: Settings, registry: Registry, url: str,
 
     def announce(_aiohttp_banner: str) -> None:
         facts = summary(settings, registry)
-        lines = [f"ingest-server {__version__} (pid {os.getpid()})"]
+        lines = [f"ingest-server {__version__}, schema {schema_version()} (pid {os.getpid()})"]
         lines += [f"  {key + ':':<9} {value}" for key, value in facts.items()]
         lines.append(f"ingest-server listening on {url}")
         (write or _stdout)("\n".join(lines))
-        log_event(log, logging.INFO, "started", event="started", url=url, **facts)
+        log_event(log, logging.INFO, "started", event="started", url=url, version=__version__,
+                  schema_version=schema_version(), **facts)
 
     return announce
 

@@ -23,16 +23,20 @@ COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_n
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
            "members, errors_sample, error, started_at, heartbeat_at, finished_at, warnings, "
            "retracted_at, retracted_by, retract_error, request_fingerprint, http_status, "
-           "read_sha256, read_complete")
+           "read_sha256, read_complete, replaced")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
               "status, dry_run, idempotency_key, owner, request_fingerprint) "
               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10, $11)")
 SQL_GET = "SELECT " + COLUMNS + " FROM uploads WHERE id = $1"
 SQL_BY_KEY = ("SELECT " + COLUMNS + " FROM uploads WHERE client IS NOT DISTINCT FROM $1 "
               "AND idempotency_key = $2 AND status <> 'failed'")
-SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads WHERE dedup_key = $1 "
+# A duplicate's objects are its original's: an upload whose original is no longer 'uploaded'
+# (retracted by an earlier version that left its duplicates alone) is nobody's duplicate_of.
+SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads u WHERE dedup_key = $1 "
                  "AND status = 'uploaded' AND NOT dry_run AND id <> $2 "
                  "AND started_at > now() - make_interval(secs => $3) "
+                 "AND NOT EXISTS (SELECT 1 FROM uploads o WHERE o.id = u.objects->>'duplicate_of' "
+                 "AND o.status <> 'uploaded') "
                  "ORDER BY started_at DESC LIMIT 1")
 # One duplicate check and publish at a time per dedup key: (namespace, 32 bits of the key).
 SQL_DEDUP_LOCK = "SELECT pg_advisory_xact_lock(1229210433, $1)"
@@ -74,6 +78,13 @@ SQL_MARK = ("UPDATE uploads SET status = 'retracting', retracted_by = $2, retrac
 SQL_INCOMPLETE = "UPDATE uploads SET retract_error = $2 WHERE id = $1 AND status = 'retracting'"
 SQL_DONE = ("UPDATE uploads SET status = 'retracted', retract_error = NULL "
             "WHERE id = $1 AND status = 'retracting'")
+# An upload's duplicates (same client, same bytes: they answered with its objects) follow it.
+SQL_MARK_DUPLICATES = ("UPDATE uploads SET status = 'retracting', retracted_by = $2, "
+                       "retracted_at = now() WHERE objects->>'duplicate_of' = $1 "
+                       "AND status IN ('uploaded', 'retracting')")
+SQL_DUPLICATES_DONE = ("UPDATE uploads SET status = 'retracted', retract_error = NULL "
+                       "WHERE objects->>'duplicate_of' = $1 AND status = 'retracting'")
+SQL_DEDUP_KEY_OF = "SELECT dedup_key FROM uploads WHERE id = $1"
 
 
 class UploadRecord(TypedDict, total=False):
@@ -112,6 +123,7 @@ class UploadRecord(TypedDict, total=False):
     http_status: int | None
     read_sha256: str | None
     read_complete: bool | None
+    replaced: list[dict[str, Any]] | None
 
 
 def record_to_json(r: asyncpg.Record | dict[str, Any]) -> UploadRecord:
@@ -151,9 +163,8 @@ class UploadStore:
         """A transaction holding the lock of ``dedup_key``: the duplicate check, the publish and
         the ``finish`` done in it are one step for every upload of the same bytes and target,
         whichever process or replica runs it (released at commit or rollback)."""
-        key = int.from_bytes(hashlib.sha256(dedup_key.encode()).digest()[:4], "big", signed=True)
         async with transaction(self.pool) as conn:
-            await self._lock(conn, key)
+            await self._lock(conn, _dedup_lock_id(dedup_key))
             yield conn
 
     @stored
@@ -220,10 +231,25 @@ class UploadStore:
         row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client)
         return record_to_json(row) if row else None
 
+    async def mark_retracting(self, upload_id: str, by: str, *,
+                              with_duplicates: bool = False) -> bool:
+        """Mark an uploaded (or half-retracted) upload ``retracting``, and its duplicates with it
+        when asked; False if it is neither. Under its duplicate-check lock, so no new duplicate
+        of it is recorded meanwhile (``dedup_locked``)."""
+        async with transaction(self.pool) as conn:
+            return await self._mark(conn, upload_id, by, with_duplicates)
+
     @stored
-    async def mark_retracting(self, upload_id: str, by: str) -> bool:
-        """Mark an uploaded (or half-retracted) upload ``retracting``; False if it is neither."""
-        return await self.pool.fetchval(SQL_MARK, upload_id, by) is not None
+    async def _mark(self, conn: asyncpg.Connection, upload_id: str, by: str,
+                    with_duplicates: bool) -> bool:
+        dedup_key = await conn.fetchval(SQL_DEDUP_KEY_OF, upload_id)
+        if dedup_key is not None:
+            await conn.execute(SQL_DEDUP_LOCK, _dedup_lock_id(dedup_key))
+        if await conn.fetchval(SQL_MARK, upload_id, by) is None:
+            return False
+        if with_duplicates:
+            await conn.execute(SQL_MARK_DUPLICATES, upload_id, by)
+        return True
 
     @stored
     async def retract_incomplete(self, upload_id: str, error: dict[str, Any]) -> None:
@@ -231,7 +257,15 @@ class UploadStore:
 
     @stored
     async def retracted(self, upload_id: str) -> None:
-        await self.pool.execute(SQL_DONE, upload_id)
+        """Done: the upload and the duplicates that were marked with it are ``retracted``."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(SQL_DONE, upload_id)
+            await conn.execute(SQL_DUPLICATES_DONE, upload_id)
+
+
+def _dedup_lock_id(dedup_key: str) -> int:
+    """32 bits of the key, for the advisory lock of its duplicate check."""
+    return int.from_bytes(hashlib.sha256(dedup_key.encode()).digest()[:4], "big", signed=True)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,8 @@ class Cluster:
     replicas: list[Replica] = field(default_factory=list)
     nginx: Nginx | None = None
 
-    def start(self, count: int = 3, *, grace_s: float = 30.0) -> None:
+    def start(self, count: int = 3, *, grace_s: float = 30.0, code: Path | None = None) -> None:
+        """``count`` replicas behind nginx; ``code``: an earlier release's (old_release.py)."""
         for n in range(count):
             name = f"replica-{n}"
             (self.root / name / "plugins").mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,7 @@ class Cluster:
                 "ingest": {"workers": 1, "stale_upload_s": STALE_UPLOAD_S},
             })
             self.replicas.append(Replica(name, config, free_port(), self.root / f"{name}.log"))
+            self.replicas[-1].code = code
         for replica in self.replicas:  # at once: no jwt_secret, they race for the shared key
             replica.spawn()
         for replica in self.replicas:

@@ -65,6 +65,8 @@ class ServerProcess:
     def __init__(self, config: Path, port: int, log_path: Path) -> None:
         self.config, self.port, self.log_path = config, port, log_path
         self.process: subprocess.Popen[bytes] | None = None
+        # Another release's code (testkit/old_release.py): its folder goes first on sys.path.
+        self.code: Path | None = None
 
     @property
     def url(self) -> str:
@@ -77,10 +79,12 @@ class ServerProcess:
     def spawn(self) -> subprocess.Popen[bytes]:
         # The environment must not override the file (INGEST_* variables do).
         env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+        if self.code is not None:  # run from that folder: `-m` puts the working folder first
+            env["PYTHONPATH"] = str(self.code)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True)
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.code)
         return self.process
 
     def start(self, timeout_s: float = 30.0) -> None:

@@ -87,6 +87,8 @@ async def clean_db(pg_dsn):
         exists = await conn.fetchval("SELECT to_regclass('public.specs') IS NOT NULL")
         if exists:
             await conn.execute("TRUNCATE specs, uploads")
+        if await conn.fetchval("SELECT to_regclass('public.object_owners') IS NOT NULL"):
+            await conn.execute("TRUNCATE object_owners")  # keys are reused in the cqube layout
         if await conn.fetchval("SELECT to_regclass('public.auth_failures') IS NOT NULL"):
             await conn.execute("TRUNCATE auth_failures")  # failed logins are counted per address
     finally:
@@ -141,3 +143,25 @@ async def token(client):
 @pytest.fixture
 def auth_headers(token):
     return {"Authorization": f"Bearer {token}"}
+
+
+# -- markers: `make test-fast` runs `-m "not browser and not replicas and not slow"` --------------
+# Whole modules that need a browser, several server processes behind nginx, or that take tens of
+# seconds (server processes, hypothesis budgets, external tools); single tests elsewhere carry
+# @pytest.mark.slow themselves. The markers are declared in pyproject.toml.
+MODULE_MARKERS = {
+    "test_console.py": "browser",
+    "test_replicas.py": "replicas",
+    **dict.fromkeys([
+        "test_container.py", "test_cqube_keywords_diff.py", "test_deploy.py", "test_faults.py",
+        "test_first_hour.py", "test_fuzz.py", "test_load.py", "test_metrics_workers.py",
+        "test_postman.py", "test_postman_cqube.py", "test_readme.py", "test_resumable_tuspy.py",
+        "test_schemathesis.py", "test_shutdown.py", "test_validation_diff.py"], "slow"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        marker = MODULE_MARKERS.get(item.path.name)
+        if marker:
+            item.add_marker(marker)

@@ -198,7 +198,7 @@ async def limited(aiohttp_client, tmp_path, clean_db):
     from ingest_server.web.app import create_app
 
     settings = _limited_settings(tmp_path, clean_db, max_failed_attempts=5,
-                                 failed_attempts_window_s=300)
+                                 max_failed_attempts_per_address=5, failed_attempts_window_s=300)
     return await aiohttp_client(create_app(settings))
 
 
@@ -226,17 +226,57 @@ async def test_failures_from_one_address_are_rate_limited(limited):
     assert status == 200 and body["token"]
 
 
-async def test_failures_for_one_client_id_from_many_addresses_are_rate_limited(limited):
+async def test_a_stranger_cannot_lock_a_client_out(limited):
+    """Wrong secrets for a client id from one address block that (client, address) pair only:
+    the right secret from another address still gets its token (was: 429 for 5 min, a lockout
+    anyone knowing a client id could cause)."""
     for i in range(5):
-        status, _, _ = await _get_token(limited, basic(TEST_CLIENT[0], f"guess{i}"),
-                                        f"127.0.1.{i + 1}")
-        assert status == 401
-    status, headers, body = await _get_token(limited, basic(*TEST_CLIENT), "127.0.2.1")
-    assert status == 429 and body["error"]["code"] == "rate_limited"
+        status, _, body = await _get_token(limited, basic(TEST_CLIENT[0], f"guess{i}"),
+                                           "127.0.1.1")
+        assert (status, body["error"]["code"]) == (401, "invalid_client")
+    status, headers, body = await _get_token(limited, basic(*TEST_CLIENT), "127.0.1.1")
+    assert (status, body["error"]["code"]) == (429, "rate_limited")  # that pair is blocked
     assert int(headers["Retry-After"]) >= 1
-    # Another client from a fresh address still gets its token.
-    status, _, _ = await _get_token(limited, basic(*READ_ONLY_CLIENT), "127.0.2.2")
+    status, _, body = await _get_token(limited, basic(*TEST_CLIENT), "127.0.2.1")
+    assert status == 200 and body["token"], body
+
+
+async def test_many_addresses_guessing_one_client_slow_it_down_but_never_lock_it(
+        aiohttp_client, tmp_path, clean_db):
+    """A guess spread over many addresses (each under its pair limit) meets the per-client
+    slow-down: past ``auth.slow_down_after_failures`` failures for the id in the window, every
+    Basic attempt for it waits ``auth.slow_down_s`` first, right or wrong; the right secret is
+    still answered 200, from any address."""
+    from ingest_server.web.app import create_app
+
+    c = await aiohttp_client(create_app(_limited_settings(
+        tmp_path, clean_db, max_failed_attempts=5, slow_down_after_failures=6,
+        slow_down_s=1.5)))
+    for i in range(6):
+        status, _, _ = await _get_token(c, basic(TEST_CLIENT[0], f"guess{i}"), f"127.0.3.{i + 1}")
+        assert status == 401
+    started = time.monotonic()
+    status, _, _ = await _get_token(c, basic(TEST_CLIENT[0], "wrong"), "127.0.4.1")
+    assert status == 401 and time.monotonic() - started >= 1.5
+    started = time.monotonic()
+    status, _, body = await _get_token(c, basic(*TEST_CLIENT), "127.0.4.2")
+    assert status == 200 and body["token"] and time.monotonic() - started >= 1.5
+    # Another client id is not slowed down by the guesses at this one.
+    status, _, _ = await _get_token(c, basic(*READ_ONLY_CLIENT), "127.0.4.3")
     assert status == 200
+    counts = await _failure_counts(clean_db)
+    assert counts[f"client:{TEST_CLIENT[0]}"] == 7
+    assert counts[f"pair:{TEST_CLIENT[0]}@127.0.3.1"] == 1
+    assert counts["ip:127.0.4.1"] == 1
+
+
+async def _failure_counts(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT key, sum(failures)::int AS n FROM auth_failures GROUP BY key")
+    finally:
+        await conn.close()
+    return {r["key"]: r["n"] for r in rows}
 
 
 async def test_successful_logins_do_not_count(limited):

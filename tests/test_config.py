@@ -104,3 +104,20 @@ def test_types_are_read_from_the_annotations_not_their_text():
     assert settings.server.workers == 2
     with pytest.raises(ConfigError, match=r"server.port: bad value 'x' \(expected int\)"):
         load_settings(env={"INGEST_SERVER_PORT": "x"})
+
+
+def test_processing_section_defaults_env_and_bad_values(tmp_path):
+    p = load_settings(None, env={}).processing
+    assert (p.enabled, p.dsn, p.key_match, p.unknown_keys, p.repeat, p.week, p.metric) == (
+        False, "", "exact", "reject", "merge", "cqube", "number")
+    s = load_settings(write(tmp_path, '[processing]\nkey_match = "trim"\nweek = "iso"\n'),
+                      env={"INGEST_PROCESSING_ENABLED": "true",
+                           "INGEST_PROCESSING_UNKNOWN_KEYS": "keep",
+                           "INGEST_PROCESSING_DSN": "postgresql://x/y"})
+    assert (s.processing.enabled, s.processing.key_match, s.processing.unknown_keys,
+            s.processing.dsn, s.processing.week) == (True, "trim", "keep", "postgresql://x/y", "iso")
+    for key in ("key_match", "unknown_keys", "repeat", "week", "metric"):
+        with pytest.raises(ConfigError, match=f"processing.{key}: must be one of"):
+            load_settings(None, env={f"INGEST_PROCESSING_{key.upper()}": "bogus"})
+    shipped = load_settings("config.toml", env={}).processing
+    assert shipped == p  # config.toml lists every key with its default

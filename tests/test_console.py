@@ -348,16 +348,6 @@ def test_one_click_sign_in_when_the_token_endpoint_is_open(browser, pg_dsn, tmp_
     assert problems.errors == []
 
 
-def test_readme_screenshots_are_committed_and_small():
-    root = Path(__file__).resolve().parent.parent
-    readme = (root / "README.md").read_text(encoding="utf-8")
-    shots = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme)
-    assert len(shots) >= 6
-    for rel in shots:
-        data = (root / rel).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 150_000, rel
-
-
 def test_resumable_upload_with_tus_when_the_server_has_it(page, server, spec_registered):
     """With ``/api/ingestion/resumable`` (tus) on the server, the vendored tus-js-client sends the
     file and the answer is the same upload record; without it the option is not offered and the

@@ -4,6 +4,7 @@ import asyncpg
 
 from ingest_server.db import create_pool, migrate, migration_files
 from ingest_server.web import appkeys
+from ingest_helpers import landed, register, staged_left, upload
 
 
 async def test_migrations_apply_once(clean_db):
@@ -40,11 +41,22 @@ async def test_readyz_fails_when_the_database_goes(client):
     assert (await client.get("/healthz")).status == 200
 
 
-async def test_uploads_fail_503_when_the_database_goes(client, auth_headers):
+async def test_spec_reads_fail_503_when_the_database_goes(client, auth_headers):
     await client.app[appkeys.POOL].close()
     resp = await client.get("/api/specs", headers=auth_headers)
     assert resp.status == 503
     assert (await resp.json())["error"]["code"] == "db_unavailable"
+
+
+async def test_uploads_fail_503_when_the_database_goes(client, auth_headers):
+    """An upload while the database is gone (its spec registered before): 503, nothing landed or
+    staged."""
+    await register(client, auth_headers)
+    await client.app[appkeys.POOL].close()
+    status, body = await upload(client, auth_headers, b"date,school_id,teachers_present\n"
+                                b"2024-01-01,S1,5\n")
+    assert (status, body["error"]["code"]) == (503, "db_unavailable"), body
+    assert await landed(client) == [] and await staged_left(client) == []
 
 
 def test_command_line_check(tmp_path, capsys):

@@ -24,6 +24,7 @@ from ingest_server.config import load_settings
 from ingest_server.newclient import main as add_client
 from ingest_server.web.app import create_app
 from ingest_server.web.openapi import build_document
+from ingest_server.version import __version__, schema_version
 from testkit.server_process import ServerProcess, free_port, kill_group, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,7 +195,8 @@ def test_startup_block_with_the_embedded_database(tmp_path):
         _wait_for(lambda: "listening on" in log.read_text(), "listening", proc=proc, log=log)
         text = log.read_text()
         # The block is on stdout in this order, after the migrations (the database answered).
-        block = text[text.index("ingest-server 0.1.0 (pid "):].splitlines()[:7]
+        header = f"ingest-server {__version__}, schema {schema_version()} (pid {proc.pid})"
+        block = text[text.index(header):].splitlines()[:7]
         assert [ln.split(":")[0].strip() for ln in block[1:6]] == \
             ["database", "storage", "plugins", "profile", "auth"]
         assert block[1].endswith(f"embedded PostgreSQL (pgserver) in {pg_dir}")

@@ -1,5 +1,6 @@
 """Plugins end to end: every hook through a real upload (production app, real PostgreSQL, local
-storage), the two example plugins of ``plugins/``, the README's plugin, safety and /api/plugins.
+storage), the two example plugins of ``plugins/``, the documented plugin (docs/plugins.md), safety
+and /api/plugins.
 
 Plugins are written into the test's own plugins folder before the app is created. Every hook
 of ``ingest_server/hookspecs.py`` needs a ``test_hook_<name>`` here (checked below).
@@ -421,10 +422,10 @@ def test_webhook_notifier_does_nothing_without_a_url(monkeypatch):
     assert module.upload_finished(upload={"upload_id": "x"}) is None
 
 
-# -- the README's plugin ------------------------------------------------------------------------
+# -- the documented plugin (docs/plugins.md) ---------------------------------------------------
 
 async def test_the_documented_plugin_works_as_written(aiohttp_client, tmp_path, clean_db):
-    text = (REPO / "README.md").read_text().split("## Writing a programme plugin", 1)[1]
+    text = (REPO / "docs" / "plugins.md").read_text().split("## Writing a programme plugin", 1)[1]
     source = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     assert len(source.splitlines()) <= 30
     client, headers = await start(aiohttp_client, tmp_path, clean_db,

@@ -1,9 +1,10 @@
-"""The README followed literally: its shell blocks and its Python client run against a real server.
+"""The README and the manual's pages followed literally: their shell blocks and their Python client
+run against a real server.
 
 The server is ``python -m ingest_server`` as ``make serve`` runs it (open token endpoint, no
 clients, the repository's plugins), with its own database and storage in tmp. The blocks between
-the README's ``<!-- walkthrough -->``-style markers are run as written by bash from the
-repository root; the only change is the port (``127.0.0.1:8080`` → the test server's).
+``<!-- walkthrough: ... -->``-style markers (in README.md or a page of docs/) are run as written by
+bash from the repository root; the only change is the port (``127.0.0.1:8080`` → the test server's).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from testkit.server_process import ServerProcess, free_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").rglob("*.md"))]
 SAMPLES = ROOT / "samples"
 # The bad lines of each sample (1-based physical lines; the header is line 1).
 BAD_LINES = {"teacherspresent.csv": {3, 5}, "district.csv": {4, 5},
@@ -35,7 +37,10 @@ BAD_LINES = {"teacherspresent.csv": {3, 5}, "district.csv": {4, 5},
 
 
 def readme_section(marker: str) -> str:
-    text = README.read_text(encoding="utf-8")
+    """The text between ``<!-- marker: ...`` and ``<!-- /marker -->``, in the one page that has it."""
+    found = [p for p in PAGES if f"<!-- {marker}:" in p.read_text(encoding="utf-8")]
+    assert len(found) == 1, (marker, found)
+    text = found[0].read_text(encoding="utf-8")
     start = text.index(f"<!-- {marker}:")
     return text[start:text.index(f"<!-- /{marker} -->", start)]
 
@@ -125,9 +130,12 @@ def serve(tmp_path, readme_dsn):
 
 
 def test_readme_uses_only_files_of_the_repository():
-    text = README.read_text(encoding="utf-8")
-    assert "../" not in text
-    assert not re.search(r"(?<![\w:/.])/(work|tmp|home|root|Users)/", text)
+    """What a reader pastes or follows (code blocks, links) stays inside the repository."""
+    text = "\n".join(p.read_text(encoding="utf-8") for p in PAGES)
+    followed = "\n".join(re.findall(r"^```\w*\n(.*?)^```$", text, flags=re.S | re.M)
+                         + re.findall(r"\]\(([^)]*)\)", text))
+    assert "../" not in followed
+    assert not re.search(r"(?<![\w:/.])/(work|tmp|home|root|Users)/", followed)
     paths = set(re.findall(r"samples/[\w./-]+\.(?:csv|zip|json)", text))
     assert len(paths) >= 6, paths
     missing = [p for p in sorted(paths) if not (ROOT / p).is_file()]
@@ -163,6 +171,21 @@ def test_walkthrough_runs_as_written(serve, tmp_path):
                   "nas_program-started.csv")
     # Nothing was written into the repository (the old walkthrough left tp.csv there).
     assert not any((ROOT / name).exists() for name in ("answer.json", "rejected.csv", "tp.csv"))
+
+
+def test_readme_first_upload_runs_as_written(serve, tmp_path):
+    """The README's quick start: a token, the spec, the upload; the answer as the README says."""
+    script = "\n".join(code_blocks(readme_section("first-upload"), "sh"))
+    assert "first-upload" in README.read_text(encoding="utf-8")
+    done = run_bash(script, port=serve.port)
+    assert done.returncode == 0, done.stdout + done.stderr + serve.log()
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (answer["status"], answer["valid_rows"], answer["invalid_rows"]) == ("uploaded", 3, 2)
+    assert [(e["line"], e["column"]) for e in answer["errors_sample"]] == [
+        (3, "teachers_marked_present"), (5, "school_id")]
+    storage = tmp_path / "storage"
+    assert_landed(*objects_of(storage, "process_input", "teacherspresent-event"),
+                  *objects_of(storage, "ingestion_error", "teacherspresent"), "teacherspresent.csv")
 
 
 def test_cli_block_runs_as_written(serve, tmp_path):

@@ -109,7 +109,7 @@ async def test_forwarded_address_is_believed_only_from_trusted_proxies(aiohttp_c
                                                                         no_key):
     trusting = await aiohttp_client(create_app(make_settings(
         tmp_path / "t", no_key, server={"trusted_proxies": ["127.0.0.0/8"]},
-        auth={"max_failed_attempts": 2})))
+        auth={"max_failed_attempts": 2, "max_failed_attempts_per_address": 2})))
     for _ in range(2):
         status, _ = await _token(trusting, ("nobody", "x"), {"X-Forwarded-For": "203.0.113.7"})
         assert status == 401

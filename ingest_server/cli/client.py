@@ -70,6 +70,24 @@ class IngestClient:
         path = f"/api/specs/{quote(kind, safe='')}/{quote(name, safe='')}"
         return self._json(self._send("PUT", path, json=body, authed=True))
 
+    def put_grammar(self, path: str, text: str, params: Mapping[str, str] | None = None
+                    ) -> dict[str, Any]:
+        """A cQube grammar file to ``/api/processing/grammars/<path>`` (parts already quoted)."""
+        return self._json(self._send("PUT", f"/api/processing/grammars/{path}",
+                                     content=text.encode("utf-8"), params=dict(params or {}),
+                                     headers={"Content-Type": "text/csv"}, authed=True))
+
+    def put_program(self, name: str, body: Any) -> dict[str, Any]:
+        return self._json(self._send("PUT", f"/api/processing/programs/{quote(name, safe='')}",
+                                     json=body, authed=True))
+
+    def processing_status(self) -> dict[str, Any]:
+        return self._json(self._send("GET", "/api/processing/grammars", authed=True))
+
+    def upload_references(self, upload_id: str) -> dict[str, Any]:
+        path = f"/api/processing/uploads/{quote(upload_id, safe='')}/references"
+        return self._json(self._send("GET", path, authed=True))
+
     def upload(self, path: Path, *, route: str, fields: Mapping[str, str],
                content_type: str, idempotency_key: str | None = None,
                on_chunk: Callable[[int], None] | None = None) -> dict[str, Any]:

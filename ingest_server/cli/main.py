@@ -21,6 +21,7 @@ from ..errors import REQUEST_CODES as SERVER_REQUEST_CODES
 from .client import IngestClient
 from .config import resolve_config
 from .errors import EXIT_ERROR, EXIT_REJECTED, ApiError, CliError
+from .processing import processing
 from .progress import reporter_for
 from .resumable import THRESHOLD_BYTES, upload_resumable
 from .render import print_json, show_upload, stdout_console, uploads_table
@@ -313,6 +314,9 @@ def errors(opts: Options, upload_id: str, member: str | None) -> None:
     except BrokenPipeError:
         # The reader (e.g. `| head`) has what it wanted: end quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+cli.add_command(processing)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from ..uploads import COLUMNS, record_to_json
 SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
                    "AND ((kind = $2 AND ingestion_name = $3) "
                    "OR ($4 AND route = 'national_programs')) "
+                   "AND ($5::text IS NULL OR client = $5) "
                    "ORDER BY started_at DESC LIMIT 1")
 
 
@@ -22,10 +23,10 @@ def zip_stem(filename: str) -> str | None:
 
 @stored
 async def cqube_file_status(pool: asyncpg.Pool, filename: str, ingestion_type: str,
-                            ingestion_name: str) -> dict[str, Any] | None:
+                            ingestion_name: str, client: str | None) -> dict[str, Any] | None:
     """The latest upload of ``filename`` for this type and name, or the national ZIP of that
-    name when asked as cQube tracks it."""
+    name when asked as cQube tracks it; only ``client``'s own (None: every client's)."""
     national = ingestion_type == "event" and zip_stem(filename) == ingestion_name
     row = await pool.fetchrow(SQL_FILE_STATUS, filename, ingestion_type, ingestion_name,
-                              national)
+                              national, client)
     return record_to_json(row) if row else None

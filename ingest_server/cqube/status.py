@@ -12,6 +12,8 @@ def reason(record: dict[str, Any]) -> str | None:
     """Why an upload landed nothing for downstream processing, in cQube's words where it has
     some (``No event found``), else ours; None when it landed rows."""
     error = record.get("error") or {}
+    if record["status"] in ("retracting", "retracted"):
+        return f"Retracted by {record.get('retracted_by')}: its files were deleted"
     if record["status"] in ("rejected", "failed"):
         if error.get("code") == "spec_not_found":
             return NOT_FOUND_REASON.get(record.get("kind") or "", "No event found")

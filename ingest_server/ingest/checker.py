@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
                        plugin_extensions, plugin_failed)
+from ..processing.rowcheck import ProcessingChecks, RowProcessing
 from ..validation import Extensions, get_compiled
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 
@@ -100,7 +101,8 @@ class PipelineChecker:
 
     def __init__(self, *, plugins_dir: str | None, schema_key: str, schema: dict,
                  header: Sequence[str], program_type: str, ingestion_name: str,
-                 program: str | None, allow_unknown: bool = False) -> None:
+                 program: str | None, allow_unknown: bool = False,
+                 processing: ProcessingChecks | None = None) -> None:
         registry = load_registry(plugins_dir)
         extensions = plugin_extensions(plugins_dir)
         pt = registry.program_type(program_type)
@@ -108,6 +110,8 @@ class PipelineChecker:
                                 allow_unknown=allow_unknown or bool(pt and pt.allow_unknown_columns))
         self.header = list(header)
         self._rows = compiled.bind(self.header)
+        # A cQube grammar's checks: keys against the dimension tables, the date column.
+        self._processing = RowProcessing(processing, self.header) if processing else None
         self._index = {name: i for i, name in enumerate(self.header)}
         self._coercers = {name: fn for name in self.header
                           if (fn := _coercer(schema.get(name), extensions)) is not None}
@@ -146,6 +150,10 @@ class PipelineChecker:
         Stateless: one checker serves every upload of the process at once (threads included),
         so nothing about a row is kept between calls."""
         errors = self._rows.check(row)
+        if self._processing is not None:
+            extra = self._processing.check(row)
+            if extra:
+                errors = [*errors, *extra]
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         values = RowValues(row, self._index, self._coercers)
@@ -187,9 +195,10 @@ class PipelineChecker:
 
 def build_checker(plugins_dir: str | None, schema_key: str, schema: dict, header: Sequence[str],
                   program_type: str, ingestion_name: str, program: str | None,
-                  allow_unknown: bool = False) -> PipelineChecker:
+                  allow_unknown: bool = False,
+                  processing: ProcessingChecks | None = None) -> PipelineChecker:
     """Top-level, picklable factory: what the CSV workers call once per spec version and header."""
     return PipelineChecker(plugins_dir=plugins_dir, schema_key=schema_key, schema=schema,
                            header=header, program_type=program_type,
                            ingestion_name=ingestion_name, program=program,
-                           allow_unknown=allow_unknown)
+                           allow_unknown=allow_unknown, processing=processing)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import object_owners
 from ..aio import uncancellable
 from ..bounded import bounded
 from ..config import Settings
@@ -71,8 +72,12 @@ async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
                 original = earlier["objects"].get("duplicate_of") or earlier["id"]
                 objects = dict(earlier["objects"], duplicate_of=original)
             else:
+                # Ownership of the keys changes with what the store holds (object_owners.py).
+                parts = object_owners.object_parts(objects)
+                await object_owners.lock(conn, [key for _, key in parts])
                 await publish_all(writers)
                 published = True
+                await object_owners.claim(conn, ctx.upload_id, req.client, parts)
             await uploads.finish(
                 ctx.upload_id, objects=objects, dedup_key=key, conn=conn,
                 members=_members_json(members, published, earlier) if national else None,

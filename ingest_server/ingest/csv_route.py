@@ -18,7 +18,7 @@ from ..plugins import Registry, header_problems, plugin_extensions
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage
 from ..uploads import UploadStore
-from ..validation.definition import uses_rule
+from ..validation.definition import uses_patterns
 from ..validation.translate import spec_allows_unknown
 from .checker import build_checker
 from .cqube_keys import cqube_date, cqube_keys
@@ -42,18 +42,30 @@ class CsvRoute:
         self.registry = registry
         self.runner_for = runner_for
         self.lifecycle = lifecycle
+        self.processing: Any = None  # processing.service.ProcessingService when enabled
+
+    async def _processing_checks(self, req: UploadRequest) -> tuple[Any, tuple]:
+        """A cQube grammar's checks for this file (before anything is read or recorded: a
+        dimension with no rows is a 400 like a missing spec)."""
+        if self.processing is None:
+            return None, ()
+        checks, warnings = await self.processing.checks_for(
+            req.program_type.name, req.program, req.ingestion_name)
+        return checks, tuple(warnings)
 
     async def ingest(self, req: UploadRequest, source: AsyncIterator[bytes],
                      expected_bytes: int | None = None) -> dict[str, Any]:
         """Validate and land one CSV upload (``new_programs``)."""
         spec = await self.specs.latest(req.program_type.spec_kind, req.ingestion_name)
+        checks, warnings = await self._processing_checks(req)
 
         async def work(ctx: Context) -> None:
             member = MemberOutcome(name=req.ingestion_name, spec_version=spec.version)
             ctx.members.append(member)
             member.csv = await self.run_csv(ctx, ctx.source, spec, name=req.ingestion_name,
                                             program=req.program, req=req,
-                                            expected_bytes=expected_bytes)
+                                            expected_bytes=expected_bytes,
+                                            processing=checks, processing_warnings=warnings)
 
         return await self.lifecycle.run(req, source, work)
 
@@ -71,7 +83,8 @@ class CsvRoute:
 
     async def run_csv(self, ctx: Context, source: AsyncIterator[bytes], spec: Spec, *, name: str,
                       program: str | None, req: UploadRequest,
-                      expected_bytes: int | None) -> CsvOutcome:
+                      expected_bytes: int | None, processing: Any = None,
+                      processing_warnings: tuple = ()) -> CsvOutcome:
         """One streaming pass of one CSV into staged objects (unpublished)."""
         pt = req.program_type
         valid_key, error_key = await self._keys(req, ctx, name=name, program=program)
@@ -79,7 +92,8 @@ class CsvRoute:
                            schema=spec.cerberus, program_type=pt.name, ingestion_name=name,
                            program=program, plugins_dir=self.registry.plugins_dir,
                            dry_run=req.dry_run, allow_unknown=spec_allows_unknown(spec.source),
-                           layout=self.settings.storage.layout)
+                           layout=self.settings.storage.layout, processing=processing,
+                           processing_warnings=processing_warnings)
         limits, ingest = self.settings.limits, self.settings.ingest
 
         async def check_header(header: list[str]) -> None:
@@ -98,7 +112,7 @@ class CsvRoute:
                                    coercers=extensions.coercers if extensions else None) as prep:
             outcome = await stream_csv(prep.pieces, target, storage=self.storage,
                                        runner=self.runner_for(expected_bytes,
-                                                              uses_rule(spec.cerberus, "regex")),
+                                                              uses_patterns(spec.cerberus)),
                                        build_checker=build_checker, upload_id=ctx.upload_id,
                                        encoding=prep.encoding, chunk_bytes=ingest.chunk_bytes,
                                        max_line_bytes=limits.max_line_bytes,

@@ -9,7 +9,9 @@ matched the key on the bytes it read (its outcome depended on nothing else).
 
 A same-bytes duplicate (answered with the earlier upload's objects) must also have been checked
 against the same spec version(s) and with the same ``encoding``: otherwise the earlier objects
-would not be what this upload would have written.
+would not be what this upload would have written. And it must come from the same client:
+another client's identical file lands as its own (it learns nothing of the earlier upload, and
+the earlier client's retraction does not take its data away).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def request_fingerprint(req: UploadRequest) -> str:
 def dedup_key(req: UploadRequest, sha256: str, spec_versions: Iterable[tuple[str, int | None]]
               ) -> str:
     """What two uploads must share for the second to be answered with the first's objects."""
-    return _digest({"sha256": sha256, "route": req.program_type.route,
+    return _digest({"sha256": sha256, "client": req.client, "route": req.program_type.route,
                     "type": req.program_type.name, "name": req.ingestion_name,
                     "program": req.program, "encoding": _encoding(req), **_reading(req),
                     "specs": sorted([name, version] for name, version in spec_versions)})

@@ -38,6 +38,10 @@ class CsvTarget:
     dry_run: bool = False
     allow_unknown: bool = False  # the spec lets undeclared columns pass through
     layout: str = "native"  # storage.layout: "cqube" writes cQube's file format
+    # A grammar's row checks (processing.rowcheck.ProcessingChecks) and the upload's warnings
+    # about them (DESIGN.md §12).
+    processing: Any = None
+    processing_warnings: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass

@@ -69,10 +69,12 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                 "message": f"column(s) not in the spec passed through unchecked: "
                            f"{', '.join(undeclared)}",
                 "details": {"columns": undeclared}})
+        outcome.warnings.extend(target.processing_warnings)
         spec = CheckerSpec(build_checker, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program,
-                                             target.allow_unknown))
+                                             target.allow_unknown),
+                           {"processing": target.processing} if target.processing else {})
         if target.layout == "cqube":
             spec = CheckerSpec(shaped_checker, (shape, spec, target.schema))
         elif not shape.trivial:

@@ -52,6 +52,8 @@ def response_body(record: UploadRecord) -> dict[str, Any]:
     if record.get("retracted_by") is not None:
         body.update(retracted_at=record["retracted_at"], retracted_by=record["retracted_by"],
                     retract_error=record.get("retract_error"))
+    if record.get("replaced"):  # cqube layout: a later upload of the same name replaced these
+        body["replaced"] = record["replaced"]
     if record.get("members") is not None:
         body["members"] = record["members"]
     duplicate_of = (record["objects"] or {}).get("duplicate_of")

@@ -29,7 +29,8 @@ from .zip_route import ingest_zip
 
 class IngestService:
     def __init__(self, *, settings: Settings, specs: SpecStore, uploads: UploadStore,
-                 storage: Storage, registry: Registry, runner_for: RunnerFor) -> None:
+                 storage: Storage, registry: Registry, runner_for: RunnerFor,
+                 processing: Any = None) -> None:
         self.settings, self.specs, self.uploads = settings, specs, uploads
         self.storage, self.registry = storage, registry
         self.notifier = Notifier(registry.pm)
@@ -37,6 +38,7 @@ class IngestService:
                                    owner=process_owner())
         self.csv = CsvRoute(settings=settings, specs=specs, uploads=uploads, storage=storage,
                             registry=registry, runner_for=runner_for, lifecycle=self.lifecycle)
+        self.csv.processing = processing  # processing.service.ProcessingService, when enabled
 
     @property
     def unclean(self) -> set[str]:
@@ -50,8 +52,16 @@ class IngestService:
 
     async def ingest_csv(self, req: UploadRequest, source: AsyncIterator[bytes],
                          expected_bytes: int | None = None) -> dict[str, Any]:
-        """Validate and land one CSV upload (``new_programs``)."""
-        return await self.csv.ingest(req, source, expected_bytes)
+        """Validate and land one CSV upload (``new_programs``); with processing, a landed
+        dimension file is then loaded into its table (``processing`` in the answer)."""
+        body = await self.csv.ingest(req, source, expected_bytes)
+        processing = self.csv.processing
+        if processing is not None:
+            done = await processing.after_upload(req.program_type.name, req.ingestion_name, body,
+                                                 self.storage.read)
+            if done is not None:
+                body["processing"] = done
+        return body
 
     async def ingest_zip(self, req: UploadRequest, path: Path, size: int,
                          sha256: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator
 from ..aio import in_background
 from ..errors import (BadRequest, ChecksumMismatch, Conflict, DatabaseError, Gone, IngestError,
                       Locked, NotFound, UploadTooLarge)
+from ..csvstream.transcode import resolve_encoding
 from ..ingest.model import UploadRequest
 from ..ingest.service import IngestService
 from ..ingest.spool import spool
@@ -100,6 +101,10 @@ class ResumableService:
         limit = self.settings.limits.max_upload_bytes
         if length > limit:
             raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
+        # Every option is checked now, not when the last byte is in: the form's shape was checked
+        # by the view; the encoding is the one option only the file reader knew.
+        if req.encoding is not None:
+            resolve_encoding(req.encoding)
         if not req.program_type.archive:  # the same 404 the one-shot route gives
             await self.ingest.specs.latest(req.program_type.spec_kind, req.ingestion_name)
         return await self.store.create(tus_id=uuid.uuid4().hex, client=req.client, length=length,

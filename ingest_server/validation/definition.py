@@ -249,6 +249,12 @@ def uses_rule(schema: Any, rule: str) -> bool:
     return False
 
 
+def uses_patterns(schema: Any) -> bool:
+    """Whether checking rows runs a client's regular expression: Cerberus ``regex``, or the
+    ``pattern`` rule of a translated cQube spec (see ``csvstream.guarded``)."""
+    return uses_rule(schema, "regex") or uses_rule(schema, "pattern")
+
+
 def _check_regexes(field: str, rules: Any) -> None:
     """Compile every ``regex`` of a field's rules (also inside ``oneof``, ``schema``, ...):
     Cerberus only compiles them when a value is checked, so a bad one was a 500 per upload."""

@@ -22,8 +22,10 @@ from ..db import create_pool, embedded_dsn, migrate
 from ..plugins import load_registry
 from ..signing_key import shared_signing_key
 from ..csvstream import ChunkPool, InlineRunner
+from ..csvstream.guarded import GuardedPool
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
+from ..processing.setup import start_processing
 from ..specs import SpecStore
 from ..storage import make_storage
 from ..uploads import UploadStore
@@ -33,8 +35,8 @@ from .drain import drain_middleware
 from .inflight import Drain
 from .edge import edge_middleware
 from .middleware import access_middleware, auth_middleware, echo_request_id, errors_middleware
-from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, rawdata,
-                    resumable, specs, tokens, uploads, validate)
+from .views import (console, docs, health, ingestion, jsonrows, metrics, plugins, processing,
+                    rawdata, resumable, specs, tokens, uploads, validate)
 
 log = logging.getLogger("ingest_server")
 
@@ -64,9 +66,11 @@ def create_app(settings: Settings) -> web.Application:
     if shared_key:
         app.cleanup_ctx.append(signing_key_ctx)
     app.cleanup_ctx.append(storage_ctx)
+    if settings.processing.enabled:
+        app.cleanup_ctx.append(processing_ctx)
     app.cleanup_ctx.append(ingest_ctx)
     for module in (health, tokens, specs, ingestion, uploads, resumable, jsonrows, validate,
-                   rawdata, plugins, metrics, docs, console):
+                   rawdata, plugins, metrics, docs, console, processing):
         module.setup(app)
     return app
 
@@ -95,6 +99,25 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await pool.close()
 
 
+async def processing_ctx(app: web.Application) -> AsyncIterator[None]:
+    """processing.enabled: cQube's schemas in the processing database (processing.dsn, else
+    the service's own), the grammar registry and the upload-time checks."""
+    settings = app[appkeys.SETTINGS]
+    cfg, db = settings.processing, settings.database
+    own = bool(cfg.dsn)
+    pool = (await create_pool(cfg.dsn, min_size=1, max_size=db.pool_max,
+                              timeout=db.connect_timeout_s, wait_s=db.startup_wait_s)
+            if own else app[appkeys.POOL])
+    try:
+        app[appkeys.PROCESSING] = await start_processing(
+            settings, service_pool=app[appkeys.POOL], processing_pool=pool,
+            specs=app[appkeys.SPECS])
+        yield
+    finally:
+        if own:
+            await pool.close()
+
+
 async def signing_key_ctx(app: web.Application) -> AsyncIterator[None]:
     """No auth.jwt_secret: every instance signs with the key kept in the database."""
     settings = app[appkeys.SETTINGS]
@@ -119,9 +142,11 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 class Runners:
     """Small uploads are checked in-process; larger ones in the worker pool (started lazily).
 
-    A spec with a ``regex`` rule is always checked in a worker process: Python's ``re`` holds the
-    GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29 characters: 13 s) would
-    freeze the event loop (``/healthz`` included) whether run on it or in a thread."""
+    A spec with a ``regex`` or ``pattern`` rule is always checked in a ``GuardedPool``: Python's
+    ``re`` holds the GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29
+    characters: 13 s) would freeze the event loop (``/healthz`` included) whether run on it or
+    in a thread; and each chunk there has ``limits.pattern_chunk_timeout_s``, past which its
+    worker is killed and the upload refused (400 ``pattern_timeout``)."""
 
     def __init__(self, settings: Settings) -> None:
         cfg = settings.ingest
@@ -132,14 +157,12 @@ class Runners:
         # With N server processes on one machine, each gets its share of the cores by default.
         workers = cfg.workers or max(1, (os.cpu_count() or 1) // settings.server.workers)
         self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
-        self.isolated: ChunkPool | None = None  # one worker, for isolated checks without a pool
+        # Killable workers for client-supplied patterns, started on first use.
+        self.isolated = GuardedPool(workers, sample_limit=sample,
+                                    deadline_s=settings.limits.pattern_chunk_timeout_s)
 
     def __call__(self, expected_bytes: int | None, isolate: bool = False):
         if isolate:
-            if self.pool is not None:
-                return self.pool
-            if self.isolated is None:
-                self.isolated = ChunkPool(1, sample_limit=self.sample)
             return self.isolated
         if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
             return self.inline
@@ -164,7 +187,8 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     runners = Runners(settings)
     app[appkeys.INGEST] = IngestService(
         settings=settings, specs=app[appkeys.SPECS], uploads=app[appkeys.UPLOADS],
-        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners)
+        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners,
+        processing=app.get(appkeys.PROCESSING))
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
     tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale,

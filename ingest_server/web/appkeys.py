@@ -9,6 +9,7 @@ from ..config import Settings
 from ..db import Pool
 from ..ingest.service import IngestService
 from ..plugins import Registry
+from ..processing.service import ProcessingService
 from ..resumable.service import ResumableService
 from ..specs import SpecStore
 from ..storage.base import Storage
@@ -25,5 +26,6 @@ REGISTRY = web.AppKey("registry", Registry)
 INGEST = web.AppKey("ingest", IngestService)
 RESUMABLE = web.AppKey("resumable", ResumableService)
 DRAIN = web.AppKey("drain", Drain)
+PROCESSING = web.AppKey("processing", ProcessingService)  # only with processing.enabled
 DOCUMENT = web.AppKey("openapi_document", bytes)  # the OpenAPI document, built once
 CONSOLE_ASSETS = web.AppKey("console_assets", dict)  # the console's files, read once

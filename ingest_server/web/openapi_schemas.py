@@ -180,7 +180,7 @@ SCHEMAS: dict[str, Schema] = {
     "ConsoleSettings": closed({
         "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
         "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served")}),
-    "Health": closed({"status": {"const": "ok"}, "version": STRING}),
+    "Health": closed({"status": {"const": "ok"}, "version": STRING, "schema_version": INTEGER}),
     "Ready": closed({"status": {"enum": ["ready", "not_ready", "draining"]},
                      "checks": closed({"database": STRING, "storage": STRING},
                                       description="`ok` or the error code of the check")}),

@@ -12,7 +12,7 @@ const routes = [
   [/^#\/history(?:\?(.*))?$/, historyPage, "History"],
   [/^#\/uploads\/([A-Za-z0-9_-]+)$/, uploadDetailPage, "Upload"],
   [/^#\/specs$/, specsPage, "Specs"],
-  [/^#\/specs\/(event|dimension|dataset)\/([^/?]+)$/, specPage, "Spec"],
+  [/^#\/specs\/([a-z0-9_-]+)\/([^/?]+)$/, specPage, "Spec"],
 ];
 
 function showNav(signedIn) {

@@ -19,20 +19,36 @@ export function parseCsv(text) {
   return rows;
 }
 
-// One record per error of a row: "_errors" holds "column: code: message; …".
+// The parts of an "_errors" cell: "column: code: message; column: code: message; …". A message
+// may itself hold "; " (a ragged row quotes its extra cells, a value may be quoted), so a new part
+// starts only where "; " is followed by a column of the file (or "(row)") and a code.
+const CODE = "[a-z0-9_]+(?::[a-z0-9_]+)?"; // custom rules of plugins: "custom:<name>"
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+export function splitErrors(text, columns) {
+  if (!text) return [];
+  const names = [...columns, "(row)"].filter(Boolean).sort((a, b) => b.length - a.length).map(escape);
+  const boundary = new RegExp(`; (?=(?:${names.join("|")}): ${CODE}: )`);
+  const out = [];
+  for (const part of text.split(boundary)) {
+    const m = new RegExp(`^(.*?): (${CODE}): (.*)$`, "s").exec(part);
+    if (m) out.push({ column: m[1] === "(row)" ? null : m[1], code: m[2], message: m[3] });
+  }
+  return out;
+}
+
+// One record per error of a row of an error file (its header ends with "_line", "_errors").
 export function errorRecords(rows) {
   if (!rows.length) return [];
   const header = rows[0];
   const lineAt = header.lastIndexOf("_line");
   const errorsAt = header.lastIndexOf("_errors");
+  const columns = header.filter((_, i) => i !== lineAt && i !== errorsAt);
   const out = [];
   for (const row of rows.slice(1)) {
-    for (const part of (row[errorsAt] || "").split("; ")) {
-      const m = /^(.*?): ([a-z0-9_]+): (.*)$/s.exec(part);
-      if (!m) continue;
-      const column = m[1] === "(row)" ? null : m[1];
+    for (const { column, code, message } of splitErrors(row[errorsAt], columns)) {
       const at = column === null ? -1 : header.indexOf(column);
-      out.push({ line: Number(row[lineAt]), column, value: at >= 0 ? row[at] : "", code: m[2], message: m[3] });
+      out.push({ line: Number(row[lineAt]), column, value: at >= 0 ? row[at] : "", code, message });
     }
   }
   return out;

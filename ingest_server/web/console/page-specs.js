@@ -1,6 +1,7 @@
 // Specs: browse, read the rules in words, compare versions, download an example header, register.
 import { api, describe, session } from "./api.js";
 import { announce, field, h, mount, notice, when } from "./dom.js";
+import { specKinds } from "./programs.js";
 
 const TYPES = { string: "text", number: "number", float: "number", integer: "whole number",
                 boolean: "yes/no", date: "date", datetime: "date and time" };
@@ -33,7 +34,9 @@ export function rulesInWords(rules) {
 }
 
 export async function specsPage() {
-  const { specs } = await api("/api/specs");
+  const canRegister = session.scopes().has("spec");
+  const [{ specs }, kinds] = await Promise.all([api("/api/specs"),
+    canRegister ? api("/api/plugins").then(specKinds) : []]);
   const search = h("input", { id: "spec-search", type: "search", placeholder: "name or kind" });
   const tbody = h("tbody", {});
   const draw = () => {
@@ -51,11 +54,11 @@ export async function specsPage() {
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Specs" },
       h("table", { id: "specs-table" }, h("thead", {}, h("tr", {},
         ["Name", "Kind", "Version", "Registered", "By"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
-    session.scopes().has("spec") ? registerForm() : null);
+    canRegister ? registerForm(kinds) : null);
 }
 
-function registerForm() {
-  const kind = h("select", { id: "reg-kind" }, ["event", "dimension", "dataset"].map((k) => h("option", { value: k }, k)));
+function registerForm(kinds) {
+  const kind = h("select", { id: "reg-kind" }, kinds.map((k) => h("option", { value: k }, k)));
   const text = h("textarea", { id: "reg-json", rows: "12", spellcheck: "false",
     placeholder: '{"program": "name", "input": {"type": "object", "properties": {…}, "required": […]}}' });
   text.addEventListener("dragover", (e) => e.preventDefault());

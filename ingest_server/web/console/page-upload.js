@@ -2,6 +2,7 @@
 import { ApiError, api, authHeader, describe, resumableAvailable, session } from "./api.js";
 import { announce, bytes, duration, field, h, mount, notice } from "./dom.js";
 import { counts, errorTable, fileError, verdictBox, warnings } from "./results.js";
+import { csvTypes, specKindOf } from "./programs.js";
 
 let pendingFile = null; // a corrected file handed over by the upload page of an earlier upload
 
@@ -13,7 +14,8 @@ export function uploadAgain(file, upload) {
 export async function uploadPage() {
   const handed = pendingFile;
   pendingFile = null;
-  const specs = (await api("/api/specs")).specs;
+  const [specs, types] = await Promise.all([
+    api("/api/specs").then((a) => a.specs), api("/api/plugins").then(csvTypes)]);
   const canUpload = session.scopes().has("ingest");
 
   const kindCsv = h("input", { type: "radio", name: "kind", value: "csv", id: "kind-csv", checked: true });
@@ -23,13 +25,14 @@ export async function uploadPage() {
     h("label", { for: "kind-zip", class: "choice" }, kindZip, " A national programme ZIP"));
 
   const type = h("select", { id: "ingestion_type", name: "ingestion_type" },
-    ["event", "dimension", "dataset"].map((k) => h("option", { value: k }, k)));
+    types.map((t) => h("option", { value: t.name }, t.name)));
   const specList = h("datalist", { id: "spec-options" });
   const spec = h("input", { id: "ingestion_name", name: "ingestion_name", list: "spec-options",
                             autocomplete: "off", required: true, placeholder: "type to search" });
   const program = h("input", { id: "program_name", name: "program_name", autocomplete: "off" });
   const fillSpecs = () => {
-    specList.replaceChildren(...specs.filter((s) => s.kind === type.value)
+    const kind = specKindOf(types, type.value);
+    specList.replaceChildren(...specs.filter((s) => s.kind === kind)
       .map((s) => h("option", { value: s.name }, `${s.name} (version ${s.version})`)));
   };
   type.addEventListener("change", fillSpecs);
@@ -85,7 +88,7 @@ export async function uploadPage() {
 
   if (handed) {
     const u = handed.upload;
-    type.value = u.ingestion_type || "event";
+    if (types.some((t) => t.name === u.ingestion_type)) type.value = u.ingestion_type;
     fillSpecs();
     spec.value = u.ingestion_name || "";
     program.value = u.program_name || "";

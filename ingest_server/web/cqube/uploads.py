@@ -25,6 +25,7 @@ from ...logs import log_event
 from .. import appkeys
 from ..middleware import PRINCIPAL, Handler, requires
 from ..multipart import UPLOAD_FORM, within
+from ..views.uploads import visible_client
 
 log = logging.getLogger("ingest_server.web")
 PROCESSING = "File is being processed"
@@ -136,8 +137,10 @@ def file_status(native: Handler) -> Handler:
         missing = [f for f in FILE_STATUS_FIELDS if not q.get(f)]
         if missing:
             return web.json_response({"message": [ajv.required(f) for f in missing]}, status=400)
-        record = await cqube_file_status(request.app[appkeys.POOL], *(q[f] for f in
-                                                                      FILE_STATUS_FIELDS))
+        # Another client's upload answers as an unknown file, as the native file-status does.
+        record = await cqube_file_status(request.app[appkeys.POOL],
+                                         *(q[f] for f in FILE_STATUS_FIELDS),
+                                         visible_client(request[PRINCIPAL]))
         if record is None:
             return web.json_response({"message": "No records found"}, status=400)
         body = file_status_body(record)

@@ -4,7 +4,10 @@ The Swagger UI files come from the ``swagger-ui-bundle-v2`` package (Swagger UI 
 that renders OpenAPI 3.1) and are served from here: no CDN, so the page works offline and behind
 strict egress rules. Only a fixed list of files is served, by name, never a client path. The page
 starts Swagger UI from a script file rather than inline code, so a strict Content-Security-Policy
-(``script-src 'self'``) holds.
+(``script-src 'self'``) holds. Every answer here carries it, with ``frame-ancestors 'none'`` and
+``X-Frame-Options: DENY`` (no clickjacking of the "Try it out" forms) and ``nosniff``.
+``style-src`` allows inline styles: Swagger UI's React components set ``style`` attributes, and
+styles cannot run code; scripts stay this origin's files only.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ INIT_JS = """window.onload = function () {
     url: "/api/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
+    validatorUrl: null,
     persistAuthorization: false,
     presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
     layout: "StandaloneLayout"
@@ -55,16 +59,22 @@ INIT_JS = """window.onload = function () {
 };
 """
 CACHE = "public, max-age=3600"
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
+       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
+                    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 @requires(None)
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[appkeys.DOCUMENT], content_type="application/json")
+    return web.Response(body=request.app[appkeys.DOCUMENT], content_type="application/json",
+                        headers=SECURITY_HEADERS)
 
 
 @requires(None)
 async def docs_page(request: web.Request) -> web.Response:
-    return web.Response(text=DOCS_PAGE, content_type="text/html")
+    return web.Response(text=DOCS_PAGE, content_type="text/html", headers=SECURITY_HEADERS)
 
 
 @requires(None)
@@ -72,12 +82,13 @@ async def docs_asset(request: web.Request) -> web.StreamResponse:
     name = request.match_info["asset"]
     if name == "init.js":
         return web.Response(text=INIT_JS, content_type="text/javascript",
-                            headers={"Cache-Control": CACHE})
+                            headers={**SECURITY_HEADERS, "Cache-Control": CACHE})
     content_type = ASSETS.get(name)
     if content_type is None:
         raise web.HTTPNotFound()
     return web.FileResponse(ASSETS_DIR / name,
-                            headers={"Content-Type": content_type, "Cache-Control": CACHE})
+                            headers={**SECURITY_HEADERS, "Content-Type": content_type,
+                                     "Cache-Control": CACHE})
 
 
 

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from ... import __version__
+from ...version import __version__, schema_version
 from ...db import ping
 from ...errors import IngestError
 from .. import appkeys
@@ -11,8 +11,10 @@ from ..middleware import requires
 
 @requires(None)
 async def healthz(request: web.Request) -> web.Response:
-    """The process is alive and serving; says nothing about its dependencies."""
-    return web.json_response({"status": "ok", "version": __version__})
+    """The process is alive and serving; says nothing about its dependencies. ``version`` is this
+    release, ``schema_version`` the newest migration it ships (applied before it served)."""
+    return web.json_response({"status": "ok", "version": __version__,
+                              "schema_version": schema_version()})
 
 
 @requires(None)

@@ -12,7 +12,7 @@ from aiohttp import web
 from ...errors import BadRequest
 from ...ingest.jsonrows import ROUTES, csv_chunks, parse_body
 from ...ingest.model import UploadRequest
-from ...programs import safe_name
+from ...programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from .specs import read_json
@@ -39,7 +39,7 @@ def _handler(route: str):
         data = parse_body(route, await read_json(request, settings.limits.max_json_bytes))
         safe_name(data.name, ROUTES[route][0])
         if data.program is not None:
-            safe_name(data.program, "program_name")
+            program_name(data.program)  # a safe name, and not a shared folder
         pt = request.app[appkeys.REGISTRY].program_type(ROUTES[route][2])
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and not (len(key) <= 200 and key.isprintable()):

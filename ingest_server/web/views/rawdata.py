@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 
 from aiohttp import web
+from yarl import URL
 
 from ...errors import BadRequest
 from ...rawdata import URL_TTL_S, emission_keys, sign, verify
 from ...storage.base import validate_key
 from .. import appkeys
-from ..middleware import requires
+from ..middleware import PRINCIPAL, requires
+from ..public_url import base_url
 from .specs import read_json
 
 RAW_PATH = "/api/ingestion/raw"
@@ -33,13 +35,22 @@ async def _url(request: web.Request, key: str) -> str:
     presigned = await request.app[appkeys.STORAGE].presigned_url(key, URL_TTL_S)
     if presigned is not None:
         return presigned
-    query = sign(_link_key(request.app), key)
-    return str(request.url.origin().with_path(RAW_PATH).with_query(query))
+    base = base_url(request, request.app[appkeys.SETTINGS].server.public_url)
+    return str(URL(base + RAW_PATH).with_query(sign(_link_key(request.app), key)))
 
 
-@requires("read")
+def rawdata_scope(profile: str) -> str:
+    """The grant getRawData needs. Native: ``rawdata``, given to a client explicitly, the one
+    exception to per-client isolation (a state instance pulls every client's national data).
+    The cqube profile: ``read``, as cQube guards it with the same JwtGuard as its file-status."""
+    return "read" if profile == "cqube" else "rawdata"
+
+
 async def get_raw_data(request: web.Request) -> web.Response:
-    """Download links for today's emission files of each named programme."""
+    """Download links for today's emission files of each named programme. (No scope mark: the
+    scope depends on the profile, see ``rawdata_scope``.)"""
+    settings = request.app[appkeys.SETTINGS]
+    request[PRINCIPAL].require(rawdata_scope(settings.compat.profile))
     names = _program_names(await read_json(request))
     found = await emission_keys(request.app[appkeys.POOL], names)
     data = [{"program_name": name, "urls": [await _url(request, k) for k in found[name]]}

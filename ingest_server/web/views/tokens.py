@@ -1,9 +1,9 @@
 """``GET /api/ingestion/generatejwt``: client credentials (HTTP Basic) in, a bearer token out.
 
-Failed Basic attempts are counted per client id and per remote address, in PostgreSQL so every
-instance shares the counts (``login_limits.py``): past ``auth.max_failed_attempts`` within
-``auth.failed_attempts_window_s`` the endpoint answers 429 ``rate_limited`` with ``Retry-After``,
-before the credentials are even checked.
+Failed Basic attempts are counted per (client id, address) pair, per address and per client id,
+in PostgreSQL so every instance shares the counts (``login_limits.py`` says the policy): a blocked
+pair or address is answered 429 ``rate_limited`` with ``Retry-After`` before the credentials are
+even checked; a client id guessed at from many addresses is slowed down, never locked out.
 
 The answer is the bare token as ``text/plain`` (what cQube's clients and a shell expect: they send
 ``Authorization: Bearer <body>`` as is) unless the client asks for JSON with
@@ -14,7 +14,8 @@ from aiohttp import web
 
 from ...auth import parse_basic
 from ...errors import Unauthorized
-from ...login_limits import SharedFailureLimiter
+from ...config import AuthConfig
+from ...login_limits import LoginLimits, SharedFailureLimiter
 from .. import appkeys
 from ..forwarded import client_address
 from ..middleware import requires
@@ -28,23 +29,33 @@ async def generate_jwt(request: web.Request) -> web.Response:
     if settings.auth.open_token_endpoint and is_empty_basic(header):
         header = ""  # Postman sends `Basic Og==` for an empty username and password
     if header.lower().startswith("basic "):
-        cfg = settings.auth
-        limiter = SharedFailureLimiter(request.app[appkeys.POOL], cfg.max_failed_attempts,
-                                       cfg.failed_attempts_window_s)
-        keys = ["ip:" + client_address(request, settings.server.trusted_proxies)]
-        await limiter.check(*keys)  # before parsing: malformed attempts count against the address
+        limits = login_limits(request.app[appkeys.POOL], settings.auth)
+        address = client_address(request, settings.server.trusted_proxies)
+        await limits.check_address(address)
         try:
             login, secret = parse_basic(header)
-            keys.append("client:" + login)
-            await limiter.check(keys[-1])
+        except Unauthorized:
+            await limits.failed(address)  # malformed credentials count against the address
+            raise
+        await limits.check_login(login, address)
+        try:
             client = tokens.authenticate_client(login, secret)
         except Unauthorized:
-            await limiter.failed(*keys)
+            await limits.failed(address, login)
             raise
         return token_response(request, tokens.issue(client.id, client.scopes))
     if settings.auth.open_token_endpoint:
         return token_response(request, tokens.issue("anonymous", ("ingest", "spec", "read")))
     raise Unauthorized("client credentials are required (HTTP Basic auth)", code="missing_credentials")
+
+
+def login_limits(pool, cfg: AuthConfig) -> LoginLimits:
+    on = cfg.max_failed_attempts > 0  # 0 turns every part off, as it always did
+    return LoginLimits(SharedFailureLimiter(pool, cfg.failed_attempts_window_s),
+                       per_pair=cfg.max_failed_attempts,
+                       per_address=cfg.max_failed_attempts_per_address if on else 0,
+                       slow_down_after=cfg.slow_down_after_failures if on else 0,
+                       slow_down_s=cfg.slow_down_s)
 
 
 def wants_json(request: web.Request) -> bool:

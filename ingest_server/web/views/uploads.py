@@ -18,6 +18,7 @@ from ...auth import Principal
 from ...errors import BadRequest, IngestError, NotFound
 from ...formula_safe import formula_safe
 from ...ingest.responses import response_body
+from ...object_owners import foreign, publisher
 from ...retraction import retract
 from ...uploads import RETRACT_STATUSES, STATUSES, UploadFilter
 from .. import appkeys
@@ -129,6 +130,17 @@ def _member_key(record: dict[str, Any], part: str, member: str | None) -> str | 
     return (found.get("objects") or {}).get(part)
 
 
+async def _still_its_own(request: web.Request, record: dict[str, Any], key: str) -> None:
+    """410 ``object_replaced`` when a later upload replaced this key's object (the cqube layout):
+    its bytes are that upload's, not this one's."""
+    if key in await foreign(request.app[appkeys.POOL], publisher(record), [key]):
+        by = next((r.get("by_upload_id") for r in record.get("replaced") or []
+                   if r.get("key") == key), None)
+        raise IngestError("a later upload of the same name on the same day replaced this file "
+                          "(storage.layout = \"cqube\"): it is no longer this upload's",
+                          code="object_replaced", status=410, key=key, by_upload_id=by)
+
+
 async def _stream(request: web.Request, key: str, filename: str,
                   transform=None) -> web.StreamResponse:
     chunks: AsyncIterator[bytes] = request.app[appkeys.STORAGE].read(key)
@@ -156,6 +168,7 @@ async def get_upload_errors(request: web.Request) -> web.StreamResponse:
     if not key:
         raise NotFound("this upload has no error file (no row was rejected, or nothing was "
                        "written)", code="no_error_file")
+    await _still_its_own(request, record, key)
     safe = request.query.get("formula_safe", "").lower() in TRUE
     name = f"{record['id']}.errors{'.formula-safe' if safe else ''}.csv"
     return await _stream(request, key, name, formula_safe if safe else None)
@@ -169,6 +182,7 @@ async def get_upload_valid(request: web.Request) -> web.StreamResponse:
     if not key:
         raise NotFound("this upload has no valid rows file (no row was valid, or nothing was "
                        "written)", code="no_valid_file")
+    await _still_its_own(request, record, key)
     return await _stream(request, key, f"{record['id']}.valid.csv")
 
 

@@ -6,7 +6,8 @@ multipart: ``type`` (``event-grammar``, ``event-data``, ``dimension-grammar``,
 CSV streams through the same checks as an upload (dry run) when the grammar came first, else it
 is spooled to disk first; it is never held whole in memory. Answer: 201 ``{"errors": [...]}``,
 empty when valid; at most :data:`MAX_ERRORS` row errors are listed (``truncated`` says so), with
-the row counts beside them.
+the row counts beside them. A grammar with a ``pattern`` is checked in the killable workers of
+uploads (``csvstream.guarded``), never in this process.
 Scope ``spec``, so ``auth.open_spec_api`` opens it as cQube does.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from ... import safejson
 from ...csvstream import InlineRunner
 from ...errors import BadRequest, FileRejected, InvalidSpec
 from ...plugins import plugin_extensions
@@ -27,6 +29,7 @@ from ...ingest.model import CsvTarget
 from ...ingest.pipeline import stream_csv
 from ...ingest.spool import file_chunks, spool
 from ...validation import translate_cqube_spec
+from ...validation.definition import uses_patterns
 from .. import appkeys
 from ..middleware import requires
 from ..multipart import next_part, open_form, part_chunks
@@ -52,11 +55,27 @@ async def _read_grammar(part, limit: int = MAX_SPEC_BYTES) -> Any:
     data = bytearray()
     async for chunk in part_chunks(part, limit):
         data += chunk
-    try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InvalidSpec(f"the grammar is not valid JSON: {e}", keyword=None,
+    try:  # never plain json.loads on client input: depth, numbers and surrogates bounded
+        return safejson.loads(bytes(data))
+    except BadRequest as e:
+        raise InvalidSpec(f"the grammar is not valid JSON: {e.message}", keyword=None,
                           field=None) from None
+
+
+class _GuardedRunner:
+    """The uploads' guarded pool, listing up to ``MAX_ERRORS`` row errors per chunk."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def map_ordered(self, chunks: Any, ctx_key: str, spec: Any) -> AsyncIterator[Any]:
+        return self.pool.map_ordered(chunks, ctx_key, spec, sample_limit=MAX_ERRORS)
+
+
+def _runner(request: web.Request, schema: dict) -> Any:
+    if uses_patterns(schema):  # a client's regular expression: never on the event loop
+        return _GuardedRunner(request.app[appkeys.INGEST].csv.runner_for(None, True))
+    return InlineRunner(sample_limit=MAX_ERRORS)
 
 
 def _spec_error(e: InvalidSpec) -> dict[str, Any]:
@@ -83,7 +102,7 @@ async def _check_data(request: web.Request, kind: str, grammar: Any,
     try:
         outcome = await stream_csv(chunks, target, storage=request.app[appkeys.STORAGE],
                                    build_checker=build_checker,
-                                   runner=InlineRunner(sample_limit=MAX_ERRORS),
+                                   runner=_runner(request, schema),
                                    upload_id="validate", encoding=None,
                                    chunk_bytes=settings.ingest.chunk_bytes,
                                    max_line_bytes=settings.limits.max_line_bytes,

@@ -1,0 +1,1 @@
+"""cQube's processing inside ingest-server: grammars, master data, datasets (DESIGN.md §12)."""

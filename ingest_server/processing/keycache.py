@@ -1,0 +1,80 @@
+"""Building a dimension column's key files (``keys.py``) from its table, once per load.
+
+The files are named by the dimension, the column and a generation (the last load recorded and
+the number of keys), built in a private folder and renamed into place, so processes and
+replicas sharing the state folder never see half a file. PostgreSQL hashes and sorts the keys;
+Python only copies sorted integers into files (in a thread, a megabyte at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from .cqube_schema import dimension_table, ident
+from .keys import SUFFIXES, KeyFiles, sql_fold, sql_hash, sql_trim, write_fold_index, \
+    write_sorted_hashes
+
+
+async def key_count(conn: asyncpg.Connection, dimension: str, column: str) -> int:
+    return await conn.fetchval(f"SELECT count({ident(column)}) FROM {dimension_table(dimension)}")
+
+
+async def key_files(conn: asyncpg.Connection, folder: Path, dimension: str, column: str,
+                    generation: str) -> KeyFiles:
+    """The key files of ``dimension.column`` at ``generation``, built if missing."""
+    name = f"{dimension}.{column}.{generation}"
+    final = folder / name
+    if not final.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".build-", dir=folder))
+        try:
+            await _build(conn, work, dimension, column)
+            try:
+                os.rename(work, final)
+            except OSError:  # another process built it meanwhile: theirs is the same
+                pass
+        finally:
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+        _remove_older(folder, f"{dimension}.{column}.", keep=name)
+    count = os.path.getsize(final / ("k" + SUFFIXES[0])) // 8
+    return KeyFiles(base=str(final / "k"), dimension=dimension, column=column, count=count)
+
+
+async def _build(conn: asyncpg.Connection, work: Path, dimension: str, column: str) -> None:
+    table, key = dimension_table(dimension), ident(column)
+    base = work / "k"
+    for suffix, expr in ((".exact", key), (".trim", sql_trim(key))):
+        text = work / (suffix + ".txt")
+        await conn.copy_from_query(f"SELECT {sql_hash(expr)} AS h FROM {table} "
+                                   f"WHERE {key} IS NOT NULL ORDER BY 1", output=str(text))
+        await asyncio.to_thread(write_sorted_hashes, text, Path(str(base) + suffix))
+        text.unlink()
+    csv_path = work / "fold.csv"
+    await conn.copy_from_query(f"SELECT {sql_hash(sql_fold(key))} AS h, {key} FROM {table} "
+                               f"WHERE {key} IS NOT NULL ORDER BY 1, 2", output=str(csv_path),
+                               format="csv")
+    await asyncio.to_thread(write_fold_index, csv_path, base)
+    csv_path.unlink()
+
+
+KEEP_S = 3600  # an upload that started before a new load still opens its generation's files
+
+
+def _remove_older(folder: Path, prefix: str, keep: str) -> None:
+    """Generations replaced more than an hour ago go (a worker that mapped one keeps its pages
+    until it lets go)."""
+    now = time.time()
+    for entry in folder.iterdir():
+        if (entry.name.startswith(prefix) and entry.name != keep and entry.is_dir()
+                and now - entry.stat().st_mtime > KEEP_S):
+            rest = entry.name[len(prefix):]
+            if "." not in rest:  # only this column's generations, not a longer column name
+                shutil.rmtree(entry, ignore_errors=True)
