@@ -32,6 +32,7 @@ class Spec:
     sha256: str
     created_at: datetime | None = None
     created_by: str | None = None
+    columns: tuple[str, ...] | None = None  # in the order posted (None: registered before 120)
 
     @property
     def cache_key(self) -> str:
@@ -45,10 +46,36 @@ class Spec:
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "created_by": self.created_by,
         }
+        out["columns"] = ordered_columns(self)
         if with_schema:
             out["cerberus"] = self.cerberus
             out["source"] = self.source
         return out
+
+
+def posted_columns(cerberus: dict[str, Any], source: Any) -> list[str]:
+    """The columns in the order the spec was posted (a parsed JSON object keeps its order)."""
+    if isinstance(source, dict):
+        props = (source.get("input") or {}).get("properties") if isinstance(
+            source.get("input"), dict) else None
+        if isinstance(props, dict):
+            return [str(c) for c in props]
+    return [str(c) for c in cerberus]
+
+
+def ordered_columns(spec: Spec) -> list[str]:
+    """The spec's columns in its own order: as posted; for a spec stored before that order was
+    kept, its ``required`` list's order first (a JSON array keeps it), then the rest by name."""
+    if spec.columns is not None:
+        return list(spec.columns)
+    required: list[str] = []
+    if isinstance(spec.source, dict) and isinstance(spec.source.get("input"), dict):
+        required = [c for c in spec.source["input"].get("required") or []
+                    if c in spec.cerberus]
+    if not required:
+        required = [c for c, r in spec.cerberus.items()
+                    if isinstance(r, dict) and r.get("required")]
+    return required + sorted(c for c in spec.cerberus if c not in required)
 
 
 def content_hash(body: Any) -> str:
@@ -59,15 +86,18 @@ def content_hash(body: Any) -> str:
 def _row_to_spec(r: asyncpg.Record) -> Spec:
     return Spec(kind=r["kind"], name=r["name"], version=r["version"], cerberus=r["cerberus"],
                 source=r["source"], source_format=r["source_format"], sha256=r["sha256"],
-                created_at=r["created_at"], created_by=r["created_by"])
+                created_at=r["created_at"], created_by=r["created_by"],
+                columns=tuple(r["columns"]) if r["columns"] is not None else None)
 
 
-COLUMNS = "kind, name, version, cerberus, source, source_format, sha256, created_at, created_by"
+COLUMNS = ("kind, name, version, cerberus, source, source_format, sha256, created_at, created_by, "
+           "columns")
 SQL_LATEST = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
               "ORDER BY version DESC LIMIT 1")
 SQL_VERSIONS = "SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 ORDER BY version DESC"
 SQL_INSERT = ("INSERT INTO specs (kind, name, version, cerberus, source, source_format, sha256, "
-              "created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING " + COLUMNS)
+              "created_by, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING "
+              + COLUMNS)
 SQL_LIST = ("SELECT DISTINCT ON (kind, name) " + COLUMNS + " FROM specs "
             "WHERE ($1::text IS NULL OR kind = $1) ORDER BY kind, name, version DESC")
 
@@ -78,7 +108,8 @@ class SpecStore:
 
     @stored
     async def register(self, *, kind: str, name: str, cerberus: dict, source: dict | None,
-                       source_format: str, created_by: str | None) -> tuple[Spec, bool]:
+                       source_format: str, created_by: str | None,
+                       columns: list[str] | None = None) -> tuple[Spec, bool]:
         """Store a spec; returns ``(spec, created)`` — ``created`` is False for an identical re-post."""
         sha = content_hash({"cerberus": cerberus, "source": source})
         async with self.pool.acquire() as conn, conn.transaction():
@@ -89,7 +120,8 @@ class SpecStore:
                 return _row_to_spec(latest), False
             version = 1 if latest is None else latest["version"] + 1
             row = await conn.fetchrow(SQL_INSERT, kind, name, version, cerberus, source,
-                                      source_format, sha, created_by)
+                                      source_format, sha, created_by,
+                                      list(columns) if columns is not None else None)
             return _row_to_spec(row), True
 
     @stored

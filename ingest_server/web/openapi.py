@@ -112,6 +112,21 @@ OPERATIONS: list[Op] = [
        responses={200: json_body(ref("SpecVersions"), "the latest version in full, and every "
                                  "version's summary (newest first)")},
        errors=merge(codes("unknown_kind", "spec_not_found"), DB_ERRORS)),
+    Op("get", "/api/specs/{kind}/{name}/template", "The file to fill in for a spec", "specs",
+       "read", description="The spec's header in its own column order, as CSV or as an .xlsx "
+                           "workbook (a `data` sheet with a number or date format per column "
+                           "and a drop-down list per `enum`, a `rules` sheet in words). "
+                           "`example=true` adds a row that passes the spec's checks.",
+       parameters=[KIND, path_param("name", "the spec name"),
+                   param("format", "query", "csv (default) or xlsx",
+                         {"type": "string", "enum": ["csv", "xlsx"]}),
+                   param("example", "query", "`true`: add an example row",
+                         {"type": "string", "enum": ["true", "false"]})],
+       responses={200: {"description": "the template", "content": {
+           "text/csv": {"schema": {"type": "string"}},
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+               "schema": {"type": "string", "format": "binary"}}}}},
+       errors=merge(codes("unknown_kind", "spec_not_found", "invalid_field"), DB_ERRORS)),
     _upload_op("/api/ingestion/new_programs", "Upload a state programme CSV",
                "Streamed while it arrives: valid rows land under `process_input/…`, rejected rows "
                "under `ingestion_error/…`, both published only if the whole upload succeeds. "

@@ -1,7 +1,8 @@
 """One sheet of a workbook on disk as UTF-8 CSV bytes, header row first (blocking: a thread).
 
-* the sheet: ``sheet=NAME``, else the only visible worksheet; several and no name is refused
-  with their names (``sheet_required``), so the user says which one;
+* the sheet: ``sheet=NAME``, else the only visible worksheet (a "rules" sheet, as in our
+  templates, does not count); several and no name is refused with their names
+  (``sheet_required``), so the user says which one;
 * the header is the first row with a non-blank cell; cells left of the used area are not
   columns; rows come out one CSV line per sheet row (an empty row as an empty line, which the
   CSV reader skips), so with ``header_line`` as the header's line number every rejected row
@@ -26,6 +27,9 @@ from ..errors import FileRejected
 from .cells import Layout, cell_text, date_layouts
 
 PIECE_BYTES = 256 * 1024
+# A sheet of this name explains the others (our templates' "rules" sheet): it is read only when
+# named with ``sheet=``, and does not count when choosing the sheet of data.
+NOTES_SHEET = "rules"
 _MAX_NAMES = 50
 
 
@@ -93,7 +97,8 @@ class SheetCsv:
                                sheet=sheet, sheets=names[:_MAX_NAMES])
         visible = [m.name for m in book.sheets_metadata
                    if m.typ == calamine.SheetTypeEnum.WorkSheet
-                   and m.visible == calamine.SheetVisibleEnum.Visible]
+                   and m.visible == calamine.SheetVisibleEnum.Visible
+                   and m.name.strip().casefold() != NOTES_SHEET]
         if len(visible) == 1:
             return visible[0]
         if not visible:

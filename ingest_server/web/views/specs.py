@@ -1,5 +1,6 @@
 """The spec API: cQube spec bodies (``POST /api/spec/{kind}``), native Cerberus schemas, listing."""
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -8,7 +9,8 @@ from ... import safejson
 from ...errors import BadRequest, InvalidSpec
 from ...plugins import plugin_extensions
 from ...programs import safe_name
-from ...specs import KINDS
+from ...specs import KINDS, posted_columns
+from ...templates.files import template_file
 from ...validation import check_cerberus_schema, translate_cqube_spec
 from .. import appkeys
 from ..cqube import handler_for
@@ -47,7 +49,7 @@ async def _store(request: web.Request, *, kind: str, name: str, cerberus: dict, 
     principal = request[PRINCIPAL]
     spec, created = await request.app[appkeys.SPECS].register(
         kind=kind, name=name, cerberus=cerberus, source=source, source_format=source_format,
-        created_by=principal.client)
+        created_by=principal.client, columns=posted_columns(cerberus, source))
     verb = "created" if created else "unchanged"
     body = {"message": f"{kind.capitalize()} spec '{name}' {verb} (version {spec.version})",
             "created": created, "spec": spec.to_json()}
@@ -100,8 +102,25 @@ async def get_spec(request: web.Request) -> web.Response:
                               "versions": [v.to_json(with_schema=schemas) for v in versions]})
 
 
+@requires("read")
+async def get_template(request: web.Request) -> web.Response:
+    """The file to fill in for a spec: its header in the spec's order (``format=csv|xlsx``;
+    ``example=true`` adds a row that lands)."""
+    kind = _kind(request)
+    fmt = request.query.get("format", "csv").lower()
+    if fmt not in ("csv", "xlsx"):
+        raise BadRequest("format must be csv or xlsx", code="invalid_field", field="format")
+    example = request.query.get("example", "").lower() in ("1", "true", "yes")
+    spec = await request.app[appkeys.SPECS].latest(kind, request.match_info["name"])
+    body, content_type, filename = await asyncio.to_thread(
+        template_file, spec, fmt, example, request.app[appkeys.REGISTRY].plugins_dir)
+    return web.Response(body=body, content_type=content_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/spec/{kind}", handler_for(app, "post_cqube_spec", post_cqube_spec))
     app.router.add_get("/api/specs", list_specs)
     app.router.add_get("/api/specs/{kind}/{name}", get_spec)
     app.router.add_put("/api/specs/{kind}/{name}", put_cerberus_spec)
+    app.router.add_get("/api/specs/{kind}/{name}/template", get_template)
