@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import aiohttp
 import openpyxl
 
 from ingest_helpers import SPEC, landed, read_object, register, upload
@@ -129,3 +130,71 @@ def test_order_of_a_spec_stored_before_columns_were_kept():
     assert ordered_columns(Spec(kind="event", name="x", version=2, sha256="0" * 64,
                                 source_format="cqube", cerberus={}, source=None,
                                 columns=("b", "a"))) == ["b", "a"]
+
+
+async def infer(client, headers, content: bytes, filename: str, **fields):
+    data = aiohttp.FormData()
+    data.add_field("kind", fields.pop("kind", "event"))
+    for k, v in fields.items():
+        data.add_field(k, v)
+    data.add_field("file", io.BytesIO(content), filename=filename)
+    resp = await client.post("/api/specs/infer", data=data, headers=headers)
+    return resp.status, await resp.json()
+
+
+SAMPLE = (b"date,school_id,grade,teachers,rate,active,visit,note\r\n"
+          b"2024-01-15,S1,A,12,0.5,true,15/01/2024,\r\n"
+          b"2024-01-16,S2,B,7,1,false,16/01/2024,late\r\n"
+          b"2024-01-17,S3,A,9,2.25,true,17/01/2024,\r\n"
+          b"2024-01-18,S4,B,3,3,yes,18/01/2024,\r\n")
+
+
+async def test_infer_a_spec_from_a_csv_then_register_it(client, auth_headers):
+    status, body = await infer(client, auth_headers, SAMPLE, "visits 2024.csv")
+    assert status == 200, body
+    assert body["name"] == "visits_2024" and body["rows_read"] == 4
+    spec = body["spec"]
+    props = spec["input"]["properties"]
+    assert list(props) == ["date", "school_id", "grade", "teachers", "rate", "active", "visit",
+                           "note"]
+    assert props["date"] == {"type": "string", "format": "date", "shouldnotnull": True}
+    assert props["school_id"] == {"type": "string", "shouldnotnull": True}
+    assert props["grade"] == {"type": "string", "enum": ["A", "B"], "shouldnotnull": True}
+    assert props["teachers"] == {"type": "integer", "shouldnotnull": True}
+    assert props["rate"] == {"type": "number", "shouldnotnull": True}
+    assert props["active"] == {"type": "boolean", "shouldnotnull": True}
+    assert props["visit"]["pattern"] == "^[0-3][0-9]/[01][0-9]/[0-9]{4}$"
+    assert props["note"] == {"type": "string"}
+    assert spec["input"]["required"] == ["date", "school_id", "grade", "teachers", "rate",
+                                         "active", "visit"]
+    ev = body["evidence"]
+    assert ev["note"] == {"blank": 3, "values": 1, "distinct": 1, "examples": ["late"],
+                          "type": "text"}
+    assert ev["visit"]["date_formats"] == ["dd/MM/yyyy"]
+    # edit (booleans as cQube writes them), register, and the sample lands with it
+    props["active"] = {"type": "string", "enum": ["true", "false", "yes"]}
+    await register(client, auth_headers, spec)
+    status, answer = await upload(client, auth_headers, SAMPLE, fields={
+        "ingestion_type": "event", "ingestion_name": "visits_2024", "program_name": "p"})
+    assert (status, answer["valid_rows"], answer["invalid_rows"]) == (200, 4, 0), answer
+
+
+async def test_infer_from_workbook_and_semicolons(client, auth_headers):
+    from test_files import FILES
+
+    status, body = await infer(client, auth_headers, (FILES / "attendance.xls").read_bytes(),
+                               "Attendance.xls", name="attendance")
+    assert status == 200, body
+    props = body["spec"]["input"]["properties"]
+    assert props["date"] == {"type": "string", "format": "date", "shouldnotnull": True}
+    assert props["teachers_present"]["type"] == "string"  # "abc" is in the sample
+    assert props["score"] == {"type": "number"}
+    assert body["evidence"]["school_id"]["blank"] == 1 and body["rows_read"] == 5
+    status, body = await infer(client, auth_headers, (FILES / "semicolon.csv").read_bytes(),
+                               "s.csv")
+    assert list(body["spec"]["input"]["properties"]) == ORDER
+    status, body = await infer(client, auth_headers, (FILES / "two-sheets.xlsx").read_bytes(),
+                               "two.xlsx")
+    assert (status, body["error"]["code"]) == (400, "sheet_required")
+    status, body = await infer(client, auth_headers, b"a,b\n1,2\n", "x.csv", kind="nope")
+    assert (status, body["error"]["code"]) == (400, "unknown_kind")

@@ -112,6 +112,25 @@ OPERATIONS: list[Op] = [
        responses={200: json_body(ref("SpecVersions"), "the latest version in full, and every "
                                  "version's summary (newest first)")},
        errors=merge(codes("unknown_kind", "spec_not_found"), DB_ERRORS)),
+    Op("post", "/api/specs/infer", "A spec draft from a sample file", "specs", "read",
+       description="A CSV (any delimiter; a BOM's encoding, else UTF-8 or `encoding`) or a "
+                   "workbook sample, multipart `file` and `kind` (optional `name`, `sheet`, "
+                   "`delimiter`, `encoding`). Answers a cQube spec draft (types, `format: "
+                   "date`, `shouldnotnull`/`required` from blanks, `enum` for few distinct "
+                   "texts) and per-column evidence (blank and distinct counts, examples, date "
+                   "layouts seen). Nothing is stored: edit it, then POST it to /api/spec/{kind}.",
+       body={"required": True, "content": {"multipart/form-data": {"schema": {
+           "type": "object", "required": ["file"], "properties": {
+               "kind": {"type": "string", "enum": ["event", "dimension", "dataset"]},
+               "name": {"type": "string"},
+               "file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}},
+       responses={200: json_body({"type": "object", "required": ["kind", "name", "spec",
+                                                                  "evidence"]},
+                                 "the draft and its evidence")},
+       errors=merge(codes("unknown_kind", "invalid_name", "not_text", "not_a_csv",
+                          "empty_file", "sheet_required", "sheet_not_found",
+                          "workbook_unreadable", "missing_file", "invalid_field",
+                          "invalid_spec"), DB_ERRORS)),
     Op("get", "/api/specs/{kind}/{name}/template", "The file to fill in for a spec", "specs",
        "read", description="The spec's header in its own column order, as CSV or as an .xlsx "
                            "workbook (a `data` sheet with a number or date format per column "
