@@ -7,6 +7,7 @@ version once per upload (one indexed query), never per row.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass
@@ -98,6 +99,7 @@ SQL_VERSIONS = "SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 
 SQL_INSERT = ("INSERT INTO specs (kind, name, version, cerberus, source, source_format, sha256, "
               "created_by, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING "
               + COLUMNS)
+SQL_NAMES = "SELECT DISTINCT name FROM specs WHERE kind = $1 ORDER BY name LIMIT 10000"
 SQL_LIST = ("SELECT DISTINCT ON (kind, name) " + COLUMNS + " FROM specs "
             "WHERE ($1::text IS NULL OR kind = $1) ORDER BY kind, name, version DESC")
 
@@ -128,8 +130,19 @@ class SpecStore:
     async def latest(self, kind: str, name: str) -> Spec:
         row = await self.pool.fetchrow(SQL_LATEST, kind, name)
         if row is None:
-            raise SpecNotFound(f"no {kind} spec named '{name}' is registered", kind=kind, name=name)
+            raise await self._not_found(kind, name)
         return _row_to_spec(row)
+
+    async def _not_found(self, kind: str, name: str) -> SpecNotFound:
+        """The 404, naming the closest registered names of that kind (a typo, a case slip)."""
+        names = [r["name"] for r in await self.pool.fetch(SQL_NAMES, kind)]
+        folded = {n.casefold(): n for n in names}
+        closest = difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)
+        closest = [folded[c] for c in closest]
+        hint = f"; closest registered: {', '.join(closest)}" if closest else \
+            ("; none is registered yet" if not names else "")
+        return SpecNotFound(f"no {kind} spec named '{name}' is registered{hint}", kind=kind,
+                            name=name, closest=closest)
 
     @stored
     async def versions(self, kind: str, name: str) -> list[Spec]:

@@ -53,3 +53,26 @@ async def test_upload_with_sheet_and_delimiter_flags(client, cli_env, tmp_path):
     body = json.loads(ok.stdout)
     assert (body["valid_rows"], body["invalid_rows"]) == (1, 1), body
     assert len(await landed(client)) == 3  # January: valid only; semicolons: valid + errors
+
+
+async def test_wrong_spec_name_lists_the_closest_and_missing_program_is_a_flag(client, cli_env,
+                                                                               tmp_path):
+    from ingest_helpers import SPEC
+    from test_cli import _bearer
+
+    await register(client, await _bearer(cli_env), SPEC)
+    await register(client, await _bearer(cli_env), dict(SPEC, program="teachers_absent"))
+    data = tmp_path / "teacherspresnt.csv"  # a typo in the name
+    data.write_bytes((FILES / "semicolon.csv").read_bytes())
+    result = await ingest(cli_env, "upload", str(data), "--program", "p", "--no-progress")
+    assert result.exit_code != 0
+    assert "closest registered: teacherspresent" in result.stderr, result.stderr
+    # --program is named before anything is sent: nothing reached the server
+    missing = await ingest(cli_env, "upload", str(data), "--name", "teacherspresent",
+                           "--no-progress")
+    assert missing.exit_code == 2 and "--program is required for --type event" in missing.stderr
+    assert await landed(client) == []
+    # the server's own refusal of a form field names the option too
+    bad = await ingest(cli_env, "upload", str(data), "--name", "teacherspresent", "--program",
+                       "p", "--delimiter", "::", "--no-progress")
+    assert "delimiter must be one of" in bad.stderr and "(option --delimiter)" in bad.stderr

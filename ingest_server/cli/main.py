@@ -57,7 +57,14 @@ def describe(action: str, e: ApiError) -> CliError:
     if e.is_auth:
         hint = CREDENTIALS_HINT if e.code == "missing_credentials" else ""
         return CliError(f"authentication failed: {e.message}{hint}")
-    return CliError(f"{action} failed: {e.message}")
+    flag = FLAGS.get(str((e.details or {}).get("field")))
+    return CliError(f"{action} failed: {e.message}" + (f" (option {flag})" if flag else ""))
+
+
+# The upload form's fields as this command's options, so a refusal names what to type.
+FLAGS = {"program_name": "--program", "ingestion_name": "--name", "ingestion_type": "--type",
+         "max_error_rate": "--max-error-rate", "encoding": "--encoding",
+         "delimiter": "--delimiter", "sheet": "--sheet", "dry_run": "--dry-run"}
 
 
 def reports(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -201,6 +208,9 @@ def spec_infer(opts: Options, file: Path, kind: str, name: str | None, sheet: st
                    + (f", e.g. {', '.join(ev['examples'])}" if ev["examples"] else ""), err=True)
 
 
+NEEDS_PROGRAM = ("event", "dataset")  # the built-in types that need program_name
+
+
 def _upload_fields(path: Path, kind: str | None, name: str | None,
                    program: str | None) -> tuple[str, dict[str, str], str]:
     """The route, the form fields and the content type of one file."""
@@ -212,6 +222,9 @@ def _upload_fields(path: Path, kind: str | None, name: str | None,
     fields = {"ingestion_type": kind or "event", "ingestion_name": name or path.stem}
     if program:
         fields["program_name"] = program
+    elif fields["ingestion_type"] in NEEDS_PROGRAM:  # said before the body is sent
+        raise click.UsageError(f"--program is required for --type {fields['ingestion_type']} "
+                               "(the programme folder its rows land in)")
     workbook = path.suffix.lower() in (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
     return "new_programs", fields, "application/octet-stream" if workbook else "text/csv"
 
