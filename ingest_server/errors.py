@@ -221,6 +221,10 @@ ERROR_CODES: dict[str, int] = {}
 for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
                UPLOADS_API, PROCESSING, DATASETS, QUOTAS, CONNECTIONS):
     ERROR_CODES.update(_group)
+# How the file is read: workbooks, their sheets, the delimiter (issue 25).
+READING = {"workbook_unreadable": 400, "sheet_required": 400, "sheet_not_found": 400,
+           "wrong_delimiter": 400}
+ERROR_CODES.update(READING)
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
 REQUEST_CODES = frozenset({*FORM, "not_multipart", "not_found", "method_not_allowed"}
                           - {"nul_character", "bad_request", "reserved_name", "conflicting_field",

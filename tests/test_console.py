@@ -302,8 +302,10 @@ def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, 
     shot(page, "spec")
     assert_labelled(page)
     with page.expect_download() as got:
-        page.get_by_role("link", name="Download an example CSV header").click()
-    assert Path(got.value.path()).read_bytes() == b"pupils,remarks,school_id\r\n"
+        page.get_by_role("button", name="Empty CSV header").click()
+    # the spec's own order (as registered), never alphabetical (issue 25)
+    assert Path(got.value.path()).read_bytes() == b"school_id,pupils,remarks\r\n"
+    assert got.value.suggested_filename == "enrolment-template.csv"
     page.get_by_role("link", name="Specs").click()
     page.get_by_label("Search specs").fill("enrol")
     expect(page.locator("#specs-table tbody tr")).to_have_count(1)

@@ -103,6 +103,13 @@ class IngestClient:
         return self._json(self._send("POST", f"/api/ingestion/{route}", content=body,
                                      headers=headers, authed=True))
 
+    def infer_spec(self, path: Path, fields: Mapping[str, str]) -> dict[str, Any]:
+        """A spec draft from the sample at ``path`` (``/api/specs/infer``)."""
+        body = MultipartFile(path, fields, content_type="application/octet-stream")
+        headers = {"Content-Type": body.content_type, "Content-Length": str(len(body))}
+        return self._json(self._send("POST", "/api/specs/infer", content=body, headers=headers,
+                                     authed=True))
+
     def list_uploads(self, params: Mapping[str, str]) -> dict[str, Any]:
         return self._json(self._send("GET", "/api/ingestion/uploads", params=dict(params),
                                      authed=True))

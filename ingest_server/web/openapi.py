@@ -43,7 +43,14 @@ UPLOAD_OPTIONS = [
           {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
     param("max_error_rate", "query", "0..1: above it the upload is rejected and nothing written "
           "(also a form field)", {"type": "number", "minimum": 0, "maximum": 1}),
-    param("encoding", "query", "text encoding of the CSV (also a form field)"),
+    param("encoding", "query", "text encoding of the CSV (also a form field); without it a "
+          "byte-order mark decides, else UTF-8 (a file that is not is refused naming the "
+          "likely encoding)"),
+    param("delimiter", "query", "what separates the CSV's cells (also a form field); without "
+          "it found from the header", {"type": "string", "enum": [",", ";", "\t", "|", "comma",
+                                                                  "semicolon", "tab", "pipe"]}),
+    param("sheet", "query", "the sheet of a workbook (.xlsx, .xls, .ods) to read (also a form "
+          "field); needed when it has several"),
     param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back, "
           "with its own status, instead of landing the data twice (1-200 printable "
           "characters). The key covers the route, target, options and file bytes: reused for "
@@ -55,6 +62,9 @@ def upload_body(form: str) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {
         "schema": ref(form),
         "encoding": {"file": {"contentType": "text/csv, application/zip, "
+                                             "application/vnd.openxmlformats-officedocument."
+                                             "spreadsheetml.sheet, application/vnd.ms-excel, "
+                                             "application/vnd.oasis.opendocument.spreadsheet, "
                                              "application/octet-stream"}}}}}
 
 
@@ -111,6 +121,40 @@ OPERATIONS: list[Op] = [
        responses={200: json_body(ref("SpecVersions"), "the latest version in full, and one page "
                                  "of versions (newest first); `next_before` for the next page, "
                                  "null on the last")},
+       errors=merge(codes("unknown_kind", "spec_not_found", "invalid_field"), DB_ERRORS)),
+    Op("post", "/api/specs/infer", "A spec draft from a sample file", "specs", "read",
+       description="A CSV (any delimiter; a BOM's encoding, else UTF-8 or `encoding`) or a "
+                   "workbook sample, multipart `file` and `kind` (optional `name`, `sheet`, "
+                   "`delimiter`, `encoding`). Answers a cQube spec draft (types, `format: "
+                   "date`, `shouldnotnull`/`required` from blanks, `enum` for few distinct "
+                   "texts) and per-column evidence (blank and distinct counts, examples, date "
+                   "layouts seen). Nothing is stored: edit it, then POST it to /api/spec/{kind}.",
+       body={"required": True, "content": {"multipart/form-data": {"schema": {
+           "type": "object", "required": ["file"], "properties": {
+               "kind": {"type": "string", "enum": ["event", "dimension", "dataset"]},
+               "name": {"type": "string"},
+               "file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}},
+       responses={200: json_body({"type": "object", "required": ["kind", "name", "spec",
+                                                                  "evidence"]},
+                                 "the draft and its evidence")},
+       errors=merge(codes("unknown_kind", "invalid_name", "not_text", "not_a_csv",
+                          "empty_file", "sheet_required", "sheet_not_found",
+                          "workbook_unreadable", "missing_file", "invalid_field",
+                          "invalid_spec"), DB_ERRORS)),
+    Op("get", "/api/specs/{kind}/{name}/template", "The file to fill in for a spec", "specs",
+       "read", description="The spec's header in its own column order, as CSV or as an .xlsx "
+                           "workbook (a `data` sheet with a number or date format per column "
+                           "and a drop-down list per `enum`, a `rules` sheet in words). "
+                           "`example=true` adds a row that passes the spec's checks.",
+       parameters=[KIND, path_param("name", "the spec name"),
+                   param("format", "query", "csv (default) or xlsx",
+                         {"type": "string", "enum": ["csv", "xlsx"]}),
+                   param("example", "query", "`true`: add an example row",
+                         {"type": "string", "enum": ["true", "false"]})],
+       responses={200: {"description": "the template", "content": {
+           "text/csv": {"schema": {"type": "string"}},
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+               "schema": {"type": "string", "format": "binary"}}}}},
        errors=merge(codes("unknown_kind", "spec_not_found", "invalid_field"), DB_ERRORS)),
     _upload_op("/api/ingestion/new_programs", "Upload a state programme CSV",
                "Streamed while it arrives: valid rows land under `process_input/…`, rejected rows "

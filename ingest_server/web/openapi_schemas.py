@@ -49,6 +49,8 @@ SPEC_FIELDS: dict[str, Schema] = {
     "kind": SPEC_KIND, "name": STRING, "version": {"type": "integer", "minimum": 1},
     "sha256": STRING, "source_format": {"type": "string", "enum": ["cqube", "cerberus"]},
     "created_at": nullable(dict(STRING, format="date-time")), "created_by": nullable(STRING),
+    "columns": {"type": "array", "items": STRING,
+                "description": "the columns in the spec's own order (as its template has them)"},
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -81,7 +83,9 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"}},
         "description": "something the upload did without refusing anything (e.g. "
                        "`error_columns_dropped`: `_line`/`_errors` of an error file uploaded "
-                       "again); a ZIP member's warnings name it in `details.member`"},
+                       "again; `read_from_workbook`: the sheet read and its header row; "
+                       "`delimiter_detected`; `encoding_from_bom`); a ZIP member's warnings "
+                       "name it in `details.member`"},
     "UploadError": nullable({
         "type": "object", "required": ["code", "message"],
         "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"},

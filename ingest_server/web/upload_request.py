@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..csvstream.delimiter import parse_delimiter
 from ..errors import BadRequest, UnsupportedMedia
 from ..ingest.model import UploadRequest
 from ..programs import ProgramType, program_name, safe_name
@@ -13,7 +14,7 @@ from .middleware import PRINCIPAL
 from .multipart import UPLOAD_FORM, Form
 
 OPTIONS = frozenset({"ingestion_type", "ingestion_name", "program_name", "dry_run",
-                     "max_error_rate", "encoding"})
+                     "max_error_rate", "encoding", "sheet", "delimiter"})
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
@@ -80,7 +81,9 @@ def upload_request(request: web.Request, form: Form, route: str) -> UploadReques
                          filename=form.filename, client=request[PRINCIPAL].client,
                          dry_run=_bool(form.get("dry_run", q), "dry_run"),
                          max_error_rate=_rate(form.get("max_error_rate", q)),
-                         encoding=encoding, idempotency_key=key)
+                         encoding=encoding, idempotency_key=key,
+                         sheet=form.get("sheet", q) or None,
+                         delimiter=parse_delimiter(form.get("delimiter", q)))
 
 
 def idempotency_key(request: web.Request) -> str | None:

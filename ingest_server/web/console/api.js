@@ -180,8 +180,10 @@ export function describe(err) {
   const d = err.details || {};
   const lines = [];
   if (d.field) lines.push(`Field: ${d.field}.`);
-  if (Array.isArray(d.columns) && d.columns.length) lines.push(`Columns: ${d.columns.join(", ")}.`);
-  if (Array.isArray(d.missing) && d.missing.length) lines.push(`Missing: ${d.missing.join(", ")}.`);
+  // Lists the message already holds are not repeated (missing columns listed once).
+  const said = (list) => list.every((x) => String(err.message).includes(x));
+  if (Array.isArray(d.columns) && d.columns.length && !said(d.columns)) lines.push(`Columns: ${d.columns.join(", ")}.`);
+  if (Array.isArray(d.missing) && d.missing.length && !said(d.missing)) lines.push(`Missing: ${d.missing.join(", ")}.`);
   if (d.line) lines.push(`Line ${d.line}.`);
   if (Array.isArray(d.allowed)) lines.push(`Allowed: ${d.allowed.join(", ")}.`);
   if (d.retry_after_s) lines.push(`Try again in ${Math.ceil(d.retry_after_s)} seconds.`);
