@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from . import appkeys
+from . import appkeys, connections
 from .handler import Handler
 from .inflight import Drain
 from .listener import HANDSHAKE_S, refuse_new_handshakes
@@ -66,9 +66,12 @@ async def serve(app: web.Application, *, grace_s: float, host: str = "127.0.0.1"
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
+    limits = app[appkeys.SETTINGS].server
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=1.0,
+                           **connections.runner_options(limits))
     try:
         await runner.setup()
+        connections.guard(runner, limits)
         site = (web.SockSite(runner, sock) if sock is not None
                 else web.TCPSite(runner, host, port))
         await site.start()
