@@ -89,6 +89,47 @@ def zip_file(base: BenchFile) -> Path:
     return path
 
 
+def _typed(text: str):
+    """A CSV cell as a spreadsheet holds it: ISO dates as dates, numbers as numbers (only where
+    the number reads back as the same text), the rest as text."""
+    import datetime  # noqa: PLC0415
+
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        try:
+            return datetime.date.fromisoformat(text)
+        except ValueError:
+            return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number.is_integer() and str(int(number)) == text:
+        return int(number)
+    if f"{number:.15g}" == text:
+        return number
+    return text
+
+
+def xlsx_file(base: BenchFile) -> Path:
+    """``<csv>.xlsx``: the same rows in a workbook's only sheet, dates and numbers typed as a
+    spreadsheet holds them (openpyxl, write-only: made once and kept)."""
+    from openpyxl import Workbook  # noqa: PLC0415
+
+    path = base.path.with_suffix(".xlsx")
+    if not path.exists() or path.stat().st_mtime < base.path.stat().st_mtime:
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("bench")
+        with base.path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            sheet.append(next(reader))
+            for row in reader:
+                sheet.append([_typed(c) for c in row])
+        tmp = path.with_suffix(".xlsxtmp")
+        book.save(tmp)
+        tmp.replace(path)
+    return path
+
+
 def check_valid_file(src: BenchFile, valid: Path) -> str | None:
     """Compare the valid file with the input: exactly the good rows, in order, unchanged, each
     one parseable as a 10-cell CSV record. Returns a problem description, or None."""

@@ -45,7 +45,7 @@ OUT = HERE / "out"
 sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench modules; ingest_server and testkit
 
 from bench_data import SPEC, BenchFile, check_error_file, check_valid_file, csv_file, \
-    repeated_file, zip_file  # noqa: E402
+    repeated_file, xlsx_file, zip_file  # noqa: E402
 from testkit.rss_sampler import TreeSampler  # noqa: E402
 from testkit.server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
     fresh_database  # noqa: E402
@@ -192,7 +192,7 @@ async def run_case(name: str, src: BenchFile, upload: Path, *, session: aiohttp.
     route = "national_programs" if name == "zip" else "new_programs"
     fields = {} if name == "zip" else {"ingestion_type": "event", "ingestion_name": "bench",
                                        "program_name": "bench"}
-    filename = "bench.zip" if name == "zip" else "bench.csv"
+    filename = {"zip": "bench.zip", "xlsx": "bench.xlsx"}.get(name, "bench.csv")
     res = CaseResult(name, src.rows, upload.stat().st_size / MB, load=[os.getloadavg()[0]])
     headers = {"Authorization": f"Bearer {token}"}
     root = server.cfg.storage_root
@@ -277,6 +277,8 @@ async def main() -> int:
     ap.add_argument("--size-gb", type=float, default=0.0,
                     help="also a ~N GB CSV (the body repeated) for the flat-memory check")
     ap.add_argument("--skip-zip", action="store_true")
+    ap.add_argument("--xlsx", action="store_true",
+                    help="also the same rows as an .xlsx workbook (new_programs)")
     ap.add_argument("--skip-csv", action="store_true", help="only the zip and/or --size-gb cases")
     ap.add_argument("--workers", type=int, default=0, help="ingest.workers (0 = one per CPU)")
     ap.add_argument("--chunk-bytes", type=int, default=0,
@@ -296,6 +298,8 @@ async def main() -> int:
         cases.append(("csv", base, base.path))
     if not args.skip_zip:
         cases.append(("zip", base, zip_file(base)))
+    if args.xlsx:
+        cases.append(("xlsx", base, xlsx_file(base)))
     if args.size_gb:
         big = repeated_file(base, int(args.size_gb * 1e9))
         cases.append((f"{args.size_gb:g}GB", big, big.path))

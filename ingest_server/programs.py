@@ -11,7 +11,9 @@ from .errors import BadRequest
 # with fullmatch: "$" alone also matches before a trailing newline ("evil\n" passed).
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 # The file names each file kind accepts (a name without an extension passes).
-EXTENSIONS = {"csv": (".csv", ".txt"), "zip": (".zip",)}
+# A "csv" file may also be a workbook (read natively: ``workbook/``) or a tab-separated export.
+EXTENSIONS = {"csv": (".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xlsb", ".xls", ".ods"),
+              "zip": (".zip",)}
 # Programme folders the built-in layout uses for dimensions and datasets: event data there would
 # mix with them.
 RESERVED_PROGRAMS = frozenset({"dimensions", "datasets"})

@@ -105,7 +105,7 @@ async def test_bad_credentials_exit_2(cli_env):
 
 async def test_no_credentials_on_a_closed_token_endpoint(cli_env):
     result = await ingest(dict(cli_env, INGEST_CLIENT_ID=None, INGEST_CLIENT_SECRET=None),
-                          "upload", __file__)
+                          "upload", __file__, "--program", "p")
     assert result.exit_code == 2
     assert "missing_credentials" in one_line(result) and "--client-id" in one_line(result)
 
@@ -121,7 +121,7 @@ async def test_missing_scope_exit_2(client, cli_env, tmp_path):
 
 async def test_unreachable_server_exit_2(cli_env, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
-    for args in (["token"], ["status", "x"], ["upload", str(Path(__file__))]):
+    for args in (["token"], ["status", "x"], ["upload", str(Path(__file__)), "--program", "p"]):
         result = await ingest(dict(cli_env, INGEST_URL=url), *args)
         assert result.exit_code == 2, args
         assert one_line(result).startswith(f"ingest: cannot reach {url}")
@@ -263,9 +263,11 @@ async def test_request_errors_are_not_rejections(client, cli_env, tmp_path):
     await register(client, await _bearer(cli_env))
     path = tmp_path / "teacherspresent.csv"
     path.write_bytes(CSV)
-    result = await ingest(cli_env, "upload", str(path), "--no-progress")  # no --program
+    # (a missing --program is said before sending: test_cli_files.py; this one the server finds)
+    result = await ingest(cli_env, "upload", str(path), "--program", "p", "--delimiter", "::",
+                          "--no-progress")
     assert result.exit_code == 2
-    assert one_line(result).startswith("ingest: upload failed: missing_field: ")
+    assert one_line(result).startswith("ingest: upload failed: invalid_field: ")
 
 
 async def test_status_and_errors(client, cli_env, tmp_path):

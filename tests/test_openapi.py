@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
 
-from conftest import READ_ONLY_CLIENT, TEST_CLIENT, basic
+from conftest import RAWDATA_CLIENT, READ_ONLY_CLIENT, TEST_CLIENT, basic
 from ingest_helpers import SPEC, form, register, upload
 from ingest_server.web.openapi import build_document
 
@@ -235,9 +235,13 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
         vform.add_field("grammar", io.BytesIO(json.dumps(SPEC).encode()), filename="g.json")
         await check(await client.post(validate, headers=h, data=vform), "post", validate)
     raw_data = "/api/ingestion/getRawData"
-    links = await check(await client.post(raw_data, headers=h, json={
+    await check(await client.post(raw_data, headers=h, json={
+        "program_names": ["teacherspresent"]}), "post", raw_data)  # 403: no rawdata grant
+    puller = await (await client.get(jwt, headers=basic(*RAWDATA_CLIENT, json=True))).json()
+    pull = {"Authorization": f"Bearer {puller['token']}"}
+    links = await check(await client.post(raw_data, headers=pull, json={
         "program_names": ["teacherspresent"]}), "post", raw_data)
-    await check(await client.post(raw_data, headers=h, json={}), "post", raw_data)
+    await check(await client.post(raw_data, headers=pull, json={}), "post", raw_data)
     raw = "/api/ingestion/raw"
     [link] = links["data"][0]["urls"]
     await check(await client.get(link[link.index(raw):]), "get", raw)

@@ -84,6 +84,10 @@ class IngestClient:
     def processing_status(self) -> dict[str, Any]:
         return self._json(self._send("GET", "/api/processing/grammars", authed=True))
 
+    def rebuild_program(self, name: str) -> dict[str, Any]:
+        path = f"/api/processing/programs/{quote(name, safe='')}/rebuild"
+        return self._json(self._send("POST", path, authed=True))
+
     def upload_references(self, upload_id: str) -> dict[str, Any]:
         path = f"/api/processing/uploads/{quote(upload_id, safe='')}/references"
         return self._json(self._send("GET", path, authed=True))
@@ -98,6 +102,13 @@ class IngestClient:
             headers["Idempotency-Key"] = idempotency_key
         return self._json(self._send("POST", f"/api/ingestion/{route}", content=body,
                                      headers=headers, authed=True))
+
+    def infer_spec(self, path: Path, fields: Mapping[str, str]) -> dict[str, Any]:
+        """A spec draft from the sample at ``path`` (``/api/specs/infer``)."""
+        body = MultipartFile(path, fields, content_type="application/octet-stream")
+        headers = {"Content-Type": body.content_type, "Content-Length": str(len(body))}
+        return self._json(self._send("POST", "/api/specs/infer", content=body, headers=headers,
+                                     authed=True))
 
     def list_uploads(self, params: Mapping[str, str]) -> dict[str, Any]:
         return self._json(self._send("GET", "/api/ingestion/uploads", params=dict(params),

@@ -8,6 +8,7 @@ stderr, ``ingest: <what>: <code>: <message>``; no traceback.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -56,7 +57,14 @@ def describe(action: str, e: ApiError) -> CliError:
     if e.is_auth:
         hint = CREDENTIALS_HINT if e.code == "missing_credentials" else ""
         return CliError(f"authentication failed: {e.message}{hint}")
-    return CliError(f"{action} failed: {e.message}")
+    flag = FLAGS.get(str((e.details or {}).get("field")))
+    return CliError(f"{action} failed: {e.message}" + (f" (option {flag})" if flag else ""))
+
+
+# The upload form's fields as this command's options, so a refusal names what to type.
+FLAGS = {"program_name": "--program", "ingestion_name": "--name", "ingestion_type": "--type",
+         "max_error_rate": "--max-error-rate", "encoding": "--encoding",
+         "delimiter": "--delimiter", "sheet": "--sheet", "dry_run": "--dry-run"}
 
 
 def reports(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -173,6 +181,36 @@ def spec_push(opts: Options, files: tuple[Path, ...], kind: str | None, name: st
         raise CliError(f"spec push: {failed} of {len(files)} files failed")
 
 
+@spec.command("infer")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kind", type=click.Choice(KINDS), default="event", show_default=True,
+              help="Spec kind.")
+@click.option("--name", help="The spec's program name [default: the file name].")
+@click.option("--sheet", help="The sheet of a workbook [default: its only one].")
+@click.option("--delimiter", help="The CSV's delimiter: , ; tab | [default: from the header].")
+@click.option("--encoding", help="Text encoding [default: a BOM's, else UTF-8].")
+@click.option("--evidence", is_flag=True, help="Print the whole answer (the draft and, per "
+                                               "column, blanks, distinct values, examples).")
+@click.pass_obj
+@reports("spec infer")
+def spec_infer(opts: Options, file: Path, kind: str, name: str | None, sheet: str | None,
+               delimiter: str | None, encoding: str | None, evidence: bool) -> None:
+    """A cQube spec draft from a sample CSV or workbook, printed as JSON: edit it, then
+    `ingest spec push` it."""
+    fields = {"kind": kind, **{k: v for k, v in (("name", name), ("sheet", sheet),
+                                                  ("delimiter", delimiter),
+                                                  ("encoding", encoding)) if v}}
+    with opts.client() as client:
+        answer = client.infer_spec(file, fields)
+    click.echo(json.dumps(answer if evidence else answer["spec"], indent=2, ensure_ascii=False))
+    for column, ev in answer["evidence"].items():
+        click.echo(f"{column}: {ev['type']}, {ev['blank']} blank, {ev['distinct']} distinct"
+                   + (f", e.g. {', '.join(ev['examples'])}" if ev["examples"] else ""), err=True)
+
+
+NEEDS_PROGRAM = ("event", "dataset")  # the built-in types that need program_name
+
+
 def _upload_fields(path: Path, kind: str | None, name: str | None,
                    program: str | None) -> tuple[str, dict[str, str], str]:
     """The route, the form fields and the content type of one file."""
@@ -184,7 +222,11 @@ def _upload_fields(path: Path, kind: str | None, name: str | None,
     fields = {"ingestion_type": kind or "event", "ingestion_name": name or path.stem}
     if program:
         fields["program_name"] = program
-    return "new_programs", fields, "text/csv"
+    elif fields["ingestion_type"] in NEEDS_PROGRAM:  # said before the body is sent
+        raise click.UsageError(f"--program is required for --type {fields['ingestion_type']} "
+                               "(the programme folder its rows land in)")
+    workbook = path.suffix.lower() in (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+    return "new_programs", fields, "application/octet-stream" if workbook else "text/csv"
 
 
 def _is_data_rejection(e: ApiError) -> bool:
@@ -201,7 +243,12 @@ def _is_data_rejection(e: ApiError) -> bool:
 @click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1),
               help="Reject the whole file above this share of bad rows.")
-@click.option("--encoding", help="Text encoding of the file [server default: UTF-8].")
+@click.option("--encoding", help="Text encoding of the file [server default: a BOM's, else "
+                                 "UTF-8].")
+@click.option("--delimiter", help="The CSV's delimiter: , ; tab | [server default: found from "
+                                  "the header].")
+@click.option("--sheet", help="The sheet of a workbook (.xlsx, .xls, .ods) [default: its only "
+                              "one].")
 @click.option("--idempotency-key", help="Send again safely: the same key returns the first result.")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
 @click.option("--no-progress", is_flag=True, help="No progress on stderr.")
@@ -211,8 +258,9 @@ def _is_data_rejection(e: ApiError) -> bool:
 @click.pass_obj
 @reports("upload")
 def upload(opts: Options, file: Path, kind, name, program, dry_run, max_error_rate, encoding,
-           idempotency_key, as_json, no_progress, resumable) -> None:
-    """Upload a CSV (state programme) or a ZIP (national programme), streamed from disk."""
+           delimiter, sheet, idempotency_key, as_json, no_progress, resumable) -> None:
+    """Upload a CSV or a workbook (state programme) or a ZIP (national programme), streamed
+    from disk."""
     route, fields, content_type = _upload_fields(file, kind, name, program)
     if resumable and idempotency_key:
         raise click.UsageError("--idempotency-key applies to one-shot uploads only")
@@ -224,6 +272,10 @@ def upload(opts: Options, file: Path, kind, name, program, dry_run, max_error_ra
         fields["max_error_rate"] = repr(max_error_rate)
     if encoding:
         fields["encoding"] = encoding
+    if delimiter:
+        fields["delimiter"] = delimiter
+    if sheet:
+        fields["sheet"] = sheet
     with opts.client() as client:
         client.bearer()  # fail on credentials before the bar starts
         progress = reporter_for(f"upload {file.name}", file.stat().st_size, sys.stderr,

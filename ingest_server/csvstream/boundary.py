@@ -12,12 +12,25 @@ quote at all takes an even cheaper ``rfind``.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _FIELD = rb'(?>"[^"]*+(?:""[^"]*+)*+"[^,\r\n]*+|[^",\r\n][^,\r\n]*+|)'
 _ROW = _FIELD + rb"(?:," + _FIELD + rb")*+(?:\r\n|\n|\r)"
 ONE_ROW = re.compile(_ROW)
 ROWS = re.compile(rb"(?:" + _ROW + rb")*+")
+
+
+@functools.lru_cache(maxsize=8)
+def patterns(delimiter: str = ",") -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """``(ONE_ROW, ROWS)`` for a file separated by ``delimiter`` (one ASCII character)."""
+    if delimiter == ",":
+        return ONE_ROW, ROWS
+    d = re.escape(delimiter.encode("ascii"))
+    field = (rb'(?>"[^"]*+(?:""[^"]*+)*+"[^' + d + rb'\r\n]*+|[^"' + d + rb'\r\n][^' + d
+             + rb'\r\n]*+|)')
+    row = field + rb"(?:" + d + field + rb")*+(?:\r\n|\n|\r)"
+    return re.compile(row), re.compile(rb"(?:" + row + rb")*+")
 
 _CR, _LF = 0x0D, 0x0A
 
@@ -33,7 +46,8 @@ def safe_end(buf: bytes | bytearray, end: int, final: bool) -> int:
     return end
 
 
-def last_boundary(buf: bytes | bytearray, start: int, end: int, final: bool) -> int:
+def last_boundary(buf: bytes | bytearray, start: int, end: int, final: bool,
+                  delimiter: str = ",") -> int:
     """Offset just after the last complete record in ``buf[start:end]``; ``start`` if none.
 
     ``start`` must be a record boundary.
@@ -45,13 +59,14 @@ def last_boundary(buf: bytes | bytearray, start: int, end: int, final: bool) -> 
         lf = buf.rfind(b"\n", start, end)
         if lf != -1:
             return lf + 1
-    return ROWS.match(buf, start, end).end()
+    return patterns(delimiter)[1].match(buf, start, end).end()
 
 
-def first_boundary(buf: bytes | bytearray, start: int, final: bool) -> int:
+def first_boundary(buf: bytes | bytearray, start: int, final: bool,
+                   delimiter: str = ",") -> int:
     """Offset just after the first complete record starting at ``start``; -1 if incomplete."""
     end = safe_end(buf, len(buf), final)
-    m = ONE_ROW.match(buf, start, end)
+    m = patterns(delimiter)[0].match(buf, start, end)
     return m.end() if m else -1
 
 

@@ -9,6 +9,7 @@ about one chunk plus one maximal record plus the piece being fed, whatever the f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from ingest_server.csvstream.boundary import count_lines, first_boundary, last_boundary
 from ingest_server.csvstream.header import parse_header
@@ -47,7 +48,9 @@ class RowChunker:
     """
 
     def __init__(self, *, encoding: str | None = "utf-8", chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, first_line: int = 1,
+                 delimiter: str = ",",
+                 choose_delimiter: Callable[[bytes], str] | None = None) -> None:
         if not 0 < chunk_size <= max_line_bytes:
             raise ValueError("need 0 < chunk_size <= max_line_bytes")
         self._transcoder = Utf8Transcoder(encoding)
@@ -57,10 +60,15 @@ class RowChunker:
         self.header: list[str] | None = None
         self.header_bytes: bytes | None = None
         self.header_lines = 0
+        # ``first_line``: the header's line number (a workbook's header row); ``delimiter``,
+        # or ``choose_delimiter(raw header)`` deciding it before anything after it is cut.
+        self.first_line = first_line
+        self.delimiter = delimiter
+        self._choose_delimiter = choose_delimiter
         self._buf = bytearray()
         self._bom_checked = False
         self._seq = 0
-        self._next_line = 1
+        self._next_line = first_line
         self._rescan_at = 0  # an incomplete record is not rescanned before the buffer grows
         self._finished = False
 
@@ -93,9 +101,9 @@ class RowChunker:
             remaining = n - pos
             if not final and (remaining < self.chunk_size or remaining < self._rescan_at):
                 break
-            cut = last_boundary(buf, pos, min(n, pos + self.chunk_size), final)
+            cut = last_boundary(buf, pos, min(n, pos + self.chunk_size), final, self.delimiter)
             if cut == pos:  # one record longer than chunk_size: it becomes its own chunk
-                cut = first_boundary(buf, pos, final)
+                cut = first_boundary(buf, pos, final, self.delimiter)
                 if cut == -1:
                     if remaining > self.max_line_bytes:
                         raise _line_too_long(self._next_line, self.max_line_bytes)
@@ -128,20 +136,22 @@ class RowChunker:
         buf = self._buf
         if not final and len(buf) < self._rescan_at:
             return False
-        end = first_boundary(buf, 0, final)
+        end = first_boundary(buf, 0, final, self.delimiter)
         if end == -1:
             if len(buf) > self.max_line_bytes:
-                raise _line_too_long(1, self.max_line_bytes)
+                raise _line_too_long(self.first_line, self.max_line_bytes)
             if not final:
                 self._rescan_at = self._rescan_threshold(len(buf))
                 return False
             end = len(buf)
         if end > self.max_line_bytes:
-            raise _line_too_long(1, self.max_line_bytes)
+            raise _line_too_long(self.first_line, self.max_line_bytes)
         self._rescan_at = 0
         self.header_bytes = bytes(buf[:end])
-        self.header = parse_header(self.header_bytes, "utf-8")
+        if self._choose_delimiter is not None:
+            self.delimiter = self._choose_delimiter(self.header_bytes)
+        self.header = parse_header(self.header_bytes, "utf-8", self.delimiter)
         self.header_lines = count_lines(buf, 0, end)
-        self._next_line = 1 + self.header_lines
+        self._next_line = self.first_line + self.header_lines
         del buf[:end]
         return True

@@ -33,7 +33,8 @@ def allow_long_fields() -> None:
         _long_fields = True
 
 
-def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
+def parse_header(first_row_bytes: bytes, encoding: str = "utf-8",
+                 delimiter: str = ",") -> list[str]:
     """Decode (BOM stripped), parse one CSV record and return the stripped column names
     (trailing empty names included: see ``shape.shape_header``)."""
     try:
@@ -54,7 +55,7 @@ def parse_header(first_row_bytes: bytes, encoding: str = "utf-8") -> list[str]:
                            position=bad.start())
     try:
         allow_long_fields()
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     except csv.Error as exc:
         raise FileRejected(f"the header is not CSV: {exc}", code="not_a_csv", line=1) from None
     if len(rows) != 1:

@@ -45,10 +45,11 @@ class HeaderShape:
     width: int
     skip: int = 0
     warnings: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    delimiter: str = ","  # what separates the file's cells (its output is always ",")
 
     @property
     def trivial(self) -> bool:
-        return self.width == len(self.names)
+        return self.width == len(self.names) and self.delimiter == ","
 
     def fit(self, row: list[str]) -> tuple[list[str], list[RowError]]:
         """The row's cells under ``names`` (padded with blanks when short) and the row's shape
@@ -82,7 +83,7 @@ def _ragged(n: int, width: int, row: list[str]) -> RowError:
     return None, "ragged_row", message
 
 
-def shape_header(header: list[str], declared: Any = ()) -> HeaderShape:
+def shape_header(header: list[str], declared: Any = (), delimiter: str = ",") -> HeaderShape:
     """The shape of a physical header. ``declared`` (the spec's column names) keeps a spec that
     really has a column called ``_line`` or ``_errors`` from losing it."""
     names = list(header)
@@ -110,7 +111,7 @@ def shape_header(header: list[str], declared: Any = ()) -> HeaderShape:
                            f"{' and '.join(columns)} were dropped before validation",
                 "details": {"columns": list(columns)}})
             break
-    return HeaderShape(tuple(names), len(header), skip, tuple(warnings))
+    return HeaderShape(tuple(names), len(header), skip, tuple(warnings), delimiter)
 
 
 class ShapedChecker:

@@ -128,14 +128,15 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     slow = bad_bytes or has_nul
     # Without any quote in the text no cell can hold a delimiter or line break, so the valid
     # rows can be joined instead of going through csv.writer (checked in _plain_csv_bytes).
-    plain = ncols > 1 and not slow and '"' not in text
+    delimiter = shape.delimiter
+    plain = ncols > 1 and not slow and '"' not in text and (delimiter == "," or "," not in text)
 
     valid: list[list[str]] = []
     rejected: list[list[str]] = []
     sample: list[dict[str, Any]] = []
     rows = 0
     base, prev = chunk.first_line, 0
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         for row in reader:
             line = base + prev

@@ -14,7 +14,7 @@ from typing import Any, AsyncIterator, Callable
 from .. import metrics
 from ..config import Settings
 from ..errors import FileRejected
-from ..plugins import Registry, header_problems
+from ..plugins import Registry, header_problems, plugin_extensions
 from ..specs import Spec, SpecStore
 from ..storage.base import Storage
 from ..uploads import UploadStore
@@ -25,6 +25,7 @@ from .cqube_keys import cqube_date, cqube_keys
 from .lifecycle import Lifecycle
 from .model import Context, CsvOutcome, CsvTarget, MemberOutcome, UploadRequest
 from .pipeline import stream_csv
+from .source import prepared_source
 
 # (expected bytes, isolate) -> an in-process runner or a process pool
 RunnerFor = Callable[[int | None, bool], Any]
@@ -104,12 +105,20 @@ class CsvRoute:
                                    problems=[{"code": c, "message": m} for c, m in problems])
 
         started = time.perf_counter()
-        outcome = await stream_csv(source, target, storage=self.storage,
-                                   runner=self.runner_for(expected_bytes,
-                                                          uses_patterns(spec.cerberus)),
-                                   build_checker=build_checker, upload_id=ctx.upload_id,
-                                   encoding=req.encoding, chunk_bytes=ingest.chunk_bytes,
-                                   max_line_bytes=limits.max_line_bytes,
-                                   sample_limit=limits.errors_sample, check_header=check_header)
+        extensions = plugin_extensions(self.registry.plugins_dir)
+        async with prepared_source(source, encoding=req.encoding, sheet=req.sheet,
+                                   spool_dir=self.settings.path(self.settings.server.state_dir)
+                                   / "spool", schema=spec.cerberus,
+                                   coercers=extensions.coercers if extensions else None) as prep:
+            outcome = await stream_csv(prep.pieces, target, storage=self.storage,
+                                       runner=self.runner_for(expected_bytes,
+                                                              uses_patterns(spec.cerberus)),
+                                       build_checker=build_checker, upload_id=ctx.upload_id,
+                                       encoding=prep.encoding, chunk_bytes=ingest.chunk_bytes,
+                                       max_line_bytes=limits.max_line_bytes,
+                                       sample_limit=limits.errors_sample,
+                                       check_header=check_header, first_line=prep.first_line,
+                                       delimiter="," if prep.delimiter_fixed else req.delimiter)
+        outcome.warnings[:0] = prep.warnings
         metrics.validation_finished(pt.name, time.perf_counter() - started)
         return outcome

@@ -20,16 +20,12 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 
-from ..errors import Conflict, IngestError
+from ..errors import Conflict, IdempotencyKeyReused, IngestError
 from .responses import response_body
 
 if TYPE_CHECKING:
     from ..uploads import UploadStore
     from .model import UploadRequest
-
-
-class IdempotencyKeyReused(IngestError):
-    status, code = 422, "idempotency_key_reused"
 
 
 def _digest(parts: Any) -> str:
@@ -40,11 +36,17 @@ def _encoding(req: UploadRequest) -> str | None:
     return req.encoding.strip().lower().replace("_", "-") if req.encoding else None
 
 
+def _reading(req: UploadRequest) -> dict[str, str]:
+    """How the file is read beyond its encoding (absent when not given: older keys stay)."""
+    return {k: v for k, v in (("sheet", req.sheet), ("delimiter", req.delimiter)) if v}
+
+
 def request_fingerprint(req: UploadRequest) -> str:
     """Everything an Idempotency-Key covers except the file bytes (compared separately)."""
     return _digest({"route": req.program_type.route, "type": req.program_type.name,
                     "name": req.ingestion_name, "program": req.program,
-                    "max_error_rate": req.max_error_rate, "encoding": _encoding(req)})
+                    "max_error_rate": req.max_error_rate, "encoding": _encoding(req),
+                    **_reading(req)})
 
 
 def dedup_key(req: UploadRequest, sha256: str, spec_versions: Iterable[tuple[str, int | None]]
@@ -52,7 +54,7 @@ def dedup_key(req: UploadRequest, sha256: str, spec_versions: Iterable[tuple[str
     """What two uploads must share for the second to be answered with the first's objects."""
     return _digest({"sha256": sha256, "client": req.client, "route": req.program_type.route,
                     "type": req.program_type.name, "name": req.ingestion_name,
-                    "program": req.program, "encoding": _encoding(req),
+                    "program": req.program, "encoding": _encoding(req), **_reading(req),
                     "specs": sorted([name, version] for name, version in spec_versions)})
 
 

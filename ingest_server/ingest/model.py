@@ -92,6 +92,8 @@ class UploadRequest:
     max_error_rate: float | None = None
     encoding: str | None = None
     idempotency_key: str | None = None
+    sheet: str | None = None  # a workbook's sheet to read (else its only one)
+    delimiter: str | None = None  # the CSV's (else found from the header)
 
 
 @dataclass

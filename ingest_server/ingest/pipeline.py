@@ -11,6 +11,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
 from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
+from ..csvstream.delimiter import NAMES, choose_delimiter, shown
 from ..csvstream.shape import shape_header, shaped_checker
 from ..csvstream.stream import open_csv_stream
 from ..csvstream.worker import header_rows
@@ -29,17 +30,37 @@ HeaderCheck = Callable[[list[str]], Awaitable[None]]
 async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage: Storage,
                      runner: Any, build_checker: CheckerFactory, upload_id: str,
                      encoding: str | None, chunk_bytes: int, max_line_bytes: int,
-                     sample_limit: int, check_header: HeaderCheck | None = None) -> CsvOutcome:
+                     sample_limit: int, check_header: HeaderCheck | None = None,
+                     first_line: int = 1, delimiter: str | None = None) -> CsvOutcome:
     """Stream ``source`` through the checks into staged objects; abort them on any error.
-    ``build_checker`` builds the row checker in each worker process (see ``CheckerFactory``)."""
+    ``build_checker`` builds the row checker in each worker process (see ``CheckerFactory``).
+    ``delimiter``: the file's, or None to find it from the header (``delimiter.py``);
+    ``first_line``: the header's line number (a workbook sheet's header row)."""
     outcome = CsvOutcome()
+    detected: list[str] = []
+
+    def choose(raw: bytes) -> str:
+        found, was_detected = choose_delimiter(raw, target.schema)
+        if was_detected:
+            detected.append(found)
+        return found
+
     try:
         stream = await open_csv_stream(source, encoding=encoding, chunk_size=chunk_bytes,
-                                       max_line_bytes=max_line_bytes)
+                                       max_line_bytes=max_line_bytes, first_line=first_line,
+                                       delimiter=delimiter or ",",
+                                       choose_delimiter=None if delimiter else choose)
         if stream.chunker.header is None:
             raise FileRejected("the file is empty: no header row", code="empty_file")
-        shape = shape_header(stream.header, target.schema)
+        shape = shape_header(stream.header, target.schema, stream.chunker.delimiter)
         header = outcome.header = list(shape.names)
+        if detected:
+            outcome.warnings.append({
+                "code": "delimiter_detected",
+                "message": f"the file is separated by {NAMES[detected[0]]}s "
+                           f"({shown(detected[0])}), not commas: read that way (send "
+                           f"delimiter= to say so)",
+                "details": {"delimiter": detected[0]}})
         outcome.warnings.extend(shape.warnings)
         undeclared = [c for c in header if c not in target.schema]
         if undeclared and target.allow_unknown:

@@ -176,12 +176,14 @@ class GrammarRegistry:
             if e.code != "spec_not_found":
                 raise
             await self.specs.register(kind=kind, name=name, cerberus=wanted, source=None,
-                                      source_format="cerberus", created_by="processing")
+                                      source_format="cerberus", created_by="processing",
+                                      columns=list(wanted))
             return True
         problems = spec_disagreement(existing.cerberus, wanted)
         if problems and replace:
             await self.specs.register(kind=kind, name=name, cerberus=wanted, source=None,
-                                      source_format="cerberus", created_by="processing")
+                                      source_format="cerberus", created_by="processing",
+                                      columns=list(wanted))
             return True
         if problems:
             raise Conflict(f"the registered {kind} spec '{name}' (version {existing.version}) "

@@ -24,7 +24,8 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope
                404: "Not found", 408: "The request body stalled (limits.body_idle_timeout_s)",
                409: "Conflict", 413: "Too large", 415: "Unsupported media type",
                422: "Idempotency-Key used for another request",
-               429: "Too many failed attempts (see Retry-After)",
+               429: "Too many requests: failed logins, or a per-client quota ([quotas]; see "
+                    "Retry-After where waiting helps)",
                410: "Gone (retracted)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
                503: "Database unavailable", 507: "Storage full",
@@ -33,6 +34,8 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope
 REQUEST_ID_HEADER = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
 
 
+# New versions of one spec by one client in 24 h (quotas.spec_versions_per_day).
+SPEC_QUOTA = codes("spec_version_quota")
 KIND = path_param("kind", "spec kind", SCHEMAS["SpecSummary"]["properties"]["kind"])
 UPLOAD_ID = path_param("id", "the upload id (`upload_id`)")
 UPLOAD_OPTIONS = [
@@ -40,7 +43,14 @@ UPLOAD_OPTIONS = [
           {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no", "on", "off"]}),
     param("max_error_rate", "query", "0..1: above it the upload is rejected and nothing written "
           "(also a form field)", {"type": "number", "minimum": 0, "maximum": 1}),
-    param("encoding", "query", "text encoding of the CSV (also a form field)"),
+    param("encoding", "query", "text encoding of the CSV (also a form field); without it a "
+          "byte-order mark decides, else UTF-8 (a file that is not is refused naming the "
+          "likely encoding)"),
+    param("delimiter", "query", "what separates the CSV's cells (also a form field); without "
+          "it found from the header", {"type": "string", "enum": [",", ";", "\t", "|", "comma",
+                                                                  "semicolon", "tab", "pipe"]}),
+    param("sheet", "query", "the sheet of a workbook (.xlsx, .xls, .ods) to read (also a form "
+          "field); needed when it has several"),
     param("Idempotency-Key", "header", "repeat a request safely: the earlier answer comes back, "
           "with its own status, instead of landing the data twice (1-200 printable "
           "characters). The key covers the route, target, options and file bytes: reused for "
@@ -52,6 +62,9 @@ def upload_body(form: str) -> dict[str, Any]:
     return {"required": True, "content": {"multipart/form-data": {
         "schema": ref(form),
         "encoding": {"file": {"contentType": "text/csv, application/zip, "
+                                             "application/vnd.openxmlformats-officedocument."
+                                             "spreadsheetml.sheet, application/vnd.ms-excel, "
+                                             "application/vnd.oasis.opendocument.spreadsheet, "
                                              "application/octet-stream"}}}}}
 
 
@@ -84,24 +97,65 @@ OPERATIONS: list[Op] = [
        parameters=[KIND], body={"required": True, "content": {JSON: {"schema": ref("CqubeSpec")}}},
        responses={201: json_body(ref("SpecStored"), "a new version was stored"),
                   200: json_body(ref("SpecStored"), "identical to the latest version: unchanged")},
-       errors=merge(SPEC_BODY_ERRORS, DB_ERRORS)),
+       errors=merge(SPEC_BODY_ERRORS, SPEC_QUOTA, DB_ERRORS)),
     Op("put", "/api/specs/{kind}/{name}", "Register a native Cerberus schema", "specs", "spec",
        parameters=[KIND, path_param("name", "the spec name")],
        body={"required": True, "content": {JSON: {"schema": ref("CerberusSpec")}}},
        responses={201: json_body(ref("SpecStored"), "a new version was stored"),
                   200: json_body(ref("SpecStored"), "identical to the latest version: unchanged")},
-       errors=merge(SPEC_BODY_ERRORS, DB_ERRORS)),
+       errors=merge(SPEC_BODY_ERRORS, SPEC_QUOTA, DB_ERRORS)),
     Op("get", "/api/specs", "List specs (latest version of each)", "specs", "read",
        parameters=[param("kind", "query", "only this kind", KIND["schema"])],
        responses={200: json_body(ref("SpecList"), "the latest version of every spec")},
        errors=merge(codes("unknown_kind"), DB_ERRORS)),
-    Op("get", "/api/specs/{kind}/{name}", "One spec with all its versions", "specs", "read",
+    Op("get", "/api/specs/{kind}/{name}", "One spec and a page of its versions", "specs", "read",
        parameters=[KIND, path_param("name", "the spec name"),
-                   param("schemas", "query", "`true`: every version with its schema and body "
-                         "(to compare versions)", {"type": "string", "enum": ["true", "false"]})],
-       responses={200: json_body(ref("SpecVersions"), "the latest version in full, and every "
-                                 "version's summary (newest first)")},
-       errors=merge(codes("unknown_kind", "spec_not_found"), DB_ERRORS)),
+                   param("schemas", "query", "`true`: the versions of the page with their schema "
+                         "and body (to compare versions)",
+                         {"type": "string", "enum": ["true", "false"]}),
+                   param("limit", "query", "versions per page: 1-100, default 50; with "
+                         "`schemas=true` 1-5, default 5", {"type": "integer", "minimum": 1,
+                                                             "maximum": 100}),
+                   param("before", "query", "only versions older than this one (the previous "
+                         "page's `next_before`)", {"type": "integer", "minimum": 1})],
+       responses={200: json_body(ref("SpecVersions"), "the latest version in full, and one page "
+                                 "of versions (newest first); `next_before` for the next page, "
+                                 "null on the last")},
+       errors=merge(codes("unknown_kind", "spec_not_found", "invalid_field"), DB_ERRORS)),
+    Op("post", "/api/specs/infer", "A spec draft from a sample file", "specs", "read",
+       description="A CSV (any delimiter; a BOM's encoding, else UTF-8 or `encoding`) or a "
+                   "workbook sample, multipart `file` and `kind` (optional `name`, `sheet`, "
+                   "`delimiter`, `encoding`). Answers a cQube spec draft (types, `format: "
+                   "date`, `shouldnotnull`/`required` from blanks, `enum` for few distinct "
+                   "texts) and per-column evidence (blank and distinct counts, examples, date "
+                   "layouts seen). Nothing is stored: edit it, then POST it to /api/spec/{kind}.",
+       body={"required": True, "content": {"multipart/form-data": {"schema": {
+           "type": "object", "required": ["file"], "properties": {
+               "kind": {"type": "string", "enum": ["event", "dimension", "dataset"]},
+               "name": {"type": "string"},
+               "file": {"type": "string", "contentMediaType": "application/octet-stream"}}}}}},
+       responses={200: json_body({"type": "object", "required": ["kind", "name", "spec",
+                                                                  "evidence"]},
+                                 "the draft and its evidence")},
+       errors=merge(codes("unknown_kind", "invalid_name", "not_text", "not_a_csv",
+                          "empty_file", "sheet_required", "sheet_not_found",
+                          "workbook_unreadable", "missing_file", "invalid_field",
+                          "invalid_spec"), DB_ERRORS)),
+    Op("get", "/api/specs/{kind}/{name}/template", "The file to fill in for a spec", "specs",
+       "read", description="The spec's header in its own column order, as CSV or as an .xlsx "
+                           "workbook (a `data` sheet with a number or date format per column "
+                           "and a drop-down list per `enum`, a `rules` sheet in words). "
+                           "`example=true` adds a row that passes the spec's checks.",
+       parameters=[KIND, path_param("name", "the spec name"),
+                   param("format", "query", "csv (default) or xlsx",
+                         {"type": "string", "enum": ["csv", "xlsx"]}),
+                   param("example", "query", "`true`: add an example row",
+                         {"type": "string", "enum": ["true", "false"]})],
+       responses={200: {"description": "the template", "content": {
+           "text/csv": {"schema": {"type": "string"}},
+           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+               "schema": {"type": "string", "format": "binary"}}}}},
+       errors=merge(codes("unknown_kind", "spec_not_found", "invalid_field"), DB_ERRORS)),
     _upload_op("/api/ingestion/new_programs", "Upload a state programme CSV",
                "Streamed while it arrives: valid rows land under `process_input/…`, rejected rows "
                "under `ingestion_error/…`, both published only if the whole upload succeeds. "
@@ -164,7 +218,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the error file", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=merge(codes("member_required", "upload_not_found", "no_error_file",
-                           "member_not_found", "object_not_found", "upload_retracted"),
+                           "member_not_found", "object_not_found", "upload_retracted",
+                           "object_replaced"),
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/ingestion/uploads/{id}/valid", "The valid rows as written", "ingestion",
        "read", description="The valid-rows file, streamed from storage. A national ZIP has one "
@@ -173,7 +228,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the valid rows", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=merge(codes("member_required", "upload_not_found", "no_valid_file",
-                           "member_not_found", "object_not_found", "upload_retracted"),
+                           "member_not_found", "object_not_found", "upload_retracted",
+                           "object_replaced"),
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/plugins", "Loaded plugins, program types and Cerberus extensions", "service",
        "read", responses={200: json_body(ref("Plugins"), "what is loaded")}),

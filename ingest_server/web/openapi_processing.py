@@ -59,8 +59,18 @@ OPERATIONS: list[Op] = [
        errors=merge(PUT_ERRORS, codes("invalid_json"))),
     Op("get", "/api/processing/programs/{program}", "A programme and its versions",
        "processing", "read", parameters=[PROGRAM],
-       responses={200: json_body(OBJECT, "namespace, whitelisted, versions")},
+       description="With the datasets step: `datasets: {last_processed_at, tables: [{name, "
+                   "table, rows, grain, compound}]}`.",
+       responses={200: json_body(OBJECT, "namespace, whitelisted, versions, datasets")},
        errors=GET_ERRORS),
+    Op("post", "/api/processing/programs/{program}/rebuild",
+       "Rebuild a programme's dataset tables", "processing", "spec",
+       description="Empties the programme's dataset tables and applies every landed, "
+                   "unretracted event upload again, in one transaction (readers see the old "
+                   "tables until it commits). Answers `{program, uploads, tables, groups}`.",
+       parameters=[PROGRAM],
+       responses={200: json_body(OBJECT, "program, uploads, tables, groups")},
+       errors=merge(GET_ERRORS, codes("program_not_registered", "storage_error"))),
     Op("get", "/api/processing/uploads/{upload_id}/references",
        "An upload's unknown keys, by dimension", "processing", "read",
        description="The `unknown_reference` row errors of an event upload grouped by dimension: "

@@ -49,6 +49,8 @@ SPEC_FIELDS: dict[str, Schema] = {
     "kind": SPEC_KIND, "name": STRING, "version": {"type": "integer", "minimum": 1},
     "sha256": STRING, "source_format": {"type": "string", "enum": ["cqube", "cerberus"]},
     "created_at": nullable(dict(STRING, format="date-time")), "created_by": nullable(STRING),
+    "columns": {"type": "array", "items": STRING,
+                "description": "the columns in the spec's own order (as its template has them)"},
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -81,7 +83,9 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"}},
         "description": "something the upload did without refusing anything (e.g. "
                        "`error_columns_dropped`: `_line`/`_errors` of an error file uploaded "
-                       "again); a ZIP member's warnings name it in `details.member`"},
+                       "again; `read_from_workbook`: the sheet read and its header row; "
+                       "`delimiter_detected`; `encoding_from_bom`); a ZIP member's warnings "
+                       "name it in `details.member`"},
     "UploadError": nullable({
         "type": "object", "required": ["code", "message"],
         "properties": {"code": SNAKE_CODE, "message": STRING, "details": {"type": "object"},
@@ -93,6 +97,14 @@ SCHEMAS: dict[str, Schema] = {
                        "duplicate_of": dict(STRING, description="the same bytes were landed "
                                             "by this earlier upload: its objects are shown")},
         "description": "published objects; null keys when nothing was written"},
+    "Replacement": closed({
+        "part": {"type": "string", "enum": ["valid", "errors"]}, "key": STRING,
+        "at": dict(STRING, format="date-time"),
+        "by_upload_id": dict(nullable(STRING), description="the replacing upload, when it is "
+                             "the same client's (another client's is not named)"),
+        "by_same_client": BOOLEAN,
+    }, required=["part", "key", "at", "by_upload_id", "by_same_client"],
+       description="One object of this upload that a later upload replaced."),
     "Member": closed({
         "name": STRING, "spec_version": nullable(INTEGER), "total_rows": COUNT,
         "valid_rows": COUNT, "invalid_rows": COUNT, "error_rate": NUMBER,
@@ -131,6 +143,10 @@ SCHEMAS: dict[str, Schema] = {
         "retracted_by": dict(nullable(STRING), description="the client id that retracted it"),
         "retract_error": dict(nullable({"type": "object"}), description="a retraction that did "
                               "not finish: `remaining` keys; retract again"),
+        "replaced": {"type": "array", "items": ref("Replacement"),
+                     "description": "storage.layout = \"cqube\": objects of this upload that a "
+                                    "later upload of the same name on the same day replaced "
+                                    "(downloads of them answer 410 `object_replaced`)"},
     }, required=["upload_id", "status", "message", "route", "filename", "ingestion_type",
                  "ingestion_name", "program_name", "spec_version", "dry_run", "bytes", "sha256",
                  "total_rows", "valid_rows", "invalid_rows", "objects", "errors_sample", "error",
@@ -176,7 +192,9 @@ SCHEMAS: dict[str, Schema] = {
     "SpecList": closed({"specs": {"type": "array", "items": ref("SpecSummary")}}),
     "SpecVersions": closed({"kind": SPEC_KIND, "name": STRING, "latest": ref("Spec"),
                             "versions": {"type": "array", "items": {"anyOf": [
-                                ref("SpecSummary"), ref("Spec")]}}}),
+                                ref("SpecSummary"), ref("Spec")]}},
+                            "next_before": nullable({"type": "integer", "description": "`before` "
+                                                     "of the next page; null on the last"})}),
     "ConsoleSettings": closed({
         "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
         "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served"),

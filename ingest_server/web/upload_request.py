@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..csvstream.delimiter import parse_delimiter
 from ..errors import BadRequest, UnsupportedMedia
 from ..ingest.model import UploadRequest
 from ..programs import ProgramType, program_name, safe_name
@@ -13,7 +14,7 @@ from .middleware import PRINCIPAL
 from .multipart import UPLOAD_FORM, Form
 
 OPTIONS = frozenset({"ingestion_type", "ingestion_name", "program_name", "dry_run",
-                     "max_error_rate", "encoding"})
+                     "max_error_rate", "encoding", "sheet", "delimiter"})
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
@@ -75,15 +76,24 @@ def upload_request(request: web.Request, form: Form, route: str) -> UploadReques
         raise BadRequest(f"program_name is required for ingestion_type '{pt.name}'",
                          code="missing_field", field="program_name")
     encoding = form.get("encoding", q) or None
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
-        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
-                         code="invalid_idempotency_key")
+    key = idempotency_key(request)
     return UploadRequest(program_type=pt, ingestion_name=name or "", program=program,
                          filename=form.filename, client=request[PRINCIPAL].client,
                          dry_run=_bool(form.get("dry_run", q), "dry_run"),
                          max_error_rate=_rate(form.get("max_error_rate", q)),
-                         encoding=encoding, idempotency_key=key)
+                         encoding=encoding, idempotency_key=key,
+                         sheet=form.get("sheet", q) or None,
+                         delimiter=parse_delimiter(form.get("delimiter", q)))
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key (1-200 printable characters), None without the header. An
+    empty header is refused like any other bad key: the client meant to send one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
+        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
+                         code="invalid_idempotency_key")
+    return key
 
 
 def check_extension(filename: str, pt: ProgramType) -> None:

@@ -1,5 +1,5 @@
 // Specs: browse, read the rules in words, compare versions, download an example header, register.
-import { api, describe, session } from "./api.js";
+import { api, describe, download, session } from "./api.js";
 import { announce, field, h, mount, notice, when } from "./dom.js";
 import { grammarsSection } from "./processing.js";
 import { specKinds } from "./programs.js";
@@ -120,12 +120,19 @@ function markInText(text, name) {
 }
 
 export async function specPage(kind, name) {
-  const spec = await api(`/api/specs/${kind}/${encodeURIComponent(name)}?schemas=true`);
+  const path = `/api/specs/${kind}/${encodeURIComponent(name)}`;
+  // The server pages versions: the newest five come with their schemas (to compare); the list
+  // of versions is asked for as summaries when there are more.
+  const spec = await api(`${path}?schemas=true`);
+  const listed = spec.next_before === null ? spec.versions : (await api(`${path}?limit=100`)).versions;
   const latest = spec.latest;
-  // PostgreSQL's jsonb does not keep key order: columns are shown (and the header written) by name.
-  const cols = Object.entries(latest.cerberus).sort(([a], [b]) => a.localeCompare(b));
-  const header = cols.map(([c]) => c).join(",") + "\r\n";
-  const example = URL.createObjectURL(new Blob([header], { type: "text/csv" }));
+  // The spec's own column order (kept by the server: jsonb alone would sort the keys).
+  const order = latest.columns || Object.keys(latest.cerberus).sort((a, b) => a.localeCompare(b));
+  const cols = order.filter((c) => c in latest.cerberus).map((c) => [c, latest.cerberus[c]]);
+  const template = (format, example) => h("button", { type: "button", class: "button", id: `template-${format}${example ? "-example" : ""}`,
+    onclick: () => download(`/api/specs/${kind}/${encodeURIComponent(name)}/template?format=${format}${example ? "&example=true" : ""}`,
+      `${spec.name}-template.${format}`) },
+    example ? `${format.toUpperCase()} with an example row` : `Empty ${format === "xlsx" ? "Excel workbook" : "CSV header"}`);
   const versions = spec.versions;
   const pick = (id, index) => h("select", { id },
     versions.map((v, i) => h("option", { value: String(v.version), selected: i === index }, `version ${v.version}`)));
@@ -142,14 +149,15 @@ export async function specPage(kind, name) {
   mount(h("h1", {}, `Spec: ${spec.name}`),
     h("p", {}, `${kind} spec, version ${latest.version}, registered ${when(latest.created_at)}` +
       (latest.created_by ? ` by ${latest.created_by}` : "") + "."),
-    h("p", {}, h("a", { href: example, download: `${spec.name}-example.csv`, class: "button", id: "example-header" },
-      "Download an example CSV header")),
+    h("p", {}, "Templates to fill in (columns in the spec's order): ", template("csv", false), " ", template("xlsx", false), " ",
+      template("csv", true), " ", template("xlsx", true)),
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Columns" },
       h("table", { id: "columns" }, h("caption", {}, "Columns and their rules"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Column"), h("th", { scope: "col" }, "Rules"))),
         h("tbody", {}, cols.map(([c, r]) => h("tr", {}, h("td", {}, h("code", {}, c)), h("td", {}, rulesInWords(r))))))),
     h("h2", {}, "Versions"),
-    h("ul", {}, versions.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    h("ul", { id: "versions" }, listed.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    spec.next_before === null ? null : h("p", { class: "hint" }, `The ${versions.length} newest versions can be compared.`),
     versions.length > 1 ? h("div", { class: "grid" }, field("Compare", older), field("with", newer)) : null,
     versions.length > 1 ? diffOut : null);
   if (versions.length > 1) showDiff();

@@ -1,8 +1,11 @@
 // Upload: kind, spec, programme, the file, options; progress with speed and time left; the answer.
-import { ApiError, api, authHeader, describe, resumableAvailable, session } from "./api.js";
+import { ApiError, api, apiError, authHeader, describe, resumableAvailable, session } from "./api.js";
 import { announce, bytes, duration, field, h, mount, notice } from "./dom.js";
 import { counts, errorTable, fileError, verdictBox, warnings } from "./results.js";
 import { csvTypes, specKindOf } from "./programs.js";
+
+// What a state programme upload may be: CSV or text exports, or a workbook read directly.
+const DATA_FILES = ".csv,.txt,.tsv,.xlsx,.xlsm,.xlsb,.xls,.ods";
 
 let pendingFile = null; // a corrected file handed over by the upload page of an earlier upload
 
@@ -43,7 +46,7 @@ export async function uploadPage() {
     field("Programme", program, "The programme folder the rows land in (not needed for dimensions)."),
     specList);
 
-  const fileInput = h("input", { type: "file", id: "file", name: "file", accept: ".csv,.txt" });
+  const fileInput = h("input", { type: "file", id: "file", name: "file", accept: DATA_FILES });
   const chosen = h("p", { class: "chosen", id: "chosen" }, "No file chosen yet.");
   let file = null;
   const choose = (f) => {
@@ -66,9 +69,22 @@ export async function uploadPage() {
   const resumableField = h("div", { class: "check", hidden: true },
     resumable, h("label", { for: "resumable" }, "Resumable upload (survives a lost connection; for big files)"));
   resumableAvailable().then((ok) => { resumableField.hidden = !ok; resumable.checked = ok; });
+  // How the file is read: empty means "from the file" (a BOM, the header, its only sheet).
+  const encoding = h("input", { id: "encoding", name: "encoding", autocomplete: "off",
+                                placeholder: "from the file (UTF-8)", list: "encoding-options" });
+  const encodingOptions = h("datalist", { id: "encoding-options" },
+    ["utf-8", "cp1252", "cp1251", "cp1250", "iso8859-1", "utf-16", "gb18030", "shift_jis"].map((e) => h("option", { value: e })));
+  const delimiter = h("select", { id: "delimiter", name: "delimiter" },
+    [["", "found from the header"], [",", "comma ,"], [";", "semicolon ;"], ["tab", "tab"], ["|", "pipe |"]]
+      .map(([v, t]) => h("option", { value: v }, t)));
+  const sheet = h("input", { id: "sheet", name: "sheet", autocomplete: "off", placeholder: "its only sheet" });
   const options = h("fieldset", {}, h("legend", {}, "Options"),
     h("div", { class: "check" }, dry, h("label", { for: "dry_run" }, "Dry run: check the file, write nothing")),
     field("Reject the whole file above this error rate (%)", rate, "Leave empty to accept any number of bad rows."),
+    field("Encoding", encoding, "Leave empty: a byte-order mark decides, else UTF-8. A file in another encoding is refused with the one to use."),
+    encodingOptions,
+    field("Delimiter", delimiter),
+    field("Sheet (workbooks)", sheet, "Excel or LibreOffice workbooks are read directly; name the sheet when there are several."),
     resumableField);
 
   const progress = h("progress", { id: "progress", max: "100", value: "0", "aria-label": "Upload progress" });
@@ -81,7 +97,7 @@ export async function uploadPage() {
     const zip = kindZip.checked;
     csvFields.hidden = zip;
     spec.required = !zip;
-    fileInput.accept = zip ? ".zip" : ".csv,.txt";
+    fileInput.accept = zip ? ".zip" : DATA_FILES;
   };
   kindCsv.addEventListener("change", setKind);
   kindZip.addEventListener("change", setKind);
@@ -109,6 +125,9 @@ export async function uploadPage() {
     if (!zip && program.value.trim()) fields.program_name = program.value.trim();
     if (dry.checked) fields.dry_run = "true";
     if (rate.value !== "") fields.max_error_rate = String(Number(rate.value) / 100);
+    if (!zip && encoding.value.trim()) fields.encoding = encoding.value.trim();
+    if (!zip && delimiter.value) fields.delimiter = delimiter.value;
+    if (!zip && sheet.value.trim()) fields.sheet = sheet.value.trim();
     submit.disabled = true;
     progressBox.hidden = false;
     const started = performance.now();
@@ -120,8 +139,16 @@ export async function uploadPage() {
       progressText.textContent = `Sent ${bytes(file.size)} in ${duration((performance.now() - started) / 1000)}.`;
       showAnswer(result, answer);
     } catch (err) {
+      progressText.textContent = `Not accepted (${bytes(file.size)} sent).`;
       const { title, lines } = describe(err);
       result.replaceChildren(notice("error", title, ...lines));
+      const likely = err && err.details && err.details.likely_encoding;
+      if (likely) {  // the refusal names the encoding: it is filled in, ready to send again
+        encoding.value = likely;
+        encoding.setAttribute("aria-invalid", "false");
+        result.append(notice("info", "Encoding filled in", `The Encoding field now says ${likely}: press Upload to send the file again with it.`));
+        encoding.focus();
+      }
       announce(`${title}. ${lines.join(" ")}`);
     } finally {
       submit.disabled = false;
@@ -165,9 +192,7 @@ function send(file, zip, fields, progress, text) {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { /* described below */ }
       if (xhr.status >= 200 && xhr.status < 300 && body) { resolve(body); return; }
-      const err = body && body.error;
-      reject(new ApiError(xhr.status, err ? err.code : "http_" + xhr.status,
-                          err ? err.message : `The server answered HTTP ${xhr.status}.`, err ? err.details : {}));
+      reject(apiError(xhr.status, body));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network", "The connection was lost during the upload.", {})));
     xhr.send(body);
@@ -179,9 +204,7 @@ function tusError(err) {
   const res = err.originalResponse;
   let body = null;
   try { body = res ? JSON.parse(res.getBody()) : null; } catch { /* not JSON */ }
-  if (body && body.error) {
-    return new ApiError(res.getStatus(), body.error.code, body.error.message, body.error.details);
-  }
+  if (body && body.error) return apiError(res.getStatus(), body);
   return new ApiError(0, "resumable", "The resumable upload failed; choose the file again to resume it.", {});
 }
 
@@ -213,7 +236,10 @@ function sendResumable(file, zip, fields, progress, text) {
       },
     });
     upload.findPreviousUploads().then((previous) => {
-      if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+      // Resume only the same request: a file sent again with other options (an encoding
+      // filled in after a refusal) is a new upload, not the old one's answer again.
+      const same = previous.filter((p) => JSON.stringify(p.metadata || {}) === JSON.stringify(metadata));
+      if (same.length) upload.resumeFromPreviousUpload(same[0]);
       upload.start();
     });
   });

@@ -1,20 +1,30 @@
 """The spec API: cQube spec bodies (``POST /api/spec/{kind}``), native Cerberus schemas, listing."""
 
+import asyncio
+import re
 from typing import Any
 
 from aiohttp import web
 
 from ... import safejson
-from ...errors import BadRequest, InvalidSpec
+from ...csvstream.delimiter import parse_delimiter
+from ...errors import BadRequest, FileRejected, InvalidSpec
 from ...plugins import plugin_extensions
 from ...programs import safe_name
-from ...specs import KINDS
+from ...specs import KINDS, posted_columns
+from ...templates.files import template_file
+from ...templates.infer import infer_spec
+from ...workbook.sniff import HEAD_BYTES, sniff, zip_kind
 from ...validation import check_cerberus_schema, translate_cqube_spec
 from .. import appkeys
-from ..cqube import handler_for
+from ..cqube import handler_for, is_cqube
 from ..middleware import PRINCIPAL, requires
+from ..multipart import UploadForm, open_form
 
 MAX_SPEC_BYTES = 1024 * 1024
+# A page of versions: summaries are small; with their schema and body (up to MAX_SPEC_BYTES each,
+# more once translated) a page is kept to a few, so one answer stays a few MiB at most.
+PAGE = {False: (50, 100), True: (5, 5)}  # with_schema -> (default, most)
 
 
 async def read_json(request: web.Request, limit: int = MAX_SPEC_BYTES) -> Any:
@@ -47,7 +57,8 @@ async def _store(request: web.Request, *, kind: str, name: str, cerberus: dict, 
     principal = request[PRINCIPAL]
     spec, created = await request.app[appkeys.SPECS].register(
         kind=kind, name=name, cerberus=cerberus, source=source, source_format=source_format,
-        created_by=principal.client)
+        created_by=principal.client, columns=posted_columns(cerberus, source),
+        per_day=request.app[appkeys.SETTINGS].quotas.spec_versions_per_day)
     verb = "created" if created else "unchanged"
     body = {"message": f"{kind.capitalize()} spec '{name}' {verb} (version {spec.version})",
             "created": created, "spec": spec.to_json()}
@@ -90,18 +101,108 @@ async def list_specs(request: web.Request) -> web.Response:
     return web.json_response({"specs": [s.to_json(with_schema=False) for s in specs]})
 
 
+def _positive(request: web.Request, name: str, default: int | None, most: int) -> int | None:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= most):
+        raise BadRequest(f"{name} must be a whole number from 1 to {most}", code="invalid_field",
+                         field=name, most=most)
+    return int(value)
+
+
 @requires("read")
 async def get_spec(request: web.Request) -> web.Response:
+    """The latest version in full and one page of versions, newest first: ``limit`` of them
+    (``schemas=true``: with their schema and body, at most 5) older than ``before``;
+    ``next_before`` asks for the next page (null on the last)."""
     kind = _kind(request)
-    versions = await request.app[appkeys.SPECS].versions(kind, request.match_info["name"])
+    store = request.app[appkeys.SPECS]
     schemas = request.query.get("schemas", "").lower() in ("1", "true", "yes")  # console diffs
-    return web.json_response({"kind": kind, "name": versions[0].name,
-                              "latest": versions[0].to_json(),
-                              "versions": [v.to_json(with_schema=schemas) for v in versions]})
+    default, most = PAGE[schemas]
+    limit = _positive(request, "limit", default, most)
+    before = _positive(request, "before", None, 2**31 - 1)
+    latest = await store.latest(kind, request.match_info["name"])
+    versions = await store.versions(kind, latest.name, limit=limit + 1, before=before,
+                                    with_schema=schemas)
+    more = len(versions) > limit
+    versions = versions[:limit]
+    return web.json_response({"kind": kind, "name": latest.name, "latest": latest.to_json(),
+                              "versions": [v.to_json(with_schema=schemas) for v in versions],
+                              "next_before": versions[-1].version if more else None})
+
+
+@requires("read")
+async def get_template(request: web.Request) -> web.Response:
+    """The file to fill in for a spec: its header in the spec's order (``format=csv|xlsx``;
+    ``example=true`` adds a row that lands)."""
+    kind = _kind(request)
+    fmt = request.query.get("format", "csv").lower()
+    if fmt not in ("csv", "xlsx"):
+        raise BadRequest("format must be csv or xlsx", code="invalid_field", field="format")
+    example = request.query.get("example", "").lower() in ("1", "true", "yes")
+    spec = await request.app[appkeys.SPECS].latest(kind, request.match_info["name"])
+    body, content_type, filename = await asyncio.to_thread(
+        template_file, spec, fmt, example, request.app[appkeys.REGISTRY].plugins_dir)
+    return web.Response(body=body, content_type=content_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _draft_name(filename: str) -> str:
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("._-")[:200]
+    return name if name and name[0].isalnum() else "draft"
+
+
+@requires("read")
+async def infer(request: web.Request) -> web.Response:
+    """A cQube spec draft from a sample file (multipart ``file``, ``kind``; optional ``name``,
+    ``sheet``, ``encoding``, ``delimiter``), with per-column evidence. Nothing is stored."""
+    settings = request.app[appkeys.SETTINGS]
+    limit = settings.limits.max_upload_bytes
+    reader = await open_form(request, limit)
+    async with UploadForm(reader, limit=limit, late_options=frozenset(),
+                          spool_dir=settings.path(settings.server.state_dir) / "spool",
+                          idle_s=settings.limits.body_idle_timeout_s) as upload:
+        await upload.until_file()
+        form = await upload.spool_rest()
+        q = request.query
+        kind = form.get("kind", q) or "event"
+        if kind not in KINDS:
+            raise BadRequest(f"unknown spec kind '{kind}' (expected one of {', '.join(KINDS)})",
+                             code="unknown_kind", kind=kind)
+        name = safe_name(form.get("name", q) or _draft_name(form.filename), "name")
+        assert form.spooled is not None
+        container = sniff(await asyncio.to_thread(_head, form.spooled))
+        workbook = None
+        if container == "ole2":
+            workbook = "xls"
+        elif container == "zip":
+            workbook = await asyncio.to_thread(zip_kind, form.spooled)
+            if workbook is None:
+                raise FileRejected("this is a ZIP archive, not a CSV file or a workbook",
+                                   code="not_a_csv")
+        result = await asyncio.to_thread(
+            infer_spec, form.spooled, workbook, name=name, sheet=form.get("sheet", q) or None,
+            encoding=form.get("encoding", q) or None,
+            delimiter=parse_delimiter(form.get("delimiter", q)))
+    translate_cqube_spec(result["spec"], _extensions(request))  # the draft registers as it is
+    return web.json_response({"kind": kind, "name": name, "source": form.filename, **result})
+
+
+def _head(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(HEAD_BYTES)
 
 
 def setup(app: web.Application) -> None:
+    if is_cqube(app):  # cQube's spec service has /schedule beside /event, /dimension, /dataset
+        from ..cqube import schedule  # noqa: PLC0415 — only the cqube profile loads it
+
+        schedule.setup(app)
     app.router.add_post("/api/spec/{kind}", handler_for(app, "post_cqube_spec", post_cqube_spec))
     app.router.add_get("/api/specs", list_specs)
+    app.router.add_post("/api/specs/infer", infer)
     app.router.add_get("/api/specs/{kind}/{name}", get_spec)
     app.router.add_put("/api/specs/{kind}/{name}", put_cerberus_spec)
+    app.router.add_get("/api/specs/{kind}/{name}/template", get_template)
