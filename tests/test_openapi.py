@@ -267,6 +267,7 @@ PROCESSING_ROUTES = [  # (method, documented path, a real path)
      "/api/processing/grammars/events/p/e"),
     ("put", "/api/processing/programs/{program}", "/api/processing/programs/p"),
     ("get", "/api/processing/programs/{program}", "/api/processing/programs/p"),
+    ("post", "/api/processing/programs/{program}/rebuild", "/api/processing/programs/p/rebuild"),
     ("get", "/api/processing/uploads/{upload_id}/references",
      "/api/processing/uploads/u/references"),
 ]
