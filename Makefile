@@ -36,7 +36,7 @@ test-fast: $(TEST_STAMP)
 # The documentation site (mkdocs.yml, docs/), strict: a broken link fails. tests/test_docs.py
 # builds it too, so `make test` checks it.
 docs: $(TEST_STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # newman (runs the Postman collection in tests/test_postman.py), pinned by postman/package-lock.json.
 # Without npm this only says so: that test skips itself and the rest of `make test` runs as usual.

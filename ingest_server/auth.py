@@ -1,8 +1,8 @@
 """Tokens: client credentials in, short-lived JWTs out, and their verification.
 
-PyJWT is used directly rather than aiohttp-jwt (measured broken on current Python, see README):
-the algorithm is pinned (never taken from the token header), ``exp``/``iat``/``sub`` are required
-and ``aud``/``iss`` checked. Client secrets are stored as SHA-256 hashes and compared in constant time.
+PyJWT is used directly rather than aiohttp-jwt (measured broken on current Python, see
+docs/development.md): the algorithm is pinned (never taken from the token header),
+``exp``/``iat``/``sub`` are required and ``aud``/``iss`` checked. Client secrets are stored as SHA-256 hashes and compared in constant time.
 """
 
 from __future__ import annotations

@@ -44,6 +44,11 @@ class ServerConfig:
     # The address clients reach this service at (e.g. "https://ingest.example.org"), for the
     # links it hands out (getRawData on local storage). Empty: from a validated Host header.
     public_url: str = ""
+    # Connections (web/connections.py): a request's headers must be complete this long after the
+    # connection opened or its previous answer (slowloris; also closes idle keep-alive ones).
+    header_timeout_s: float = 20.0
+    max_connections: int = 1000  # per process; past it a new connection gets 503 and is closed
+    accept_error_log_interval_s: float = 60.0  # accept failures (EMFILE...) logged once per this
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,16 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
+class QuotasConfig:
+    """What one client may hold at once (0 = no limit), so that one client cannot fill the disk
+    or the database for everyone (docs/quotas.md)."""
+
+    resumable_open_per_client: int = 20       # tus uploads not yet complete, then 429
+    resumable_bytes_per_client: int = 16 * 1024**3  # Upload-Length summed over those, then 413
+    spec_versions_per_day: int = 50           # new versions of one spec by one client in 24 h, then 429
+
+
+@dataclass(frozen=True)
 class CompatConfig:
     profile: str = "native"  # "cqube": cQube's status codes and bodies on its routes (CQUBE.md §1)
 
@@ -157,6 +172,7 @@ class Settings:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     compat: CompatConfig = field(default_factory=CompatConfig)
     processing: ProcessingConfig = field(default_factory=ProcessingConfig)
+    quotas: QuotasConfig = field(default_factory=QuotasConfig)
     base_dir: str = "."
 
     def path(self, value: str) -> Path:
@@ -174,6 +190,7 @@ SECTIONS: dict[str, type] = {
     "ingest": IngestConfig,
     "compat": CompatConfig,
     "processing": ProcessingConfig,
+    "quotas": QuotasConfig,
 }
 
 
@@ -348,6 +365,10 @@ def _check(s: Settings) -> None:
 
     need(0 <= s.server.port <= 65535, "server.port", "must be 0..65535")
     need(s.server.workers >= 1, "server.workers", "must be >= 1")
+    need(0 < s.server.header_timeout_s <= 3600, "server.header_timeout_s", "must be 0..3600 s")
+    need(s.server.max_connections >= 1, "server.max_connections", "must be >= 1")
+    need(s.server.accept_error_log_interval_s > 0, "server.accept_error_log_interval_s",
+         "must be > 0")
     need(s.server.log_level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "server.log_level",
          "must be DEBUG, INFO, WARNING or ERROR")
     for proxy in s.server.trusted_proxies:
@@ -397,6 +418,8 @@ def _check(s: Settings) -> None:
     need(s.limits.pattern_chunk_timeout_s > 0, "limits.pattern_chunk_timeout_s", "must be > 0")
     need(s.compat.profile in ("native", "cqube"), "compat.profile", 'must be "native" or "cqube"')
     need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
+    for key in ("resumable_open_per_client", "resumable_bytes_per_client", "spec_versions_per_day"):
+        need(getattr(s.quotas, key) >= 0, f"quotas.{key}", "must be >= 0 (0 = no limit)")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")
     need(s.ingest.chunk_bytes >= 4096, "ingest.chunk_bytes", "must be >= 4096")
     need(s.ingest.stale_upload_s >= 1, "ingest.stale_upload_s", "must be >= 1")

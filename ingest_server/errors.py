@@ -61,6 +61,12 @@ class Conflict(IngestError):
     status, code = 409, "conflict"
 
 
+class IdempotencyKeyReused(IngestError):
+    """An Idempotency-Key sent again with another request (route, target, options or bytes)."""
+
+    status, code = 422, "idempotency_key_reused"
+
+
 class UploadTooLarge(IngestError):
     status, code = 413, "upload_too_large"
 
@@ -161,7 +167,7 @@ AUTH = {"missing_token": 401, "invalid_token": 401, "token_expired": 401, "token
         "insufficient_scope": 403, "missing_credentials": 401, "invalid_client": 401,
         "unauthorized": 401, "forbidden": 403, "rate_limited": 429,
         "invalid_signature": 403, "link_expired": 403}
-SERVER = {"internal_error": 500, "worker_crashed": 500, "plugin_error": 500}
+SERVER = {"internal_error": 500, "worker_crashed": 500, "plugin_error": 500, "not_supported": 501}
 DATABASE = {"db_unavailable": 503, "embedded_database_in_use": 503}
 STORAGE = {"storage_error": 502, "storage_unavailable": 502, "insufficient_storage": 507,
            "writer_closed": 502, "writer_aborted": 502, "staging_incomplete": 502,
@@ -203,10 +209,17 @@ UPLOADS_API = {"upload_not_found": 404, "not_retractable": 409, "retract_incompl
 # cQube processing (DESIGN.md §12): grammar registration and the master-data check at upload.
 PROCESSING = {"invalid_grammar": 400, "grammar_not_found": 404, "grammar_conflict": 409,
               "dimension_not_loaded": 400, "processing_disabled": 404}
+# The datasets step (issue 24): in an upload's ``processing.error`` or a rebuild's answer.
+DATASETS = {"program_not_registered": 404, "processing_failed": 500}
+
+# Per-client quotas (config [quotas]): what one client may hold at once.
+QUOTAS = {"too_many_open_uploads": 429, "upload_quota_exceeded": 413, "spec_version_quota": 429}
+# Answered before a request is read (web/connections.py): server.max_connections reached.
+CONNECTIONS = {"too_many_connections": 503}
 
 ERROR_CODES: dict[str, int] = {}
 for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLOAD, RESUMABLE,
-               UPLOADS_API, PROCESSING):
+               UPLOADS_API, PROCESSING, DATASETS, QUOTAS, CONNECTIONS):
     ERROR_CODES.update(_group)
 # How the file is read: workbooks, their sheets, the delimiter (issue 25).
 READING = {"workbook_unreadable": 400, "sheet_required": 400, "sheet_not_found": 400,

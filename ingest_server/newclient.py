@@ -17,7 +17,7 @@ from typing import TextIO
 
 from .auth import hash_secret
 
-SCOPES = ("ingest", "spec", "read")
+SCOPES = ("ingest", "spec", "read", "rawdata")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

@@ -5,7 +5,9 @@ Native keys carry the upload id, so each belongs to one upload for ever. In ``st
 under the same key (cQube's meaning): the key then belongs to the later upload, and the earlier
 upload's record lists it in ``replaced`` — naming the replacing upload only when both belong to
 the same client (another client's upload id is not its business). A retraction deletes, and a
-download streams, only a key its upload still owns.
+download streams, only a key its upload still owns. A retracted upload keeps its keys (their
+objects are gone): an earlier upload they replaced never gets them back, so it neither offers
+nor streams what is not its own.
 
 Every publish, retraction and ownership check of a key holds that key's advisory lock in its
 transaction, so "who owns it" and "what the store holds" change together, whichever process or
@@ -28,9 +30,8 @@ SQL_CLAIM = ("INSERT INTO object_owners (key, upload_id, client) VALUES ($1, $2,
              "ON CONFLICT (key) DO UPDATE SET upload_id = EXCLUDED.upload_id, "
              "client = EXCLUDED.client")
 SQL_REPLACED = ("UPDATE uploads SET replaced = coalesce(replaced, '[]'::jsonb) || $2::jsonb "
-                "WHERE id = $1")
+                "WHERE id = $1 AND status <> 'retracted'")
 SQL_OWNERS = "SELECT key, upload_id FROM object_owners WHERE key = ANY($1::text[])"
-SQL_RELEASE = "DELETE FROM object_owners WHERE key = ANY($1::text[]) AND upload_id = $2"
 
 
 def object_parts(objects: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -85,9 +86,3 @@ async def foreign(conn: asyncpg.Connection | asyncpg.Pool, owner: str,
     owner row (nothing published it since ownership is recorded) is taken as still its own."""
     rows = await conn.fetch(SQL_OWNERS, keys)
     return {r["key"] for r in rows if r["upload_id"] != owner}
-
-
-@stored
-async def release(conn: asyncpg.Connection, owner: str, keys: list[str]) -> None:
-    """Forget ``owner``'s ownership of ``keys`` (their objects were deleted)."""
-    await conn.execute(SQL_RELEASE, keys, owner)

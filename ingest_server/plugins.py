@@ -261,13 +261,19 @@ def plugin_extensions(plugins_dir: str | None) -> Extensions | None:
     return Extensions(**merged) if owners else None
 
 
-def check_plugins(plugins_dir: str | None) -> Registry:
-    """Load every plugin and merge their Cerberus extensions, as start-up does (PluginError)."""
-    registry = load_registry(plugins_dir)
+def check_extensions(plugins_dir: str | None) -> None:
+    """Merge and check the plugins' Cerberus extensions now, so that a conflict or a bad name
+    stops start-up (or ``--check``) like a plugin that fails to import, not the first upload."""
     try:
         make_validator_class(plugin_extensions(plugins_dir))
     except ValueError as e:
         raise PluginError(f"a plugin's Cerberus extension is invalid: {e}") from None
+
+
+def check_plugins(plugins_dir: str | None) -> Registry:
+    """Load every plugin and merge their Cerberus extensions, as start-up does (PluginError)."""
+    registry = load_registry(plugins_dir)
+    check_extensions(plugins_dir)
     return registry
 
 

@@ -14,6 +14,7 @@ import hmac
 import time
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -27,19 +28,24 @@ SQL_EMISSION = ("SELECT id, members, objects FROM uploads WHERE route = 'nationa
                 "ORDER BY started_at")
 
 
-def today_start() -> datetime:
-    """Midnight of today, server local time (cQube's date folders use local time)."""
-    return datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+def today_start(timezone: str = "UTC", now: datetime | None = None) -> datetime:
+    """Midnight of today in ``timezone`` (``storage.timezone``: the zone of the cqube layout's
+    date folders; UTC by default, as the native layout's)."""
+    zone = ZoneInfo(timezone)
+    local = (now or datetime.now(zone)).astimezone(zone)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @stored
-async def emission_keys(pool: asyncpg.Pool, programs: list[str]) -> dict[str, list[str]]:
+async def emission_keys(pool: asyncpg.Pool, programs: list[str],
+                        timezone: str = "UTC") -> dict[str, list[str]]:
     """Per programme, the valid objects national uploads landed for it today (oldest first)."""
     found: dict[str, list[str]] = {p: [] for p in programs}
-    rows = await pool.fetch(SQL_EMISSION, today_start())
+    rows = await pool.fetch(SQL_EMISSION, today_start(timezone))
     for row in rows:
         # A key a later upload replaced (the cqube layout) is offered once, as the later one's.
-        theirs = await foreign(pool, publisher(dict(row)), [k for _, k in object_parts(row["objects"])])
+        keys = [k for _, k in object_parts(row["objects"])]
+        theirs = await foreign(pool, publisher(dict(row)), keys)
         for member in row["members"] or []:
             key = (member.get("objects") or {}).get("valid")
             if member.get("name") in found and key and key not in theirs \

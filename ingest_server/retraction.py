@@ -26,7 +26,7 @@ from typing import Any
 from .db import transaction
 from .errors import Conflict, IngestError, StorageError
 from .logs import log_event
-from .object_owners import foreign, lock, object_parts, release
+from .object_owners import foreign, lock, object_parts
 from .storage import Storage
 from .uploads import UploadStore
 
@@ -41,8 +41,10 @@ def object_keys(record: dict[str, Any]) -> list[str]:
 
 
 async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any],
-                  by: str) -> dict[str, Any]:
-    """Remove ``record``'s objects and keep it as ``retracted``; the updated record."""
+                  by: str, datasets: Any = None) -> dict[str, Any]:
+    """Remove ``record``'s objects and keep it as ``retracted``; the updated record. With
+    ``datasets`` (processing), its contribution to the dataset tables is taken out first (a
+    duplicate contributed nothing of its own)."""
     upload_id = record["id"]
     if record["status"] == "retracted":
         return record
@@ -54,9 +56,11 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
     if original is not None:
         return await _retract_duplicate(uploads, storage, record, original, by)
     if not await uploads.mark_retracting(upload_id, by, with_duplicates=True):  # changed meanwhile
-        return await retract(uploads, storage, await uploads.get(upload_id), by)
+        return await retract(uploads, storage, await uploads.get(upload_id), by, datasets)
+    if datasets is not None:  # a failure leaves it 'retracting'; retracting again finishes
+        await datasets.retract(record)
     keys = object_keys(record)
-    remaining = await _delete_owned(uploads, storage, upload_id, keys)
+    kept, remaining = await _delete_owned(uploads, storage, upload_id, keys)
     if remaining:
         await uploads.retract_incomplete(upload_id, {
             "code": "retract_incomplete", "message": f"{len(remaining)} of {len(keys)} objects "
@@ -68,29 +72,27 @@ async def retract(uploads: UploadStore, storage: Storage, record: dict[str, Any]
                            code="retract_incomplete", remaining=[r["key"] for r in remaining])
     await uploads.retracted(upload_id)
     log_event(log, logging.INFO, "upload retracted", event="upload_retracted", upload_id=upload_id,
-              client=by, owner=record["client"], objects=keys)
+              client=by, owner=record["client"], objects=[k for k in keys if k not in kept],
+              replaced_kept=sorted(kept))
     return await uploads.get(upload_id)
 
 
 async def _delete_owned(uploads: UploadStore, storage: Storage, upload_id: str,
-                        keys: list[str]) -> list[dict[str, Any]]:
+                        keys: list[str]) -> tuple[set[str], list[dict[str, Any]]]:
     """Delete those of ``keys`` that ``upload_id`` still owns, under their locks (no upload
-    replaces one meanwhile); what could not be deleted."""
+    replaces one meanwhile); the keys kept as another upload's, and what could not be deleted."""
     remaining: list[dict[str, Any]] = []
     async with transaction(uploads.pool) as conn:
         await lock(conn, keys)
         theirs = await foreign(conn, upload_id, keys)
-        deleted = []
         for key in keys:
             if key in theirs:
                 continue  # replaced by a later upload: its object now, not ours to delete
             try:
                 await storage.delete(key)
-                deleted.append(key)
             except IngestError as e:
                 remaining.append({"key": key, "code": e.code, "message": e.message})
-        await release(conn, upload_id, deleted)
-    return remaining
+    return theirs, remaining
 
 
 async def _retract_duplicate(uploads: UploadStore, storage: Storage, record: dict[str, Any],

@@ -54,6 +54,15 @@ def refuse_lone_surrogates(text: str) -> None:
             check_text(value)
 
 
+def check_document(text: str, max_depth: int = MAX_DEPTH) -> None:
+    """What ``loads`` checks before parsing: lone surrogate escapes and nesting depth."""
+    refuse_lone_surrogates(text)
+    # No deeper than it has brackets: most documents are done with two quick counts.
+    if text.count("[") + text.count("{") > max_depth and _depth(text) > max_depth:
+        raise BadRequest(f"the JSON is nested deeper than {max_depth} levels",
+                         code="invalid_json", max_depth=max_depth)
+
+
 def _refuse_constant(name: str) -> Any:
     raise BadRequest(f"{name} is not a JSON number: only finite numbers are accepted",
                      code="invalid_json")
@@ -66,6 +75,11 @@ def _finite(text: str) -> float:
     return value
 
 
+def decoder() -> json.JSONDecoder:
+    """A decoder refusing non-finite numbers (for documents ``check_document`` passed)."""
+    return json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+
+
 def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads`` for client bodies: 400 ``invalid_json`` for malformed JSON, non-finite
     numbers, lone surrogates or nesting deeper than ``max_depth``."""
@@ -75,11 +89,8 @@ def loads(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         raise BadRequest(f"body is not valid JSON: {e}", code="invalid_json") from None
     if text is data:
         check_text(text)  # a str argument may hold raw surrogates; decoded bytes cannot
-    refuse_lone_surrogates(text)
-    if _depth(text) > max_depth:
-        raise BadRequest(f"the JSON is nested deeper than {max_depth} levels",
-                         code="invalid_json", max_depth=max_depth)
+    check_document(text, max_depth)
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+        return decoder().decode(text)
     except ValueError as e:  # JSONDecodeError, or an integer over Python's digit limit
         raise BadRequest(f"body is not valid JSON: {str(e)[:200]}", code="invalid_json") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from .db import stored
-from .errors import SpecNotFound
+from .errors import RateLimited, SpecNotFound
 
 KINDS = ("event", "dimension", "dataset")
 
@@ -95,7 +96,15 @@ COLUMNS = ("kind, name, version, cerberus, source, source_format, sha256, create
            "columns")
 SQL_LATEST = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
               "ORDER BY version DESC LIMIT 1")
-SQL_VERSIONS = "SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 ORDER BY version DESC"
+SQL_VERSIONS = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
+                "AND version < $3 ORDER BY version DESC LIMIT $4")
+SQL_SUMMARIES = ("SELECT kind, name, version, NULL::jsonb AS cerberus, NULL::jsonb AS source, "
+                 "source_format, sha256, created_at, created_by FROM specs "
+                 "WHERE kind = $1 AND name = $2 AND version < $3 ORDER BY version DESC LIMIT $4")
+# The versions one client made of one spec in the last day, and when the oldest leaves that day.
+SQL_RECENT = ("SELECT count(*) AS n, extract(epoch FROM min(created_at) + interval '1 day' - now()) "
+              "AS wait_s FROM specs WHERE kind = $1 AND name = $2 "
+              "AND created_by IS NOT DISTINCT FROM $3 AND created_at > now() - interval '1 day'")
 SQL_INSERT = ("INSERT INTO specs (kind, name, version, cerberus, source, source_format, sha256, "
               "created_by, columns) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING "
               + COLUMNS)
@@ -111,8 +120,11 @@ class SpecStore:
     @stored
     async def register(self, *, kind: str, name: str, cerberus: dict, source: dict | None,
                        source_format: str, created_by: str | None,
-                       columns: list[str] | None = None) -> tuple[Spec, bool]:
-        """Store a spec; returns ``(spec, created)`` — ``created`` is False for an identical re-post."""
+                       per_day: int = 0, columns: list[str] | None = None) -> tuple[Spec, bool]:
+        """Store a spec; returns ``(spec, created)`` — ``created`` is False for an identical re-post.
+        ``per_day`` (``quotas.spec_versions_per_day``, 0 = none): new versions of this spec by
+        ``created_by`` in the last 24 h, then 429 ``spec_version_quota``. ``columns``: the header
+        in the order the spec was posted (templates)."""
         sha = content_hash({"cerberus": cerberus, "source": source})
         async with self.pool.acquire() as conn, conn.transaction():
             # Serialise writers of one spec so two new versions never race for one number.
@@ -120,6 +132,14 @@ class SpecStore:
             latest = await conn.fetchrow(SQL_LATEST, kind, name)
             if latest is not None and latest["sha256"] == sha:
                 return _row_to_spec(latest), False
+            if per_day:
+                recent = await conn.fetchrow(SQL_RECENT, kind, name, created_by)
+                if recent["n"] >= per_day:
+                    wait = max(1, math.ceil(float(recent["wait_s"])))
+                    raise RateLimited(
+                        f"{per_day} new versions of the {kind} spec '{name}' in 24 h is this "
+                        f"client's limit: try again in {wait} s", code="spec_version_quota",
+                        limit=per_day, retry_after_s=wait)
             version = 1 if latest is None else latest["version"] + 1
             row = await conn.fetchrow(SQL_INSERT, kind, name, version, cerberus, source,
                                       source_format, sha, created_by,
@@ -145,10 +165,12 @@ class SpecStore:
                             name=name, closest=closest)
 
     @stored
-    async def versions(self, kind: str, name: str) -> list[Spec]:
-        rows = await self.pool.fetch(SQL_VERSIONS, kind, name)
-        if not rows:
-            raise SpecNotFound(f"no {kind} spec named '{name}' is registered", kind=kind, name=name)
+    async def versions(self, kind: str, name: str, *, limit: int, before: int | None = None,
+                       with_schema: bool = True) -> list[Spec]:
+        """At most ``limit`` versions older than ``before`` (all when None), newest first;
+        without their schema and body unless ``with_schema`` (a page's size stays bounded)."""
+        sql = SQL_VERSIONS if with_schema else SQL_SUMMARIES
+        rows = await self.pool.fetch(sql, kind, name, before or 2**31 - 1, limit)
         return [_row_to_spec(r) for r in rows]
 
     @stored

@@ -1,7 +1,8 @@
 """What the server says when it starts: the plugin check and one honest block of lines.
 
-The block is printed once the database and storage answered and the socket is bound (aiohttp's
-``run_app`` calls its ``print`` hook after that), so "listening" is never said too early. It names
+The block is printed once the database and storage answered and the socket is bound (the
+server's own runner, ``web/drain.py:serve``, calls ``on_started`` after that), so "listening" is
+never said too early. It names
 what is really in use — the database (never its password), the storage backend and where, the
 plugins, the profile and how tokens are given — and goes to stdout for people, with the same facts
 as one JSON log line for log collectors.
@@ -24,6 +25,7 @@ log = logging.getLogger("ingest_server")
 
 
 def plugins_dir(settings: Settings) -> str | None:
+    """The configured plugins folder, or None when it does not exist (no plugins then)."""
     path = settings.path(settings.server.plugins_dir)
     return str(path) if path.is_dir() else None
 
@@ -86,7 +88,7 @@ def summary(settings: Settings, registry: Registry) -> dict[str, str]:
 
 def announcer(settings: Settings, registry: Registry, url: str,
               write: Callable[[str], None] | None = None) -> Callable[[str], None]:
-    """The ``print`` hook for ``web.run_app``: the start-up block, then "listening"."""
+    """The ``on_started`` callback of ``web.drain.serve``: the start-up block, then "listening"."""
 
     def announce(_aiohttp_banner: str) -> None:
         facts = summary(settings, registry)

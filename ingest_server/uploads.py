@@ -23,7 +23,7 @@ COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_n
            "status, dry_run, idempotency_key, bytes, total_rows, valid_rows, invalid_rows, objects, "
            "members, errors_sample, error, started_at, heartbeat_at, finished_at, warnings, "
            "retracted_at, retracted_by, retract_error, request_fingerprint, http_status, "
-           "read_sha256, read_complete, replaced")
+           "read_sha256, read_complete, replaced, processing")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
               "status, dry_run, idempotency_key, owner, request_fingerprint) "
               "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10, $11)")
@@ -124,6 +124,7 @@ class UploadRecord(TypedDict, total=False):
     read_sha256: str | None
     read_complete: bool | None
     replaced: list[dict[str, Any]] | None
+    processing: dict[str, Any] | None
 
 
 def record_to_json(r: asyncpg.Record | dict[str, Any]) -> UploadRecord:
@@ -152,6 +153,11 @@ class UploadStore:
     async def get(self, upload_id: str) -> UploadRecord | None:
         row = await self.pool.fetchrow(SQL_GET, upload_id)
         return record_to_json(row) if row else None
+
+    @stored
+    async def processing_state(self, upload_id: str) -> dict[str, Any] | None:
+        """``uploads.processing``: the datasets step's state of this upload (migration 111)."""
+        return await self.pool.fetchval("SELECT processing FROM uploads WHERE id = $1", upload_id)
 
     @stored
     async def by_idempotency_key(self, client: str | None, key: str) -> UploadRecord | None:

@@ -13,6 +13,7 @@ from aiohttp import encode_basic_auth
 TEST_CLIENT = ("test-client", "test-client-secret-0123456789")
 READ_ONLY_CLIENT = ("reader", "reader-secret-0123456789abcdef")
 DISABLED_CLIENT = ("old-client", "old-client-secret-0123456789")
+RAWDATA_CLIENT = ("state-instance", "state-instance-secret-0123456789")  # read + rawdata
 JWT_SECRET = "test-secret-" + "0123456789abcdef" * 4
 
 

@@ -21,8 +21,9 @@ from testkit.s3_server import SeaweedS3
 from ingest_server.config import load_settings
 
 # Re-exported: the tests import them from here.
-from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, READ_ONLY_CLIENT,  # noqa: E402,F401
-                              TEST_CLIENT, _with_database, basic, fresh_database)
+from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, RAWDATA_CLIENT,  # noqa: E402,F401
+                              READ_ONLY_CLIENT, TEST_CLIENT, _with_database, basic,
+                              fresh_database)
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +110,8 @@ def make_settings(tmp_path: Path, dsn: str, **sections):
              "scopes": ["read"]},
             {"id": DISABLED_CLIENT[0], "secret_sha256": hash_secret(DISABLED_CLIENT[1]),
              "disabled": True},
+            {"id": RAWDATA_CLIENT[0], "secret_sha256": hash_secret(RAWDATA_CLIENT[1]),
+             "scopes": ["read", "rawdata"]},
         ]},
         "ingest": {"workers": 1},
     }
@@ -146,22 +149,25 @@ def auth_headers(token):
 
 
 # -- markers: `make test-fast` runs `-m "not browser and not replicas and not slow"` --------------
-# Whole modules that need a browser, several server processes behind nginx, or that take tens of
-# seconds (server processes, hypothesis budgets, external tools); single tests elsewhere carry
-# @pytest.mark.slow themselves. The markers are declared in pyproject.toml.
-MODULE_MARKERS = {
+# Modules (or single tests, "module::test") that need a browser, several server processes behind
+# nginx, or tens of seconds (server processes, hypothesis budgets, external tools). A test may
+# also carry @pytest.mark.slow itself. The markers are declared in pyproject.toml.
+MARKERS = {
     "test_console.py": "browser",
+    "test_docs_page.py::test_swagger_ui_renders_under_its_csp_in_a_real_browser": "browser",
     "test_replicas.py": "replicas",
     **dict.fromkeys([
         "test_container.py", "test_cqube_keywords_diff.py", "test_deploy.py", "test_faults.py",
         "test_first_hour.py", "test_fuzz.py", "test_load.py", "test_metrics_workers.py",
-        "test_postman.py", "test_postman_cqube.py", "test_readme.py", "test_resumable_tuspy.py",
-        "test_schemathesis.py", "test_shutdown.py", "test_validation_diff.py"], "slow"),
+        "test_postman.py", "test_postman_cqube.py", "test_processing_stateful.py",
+        "test_readme.py", "test_resumable_tuspy.py", "test_schemathesis.py", "test_shutdown.py",
+        "test_upgrade.py", "test_validation_diff.py"], "slow"),
 }
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        marker = MODULE_MARKERS.get(item.path.name)
+        marker = (MARKERS.get(f"{item.path.name}::{getattr(item, 'originalname', item.name)}")
+                  or MARKERS.get(item.path.name))
         if marker:
             item.add_marker(marker)

@@ -21,7 +21,7 @@ from ingest_server.web.openapi import OPERATIONS
 from test_auth import assert_error, forge
 
 TOKEN_PATH = "/api/ingestion/generatejwt"
-SCOPES = ("ingest", "spec", "read")
+SCOPES = ("ingest", "spec", "read", "rawdata")
 ONE_SCOPE_CLIENTS = {s: (f"only-{s}", f"only-{s}-secret-0123456789") for s in SCOPES}
 NO_SCOPE_CLIENT = ("no-scope", "no-scope-secret-0123456789")
 
@@ -29,13 +29,16 @@ NO_SCOPE_CLIENT = ("no-scope", "no-scope-secret-0123456789")
 # --- tokens that are not valid yet, malformed scope claims, oversized tokens -----------------
 
 @pytest.mark.parametrize("claims", [
-    {"iat": int(time.time()) + 3600},                              # issued in the future
-    {"nbf": int(time.time()) + 60, "iat": int(time.time())},       # just past the leeway
-    {"iat": "yesterday"},
-    {"nbf": "soon"},
+    lambda now: {"iat": now + 3600},                               # issued in the future
+    lambda now: {"nbf": now + 60, "iat": now},                     # just past the leeway
+    lambda now: {"iat": "yesterday"},
+    lambda now: {"nbf": "soon"},
 ], ids=["iat-future", "nbf-past-leeway", "iat-not-int", "nbf-not-int"])
 async def test_tokens_not_valid_yet_are_refused(client, claims):
-    resp = await client.get("/api/specs", headers={"Authorization": f"Bearer {forge(claims)}"})
+    # Times taken when the test runs, not when it is collected (a long session made the
+    # "60 s ahead" token valid by the time it was sent).
+    token = forge(claims(int(time.time())))
+    resp = await client.get("/api/specs", headers={"Authorization": f"Bearer {token}"})
     await assert_error(resp, 401, "invalid_token")
 
 
@@ -158,7 +161,7 @@ async def test_every_scoped_operation_refuses_tokens_without_its_scope(scoped_cl
             body = await assert_error(resp, 403, "insufficient_scope")
             assert body["error"]["details"]["required_scope"] == op.scope, (op.path, name)
             checked += 1
-    assert checked == len(scoped) * 3
+    assert checked == len(scoped) * len(SCOPES)
     # Nothing got through: no spec, no upload record, no object.
     conn = await asyncpg.connect(clean_db)
     try:

@@ -311,6 +311,27 @@ def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, 
     expect(page.locator("#specs-table tbody tr")).to_have_count(1)
 
 
+def test_a_spec_with_many_versions_lists_them_all_and_compares_the_newest(page, server):
+    """The versions listing is paged (issue 21 item 9): the console lists every version from
+    the summaries and compares among the five newest, the page that comes with schemas."""
+    token = token_of(server, OFFICER)
+    for n in range(7):
+        spec = {"program": "manyversions", "input": {"type": "object", "properties": {
+            "school_id": {"type": "string"}, f"col_{n}": {"type": "string"}}}}
+        api(server, "/api/spec/event", token=token, method="POST", body=spec)
+    sign_in(page, server)
+    page.goto(server.url + "/#/specs/event/manyversions")
+    expect(page.get_by_role("heading", name="Spec: manyversions")).to_be_visible()
+    expect(page.locator("#versions li")).to_have_count(7)
+    expect(page.locator("#versions li").first).to_contain_text("version 7")
+    expect(page.locator("#versions li").last).to_contain_text("version 1")
+    expect(page.locator("#diff-from option")).to_have_count(5)
+    expect(page.get_by_text("The 5 newest versions can be compared.")).to_be_visible()
+    diff = page.locator("#diff-table tbody")
+    expect(diff.locator("tr.added")).to_contain_text("col_6")
+    expect(diff.locator("tr.removed")).to_contain_text("col_5")
+
+
 def test_phone_width_and_keyboard_sign_in(browser, server):
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
@@ -332,22 +353,48 @@ def test_phone_width_and_keyboard_sign_in(browser, server):
     assert problems.errors == []
 
 
-def test_one_click_sign_in_when_the_token_endpoint_is_open(browser, pg_dsn, tmp_path):
+@pytest.fixture
+def open_server(pg_dsn, tmp_path):
+    """A server whose token endpoint is open: the console offers the one-click sign-in."""
     proc = ServerProcess(server_config(tmp_path, pg_dsn, open_token_endpoint=True), free_port(),
                          tmp_path / "server.log")
     proc.start()
-    context = browser.new_context()
-    page = context.new_page()
-    problems = PageProblems(page)
-    try:
-        page.goto(proc.url + "/")
-        page.get_by_role("button", name="Continue without credentials").click()
-        expect(page.get_by_role("heading", name="Upload a file")).to_be_visible()
-        expect(page.get_by_text("Signed in as anonymous")).to_be_visible()
-    finally:
-        context.close()
-        proc.kill()
-    assert problems.errors == []
+    proc.storage = tmp_path / "storage"
+    yield proc
+    proc.kill()
+
+
+def test_one_click_sign_in_when_the_token_endpoint_is_open(page, open_server):
+    page.goto(open_server.url + "/")
+    page.get_by_role("button", name="Continue without credentials").click()
+    expect(page.get_by_role("heading", name="Upload a file")).to_be_visible()
+    expect(page.get_by_text("Signed in as anonymous")).to_be_visible()
+
+
+def test_one_click_sign_in_may_retract_its_own_upload(page, open_server):
+    """Issue 21 item 17: after the one-click sign-in the console compared the upload's client
+    ("anonymous") with the label it shows ("anonymous (open token endpoint)") and hid
+    "Retract…" on the user's own uploads."""
+    with urllib.request.urlopen(urllib.request.Request(
+            open_server.url + "/api/ingestion/generatejwt",
+            headers={"Accept": "application/json"}), timeout=10) as resp:
+        open_token = json.loads(resp.read())["token"]
+    api(open_server, "/api/spec/event", token=open_token, method="POST", body=SPEC)
+    page.goto(open_server.url + "/")
+    page.get_by_role("button", name="Continue without credentials").click()
+    expect(page.get_by_text("Signed in as anonymous (open token endpoint)")).to_be_visible()
+    upload_csv(page, "open.csv", BAD_CSV)
+    expect(page.locator("#verdict")).to_contain_text("Accepted with 2 rejected rows")
+    page.get_by_role("link", name="See all details, download files").click()
+    expect(page.get_by_role("heading", name="Upload: open.csv")).to_be_visible()
+    upload_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator(".facts")).to_contain_text("Sent byanonymous")
+    page.get_by_role("button", name="Retract…").click()
+    page.get_by_role("button", name="Retract", exact=True).click()
+    expect(page.locator("#verdict")).to_contain_text("Retracted: its files were deleted")
+    record = api(open_server, f"/api/ingestion/uploads/{upload_id}", token=open_token)
+    assert (record["status"], record["retracted_by"]) == ("retracted", "anonymous")
+    assert not (open_server.storage / record["objects"]["valid"]).exists()
 
 
 def test_resumable_upload_with_tus_when_the_server_has_it(page, server, spec_registered):

@@ -1,6 +1,6 @@
 """The console's pure JavaScript functions (CSV parsing, the error-file reading, verdicts, byte and
-time formatting, program types from /api/plugins), unit-tested with ``node --test``:
-``tests/js/*.test.mjs``. The browser tests (test_console.py) drive the pages themselves."""
+time formatting, program types from /api/plugins, error answers in words), unit-tested with
+``node --test``: ``tests/js/*.test.mjs``. The browser tests (test_console.py) drive the pages."""
 
 from __future__ import annotations
 
@@ -24,4 +24,4 @@ def test_console_functions_pass_node_test():
                           cwd=ROOT, text=True, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     passed = int(re.search(r"^# pass (\d+)$", done.stdout, flags=re.M).group(1))
-    assert passed >= 7 and re.search(r"^# fail 0$", done.stdout, flags=re.M), done.stdout
+    assert passed >= 9 and re.search(r"^# fail 0$", done.stdout, flags=re.M), done.stdout

@@ -22,9 +22,13 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 
 
+QUIET = dict(os.environ, NO_MKDOCS_2_WARNING="1")  # Material 9.8's banner about its successor
+
+
 def build_site(out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
-                           str(out)], cwd=ROOT, text=True, capture_output=True, timeout=300)
+                           str(out)], cwd=ROOT, text=True, capture_output=True, timeout=300,
+                          env=QUIET)
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +128,7 @@ def test_a_broken_link_fails_the_build(tmp_path):
                                      + "\nSee [nowhere](validation.md#no-such-heading).\n")
     bad = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
                           str(tmp_path / "b")], cwd=copy, text=True, capture_output=True,
-                         timeout=300)
+                         timeout=300, env=QUIET)
     assert bad.returncode != 0
     assert "no-such-heading" in bad.stderr
 

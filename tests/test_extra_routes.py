@@ -12,7 +12,7 @@ import time
 import aiohttp
 import pytest
 
-from conftest import make_settings
+from conftest import RAWDATA_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, build_zip, form, landed, read_object
 
 from ingest_server.rawdata import sign
@@ -175,7 +175,9 @@ async def test_get_raw_data_links_download_todays_emission_files(client, auth_he
                                        fields={}, filename="teacherspresent.zip",
                                        content_type="application/zip"))
     key = (await resp.json())["members"][0]["objects"]["valid"]
-    resp = await client.post("/api/ingestion/getRawData", headers=auth_headers,
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*RAWDATA_CLIENT, json=True))
+    puller = {"Authorization": f"Bearer {(await resp.json())['token']}"}  # the rawdata grant
+    resp = await client.post("/api/ingestion/getRawData", headers=puller,
                              json={"program_names": ["teacherspresent", "other"]})
     assert resp.status == 200
     body = await resp.json()

@@ -134,3 +134,19 @@ async def test_identical_concurrent_uploads_publish_once(client, auth_headers, s
         assert await conn.fetchval("SELECT count(*) FROM uploads WHERE status = 'uploaded'") == 8
     finally:
         await conn.close()
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 201, "tab\there"])
+async def test_a_malformed_key_is_refused_alike_on_file_and_json_routes(client, auth_headers,
+                                                                         bad):
+    """One check of the header for every upload route (was: an empty key passed as no key on
+    the JSON-row routes but was refused on the file routes); nothing is written."""
+    await register(client, auth_headers)
+    status, body = await upload(client, auth_headers, GOOD, extra_headers=key(bad))
+    assert (status, body["error"]["code"]) == (400, "invalid_idempotency_key"), body
+    resp = await client.post("/api/ingestion/event", headers=dict(auth_headers, **key(bad)), json={
+        "event_name": "teacherspresent", "program_name": "p",
+        "event": [{"date": "2024-01-01", "school_id": "S1", "teachers_present": 1}]})
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "invalid_idempotency_key"
+    assert await landed(client) == [] and await staged_left(client) == []

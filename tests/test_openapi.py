@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from openapi_spec_validator import validate
 
-from conftest import READ_ONLY_CLIENT, TEST_CLIENT, basic
+from conftest import RAWDATA_CLIENT, READ_ONLY_CLIENT, TEST_CLIENT, basic
 from ingest_helpers import SPEC, form, register, upload
 from ingest_server.web.openapi import build_document
 
@@ -235,9 +235,13 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
         vform.add_field("grammar", io.BytesIO(json.dumps(SPEC).encode()), filename="g.json")
         await check(await client.post(validate, headers=h, data=vform), "post", validate)
     raw_data = "/api/ingestion/getRawData"
-    links = await check(await client.post(raw_data, headers=h, json={
+    await check(await client.post(raw_data, headers=h, json={
+        "program_names": ["teacherspresent"]}), "post", raw_data)  # 403: no rawdata grant
+    puller = await (await client.get(jwt, headers=basic(*RAWDATA_CLIENT, json=True))).json()
+    pull = {"Authorization": f"Bearer {puller['token']}"}
+    links = await check(await client.post(raw_data, headers=pull, json={
         "program_names": ["teacherspresent"]}), "post", raw_data)
-    await check(await client.post(raw_data, headers=h, json={}), "post", raw_data)
+    await check(await client.post(raw_data, headers=pull, json={}), "post", raw_data)
     raw = "/api/ingestion/raw"
     [link] = links["data"][0]["urls"]
     await check(await client.get(link[link.index(raw):]), "get", raw)
@@ -245,11 +249,35 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
                                               "signature": "x"}), "get", raw)
 
     await _check_resumable(check, client, h)
+    await check_processing_routes(check, client, h)
 
     assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}
     exercised = {(p, m) for m, p, _ in check.seen}
     assert {(p, m) for p, ops in DOC["paths"].items() for m in ops} - exercised == {
         ("/api/openapi.json", "get"), ("/api/docs", "get"), ("/api/docs/{asset}", "get")}
+
+
+PROCESSING_ROUTES = [  # (method, documented path, a real path)
+    ("get", "/api/processing/grammars", "/api/processing/grammars"),
+    ("put", "/api/processing/grammars/dimensions/{dim}", "/api/processing/grammars/dimensions/d"),
+    ("get", "/api/processing/grammars/dimensions/{dim}", "/api/processing/grammars/dimensions/d"),
+    ("put", "/api/processing/grammars/events/{program}/{event}",
+     "/api/processing/grammars/events/p/e"),
+    ("get", "/api/processing/grammars/events/{program}/{event}",
+     "/api/processing/grammars/events/p/e"),
+    ("put", "/api/processing/programs/{program}", "/api/processing/programs/p"),
+    ("get", "/api/processing/programs/{program}", "/api/processing/programs/p"),
+    ("get", "/api/processing/uploads/{upload_id}/references",
+     "/api/processing/uploads/u/references"),
+]
+
+
+async def check_processing_routes(check: Checker, client, h: dict) -> None:
+    """Without processing.enabled each processing route is a documented 404 (their other
+    answers: tests/test_processing_api.py)."""
+    for method, path, real in PROCESSING_ROUTES:
+        body = await check(await client.request(method, real, headers=h, data=b"x"), method, path)
+        assert body["error"]["code"] == "processing_disabled"
 
 
 async def _check_resumable(check: Checker, client, h: dict) -> None:

@@ -203,3 +203,40 @@ async def test_disabled_processing_is_404(client, auth_headers):
     resp = await client.get("/api/processing/grammars", headers=auth_headers)
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "processing_disabled"
+
+
+async def test_answers_match_the_openapi_document(pclient, headers, clean_db):
+    from test_openapi import Checker
+    check = Checker()
+    dim = "/api/processing/grammars/dimensions/{dim}"
+    ev = "/api/processing/grammars/events/{program}/{event}"
+    prog = "/api/processing/programs/{program}"
+    text = "Index\nstring\ndistrict_id\n"
+    csv_h = {**headers, "Content-Type": "text/csv"}
+    await check(await pclient.put(dim.format(dim="district"), data=text, headers=csv_h),
+                "put", dim)
+    await check(await pclient.put(dim.format(dim="district"), data=text, headers=csv_h),
+                "put", dim)
+    await check(await pclient.put(dim.format(dim="x"), data="PK\nfloat\nx\n", headers=csv_h),
+                "put", dim)
+    await check(await pclient.put(dim.format(dim="district"), data="Index,\nstring,string\n"
+                                  "district_id,name\n", headers=csv_h), "put", dim)  # 409
+    await check(await pclient.put(dim.format(dim="x"), json={}, headers=headers), "put", dim)
+    await check(await pclient.get(dim.format(dim="district"), headers=headers), "get", dim)
+    await check(await pclient.get(dim.format(dim="nope"), headers=headers), "get", dim)
+    event = ",district,\n,district_id,\ndate,string,integer\ndate,district_id,n\n" \
+            "timeDimension,dimension,metric\n"
+    await check(await pclient.put(ev.format(program="p", event="e"), data=event,
+                                  headers=csv_h), "put", ev)
+    await check(await pclient.get(ev.format(program="p", event="e"), headers=headers),
+                "get", ev)
+    await check(await pclient.put(prog.format(program="p"), json={"namespace": "p"},
+                                  headers=headers), "put", prog)
+    await check(await pclient.put(prog.format(program="p"), json=[1], headers=headers),
+                "put", prog)
+    await check(await pclient.get(prog.format(program="p"), headers=headers), "get", prog)
+    await check(await pclient.get("/api/processing/grammars", headers=headers), "get",
+                "/api/processing/grammars")
+    refs = "/api/processing/uploads/{upload_id}/references"
+    await check(await pclient.get(refs.format(upload_id="nope"), headers=headers), "get", refs)
+    assert {s for _, _, s in check.seen} >= {"200", "201", "400", "404", "409", "415"}

@@ -267,3 +267,16 @@ async def test_unknown_references_grouped_by_dimension(pclient, headers, clean_d
     resp = await pclient.get(f"/api/processing/uploads/{body['upload_id']}/references",
                              headers=other)
     assert resp.status == 404
+
+
+async def test_key_files_are_built_by_the_load(pclient, headers, clean_db, proc_settings):  # noqa: F811
+    await setup_event(pclient, headers, ["S1", "S2"])
+    keys = proc_settings.path(proc_settings.server.state_dir) / "processing" / "keys"
+    built = sorted(p.name.split(".")[:2] == ["school", "school_id"] for p in keys.iterdir())
+    assert built.count(True) == 1  # the school load built the school_id files (no upload yet)
+    folder = next(p for p in keys.iterdir() if p.name.startswith("school.school_id."))
+    from ingest_server.processing.keys import KeyFiles, KeyIndex
+    index = KeyIndex(KeyFiles(base=str(folder / "k"), dimension="school", column="school_id",
+                              count=2))
+    assert index.contains("S1", "exact") and not index.contains("s1", "exact")
+    assert index.contains(" s1", "casefold") and index.near("s2 ") == "S2"

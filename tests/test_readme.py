@@ -188,6 +188,23 @@ def test_readme_first_upload_runs_as_written(serve, tmp_path):
                   *objects_of(storage, "ingestion_error", "teacherspresent"), "teacherspresent.csv")
 
 
+def test_resumable_block_runs_as_written(serve, tmp_path):
+    """docs/api.md's tus session with curl, in the walkthrough's shell (steps 1 and 2 before it):
+    a first PATCH of 100 bytes with its checksum, then the rest from the server's offset."""
+    walkthrough = code_blocks(readme_section("walkthrough"), "sh")
+    script = "\n".join([*walkthrough[:2], *code_blocks(readme_section("resumable"), "sh")])
+    done = run_bash(script, port=serve.port)
+    assert done.returncode == 0, done.stdout + done.stderr + serve.log()
+    assert "204 offset 100" in done.stdout  # the first PATCH
+    headers = done.stdout.lower()
+    assert "http/1.1 204" in headers and "upload-status: uploaded" in headers
+    upload_id = re.search(r"upload-id: (\S+)", headers).group(1)
+    assert f"content-location: /api/ingestion/uploads/{upload_id}" in headers
+    storage = tmp_path / "storage"
+    assert_landed(*objects_of(storage, "process_input", "teacherspresent-event"),
+                  *objects_of(storage, "ingestion_error", "teacherspresent"), "teacherspresent.csv")
+
+
 def test_cli_block_runs_as_written(serve, tmp_path):
     script = "\n".join(code_blocks(readme_section("cli"), "sh"))
     activate = ROOT / ".venv" / "bin" / "activate"

@@ -9,19 +9,20 @@ import io
 import zipfile
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from yarl import URL
 
-from conftest import JWT_SECRET, TEST_CLIENT, basic, make_settings, s3_settings
+from conftest import JWT_SECRET, RAWDATA_CLIENT as PULLER, TEST_CLIENT, basic, make_settings, \
+    s3_settings
 from ingest_helpers import SPEC, landed, read_object, register, upload
 from ingest_server.auth import hash_secret
 from ingest_server.web.app import create_app
-from ingest_server.web.appkeys import STORAGE
+from ingest_server.web.appkeys import SETTINGS, STORAGE
 
 OTHER = ("other-office", "other-office-secret-0123456789")
 ADMIN = ("auditor", "auditor-secret-0123456789abcdef")
-PULLER = ("state-instance", "state-instance-secret-0123456789")  # read + rawdata
 READER = ("reader", "reader-secret-0123456789abcdef")
 UPLOADS = "/api/ingestion/uploads"
 DATA = (b"date,school_id,teachers_present,remarks\r\n"
@@ -41,7 +42,6 @@ def clients(settings) -> list[dict]:
     return out + [
         {"id": OTHER[0], "secret_sha256": hash_secret(OTHER[1]), "scopes": ["ingest", "read"]},
         {"id": ADMIN[0], "secret_sha256": hash_secret(ADMIN[1]), "scopes": ["read", "admin"]},
-        {"id": PULLER[0], "secret_sha256": hash_secret(PULLER[1]), "scopes": ["read", "rawdata"]},
     ]
 
 
@@ -131,6 +131,37 @@ async def test_retracting_an_upload_retracts_its_duplicates_and_the_file_lands_a
     key = valid[0] if isinstance(valid, list) else valid
     assert await read_object(c, key) == VALID_ROWS
     assert third["upload_id"] in key
+
+
+async def test_retraction_racing_identical_uploads_leaves_no_record_without_its_data(
+        aiohttp_client, tmp_path, clean_db):
+    """The original retracted while 6 more copies of its bytes arrive at once: whatever the
+    order, every upload that ends `uploaded` has its data in storage (its own objects, or an
+    original that is still `uploaded`), and every retracted one's own objects are gone."""
+    c = await app(aiohttp_client, settings_for(tmp_path, clean_db))
+    h = await bearer(c, TEST_CLIENT)
+    await register(c, h)
+    _, first = await upload(c, h, DATA)
+    _, _ = await upload(c, h, DATA)  # a duplicate of it, to be retracted with it
+    results = await asyncio.gather(
+        c.delete(f"{UPLOADS}/{first['upload_id']}", headers=h),
+        *(upload(c, h, DATA) for _ in range(6)))
+    assert results[0].status == 200, await results[0].text()
+    stored = set(await landed(c))
+    listing = await (await c.get(UPLOADS, headers=h, params={"limit": "50"})).json()
+    records = {u["upload_id"]: u for u in listing["uploads"]}
+    assert len(records) == 8
+    for u in records.values():
+        original = records.get(u["objects"].get("duplicate_of"), u)
+        keys = {original["objects"]["valid"], original["objects"]["errors"]}
+        if u["status"] == "uploaded":
+            assert original["status"] == "uploaded" and keys <= stored, u
+            assert await read_object(c, original["objects"]["valid"]) == VALID_ROWS
+        else:
+            assert u["status"] == "retracted", u
+            if original is u:
+                assert not keys & stored, u
+    assert any(u["status"] == "uploaded" for u in records.values())
 
 
 async def test_retracting_a_duplicate_leaves_the_original(aiohttp_client, tmp_path, clean_db):
@@ -368,3 +399,63 @@ async def test_links_use_the_configured_public_url(aiohttp_client, tmp_path, cle
     assert status == 200, body
     assert body.count(b"https://ingest.example.org/base/api/ingestion/raw?key=") == 1
     assert b"evil" not in body
+
+
+async def test_migration_gives_each_existing_key_to_its_latest_upload(cqube_layout):
+    """Migration 081 on objects published before ownership was recorded: each key belongs to
+    the latest upload that wrote it, so a retraction of the earlier one spares it."""
+    c = cqube_layout
+    h = await bearer(c, TEST_CLIENT)
+    _, a1 = await upload(c, h, b"school_name,students\nFirst,1\n", fields=CQUBE_FORM)
+    _, a2 = await upload(c, h, b"school_name,students\nSecond,2\n", fields=CQUBE_FORM)
+    sql = (Path(__file__).parent.parent / "ingest_server" / "migrations" /
+           "081_object_owners.sql").read_text()
+    conn = await asyncpg.connect(c.app[SETTINGS].database.dsn)
+    try:  # as before the migration: no ownership recorded, no `replaced`
+        await conn.execute("TRUNCATE object_owners")
+        await conn.execute("UPDATE uploads SET replaced = NULL")
+        await conn.execute(sql)
+        owners = dict(await conn.fetch("SELECT key, upload_id FROM object_owners"))
+    finally:
+        await conn.close()
+    assert owners == {a2["objects"]["valid"]: a2["upload_id"]}
+    assert (await c.delete(f"{UPLOADS}/{a1['upload_id']}", headers=h)).status == 200
+    assert await read_object(c, a2["objects"]["valid"]) == [["school_name", "students"],
+                                                             ["'Second'", "2"]]
+
+
+async def test_when_the_replacing_upload_is_retracted_the_replaced_one_stays_without_it(
+        cqube_layout):
+    """A national ZIP sent twice on one day (the cqube layout: one emission file), then the later
+    one retracted: its object is gone, and the earlier upload neither offers a link to it
+    (getRawData) nor claims it back (410 object_replaced, not a 404 of a file it owned)."""
+    c = cqube_layout
+    h, pull = await bearer(c, TEST_CLIENT), await bearer(c, PULLER)
+
+    async def send(rows: bytes):
+        _, body = await upload(c, h, zipped("schools.csv", b"school_name,students\n" + rows),
+                               fields={}, path="/api/ingestion/national_programs",
+                               filename="schools.zip", content_type="application/zip")
+        assert body["status"] == "uploaded", body
+        return body
+
+    async def links():
+        resp = await c.post(RAW, json={"program_names": ["schools"]}, headers=pull)
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["data"][0]["urls"]
+
+    first = await send(b"First,1\n")
+    second = await send(b"Second,2\n")
+    [key] = second["objects"]["valid"]
+    assert first["objects"]["valid"] == [key]
+    [link] = await links()
+    async with aiohttp.ClientSession() as session, session.get(link) as got:  # S3 or us
+        assert got.status == 200 and b"'Second',2" in await got.read()
+    assert (await c.delete(f"{UPLOADS}/{second['upload_id']}", headers=h)).status == 200
+    assert key not in await landed(c)
+    assert await links() == []
+    resp = await c.get(f"{UPLOADS}/{first['upload_id']}/valid", headers=h,
+                       params={"member": "schools"})
+    body = await resp.json()
+    assert resp.status == 410 and body["error"]["code"] == "object_replaced", body
+    assert body["error"]["details"]["by_upload_id"] == second["upload_id"]

@@ -9,6 +9,8 @@ SIGKILL mid-stream. Then this release starts on the same database and storage.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 import os
 import subprocess
@@ -88,6 +90,7 @@ def empty_db(pg_dsn):
         yield dsn
 
 
+@pytest.mark.slow
 async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, old_code):
     dsn = empty_db
     (tmp_path / "plugins").mkdir()
@@ -199,6 +202,7 @@ def _same(before: dict, after: dict) -> bool:
     return {k: after.get(k) for k in before} == before
 
 
+@pytest.mark.slow
 async def test_a_database_of_a_newer_release_is_refused_in_one_line(tmp_path, empty_db):
     dsn = empty_db
     (tmp_path / "plugins").mkdir()
@@ -246,6 +250,10 @@ def test_versions_agree(tmp_path):
                                                f"{max(shipped)})\n")
     out = subprocess.run([bin_dir / "ingest", "--version"], capture_output=True, text=True)
     assert (out.returncode, out.stdout) == (0, f"ingest, version {declared}\n")
+    manifest = (Path(__file__).resolve().parent.parent / "deploy" / "k8s" / "deployment.yaml")
+    assert f"image: ingest-server:{declared} " in manifest.read_text()
+    changelog = (Path(__file__).resolve().parent.parent / "CHANGELOG.md").read_text()
+    assert f"\n## [{declared}] - " in changelog  # every release has its entry
 
 
 async def test_healthz_and_openapi_name_the_release(client):
@@ -267,6 +275,7 @@ def old_cluster(tmp_path_factory, pg_dsn, s3_server, old_code):
             c.stop()
 
 
+@pytest.mark.replicas
 async def test_rolling_upgrade_from_the_previous_release_under_load(old_cluster):
     """Three replicas of the previous release behind nginx; each in turn is stopped (SIGTERM)
     and started as this release while four clients keep uploading: the first one up migrates
@@ -317,6 +326,13 @@ async def test_rolling_upgrade_from_the_previous_release_under_load(old_cluster)
                 await check_landed(storage, case, body)
         finally:
             await storage.close()
+        # and this release serves every one of them, whichever release received it
+        for case, (_, body) in outcomes:
+            async with s.get(f"{cluster.url}/api/ingestion/uploads/{body['upload_id']}/valid",
+                             headers={"Authorization": f"Bearer {tok}"}) as r:
+                assert r.status == 200, await r.text()
+                text = (await r.read()).decode()
+            assert list(csv.reader(io.StringIO(text, newline=""))) == [COLUMNS] + case.valid
         rows = await sql(cluster.dsn, "SELECT max(version) AS v FROM schema_migrations")
         assert rows[0]["v"] == schema_version()
     print(f"\nrolling upgrade {PREVIOUS} -> {__version__}: {len(outcomes)} uploads, none failed")

@@ -84,6 +84,10 @@ class IngestClient:
     def processing_status(self) -> dict[str, Any]:
         return self._json(self._send("GET", "/api/processing/grammars", authed=True))
 
+    def rebuild_program(self, name: str) -> dict[str, Any]:
+        path = f"/api/processing/programs/{quote(name, safe='')}/rebuild"
+        return self._json(self._send("POST", path, authed=True))
+
     def upload_references(self, upload_id: str) -> dict[str, Any]:
         path = f"/api/processing/uploads/{quote(upload_id, safe='')}/references"
         return self._json(self._send("GET", path, authed=True))

@@ -175,3 +175,21 @@ def status(opts: Any, upload_id: str | None, as_json: bool) -> None:
                        f"{e['metric']}; {links}")
         for p in body["programs"]:
             click.echo(f"programme {p['name']} v{p['version']}: {p['body']}")
+
+
+@processing.command("rebuild")
+@click.argument("program")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's JSON answer.")
+@click.pass_obj
+def rebuild(opts: Any, program: str, as_json: bool) -> None:
+    """Rebuild PROGRAM's dataset tables from its landed, unretracted event uploads."""
+    try:
+        with opts.client() as client:
+            body = client.rebuild_program(program)
+    except ApiError as e:
+        raise CliError(f"processing rebuild failed: {e.message}") from None
+    if as_json:
+        print_json(body)
+    else:
+        click.echo(f"programme {body['program']}: {body['uploads']} upload(s) applied again to "
+                   f"{body['tables']} dataset table(s), {body['groups']} group(s)")

@@ -107,11 +107,13 @@ class GuardedPool:
         for task in list(self._starting):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        workers = list(self._busy)
+        busy, idle = list(self._busy), []
         while self._idle is not None and not self._idle.empty():
-            workers.append(self._idle.get_nowait())
+            idle.append(self._idle.get_nowait())
         self._idle, self._busy = None, set()
-        for worker in workers:
+        for worker in busy:  # still checking at shutdown: a pattern may not end for minutes
+            worker.kill()
+        for worker in idle:
             await asyncio.to_thread(worker.executor.shutdown, wait=True, cancel_futures=True)
 
     def _replace(self, worker: _Worker) -> None:

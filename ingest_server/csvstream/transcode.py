@@ -61,7 +61,7 @@ def resolve_encoding(encoding: str | None) -> str:
                          encoding=encoding) from None
     if info.name not in ALLOWED_ENCODINGS:
         raise BadRequest(f"encoding {encoding!r} is not accepted for data files (use one of "
-                         "utf-8, utf-16, latin-1, cp1252, ... see the README)",
+                         "utf-8, utf-16, latin-1, cp1252, ... listed in error.details.accepted)",
                          code="unknown_encoding", encoding=encoding,
                          accepted=sorted(ALLOWED_ENCODINGS))
     return info.name

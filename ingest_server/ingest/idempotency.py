@@ -20,16 +20,12 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable
 
-from ..errors import Conflict, IngestError
+from ..errors import Conflict, IdempotencyKeyReused, IngestError
 from .responses import response_body
 
 if TYPE_CHECKING:
     from ..uploads import UploadStore
     from .model import UploadRequest
-
-
-class IdempotencyKeyReused(IngestError):
-    status, code = 422, "idempotency_key_reused"
 
 
 def _digest(parts: Any) -> str:

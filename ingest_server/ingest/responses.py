@@ -56,6 +56,8 @@ def response_body(record: UploadRecord) -> dict[str, Any]:
         body["replaced"] = record["replaced"]
     if record.get("members") is not None:
         body["members"] = record["members"]
+    if record.get("processing") is not None:
+        body["processing"] = record["processing"]
     duplicate_of = (record["objects"] or {}).get("duplicate_of")
     if status == "uploaded" and duplicate_of:
         body["message"] = (f"duplicate of {duplicate_of}: the same file was landed already, "

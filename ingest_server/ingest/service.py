@@ -61,6 +61,10 @@ class IngestService:
                                                  self.storage.read)
             if done is not None:
                 body["processing"] = done
+            datasets = getattr(processing, "datasets", None)
+            if datasets is not None and await datasets.enqueue(body):
+                await datasets.run(body["upload_id"])  # failed: retried by the loop
+                body["processing"] = await self.uploads.processing_state(body["upload_id"])
         return body
 
     async def ingest_zip(self, req: UploadRequest, path: Path, size: int,

@@ -8,7 +8,8 @@ CREATE TABLE IF NOT EXISTS object_owners (
     client text
 );
 ALTER TABLE uploads ADD COLUMN IF NOT EXISTS replaced jsonb;
--- The objects published before this migration: each key to the latest upload that wrote it.
+-- The objects published before this migration: each key to the latest upload that wrote it (a
+-- retracted one too: its object is gone, and an earlier upload it replaced must not claim it).
 INSERT INTO object_owners (key, upload_id, client)
 SELECT DISTINCT ON (k.key) k.key, u.id, u.client
   FROM uploads u
@@ -18,7 +19,7 @@ SELECT DISTINCT ON (k.key) k.key, u.id, u.client
                   WHEN 'string' THEN jsonb_build_array(u.objects->p)
                   ELSE '[]'::jsonb END) AS key
          FROM unnest(ARRAY['valid', 'errors']) AS p) k
- WHERE u.status IN ('uploaded', 'retracting') AND NOT u.dry_run
+ WHERE u.status IN ('uploaded', 'retracting', 'retracted') AND NOT u.dry_run
    AND u.objects->>'duplicate_of' IS NULL
  ORDER BY k.key, u.finished_at DESC NULLS LAST
     ON CONFLICT (key) DO NOTHING;

@@ -22,8 +22,17 @@ from .keys import SUFFIXES, KeyFiles, sql_fold, sql_hash, sql_trim, write_fold_i
     write_sorted_hashes
 
 
-async def key_count(conn: asyncpg.Connection, dimension: str, column: str) -> int:
-    return await conn.fetchval(f"SELECT count({ident(column)}) FROM {dimension_table(dimension)}")
+async def key_state(conn: asyncpg.Connection, dimension: str, column: str) -> int | None:
+    """None when the column has no key at all; else a number that changes when rows are
+    written (PostgreSQL's insert/update/delete counters of the table): cheap on a table of
+    millions, unlike a count. (Loads through this service also change the generation by their
+    time; the counters catch writes made by others, once PostgreSQL has published them.)"""
+    table, key = dimension_table(dimension), ident(column)
+    if not await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} IS NOT NULL)"):
+        return None
+    return await conn.fetchval(
+        "SELECT coalesce(n_tup_ins + n_tup_upd + n_tup_del, 0) FROM pg_stat_user_tables "
+        "WHERE schemaname = 'dimensions' AND relname = $1", dimension.lower()) or 0
 
 
 async def key_files(conn: asyncpg.Connection, folder: Path, dimension: str, column: str,
@@ -59,7 +68,7 @@ async def _build(conn: asyncpg.Connection, work: Path, dimension: str, column: s
         text.unlink()
     csv_path = work / "fold.csv"
     await conn.copy_from_query(f"SELECT {sql_hash(sql_fold(key))} AS h, {key} FROM {table} "
-                               f"WHERE {key} IS NOT NULL ORDER BY 1, 2", output=str(csv_path),
+                               f"WHERE {key} IS NOT NULL ORDER BY 1", output=str(csv_path),
                                format="csv")
     await asyncio.to_thread(write_fold_index, csv_path, base)
     csv_path.unlink()

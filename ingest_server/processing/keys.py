@@ -30,6 +30,30 @@ ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _FOLD = str.maketrans(ASCII_UPPER, ASCII_UPPER.lower())
 BLANKS = " \t"
 SUFFIXES = (".exact", ".trim", ".fold", ".off", ".blob")
+# Each hash file has a directory (``<file>.dir``): for each value of a hash's top 16 bits, where
+# its run starts, so a lookup searches a bucket of about n/65536 hashes, not all n.
+BUCKETS = 1 << 16
+
+
+class _Directory:
+    """Counts hashes per bucket as sorted hashes stream by; written as n+1 start offsets."""
+
+    def __init__(self) -> None:
+        self.counts = array.array("Q", bytes(8 * BUCKETS))
+
+    def add(self, hashes: array.array) -> None:
+        counts = self.counts
+        for h in hashes:
+            counts[(h >> 48) + 32768] += 1  # signed top 16 bits → 0..65535, in sorted order
+
+    def write(self, path: str) -> None:
+        starts = array.array("Q", [0])
+        total = 0
+        for c in self.counts:
+            total += c
+            starts.append(total)
+        with open(path, "wb") as f:
+            starts.tofile(f)
 
 
 def key_hash(text: str) -> int:
@@ -62,6 +86,7 @@ def sql_fold(expr: str) -> str:
 def write_sorted_hashes(text_path: Path, out_path: Path) -> int:
     """PostgreSQL's COPY text output of sorted hashes, one a line → native int64 file."""
     n = 0
+    directory = _Directory()
     with open(text_path, "rb") as src, open(out_path, "wb") as out:
         while True:
             lines = src.readlines(1 << 20)
@@ -69,7 +94,9 @@ def write_sorted_hashes(text_path: Path, out_path: Path) -> int:
                 break
             arr = array.array("q", map(int, lines))
             arr.tofile(out)
+            directory.add(arr)
             n += len(arr)
+    directory.write(str(out_path) + ".dir")
     return n
 
 
@@ -78,6 +105,7 @@ def write_fold_index(csv_path: Path, base: Path) -> int:
     into ``.blob`` (the keys' UTF-8 bytes)."""
     n = 0
     offset = 0
+    directory = _Directory()
     with open(csv_path, newline="", encoding="utf-8") as src, \
             open(str(base) + ".fold", "wb") as fold, open(str(base) + ".off", "wb") as off, \
             open(str(base) + ".blob", "wb") as blob:
@@ -92,9 +120,12 @@ def write_fold_index(csv_path: Path, base: Path) -> int:
             if len(hashes) >= 65536:
                 hashes.tofile(fold)
                 offsets.tofile(off)
+                directory.add(hashes)
                 hashes, offsets = array.array("q"), array.array("Q")
         hashes.tofile(fold)
         offsets.tofile(off)
+        directory.add(hashes)
+    directory.write(str(base) + ".fold.dir")
     return n
 
 
@@ -109,9 +140,23 @@ def _mapped(path: str, typecode: str) -> Sequence[int]:
     return memoryview(mm).cast(typecode)
 
 
-def _has(arr: Sequence[int], h: int) -> bool:
-    i = bisect.bisect_left(arr, h)
-    return i < len(arr) and arr[i] == h
+class _Hashes:
+    """One mapped hash file and its directory."""
+
+    __slots__ = ("arr", "dir")
+
+    def __init__(self, path: str) -> None:
+        self.arr = _mapped(path, "q")
+        self.dir = _mapped(path + ".dir", "Q") if self.arr else ()
+
+    def find(self, h: int) -> int:
+        """The index of ``h``, or -1."""
+        if not self.arr:
+            return -1
+        b = (h >> 48) + 32768
+        lo, hi = self.dir[b], self.dir[b + 1]
+        i = bisect.bisect_left(self.arr, h, lo, hi)
+        return i if i < hi and self.arr[i] == h else -1
 
 
 @dataclass(frozen=True)
@@ -129,24 +174,23 @@ class KeyIndex:
 
     def __init__(self, files: KeyFiles) -> None:
         self.files = files
-        self.exact = _mapped(files.base + ".exact", "q")
-        self.trim = _mapped(files.base + ".trim", "q")
-        self.fold = _mapped(files.base + ".fold", "q")
+        self.exact = _Hashes(files.base + ".exact")
+        self.trim = _Hashes(files.base + ".trim")
+        self.fold = _Hashes(files.base + ".fold")
         self._off: Sequence[int] | None = None
         self._blob: mmap.mmap | None = None
 
     def contains(self, value: str, mode: str) -> bool:
         if mode == "exact":
-            return _has(self.exact, key_hash(value))
+            return self.exact.find(key_hash(value)) >= 0
         if mode == "trim":
-            return _has(self.trim, key_hash(trimmed(value)))
-        return _has(self.fold, key_hash(folded(value)))
+            return self.trim.find(key_hash(trimmed(value))) >= 0
+        return self.fold.find(key_hash(folded(value))) >= 0
 
     def near(self, value: str) -> str | None:
         """A key equal to ``value`` but for blanks around it or ASCII case, if there is one."""
-        h = key_hash(folded(value))
-        i = bisect.bisect_left(self.fold, h)
-        if i >= len(self.fold) or self.fold[i] != h:
+        i = self.fold.find(key_hash(folded(value)))
+        if i < 0:
             return None
         if self._off is None:
             self._off = _mapped(self.files.base + ".off", "Q")

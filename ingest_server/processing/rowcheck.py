@@ -41,37 +41,50 @@ class RowProcessing:
     def __init__(self, checks: ProcessingChecks, header: Sequence[str]) -> None:
         where = {name: i for i, name in enumerate(header)}
         self.mode = checks.key_match
-        self.keys = [(where[k.column], k.column, k.files, key_index(k.files), {})
-                     for k in checks.keys if k.column in where]
-        self.date = where.get(checks.date_column) if checks.date_column else None
-        self.date_column = checks.date_column
+        # (cell index, column, code, answers so far, how to answer a new value): every check is
+        # a dictionary lookup for a value seen lately, the slow path only for new values.
+        self.checks = [(where[k.column], k.column, "unknown_reference", {},
+                        self._key_lookup(k.files, key_index(k.files)))
+                       for k in checks.keys if k.column in where]
+        if checks.date_column in where:
+            self.checks.append((where[checks.date_column], checks.date_column, "invalid_date",
+                                {}, _date_problem))
+        self.width = 1 + max((c[0] for c in self.checks), default=-1)
 
     def check(self, row: list[str]) -> list[RowError]:
+        if len(row) < self.width:  # not reached for a row fitted to the header
+            return []
         errors: list[RowError] = []
-        for i, column, files, index, cache in self.keys:
-            if i >= len(row):
-                continue
+        for i, column, code, cache, answer in self.checks:
             value = row[i]
             found = cache.get(value)
             if found is None:
                 if len(cache) >= CACHE_SIZE:
                     cache.clear()
-                found = cache[value] = self._look_up(value, files, index)
-            if found:  # "" = known
-                errors.append((column, "unknown_reference", found))
-        if self.date is not None and self.date < len(row):
-            try:
-                parse_cqube_date(row[self.date])
-            except ValueError:
-                errors.append((self.date_column, "invalid_date",
-                               f"{row[self.date]!r} is not a date ({FORMATS})"))
+                found = cache[value] = answer(value)
+            if found:  # "" = fine
+                errors.append((column, code, found))
         return errors
 
-    def _look_up(self, value: str, files: KeyFiles, index) -> str:
-        if index.contains(value, self.mode):
-            return ""
-        message = f"no {files.dimension} {value!r} (dimensions.{files.dimension}.{files.column})"
-        near = index.near(value)
-        if near is not None:
-            message += f"; {near!r} exists"
-        return message
+    def _key_lookup(self, files: KeyFiles, index):
+        mode = self.mode
+
+        def answer(value: str) -> str:
+            if index.contains(value, mode):
+                return ""
+            message = (f"no {files.dimension} {value!r} "
+                       f"(dimensions.{files.dimension}.{files.column})")
+            near = index.near(value)
+            if near is not None:
+                message += f"; {near!r} exists"
+            return message
+
+        return answer
+
+
+def _date_problem(value: str) -> str:
+    try:
+        parse_cqube_date(value)
+    except ValueError:
+        return f"{value!r} is not a date ({FORMATS})"
+    return ""

@@ -19,7 +19,7 @@ from ..config import ProcessingConfig
 from ..db import db_errors, transaction
 from ..errors import FileRejected, IngestError
 from .cqube_schema import dimension_table
-from .keycache import key_count, key_files
+from .keycache import key_files, key_state
 from .loader import load_dimension
 from .references import unknown_references
 from .registry import GrammarRegistry
@@ -54,14 +54,10 @@ class ProcessingService:
                     dim = dims.get(col.dimension or "")
                     if dim is None or col.dimension_key is None:
                         continue  # registered links are checked; a dimension dropped since: skip
-                    count = await key_count(conn, dim.name, col.dimension_key)
-                    if count == 0:
+                    files = await self._key_files(conn, dim.name, col.dimension_key, loads)
+                    if files is None:
                         unloaded.append(dim.name)
                         continue
-                    load = (loads.get(dim.name) or {}).get("loaded_at", "none")
-                    generation = f"{_stamp(load)}-{count}"
-                    files = await key_files(conn, self.keys_dir, dim.name, col.dimension_key,
-                                            generation)
                     checks.append(KeyCheck(column=col.name, files=files))
         warnings = []
         if unloaded:
@@ -76,6 +72,32 @@ class ProcessingService:
         time_column = grammar.time_column
         return ProcessingChecks(keys=tuple(checks), key_match=self.config.key_match,
                                 date_column=time_column.name if time_column else None), warnings
+
+    async def _key_files(self, conn: asyncpg.Connection, dimension: str, column: str,
+                         loads: dict[str, Any]) -> Any:
+        """The key files of a dimension column as loaded now; None when it has no rows."""
+        state = await key_state(conn, dimension, column)
+        if state is None:
+            return None
+        load = (loads.get(dimension) or {}).get("loaded_at", "none")
+        return await key_files(conn, self.keys_dir, dimension, column,
+                               f"{_stamp(load)}-{state}")
+
+    async def _prebuild(self, dimension: str) -> None:
+        """After a load: the key files of every column events look up in this dimension, so
+        the next event upload does not wait for them (a million keys take seconds)."""
+        columns = set()
+        for stored in await self.registry.store.list_latest("event"):
+            g = await self.registry.event(stored.program, stored.name)
+            columns |= {c.dimension_key for c in (g.dimension_columns if g else ())
+                        if c.dimension == dimension and c.dimension_key}
+        if not columns:
+            return
+        loads = await self.registry.store.last_loads()
+        with db_errors():
+            async with self.pool.acquire() as conn:
+                for column in sorted(columns):
+                    await self._key_files(conn, dimension, column, loads)
 
     async def after_upload(self, kind: str, name: str, body: dict[str, Any],
                            read: Callable[[str], AsyncIterator[bytes]]) -> dict[str, Any] | None:
@@ -101,6 +123,10 @@ class ProcessingService:
             await self.registry.store.record_load(name, upload_id, 0, error)
             return {"status": "failed", "table": dimension_table(name), "error": error}
         await self.registry.store.record_load(name, upload_id, rows)
+        try:
+            await self._prebuild(name)
+        except (IngestError, OSError) as e:  # the next event upload builds them instead
+            log.warning("dimension %s: key files not built after the load: %s", name, e)
         return {"status": "loaded", "table": dimension_table(name), "rows": rows}
 
     async def upload_references(self, record: dict[str, Any],

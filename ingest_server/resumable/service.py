@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..aio import in_background
+from ..config import QuotasConfig
 from ..errors import (BadRequest, ChecksumMismatch, Conflict, DatabaseError, Gone, IngestError,
-                      Locked, NotFound, UploadTooLarge)
+                      InsufficientStorage, Locked, NotFound, RateLimited, UploadTooLarge)
 from ..csvstream.transcode import resolve_encoding
 from ..ingest.model import UploadRequest
 from ..ingest.service import IngestService
 from ..ingest.spool import spool
 from ..plugins import Registry
 from .staging import Staging
-from .store import ResumableStore
+from .store import Held, ResumableStore
 
 log = logging.getLogger("ingest_server.resumable")
 LEASE_S = 30.0  # a PATCH holds its upload this long, refreshed every third of it while it works
@@ -88,6 +89,26 @@ class Received:
             self.error = e
 
 
+def check_quota(quotas: QuotasConfig, held: Held, length: int, free: int | None) -> None:
+    """Refuse a new upload that would pass the client's quotas (``[quotas]``) or, on a disk,
+    whose bytes and those every open upload still has to send would not fit in its free space."""
+    limit = quotas.resumable_open_per_client
+    if limit and held.open >= limit:
+        raise RateLimited(f"this client already has {held.open} unfinished resumable uploads "
+                          f"(the limit is {limit}): finish or terminate one first",
+                          code="too_many_open_uploads", limit=limit)
+    limit = quotas.resumable_bytes_per_client
+    if limit and held.declared + length > limit:
+        raise UploadTooLarge(f"this client's unfinished resumable uploads would declare more than "
+                             f"{limit} bytes: finish or terminate one first",
+                             code="upload_quota_exceeded", limit=limit, declared=held.declared,
+                             requested=length)
+    if free is not None and held.outstanding + length > free:
+        raise InsufficientStorage("not enough free space to stage this upload with those "
+                                  "already under way", free_bytes=free,
+                                  outstanding=held.outstanding, requested=length)
+
+
 class ResumableService:
     def __init__(self, *, ingest: IngestService, store: ResumableStore, staging: Staging,
                  spool_dir: Path) -> None:
@@ -107,9 +128,15 @@ class ResumableService:
             resolve_encoding(req.encoding)
         if not req.program_type.archive:  # the same 404 the one-shot route gives
             await self.ingest.specs.latest(req.program_type.spec_kind, req.ingestion_name)
+        free = await self.staging.free_bytes()
+
+        async def admit(held: Held) -> None:
+            check_quota(self.settings.quotas, held, length, free)
+
         return await self.store.create(tus_id=uuid.uuid4().hex, client=req.client, length=length,
                                        request=request_to_json(req), metadata=metadata,
-                                       expire_s=self.settings.ingest.resumable_expire_s)
+                                       expire_s=self.settings.ingest.resumable_expire_s,
+                                       admit=admit)
 
     async def status(self, tus_id: str, client: str | None) -> dict[str, Any]:
         """The upload, or 404 (none, or another client's) / 410 (terminated or expired)."""
@@ -165,7 +192,8 @@ class ResumableService:
             await self.staging.delete(tus_id)
 
     async def expire(self) -> list[str]:
-        """Remove expired uploads (unfinished: their staged bytes too). Run by recovery."""
+        """Remove expired uploads (unfinished: their staged bytes too). Run at start-up and every
+        minute by the resumable view's background task (``web/views/resumable.py``)."""
         gone = []
         for row in await self.store.expired():
             await self.staging.delete(row["id"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from pathlib import Path
 from typing import Any, AsyncIterator, Protocol
 
@@ -48,6 +49,9 @@ class Staging(Protocol):
 
     async def delete(self, tus_id: str) -> None: ...
 
+    async def free_bytes(self) -> int | None:
+        """Bytes the staging area can still take; None when the backend does not say (S3)."""
+
 
 class LocalStaging:
     def __init__(self, root: Path) -> None:
@@ -55,6 +59,10 @@ class LocalStaging:
 
     def local_path(self, tus_id: str) -> Path:
         return self.staging / staged_name(tus_id) / "data"
+
+    async def free_bytes(self) -> int:
+        where = self.staging if self.staging.exists() else self.staging.parent
+        return (await asyncio.to_thread(shutil.disk_usage, where)).free
 
     async def append(self, tus_id: str, offset: int, chunks: AsyncIterator[bytes]) -> int:
         path = self.local_path(tus_id)
@@ -130,6 +138,9 @@ class S3Staging:
     def _key(self, tus_id: str, offset: int | None = None) -> str:
         base = f"{self.storage.prefix}{STAGING_DIR}/{staged_name(tus_id)}/"
         return base if offset is None else f"{base}{offset:020d}"
+
+    async def free_bytes(self) -> None:
+        return None  # an object store has no free space to ask about
 
     def local_path(self, tus_id: str) -> None:
         return None

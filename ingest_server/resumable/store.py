@@ -8,7 +8,8 @@ process simply runs out.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 
@@ -19,6 +20,12 @@ COLUMNS = ("id, client, length, upload_offset, request, metadata, status, upload
 SQL_CREATE = ("INSERT INTO resumable_uploads (id, client, length, request, metadata, expires_at) "
               "VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) "
               "RETURNING " + COLUMNS)
+# Under a per-client transaction lock, so two creations at once cannot both fit the last place.
+SQL_LOCK_CLIENT = "SELECT pg_advisory_xact_lock(hashtext($1))"
+SQL_HELD = ("SELECT count(*) FILTER (WHERE client IS NOT DISTINCT FROM $1) AS open, "
+            "coalesce(sum(length) FILTER (WHERE client IS NOT DISTINCT FROM $1), 0) AS declared, "
+            "coalesce(sum(length - upload_offset), 0) AS outstanding "
+            "FROM resumable_uploads WHERE status = 'receiving' AND expires_at >= now()")
 SQL_GET = ("SELECT " + COLUMNS + " FROM resumable_uploads "
            "WHERE id = $1 AND client IS NOT DISTINCT FROM $2")
 SQL_LEASE = ("UPDATE resumable_uploads SET lease_token = $3, "
@@ -40,6 +47,16 @@ SQL_EXPIRED = ("SELECT id, status FROM resumable_uploads WHERE expires_at < now(
 SQL_DELETE = "DELETE FROM resumable_uploads WHERE id = $1 AND expires_at < now()"
 
 
+@dataclass(frozen=True)
+class Held:
+    """Unfinished uploads at creation time: the client's count and declared bytes, and the bytes
+    every client still has to send (what staging must still take)."""
+
+    open: int
+    declared: int
+    outstanding: int
+
+
 def _row(r: asyncpg.Record | None) -> dict[str, Any] | None:
     return dict(r) if r is not None else None
 
@@ -50,9 +67,18 @@ class ResumableStore:
 
     @stored
     async def create(self, *, tus_id: str, client: str | None, length: int,
-                     request: dict[str, Any], metadata: str, expire_s: float) -> dict[str, Any]:
-        return _row(await self.pool.fetchrow(SQL_CREATE, tus_id, client, length, request,
-                                             metadata, float(expire_s)))
+                     request: dict[str, Any], metadata: str, expire_s: float,
+                     admit: Callable[[Held], Awaitable[None]] | None = None) -> dict[str, Any]:
+        """Insert the upload; ``admit`` sees what the client (and everyone) holds first and may
+        refuse, under a lock per client so concurrent creations are counted one by one."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if admit is not None:
+                await conn.execute(SQL_LOCK_CLIENT, f"tus-quota:{client}")
+                held = await conn.fetchrow(SQL_HELD, client)
+                await admit(Held(open=int(held["open"]), declared=int(held["declared"]),
+                                 outstanding=int(held["outstanding"])))
+            return _row(await conn.fetchrow(SQL_CREATE, tus_id, client, length, request,
+                                            metadata, float(expire_s)))
 
     @stored
     async def get(self, tus_id: str, client: str | None) -> dict[str, Any] | None:

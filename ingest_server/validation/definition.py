@@ -250,9 +250,20 @@ def uses_rule(schema: Any, rule: str) -> bool:
 
 
 def uses_patterns(schema: Any) -> bool:
-    """Whether checking rows runs a client's regular expression: Cerberus ``regex``, or the
-    ``pattern`` rule of a translated cQube spec (see ``csvstream.guarded``)."""
-    return uses_rule(schema, "regex") or uses_rule(schema, "pattern")
+    """Whether checking rows runs a client's regular expression: Cerberus ``regex``, the
+    ``pattern`` rule of a translated cQube spec, or ``format: regex`` (each cell compiled as
+    one) (see ``csvstream.guarded``)."""
+    return (uses_rule(schema, "regex") or uses_rule(schema, "pattern")
+            or _uses_value(schema, "format", "regex"))
+
+
+def _uses_value(schema: Any, rule: str, value: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return any((k == rule and v == value) or _uses_value(v, rule, value)
+                   for k, v in schema.items())
+    if isinstance(schema, (list, tuple)):
+        return any(_uses_value(v, rule, value) for v in schema)
+    return False
 
 
 def _check_regexes(field: str, rules: Any) -> None:

@@ -148,8 +148,3 @@ FORMATS: dict[str, Callable[[str], bool]] = {
     "json-pointer-uri-fragment": _matcher(_JSON_POINTER_FRAGMENT),
     "relative-json-pointer": _matcher(_RELATIVE_JSON_POINTER),
 }
-
-
-def check_format(name: str, value: object) -> bool:
-    """True when ``value`` satisfies format ``name`` (anything but text always does)."""
-    return not isinstance(value, str) or FORMATS[name](value)

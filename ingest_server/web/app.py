@@ -25,8 +25,10 @@ from ..csvstream import ChunkPool, InlineRunner
 from ..csvstream.guarded import GuardedPool
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import IngestService
+from ..processing.pipeline import attach_datasets
 from ..processing.setup import start_processing
 from ..specs import SpecStore
+from ..startup import plugins_dir as configured_plugins_dir
 from ..storage import make_storage
 from ..uploads import UploadStore
 from . import appkeys
@@ -50,7 +52,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.SETTINGS] = settings
     app[appkeys.DRAIN] = Drain()
     app.on_response_prepare.append(echo_request_id)
-    plugins_dir = _plugins_dir(settings)
+    plugins_dir = configured_plugins_dir(settings)
     # The same registry the in-process checks use: each plugin file is imported once per process.
     registry = load_registry(plugins_dir)
     app[appkeys.REGISTRY] = registry
@@ -73,11 +75,6 @@ def create_app(settings: Settings) -> web.Application:
                    rawdata, plugins, metrics, docs, console, processing):
         module.setup(app)
     return app
-
-
-def _plugins_dir(settings: Settings) -> str | None:
-    path = settings.path(settings.server.plugins_dir)
-    return str(path) if path.is_dir() else None
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -112,7 +109,12 @@ async def processing_ctx(app: web.Application) -> AsyncIterator[None]:
         app[appkeys.PROCESSING] = await start_processing(
             settings, service_pool=app[appkeys.POOL], processing_pool=pool,
             specs=app[appkeys.SPECS])
+        datasets = attach_datasets(app[appkeys.PROCESSING], service_pool=app[appkeys.POOL],
+                                   read=app[appkeys.STORAGE].read)
+        retries = asyncio.create_task(datasets.loop())  # retries, and jobs of dead instances
         yield
+        retries.cancel()
+        await asyncio.gather(retries, return_exceptions=True)
     finally:
         if own:
             await pool.close()

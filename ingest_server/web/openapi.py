@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
-from . import openapi_routes
+from . import openapi_processing, openapi_routes
 from .openapi_ops import (AUTH_ERRORS, DB_ERRORS, FILE_ERRORS, FORM_ERRORS, JSON, SERVER_ERRORS,
                           SPEC_BODY_ERRORS, STORAGE_ERRORS, UPLOAD_ERRORS, ZIP_ERRORS, Op, merge,
                           codes, json_body, param, path_param)
@@ -24,7 +24,8 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope
                404: "Not found", 408: "The request body stalled (limits.body_idle_timeout_s)",
                409: "Conflict", 413: "Too large", 415: "Unsupported media type",
                422: "Idempotency-Key used for another request",
-               429: "Too many failed attempts (see Retry-After)",
+               429: "Too many requests: failed logins, or a per-client quota ([quotas]; see "
+                    "Retry-After where waiting helps)",
                410: "Gone (retracted)",
                500: "Internal error (quote the request id)", 502: "Storage failed",
                503: "Database unavailable", 507: "Storage full",
@@ -33,6 +34,8 @@ STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope
 REQUEST_ID_HEADER = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
 
 
+# New versions of one spec by one client in 24 h (quotas.spec_versions_per_day).
+SPEC_QUOTA = codes("spec_version_quota")
 KIND = path_param("kind", "spec kind", SCHEMAS["SpecSummary"]["properties"]["kind"])
 UPLOAD_ID = path_param("id", "the upload id (`upload_id`)")
 UPLOAD_OPTIONS = [
@@ -94,24 +97,31 @@ OPERATIONS: list[Op] = [
        parameters=[KIND], body={"required": True, "content": {JSON: {"schema": ref("CqubeSpec")}}},
        responses={201: json_body(ref("SpecStored"), "a new version was stored"),
                   200: json_body(ref("SpecStored"), "identical to the latest version: unchanged")},
-       errors=merge(SPEC_BODY_ERRORS, DB_ERRORS)),
+       errors=merge(SPEC_BODY_ERRORS, SPEC_QUOTA, DB_ERRORS)),
     Op("put", "/api/specs/{kind}/{name}", "Register a native Cerberus schema", "specs", "spec",
        parameters=[KIND, path_param("name", "the spec name")],
        body={"required": True, "content": {JSON: {"schema": ref("CerberusSpec")}}},
        responses={201: json_body(ref("SpecStored"), "a new version was stored"),
                   200: json_body(ref("SpecStored"), "identical to the latest version: unchanged")},
-       errors=merge(SPEC_BODY_ERRORS, DB_ERRORS)),
+       errors=merge(SPEC_BODY_ERRORS, SPEC_QUOTA, DB_ERRORS)),
     Op("get", "/api/specs", "List specs (latest version of each)", "specs", "read",
        parameters=[param("kind", "query", "only this kind", KIND["schema"])],
        responses={200: json_body(ref("SpecList"), "the latest version of every spec")},
        errors=merge(codes("unknown_kind"), DB_ERRORS)),
-    Op("get", "/api/specs/{kind}/{name}", "One spec with all its versions", "specs", "read",
+    Op("get", "/api/specs/{kind}/{name}", "One spec and a page of its versions", "specs", "read",
        parameters=[KIND, path_param("name", "the spec name"),
-                   param("schemas", "query", "`true`: every version with its schema and body "
-                         "(to compare versions)", {"type": "string", "enum": ["true", "false"]})],
-       responses={200: json_body(ref("SpecVersions"), "the latest version in full, and every "
-                                 "version's summary (newest first)")},
-       errors=merge(codes("unknown_kind", "spec_not_found"), DB_ERRORS)),
+                   param("schemas", "query", "`true`: the versions of the page with their schema "
+                         "and body (to compare versions)",
+                         {"type": "string", "enum": ["true", "false"]}),
+                   param("limit", "query", "versions per page: 1-100, default 50; with "
+                         "`schemas=true` 1-5, default 5", {"type": "integer", "minimum": 1,
+                                                             "maximum": 100}),
+                   param("before", "query", "only versions older than this one (the previous "
+                         "page's `next_before`)", {"type": "integer", "minimum": 1})],
+       responses={200: json_body(ref("SpecVersions"), "the latest version in full, and one page "
+                                 "of versions (newest first); `next_before` for the next page, "
+                                 "null on the last")},
+       errors=merge(codes("unknown_kind", "spec_not_found", "invalid_field"), DB_ERRORS)),
     Op("post", "/api/specs/infer", "A spec draft from a sample file", "specs", "read",
        description="A CSV (any delimiter; a BOM's encoding, else UTF-8 or `encoding`) or a "
                    "workbook sample, multipart `file` and `kind` (optional `name`, `sheet`, "
@@ -208,7 +218,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the error file", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=merge(codes("member_required", "upload_not_found", "no_error_file",
-                           "member_not_found", "object_not_found", "upload_retracted"),
+                           "member_not_found", "object_not_found", "upload_retracted",
+                           "object_replaced"),
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/ingestion/uploads/{id}/valid", "The valid rows as written", "ingestion",
        "read", description="The valid-rows file, streamed from storage. A national ZIP has one "
@@ -217,7 +228,8 @@ OPERATIONS: list[Op] = [
        responses={200: {"description": "the valid rows", "content": {
            "text/csv": {"schema": {"type": "string"}}}}},
        errors=merge(codes("member_required", "upload_not_found", "no_valid_file",
-                           "member_not_found", "object_not_found", "upload_retracted"),
+                           "member_not_found", "object_not_found", "upload_retracted",
+                           "object_replaced"),
                      STORAGE_ERRORS, DB_ERRORS)),
     Op("get", "/api/plugins", "Loaded plugins, program types and Cerberus extensions", "service",
        "read", responses={200: json_body(ref("Plugins"), "what is loaded")}),
@@ -261,6 +273,7 @@ OPERATIONS: list[Op] = [
 # cQube's routes we added and the cqube profile's answers build on the helpers above.
 
 OPERATIONS += openapi_routes.OPERATIONS
+OPERATIONS += openapi_processing.OPERATIONS
 
 INFO_DESCRIPTION = """\
 Streams CSV and ZIP uploads, validates every row against Cerberus schemas, and lands valid and
@@ -318,7 +331,7 @@ def build_document() -> dict[str, Any]:
         "info": {"title": "ingest-server", "version": __version__,
                  "description": INFO_DESCRIPTION},
         "tags": [{"name": "auth"}, {"name": "specs"}, {"name": "ingestion"},
-                 {"name": "resumable"}, {"name": "service"}],
+                 {"name": "resumable"}, {"name": "processing"}, {"name": "service"}],
         "paths": paths,
         "components": {
             "schemas": {**SCHEMAS, **openapi_routes.SCHEMAS},

@@ -32,7 +32,12 @@ RESUMABLE_OPERATIONS = [
                    "`max_error_rate`, `encoding`, checked as the one-shot routes check their "
                    "form. Answers `Location` (the upload URL) and `Upload-Expires`. A body "
                    "(`application/offset+octet-stream`) is the first PATCH "
-                   "(creation-with-upload): the answers and codes of PATCH then apply too.",
+                   "(creation-with-upload): the answers and codes of PATCH then apply too. "
+                   "Per-client quotas (`[quotas]`): 429 `too_many_open_uploads` past "
+                   "`resumable_open_per_client` unfinished uploads, 413 `upload_quota_exceeded` "
+                   "past `resumable_bytes_per_client` declared bytes; on local storage 507 "
+                   "`insufficient_storage` when the bytes still to come of every open upload "
+                   "would not fit on the disk.",
        parameters=[TUS_RESUMABLE, param("Upload-Length", "header", "the file's size in bytes",
                                         {"type": "integer", "minimum": 0}, required=True),
                    param("Upload-Metadata", "header", "`key base64,key base64,...`")],
@@ -42,7 +47,9 @@ RESUMABLE_OPERATIONS = [
        errors=merge(FORM_ERRORS, codes("missing_header", "invalid_header", "invalid_metadata",
                                         "defer_length_unsupported", "spec_not_found",
                                         "unsupported_tus_version", "upload_too_large",
-                                        "unsupported_file_type", "unsupported_media_type"),
+                                        "unsupported_file_type", "unsupported_media_type",
+                                        "unknown_encoding", "too_many_open_uploads",
+                                        "upload_quota_exceeded", "insufficient_storage"),
                      PATCH_ERRORS, DB_ERRORS)),
     Op("options", RESUMABLE + "/{id}", "tus discovery (on an upload URL)", "resumable", None,
        parameters=[TUS_ID],

@@ -15,6 +15,13 @@ ROW_ERRORS = codes("invalid_json", "invalid_body", "missing_field", "invalid_fie
                    "upload_in_progress", "key_conflict", "body_too_large", "upload_too_large",
                    "worker_crashed", "plugin_error")
 
+JSON_BODY_LIMIT = ("At most `limits.max_json_bytes` bytes per body (default 16 MiB = 16777216): "
+                   "past it 413 `body_too_large`, the rest unread. The body is spooled to disk "
+                   "and read one row at a time, so a server holds about the body's size per "
+                   "request, never its parsed form; nesting deeper than 64 levels, `NaN`, "
+                   "`Infinity`, out-of-range numbers and lone surrogate escapes are 400 "
+                   "`invalid_json`.")
+
 SCHEMAS: dict[str, Any] = {
     "JsonRows": {
         "type": "object", "description": "`<kind>_name` (the spec name), `program_name` (output "
@@ -49,8 +56,9 @@ def _rows_op(kind: str) -> Op:
               description=f"cQube's JSON-row route: `{{\"{kind}_name\", \"program_name\"?, "
                           f"\"{kind}\": [{{col: value}}, …]}}`. The rows are checked like a CSV's "
                           "(same spec, same checks) and land under the same keys with the same "
-                          "upload record. Body at most `limits.max_json_bytes`.",
-              body={"required": True, "content": {JSON: {"schema": ref("JsonRows")}}},
+                          "upload record. " + JSON_BODY_LIMIT,
+              body={"required": True, "description": JSON_BODY_LIMIT,
+                    "content": {JSON: {"schema": ref("JsonRows")}}},
               parameters=[param("Idempotency-Key", "header", "repeat a request safely")],
               responses={200: json_body(ref("JsonRowsResult"), "the outcome")},
               errors=merge(ROW_ERRORS, STORAGE_ERRORS, DB_ERRORS))
@@ -74,13 +82,17 @@ OPERATIONS: list[Op] = [
        errors=codes("invalid_field", "missing_field", "invalid_spec", "not_multipart",
                      "bad_multipart", "too_many_parts", "upload_too_large")),
     Op("post", "/api/ingestion/getRawData", "Download links of today's emission files",
-       "ingestion", "read",
+       "ingestion", "rawdata",
        description="For each programme, links to the emission files national uploads landed "
-                   "today: presigned GET URLs on S3; on local storage signed links to "
-                   "`GET /api/ingestion/raw` valid for an hour.",
+                   "today, whichever client sent them: presigned GET URLs on S3; on local "
+                   "storage signed links to `GET /api/ingestion/raw` valid for an hour, built on "
+                   "`server.public_url` or else a plain `host[:port]` Host header (any other "
+                   "Host: 400 `invalid_host`). The `rawdata` scope is the one exception to "
+                   "per-client isolation, granted per client; in the cqube profile `read` is "
+                   "enough (cQube guards this route like its file-status).",
        body={"required": True, "content": {JSON: {"schema": ref("RawDataRequest")}}},
        responses={200: json_body(ref("RawData"), "the links per programme")},
-       errors=merge(codes("invalid_json", "invalid_field", "body_too_large"),
+       errors=merge(codes("invalid_json", "invalid_field", "body_too_large", "invalid_host"),
                      DB_ERRORS, STORAGE_ERRORS)),
     Op("get", "/api/ingestion/raw", "One emission file behind a signed link", "ingestion", None,
        description="The links `getRawData` gives on local storage: the HMAC signature of the key "

@@ -97,6 +97,14 @@ SCHEMAS: dict[str, Schema] = {
                        "duplicate_of": dict(STRING, description="the same bytes were landed "
                                             "by this earlier upload: its objects are shown")},
         "description": "published objects; null keys when nothing was written"},
+    "Replacement": closed({
+        "part": {"type": "string", "enum": ["valid", "errors"]}, "key": STRING,
+        "at": dict(STRING, format="date-time"),
+        "by_upload_id": dict(nullable(STRING), description="the replacing upload, when it is "
+                             "the same client's (another client's is not named)"),
+        "by_same_client": BOOLEAN,
+    }, required=["part", "key", "at", "by_upload_id", "by_same_client"],
+       description="One object of this upload that a later upload replaced."),
     "Member": closed({
         "name": STRING, "spec_version": nullable(INTEGER), "total_rows": COUNT,
         "valid_rows": COUNT, "invalid_rows": COUNT, "error_rate": NUMBER,
@@ -135,6 +143,10 @@ SCHEMAS: dict[str, Schema] = {
         "retracted_by": dict(nullable(STRING), description="the client id that retracted it"),
         "retract_error": dict(nullable({"type": "object"}), description="a retraction that did "
                               "not finish: `remaining` keys; retract again"),
+        "replaced": {"type": "array", "items": ref("Replacement"),
+                     "description": "storage.layout = \"cqube\": objects of this upload that a "
+                                    "later upload of the same name on the same day replaced "
+                                    "(downloads of them answer 410 `object_replaced`)"},
     }, required=["upload_id", "status", "message", "route", "filename", "ingestion_type",
                  "ingestion_name", "program_name", "spec_version", "dry_run", "bytes", "sha256",
                  "total_rows", "valid_rows", "invalid_rows", "objects", "errors_sample", "error",
@@ -180,10 +192,13 @@ SCHEMAS: dict[str, Schema] = {
     "SpecList": closed({"specs": {"type": "array", "items": ref("SpecSummary")}}),
     "SpecVersions": closed({"kind": SPEC_KIND, "name": STRING, "latest": ref("Spec"),
                             "versions": {"type": "array", "items": {"anyOf": [
-                                ref("SpecSummary"), ref("Spec")]}}}),
+                                ref("SpecSummary"), ref("Spec")]}},
+                            "next_before": nullable({"type": "integer", "description": "`before` "
+                                                     "of the next page; null on the last"})}),
     "ConsoleSettings": closed({
         "open_token_endpoint": dict(BOOLEAN, description="tokens without credentials (dev)"),
-        "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served")}),
+        "resumable": dict(BOOLEAN, description="`/api/ingestion/resumable` (tus) is served"),
+        "processing": dict(BOOLEAN, description="cQube processing (`/api/processing`) is on")}),
     "Health": closed({"status": {"const": "ok"}, "version": STRING, "schema_version": INTEGER}),
     "Ready": closed({"status": {"enum": ["ready", "not_ready", "draining"]},
                      "checks": closed({"database": STRING, "storage": STRING},

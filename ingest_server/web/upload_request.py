@@ -76,10 +76,7 @@ def upload_request(request: web.Request, form: Form, route: str) -> UploadReques
         raise BadRequest(f"program_name is required for ingestion_type '{pt.name}'",
                          code="missing_field", field="program_name")
     encoding = form.get("encoding", q) or None
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
-        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
-                         code="invalid_idempotency_key")
+    key = idempotency_key(request)
     return UploadRequest(program_type=pt, ingestion_name=name or "", program=program,
                          filename=form.filename, client=request[PRINCIPAL].client,
                          dry_run=_bool(form.get("dry_run", q), "dry_run"),
@@ -87,6 +84,16 @@ def upload_request(request: web.Request, form: Form, route: str) -> UploadReques
                          encoding=encoding, idempotency_key=key,
                          sheet=form.get("sheet", q) or None,
                          delimiter=parse_delimiter(form.get("delimiter", q)))
+
+
+def idempotency_key(request: web.Request) -> str | None:
+    """The request's Idempotency-Key (1-200 printable characters), None without the header. An
+    empty header is refused like any other bad key: the client meant to send one."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= 200 and key.isprintable()):
+        raise BadRequest("Idempotency-Key must be 1-200 printable characters",
+                         code="invalid_idempotency_key")
+    return key
 
 
 def check_extension(filename: str, pt: ProgramType) -> None:

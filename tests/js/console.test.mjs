@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { ApiError, apiError, describe, statusWords } from "../../ingest_server/web/console/api.js";
 import { errorRecords, parseCsv, splitErrors } from "../../ingest_server/web/console/csv.js";
 import { bytes, duration, plural } from "../../ingest_server/web/console/dom.js";
 import { csvTypes, specKindOf, specKinds } from "../../ingest_server/web/console/programs.js";
@@ -85,4 +86,28 @@ test("program types and spec kinds come from /api/plugins, event first", () => {
   assert.deepEqual(specKinds(plugins), ["event", "dataset", "dimension"]);
   assert.equal(specKindOf(types, "mid-day-meal"), "event");
   assert.deepEqual(csvTypes({}), []);
+});
+
+test("one conversion of error answers: the server's JSON error, else the status in words", () => {
+  const refused = apiError(400, { error: { code: "missing_column", message: "a column is missing",
+                                           details: { columns: ["school_id"] } } });
+  assert.ok(refused instanceof ApiError);
+  assert.deepEqual([refused.status, refused.code, refused.message, refused.details],
+                   [400, "missing_column", "a column is missing", { columns: ["school_id"] }]);
+  const proxy = apiError(413, null);  // a proxy's HTML page: no JSON body
+  assert.deepEqual([proxy.code, proxy.message], ["http_413", "The file is too large for this server."]);
+  assert.equal(apiError(418, { detail: "x" }).message, "The server answered with an error (HTTP 418).");
+  assert.deepEqual(statusWords(504), ["The server had a problem", "The server answered with an error (HTTP 504)."]);
+});
+
+test("describe puts an error in words: title from the one status table, details a person can act on", () => {
+  const err = apiError(400, { error: { code: "missing_column", message: "columns are missing",
+                                       details: { missing: ["a", "b"], request_id: "r1" } } });
+  assert.deepEqual(describe(err), { title: "The request was refused", lines: [
+    "Columns are missing.", "Missing: a, b.", "If you report this, quote request id r1."] });
+  assert.equal(describe(apiError(429, { error: { code: "rate_limited", message: "slow down",
+                                                 details: { retry_after_s: 2.5 } } })).lines[1],
+               "Try again in 3 seconds.");
+  assert.equal(describe(apiError(503, null)).title, "The server had a problem");
+  assert.deepEqual(describe(new Error("boom")), { title: "Something went wrong", lines: ["boom"] });
 });

@@ -30,25 +30,42 @@ export function authHeader() {
   return s ? { Authorization: `Bearer ${s.token}` } : {};
 }
 
-async function errorOf(resp) {
-  let body = null;
-  try { body = await resp.json(); } catch { /* not JSON: described by status below */ }
-  const err = body && body.error;
-  if (err && typeof err.message === "string") {
-    return new ApiError(resp.status, err.code, err.message, err.details);
-  }
-  return new ApiError(resp.status, "http_" + resp.status, statusWords(resp.status), {});
+// HTTP statuses in words, the one table: the title of an error box, and the text used when the
+// answer carries no message of its own (not JSON: a proxy's page, a dropped connection).
+const STATUS_WORDS = {
+  400: ["The request was refused", "The server refused the request."],
+  401: ["Please sign in", "You are not signed in, or your session has expired."],
+  403: ["Not allowed", "Your account is not allowed to do this."],
+  404: ["Not found", "Not found."],
+  408: ["Too slow", "The file stopped arriving; try again."],
+  409: ["Conflict", "This conflicts with the upload's current state."],
+  410: ["Gone", "It is no longer there."],
+  413: ["Too large", "The file is too large for this server."],
+  415: ["Wrong kind of file", "The server does not take this kind of file."],
+  429: ["Too many attempts", "Too many attempts; wait a moment and try again."],
+  502: ["The server had a problem", "The storage did not answer; try again in a moment."],
+  503: ["The server had a problem", "The server is busy or its database is down; try again in a moment."],
+};
+
+export function statusWords(status) {
+  return STATUS_WORDS[status] || [status >= 500 ? "The server had a problem" : "Error",
+                                  `The server answered with an error (HTTP ${status}).`];
 }
 
-function statusWords(status) {
-  return {
-    401: "You are not signed in, or your session has expired.",
-    403: "Your account is not allowed to do this.",
-    404: "Not found.",
-    413: "The file is too large for this server.",
-    502: "The storage did not answer; try again in a moment.",
-    503: "The server is busy or its database is down; try again in a moment.",
-  }[status] || `The server answered with an error (HTTP ${status}).`;
+// The one conversion of an error answer (fetch, XMLHttpRequest or tus alike): the server's JSON
+// error when there is one, else the status in words.
+export function apiError(status, body) {
+  const err = body && body.error;
+  if (err && typeof err.message === "string") {
+    return new ApiError(status, err.code, err.message, err.details);
+  }
+  return new ApiError(status, "http_" + status, statusWords(status)[1], {});
+}
+
+async function errorOf(resp) {
+  let body = null;
+  try { body = await resp.json(); } catch { /* not JSON: described by its status */ }
+  return apiError(resp.status, body);
 }
 
 // credentials "omit": no cookies, and no browser login prompt on a 401 with a Basic challenge.
@@ -74,8 +91,10 @@ export async function api(path, { method = "GET", body, headers = {}, raw = fals
 
 export const TOKEN_PATH = "/api/ingestion/generatejwt";
 
-function remember(client, answer) {
-  session.set({ client, token: answer.token, scope: answer.scope || "",
+// `client` is the token's subject, compared with an upload's `client` (may I retract it?);
+// `label` is only what the page shows.
+function remember(client, answer, label = client) {
+  session.set({ client, label, token: answer.token, scope: answer.scope || "",
                 expires_at: Date.now() + (answer.expires_in || 3600) * 1000 });
 }
 
@@ -86,9 +105,20 @@ export async function signIn(clientId, secret) {
   remember(clientId, answer);
 }
 
+// The token's subject (`sub`), as the server records it on uploads; null if unreadable.
+function subjectOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part + "=".repeat((4 - (part.length % 4)) % 4))).sub || null;
+  } catch {
+    return null;
+  }
+}
+
 export async function openSignIn() {
   const answer = await api(TOKEN_PATH);
-  remember("anonymous (open token endpoint)", answer);
+  const client = subjectOf(answer.token) || "anonymous";
+  remember(client, answer, `${client} (open token endpoint)`);
 }
 
 let settings = null;
@@ -103,6 +133,10 @@ async function serverSettings() {
     }
   }
   return settings;
+}
+
+export async function processingEnabled() {
+  return Boolean((await serverSettings()).processing);
 }
 
 export async function tokenEndpointIsOpen() {
@@ -154,11 +188,7 @@ export function describe(err) {
   if (Array.isArray(d.allowed)) lines.push(`Allowed: ${d.allowed.join(", ")}.`);
   if (d.retry_after_s) lines.push(`Try again in ${Math.ceil(d.retry_after_s)} seconds.`);
   if (d.request_id) lines.push(`If you report this, quote request id ${d.request_id}.`);
-  const title = {
-    400: "The request was refused", 401: "Please sign in", 403: "Not allowed",
-    404: "Not found", 409: "Conflict", 410: "Gone", 413: "Too large", 415: "Wrong kind of file",
-    429: "Too many attempts",
-  }[err.status] || (err.status >= 500 ? "The server had a problem" : "Error");
+  const title = statusWords(err.status)[0];
   return { title, lines: [sentence(err.message), ...lines] };
 }
 

@@ -18,7 +18,7 @@ const routes = [
 function showNav(signedIn) {
   document.getElementById("nav").hidden = !signedIn;
   const s = session.get();
-  document.getElementById("who").textContent = signedIn && s ? `Signed in as ${s.client}` : "";
+  document.getElementById("who").textContent = signedIn && s ? `Signed in as ${s.label || s.client}` : "";
   for (const a of document.querySelectorAll("#nav a")) {
     const href = a.getAttribute("href");
     const here = location.hash === href || location.hash.startsWith(href + "/") ||

@@ -5,6 +5,7 @@ import { announce, bytes, duration, field, h, mount, notice, plural, when } from
 import { errorRecords, parseCsv } from "./csv.js";
 import { counts, errorRows, verdictBox, warnings } from "./results.js";
 import { uploadAgain } from "./page-upload.js";
+import { unknownKeysSection } from "./processing.js";
 
 const MAX_SHOWN = 500;
 const MAX_LOADED = 20000; // more rejected rows than this: the table shows the sample, the file has all
@@ -102,6 +103,7 @@ export async function uploadDetailPage(id) {
     keys.length && !gone ? h("ul", { class: "keys", id: "objects" }, keys.map((k) => h("li", {}, h("code", {}, k))))
       : h("p", {}, gone ? "Deleted when the upload was retracted." : "None."),
     actions, dialog,
+    await unknownKeysSection(u),
     await rejectedSection(u, base, national, gone));
 }
 

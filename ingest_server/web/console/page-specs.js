@@ -1,6 +1,7 @@
 // Specs: browse, read the rules in words, compare versions, download an example header, register.
 import { api, describe, download, session } from "./api.js";
 import { announce, field, h, mount, notice, when } from "./dom.js";
+import { grammarsSection } from "./processing.js";
 import { specKinds } from "./programs.js";
 
 const TYPES = { string: "text", number: "number", float: "number", integer: "whole number",
@@ -54,6 +55,7 @@ export async function specsPage() {
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Specs" },
       h("table", { id: "specs-table" }, h("thead", {}, h("tr", {},
         ["Name", "Kind", "Version", "Registered", "By"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
+    await grammarsSection(),
     canRegister ? registerForm(kinds) : null);
 }
 
@@ -118,7 +120,11 @@ function markInText(text, name) {
 }
 
 export async function specPage(kind, name) {
-  const spec = await api(`/api/specs/${kind}/${encodeURIComponent(name)}?schemas=true`);
+  const path = `/api/specs/${kind}/${encodeURIComponent(name)}`;
+  // The server pages versions: the newest five come with their schemas (to compare); the list
+  // of versions is asked for as summaries when there are more.
+  const spec = await api(`${path}?schemas=true`);
+  const listed = spec.next_before === null ? spec.versions : (await api(`${path}?limit=100`)).versions;
   const latest = spec.latest;
   // The spec's own column order (kept by the server: jsonb alone would sort the keys).
   const order = latest.columns || Object.keys(latest.cerberus).sort((a, b) => a.localeCompare(b));
@@ -150,7 +156,8 @@ export async function specPage(kind, name) {
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Column"), h("th", { scope: "col" }, "Rules"))),
         h("tbody", {}, cols.map(([c, r]) => h("tr", {}, h("td", {}, h("code", {}, c)), h("td", {}, rulesInWords(r))))))),
     h("h2", {}, "Versions"),
-    h("ul", {}, versions.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    h("ul", { id: "versions" }, listed.map((v) => h("li", {}, `version ${v.version} · ${when(v.created_at)}` + (v.created_by ? ` · ${v.created_by}` : "")))),
+    spec.next_before === null ? null : h("p", { class: "hint" }, `The ${versions.length} newest versions can be compared.`),
     versions.length > 1 ? h("div", { class: "grid" }, field("Compare", older), field("with", newer)) : null,
     versions.length > 1 ? diffOut : null);
   if (versions.length > 1) showDiff();

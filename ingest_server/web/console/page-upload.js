@@ -1,5 +1,5 @@
 // Upload: kind, spec, programme, the file, options; progress with speed and time left; the answer.
-import { ApiError, api, authHeader, describe, resumableAvailable, session } from "./api.js";
+import { ApiError, api, apiError, authHeader, describe, resumableAvailable, session } from "./api.js";
 import { announce, bytes, duration, field, h, mount, notice } from "./dom.js";
 import { counts, errorTable, fileError, verdictBox, warnings } from "./results.js";
 import { csvTypes, specKindOf } from "./programs.js";
@@ -192,9 +192,7 @@ function send(file, zip, fields, progress, text) {
       let body = null;
       try { body = JSON.parse(xhr.responseText); } catch { /* described below */ }
       if (xhr.status >= 200 && xhr.status < 300 && body) { resolve(body); return; }
-      const err = body && body.error;
-      reject(new ApiError(xhr.status, err ? err.code : "http_" + xhr.status,
-                          err ? err.message : `The server answered HTTP ${xhr.status}.`, err ? err.details : {}));
+      reject(apiError(xhr.status, body));
     });
     xhr.addEventListener("error", () => reject(new ApiError(0, "network", "The connection was lost during the upload.", {})));
     xhr.send(body);
@@ -206,9 +204,7 @@ function tusError(err) {
   const res = err.originalResponse;
   let body = null;
   try { body = res ? JSON.parse(res.getBody()) : null; } catch { /* not JSON */ }
-  if (body && body.error) {
-    return new ApiError(res.getStatus(), body.error.code, body.error.message, body.error.details);
-  }
+  if (body && body.error) return apiError(res.getStatus(), body);
   return new ApiError(0, "resumable", "The resumable upload failed; choose the file again to resume it.", {});
 }
 

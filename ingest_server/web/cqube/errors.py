@@ -4,7 +4,8 @@
   a bad or expired token: 401;
 - a missing or unknown form field: 400 ``{"message": [<AJV error>]}``;
 - no file part: 400 ``{"message": "File is required"}``;
-- a method or path it does not serve: 404 ``Cannot GET /<path without the gateway prefix>``;
+- a method or path it does not serve: 404 ``Cannot GET /<path without the gateway prefix>``,
+  before any token check (Nest routes first, then its guard runs);
 - anything else: Nest's ``{"statusCode", "message", "error"}`` with our stable ``code`` and
   ``details`` beside them.
 """
@@ -89,6 +90,11 @@ async def cqube_errors_middleware(request: web.Request, handler: Handler) -> web
     cQube's gateway get cQube's bodies; everything else passes through untouched."""
     if not under_gateway(request.path):
         return await handler(request)
+    routing = getattr(request.match_info, "http_exception", None)
+    if routing is not None and routing.status in (404, 405):
+        # Nest routes before its guard runs: a method or path it lacks is 404 even without a
+        # token (the auth middleware, inside this one, would answer 403 first).
+        return cannot(request)
     try:
         return await handler(request)
     except IngestError as e:

@@ -67,7 +67,8 @@ async def console_settings(request: web.Request) -> web.Response:
     and whether resumable (tus) uploads are served."""
     paths = {getattr(r, "canonical", None) for r in request.app.router.resources()}
     body = {"open_token_endpoint": request.app[appkeys.SETTINGS].auth.open_token_endpoint,
-            "resumable": RESUMABLE_PATH in paths}
+            "resumable": RESUMABLE_PATH in paths,
+            "processing": request.app[appkeys.SETTINGS].processing.enabled}
     return web.json_response(body, headers=dict(SECURITY_HEADERS))
 
 

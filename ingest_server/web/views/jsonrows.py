@@ -2,20 +2,38 @@
 
 The rows go through the same upload lifecycle as a CSV (``IngestService.ingest_csv``): the same
 spec lookup, checks, object keys (whatever ``storage.layout``), record and idempotency. The body
-is JSON, so it is held in memory: it is bounded by ``limits.max_json_bytes`` (413 past it).
+is bounded by ``limits.max_json_bytes`` (413 past it, read no further), spooled to disk, and
+read in a thread a row at a time (``ingest.jsonrows``): never parsed whole, never on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+from typing import AsyncIterator
+
 from aiohttp import web
 
 from ...errors import BadRequest
-from ...ingest.jsonrows import ROUTES, csv_chunks, parse_body
+from ...ingest.jsonrows import ROUTES, csv_chunks, scan_body
 from ...ingest.model import UploadRequest
+from ...ingest.spool import spool
 from ...programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
-from .specs import read_json
+from ..upload_request import idempotency_key
+
+
+async def _body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
+    """The request body, refused with 413 past ``limit`` bytes without reading further."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large", status=413)
+    size = 0
+    while chunk := await request.content.read(256 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large",
+                             status=413)
+        yield chunk
 
 
 def _answer(kind: str, result: dict) -> dict:
@@ -36,21 +54,26 @@ def _handler(route: str):
     @requires("ingest")
     async def post_rows(request: web.Request) -> web.Response:
         settings = request.app[appkeys.SETTINGS]
-        data = parse_body(route, await read_json(request, settings.limits.max_json_bytes))
+        spool_dir = settings.path(settings.server.state_dir) / "spool"
+        body = await spool(_body(request, settings.limits.max_json_bytes), spool_dir)
+        try:
+            return await _ingest(request, body.path)
+        finally:
+            body.path.unlink(missing_ok=True)
+
+    async def _ingest(request: web.Request, path) -> web.Response:
+        data = await asyncio.to_thread(scan_body, route, path)
         safe_name(data.name, ROUTES[route][0])
         if data.program is not None:
             program_name(data.program)  # a safe name, and not a shared folder
         pt = request.app[appkeys.REGISTRY].program_type(ROUTES[route][2])
-        key = request.headers.get("Idempotency-Key") or None
-        if key is not None and not (len(key) <= 200 and key.isprintable()):
-            raise BadRequest("Idempotency-Key must be 1-200 printable characters",
-                             code="invalid_idempotency_key")
+        key = idempotency_key(request)
         req = UploadRequest(program_type=pt, ingestion_name=data.name, program=data.program,
                             filename=f"{data.name}.json", client=request[PRINCIPAL].client,
                             idempotency_key=key)
         service = request.app[appkeys.INGEST]
-        result = (await service.replay(req, csv_chunks(data))
-                  or await service.ingest_csv(req, csv_chunks(data)))
+        result = (await service.replay(req, csv_chunks(route, path, data))
+                  or await service.ingest_csv(req, csv_chunks(route, path, data)))
         return web.json_response(_answer(route, result))
 
     post_rows.__name__ = f"post_{route}_rows"

@@ -2,9 +2,7 @@
 
 from aiohttp import web
 
-from ...plugins import plugin_extensions
-from ...plugins import PluginError
-from ...validation import make_validator_class
+from ...plugins import check_extensions, plugin_extensions
 from .. import appkeys
 from ..middleware import requires
 
@@ -26,10 +24,5 @@ async def list_plugins(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    # Merge and check the plugins' Cerberus extensions now, so that a conflict or a bad name
-    # stops start-up like a plugin that fails to import, not the first upload.
-    try:
-        make_validator_class(plugin_extensions(app[appkeys.REGISTRY].plugins_dir))
-    except ValueError as e:
-        raise PluginError(f"a plugin's Cerberus extension is invalid: {e}") from None
+    check_extensions(app[appkeys.REGISTRY].plugins_dir)  # a bad extension stops the app here
     app.router.add_get("/api/plugins", list_plugins)

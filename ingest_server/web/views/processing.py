@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ...db import db_errors
 from ...errors import BadRequest, NotFound
 from ...processing.registry import program_json
 from ...processing.grammars import parse_program
@@ -77,6 +78,7 @@ async def put_event(request: web.Request) -> web.Response:
     text = await _read_csv(request)
     result = await service.registry.register_event(program, name, text,
                                                    created_by=request[PRINCIPAL].client)
+    await _datasets_created(service, program, result)
     return _answer(result, f"event grammar '{program}/{name}'")
 
 
@@ -87,6 +89,7 @@ async def put_program(request: web.Request) -> web.Response:
     body = await read_json(request)
     result = await service.registry.register_program(name, body,
                                                      created_by=request[PRINCIPAL].client)
+    await _datasets_created(service, name, result)
     return _answer(result, f"programme '{name}'")
 
 
@@ -127,8 +130,32 @@ async def get_program(request: web.Request) -> web.Response:
     name = request.match_info["program"]
     versions = await service.registry.get("program", "", name)
     program = parse_program(name, json_loads(versions[0].body.encode()))
+    datasets = getattr(service, "datasets", None)
+    extra = {"datasets": await datasets.status(name)} if datasets is not None else {}
     return web.json_response({"kind": "program", "name": name, **program_json(program),
-                              **_versions(versions)})
+                              **_versions(versions), **extra})
+
+
+async def _datasets_created(service: ProcessingService, program: str,
+                            result: dict[str, Any]) -> None:
+    """A registered event grammar or programme: its dataset tables and spec rows exist now."""
+    datasets = getattr(service, "datasets", None)
+    if datasets is not None:
+        with db_errors():
+            tables = await datasets.ensure_program(program)
+        result["datasets"] = [f"datasets.{t.physical}" for t in tables]
+
+
+@requires("spec")
+async def rebuild_program(request: web.Request) -> web.Response:
+    """Rebuild a programme's dataset tables from its landed valid files."""
+    service = _service(request)
+    name = request.match_info["program"]
+    await service.registry.get("program", "", name)  # 404 when not registered
+    datasets = getattr(service, "datasets", None)
+    with db_errors():
+        result = await datasets.rebuild(name)
+    return web.json_response(result)
 
 
 @requires("read")
@@ -158,4 +185,5 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/processing/grammars/events/{program}/{event}", get_event)
     app.router.add_put("/api/processing/programs/{program}", put_program)
     app.router.add_get("/api/processing/programs/{program}", get_program)
+    app.router.add_post("/api/processing/programs/{program}/rebuild", rebuild_program)
     app.router.add_get("/api/processing/uploads/{upload_id}/references", get_upload_references)

@@ -52,7 +52,8 @@ async def get_raw_data(request: web.Request) -> web.Response:
     settings = request.app[appkeys.SETTINGS]
     request[PRINCIPAL].require(rawdata_scope(settings.compat.profile))
     names = _program_names(await read_json(request))
-    found = await emission_keys(request.app[appkeys.POOL], names)
+    found = await emission_keys(request.app[appkeys.POOL], names,
+                                request.app[appkeys.SETTINGS].storage.timezone)
     data = [{"program_name": name, "urls": [await _url(request, k) for k in found[name]]}
             for name in names]
     return web.json_response({"code": 200, "data": data})

@@ -17,11 +17,14 @@ from ...templates.infer import infer_spec
 from ...workbook.sniff import HEAD_BYTES, sniff, zip_kind
 from ...validation import check_cerberus_schema, translate_cqube_spec
 from .. import appkeys
-from ..cqube import handler_for
+from ..cqube import handler_for, is_cqube
 from ..middleware import PRINCIPAL, requires
 from ..multipart import UploadForm, open_form
 
 MAX_SPEC_BYTES = 1024 * 1024
+# A page of versions: summaries are small; with their schema and body (up to MAX_SPEC_BYTES each,
+# more once translated) a page is kept to a few, so one answer stays a few MiB at most.
+PAGE = {False: (50, 100), True: (5, 5)}  # with_schema -> (default, most)
 
 
 async def read_json(request: web.Request, limit: int = MAX_SPEC_BYTES) -> Any:
@@ -54,7 +57,8 @@ async def _store(request: web.Request, *, kind: str, name: str, cerberus: dict, 
     principal = request[PRINCIPAL]
     spec, created = await request.app[appkeys.SPECS].register(
         kind=kind, name=name, cerberus=cerberus, source=source, source_format=source_format,
-        created_by=principal.client, columns=posted_columns(cerberus, source))
+        created_by=principal.client, columns=posted_columns(cerberus, source),
+        per_day=request.app[appkeys.SETTINGS].quotas.spec_versions_per_day)
     verb = "created" if created else "unchanged"
     body = {"message": f"{kind.capitalize()} spec '{name}' {verb} (version {spec.version})",
             "created": created, "spec": spec.to_json()}
@@ -97,14 +101,35 @@ async def list_specs(request: web.Request) -> web.Response:
     return web.json_response({"specs": [s.to_json(with_schema=False) for s in specs]})
 
 
+def _positive(request: web.Request, name: str, default: int | None, most: int) -> int | None:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= most):
+        raise BadRequest(f"{name} must be a whole number from 1 to {most}", code="invalid_field",
+                         field=name, most=most)
+    return int(value)
+
+
 @requires("read")
 async def get_spec(request: web.Request) -> web.Response:
+    """The latest version in full and one page of versions, newest first: ``limit`` of them
+    (``schemas=true``: with their schema and body, at most 5) older than ``before``;
+    ``next_before`` asks for the next page (null on the last)."""
     kind = _kind(request)
-    versions = await request.app[appkeys.SPECS].versions(kind, request.match_info["name"])
+    store = request.app[appkeys.SPECS]
     schemas = request.query.get("schemas", "").lower() in ("1", "true", "yes")  # console diffs
-    return web.json_response({"kind": kind, "name": versions[0].name,
-                              "latest": versions[0].to_json(),
-                              "versions": [v.to_json(with_schema=schemas) for v in versions]})
+    default, most = PAGE[schemas]
+    limit = _positive(request, "limit", default, most)
+    before = _positive(request, "before", None, 2**31 - 1)
+    latest = await store.latest(kind, request.match_info["name"])
+    versions = await store.versions(kind, latest.name, limit=limit + 1, before=before,
+                                    with_schema=schemas)
+    more = len(versions) > limit
+    versions = versions[:limit]
+    return web.json_response({"kind": kind, "name": latest.name, "latest": latest.to_json(),
+                              "versions": [v.to_json(with_schema=schemas) for v in versions],
+                              "next_before": versions[-1].version if more else None})
 
 
 @requires("read")
@@ -171,6 +196,10 @@ def _head(path) -> bytes:
 
 
 def setup(app: web.Application) -> None:
+    if is_cqube(app):  # cQube's spec service has /schedule beside /event, /dimension, /dataset
+        from ..cqube import schedule  # noqa: PLC0415 — only the cqube profile loads it
+
+        schedule.setup(app)
     app.router.add_post("/api/spec/{kind}", handler_for(app, "post_cqube_spec", post_cqube_spec))
     app.router.add_get("/api/specs", list_specs)
     app.router.add_post("/api/specs/infer", infer)

@@ -193,8 +193,9 @@ async def delete_upload(request: web.Request) -> web.Response:
     if "admin" not in principal.scopes:
         principal.require("ingest")
     record = await own_upload(request)
+    processing = request.app.get(appkeys.PROCESSING)
     done = await retract(request.app[appkeys.UPLOADS], request.app[appkeys.STORAGE], record,
-                         by=principal.client)
+                         by=principal.client, datasets=getattr(processing, "datasets", None))
     return web.json_response(response_body(done))
 
 

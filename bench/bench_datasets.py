@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Datasets (issue 24): the same event upload with and without the datasets step, same run.
+
+usage: INGEST_TEST_DSN=postgresql://postgres@127.0.0.1:5432/postgres \
+       bench/bench_datasets.py [--rows N] [--workers N]
+
+An 8-dimension event grammar of the §7 shape (district, block, cluster, school, schoolcategory,
+schoolmanagement, statecategory, grade; cQube time dimension: 32 tables), dimension tables loaded
+through the API, then one upload of N rows with processing.enabled but the datasets step off
+(baseline: referential checks included), and the same bytes again as a new upload with it on.
+Prints both wall times and the tables' row counts. Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from aiohttp.test_utils import TestClient, TestServer  # noqa: E402
+
+from conftest import TEST_CLIENT, basic, make_settings  # noqa: E402
+from ingest_helpers import form  # noqa: E402
+from processing_example import sch_att_grammar  # noqa: E402
+from testkit.accounts import fresh_database  # noqa: E402
+
+DIMS = [("district", "district_id", 30), ("block", "block_id", 300),
+        ("cluster", "cluster_id", 3000), ("school", "school_id", 20000),
+        ("schoolcategory", "schoolcategory_name", 5), ("schoolmanagement", "schoolmanagement_name", 4),
+        ("statecategory", "school_statecategory_name", 3), ("grade", "grade", 12)]
+
+
+def event_csv(rows: int, salt: int) -> bytes:
+    out = io.StringIO()
+    out.write("date," + ",".join(k for _, k, _ in DIMS) + ",teachers_marked_present\n")
+    for i in range(rows):
+        day = 1 + i % 28
+        keys = [f"{k[0].upper()}{i % n}" for _, k, n in DIMS]
+        out.write(f"{day:02d}/05/23," + ",".join(keys) + f",{(i + salt) % 40}\n")
+    return out.getvalue().encode()
+
+
+async def main(rows: int, workers: int, dsn: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = make_settings(Path(tmp), dsn, processing={"enabled": True},
+                                 ingest={"workers": workers, "parallel_min_bytes": 0},
+                                 limits={"max_upload_bytes": 2_000_000_000})
+        from ingest_server.web.app import create_app
+        from ingest_server.web import appkeys
+        app = create_app(settings)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        try:
+            resp = await client.get("/api/ingestion/generatejwt",
+                                    headers=basic(*TEST_CLIENT, json=True))
+            h = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+            csv_h = {**h, "Content-Type": "text/csv"}
+            for dim, key, n in DIMS:
+                await client.put(f"/api/processing/grammars/dimensions/{dim}",
+                                 data=f"PK\nstring\n{key}\n".encode(), headers=csv_h)
+                data = (key + "\n" + "".join(f"{key[0].upper()}{i}\n" for i in range(n))).encode()
+                r = await client.post("/api/ingestion/new_programs", headers=h, data=form(
+                    data, fields={"ingestion_type": "dimension", "ingestion_name": dim}))
+                assert r.status == 200, await r.text()
+            r = await client.put("/api/processing/programs/school-attendance", headers=h,
+                                 json={"namespace": "sch_att", "whitelisted": []})
+            assert r.status in (200, 201), await r.text()
+            r = await client.put(
+                "/api/processing/grammars/events/school-attendance/teacherspresent",
+                data=sch_att_grammar("teachers_marked_present").encode(), headers=csv_h)
+            assert r.status in (200, 201), await r.text()
+            service = app[appkeys.PROCESSING]
+            datasets = service.datasets
+            times = {}
+            for salt, (label, on) in enumerate((("without datasets", False),
+                                                ("with datasets", True),
+                                                ("without datasets (again)", False))):
+                body = event_csv(rows, salt)  # new bytes: not a duplicate of the last run
+                service.datasets = datasets if on else None
+                t = time.perf_counter()
+                r = await client.post("/api/ingestion/new_programs", headers=h, data=form(
+                    body,
+                    fields={"ingestion_type": "event", "ingestion_name": "teacherspresent",
+                            "program_name": "school-attendance"}, filename=f"{label}.csv"))
+                answer = await r.json()
+                times[label] = time.perf_counter() - t
+                assert r.status == 200 and answer["valid_rows"] == rows, answer
+                print(f"{label}: {times[label]:.1f} s  processing={answer.get('processing')}")
+            r = await client.get("/api/processing/programs/school-attendance", headers=h)
+            tables = (await r.json())["datasets"]["tables"]
+            print(f"{rows} rows, {len(tables)} tables, "
+                  f"{sum(t['rows'] for t in tables)} rows in them:")
+            for t in tables:
+                print(f"  {t['table']}: {t['rows']}")
+            base_t = (times["without datasets"] + times["without datasets (again)"]) / 2
+            print(f"ratio with/without: {times['with datasets'] / base_t:.2f}")
+        finally:
+            await client.close()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    with fresh_database(os.environ["INGEST_TEST_DSN"], "bench_datasets") as dsn:
+        asyncio.run(main(a.rows, a.workers, dsn))

@@ -1,0 +1,21 @@
+"""The markers `make test-fast` leaves out name real tests: a renamed module or test would
+otherwise quietly move a slow or browser test into the fast run."""
+
+import ast
+from pathlib import Path
+
+from conftest import MARKERS
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_marked_module_and_test_exists():
+    for key, marker in MARKERS.items():
+        assert marker in ("browser", "replicas", "slow"), key
+        module, _, test = key.partition("::")
+        path = TESTS / module
+        assert path.is_file(), key
+        if test:
+            names = {n.name for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+            assert test in names, key

@@ -1,0 +1,105 @@
+"""The console's processing views in a real browser against a real server process and the real
+PostgreSQL: the Specs page lists the grammars (dimension row counts and last load, event links),
+an upload's page groups its unknown keys by dimension; no console error anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+from console_browser import OFFICER, PageProblems, chromium_path, server_config, sign_in, \
+    token_of  # noqa: E402
+from processing_helpers import reset_processing  # noqa: E402
+from testkit.server_process import ServerProcess, free_port  # noqa: E402
+
+expect = playwright_api.expect
+
+
+@pytest.fixture(scope="module")
+def server(pg_dsn, tmp_path_factory):
+    asyncio.run(reset_processing(pg_dsn))
+    tmp = tmp_path_factory.mktemp("processing-console")
+    config = server_config(tmp, pg_dsn)
+    config.write_text(config.read_text() + "\n[processing]\nenabled = true\n")
+    proc = ServerProcess(config, free_port(), tmp / "server.log")
+    proc.start()
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture(scope="module")
+def upload_id(server):
+    """District loaded (2 rows), an event file with 3 rows of unknown districts."""
+    h = {"Authorization": f"Bearer {token_of(server, OFFICER)}"}
+    with httpx.Client(base_url=server.url, headers=h, timeout=30) as c:
+        r = c.put("/api/processing/grammars/dimensions/district",
+                  content=b"Index,\nstring,string\ndistrict_id,district_name\n",
+                  headers={"Content-Type": "text/csv"})
+        assert r.status_code in (200, 201), r.text
+        r = c.put("/api/processing/grammars/events/school-attendance/visits",
+                  content=b",district,\n,district_id,\ndate,string,integer\n"
+                          b"date,district_id,visits\ntimeDimension,dimension,metric\n",
+                  headers={"Content-Type": "text/csv"})
+        assert r.status_code in (200, 201), r.text
+        r = c.post("/api/ingestion/new_programs", data={
+            "ingestion_type": "dimension", "ingestion_name": "district"}, files={
+            "file": ("district.csv", b"district_id,district_name\nD1,One\nD2,Two\n", "text/csv")})
+        assert r.json()["processing"]["rows"] == 2, r.text
+        r = c.post("/api/ingestion/new_programs", data={
+            "ingestion_type": "event", "ingestion_name": "visits",
+            "program_name": "school-attendance"}, files={"file": ("visits.csv", (
+                b"date,district_id,visits\n01/05/23,D1,1\n01/05/23,D7,2\n01/05/23,D7,3\n"
+                b"01/05/23,D8,4\n"), "text/csv")})
+        body = r.json()
+        assert body["invalid_rows"] == 3, body
+        return body["upload_id"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    path = chromium_path()
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"], headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    pg = context.new_page()
+    pg.problems = PageProblems(pg)
+    yield pg
+    problems = pg.problems.errors
+    context.close()
+    assert problems == [], problems
+
+
+def cells(page, selector):
+    return page.locator(selector + " tbody tr").evaluate_all(
+        "rows => rows.map(r => [...r.cells].map(c => c.textContent))")
+
+
+def test_specs_page_lists_grammars(server, upload_id, page):
+    sign_in(page, server)
+    page.goto(server.url + "/#/specs")
+    expect(page.get_by_role("heading", name="cQube grammars")).to_be_visible()
+    dims = cells(page, "#dimensions-table")
+    assert len(dims) == 1 and dims[0][:3] == ["district", "district_id", "2"]
+    assert dims[0][3].endswith("(2 rows)")
+    assert cells(page, "#events-table") == [["school-attendance", "visits", "visits",
+                                             "district_id → district"]]
+
+
+def test_upload_page_groups_unknown_keys(server, upload_id, page):
+    sign_in(page, server)
+    page.goto(server.url + f"/#/uploads/{upload_id}")
+    expect(page.get_by_role("heading", name="Unknown keys by dimension")).to_be_visible()
+    assert cells(page, "#unknown-keys-table") == [["district", "district_id", "3", "2",
+                                                   "D7, D8"]]
