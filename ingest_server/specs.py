@@ -89,7 +89,7 @@ def _row_to_spec(r: asyncpg.Record) -> Spec:
     return Spec(kind=r["kind"], name=r["name"], version=r["version"], cerberus=r["cerberus"],
                 source=r["source"], source_format=r["source_format"], sha256=r["sha256"],
                 created_at=r["created_at"], created_by=r["created_by"],
-                columns=tuple(r["columns"]) if r["columns"] is not None else None)
+                columns=tuple(r["columns"]) if r.get("columns") is not None else None)
 
 
 COLUMNS = ("kind, name, version, cerberus, source, source_format, sha256, created_at, created_by, "
@@ -99,7 +99,7 @@ SQL_LATEST = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
 SQL_VERSIONS = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
                 "AND version < $3 ORDER BY version DESC LIMIT $4")
 SQL_SUMMARIES = ("SELECT kind, name, version, NULL::jsonb AS cerberus, NULL::jsonb AS source, "
-                 "source_format, sha256, created_at, created_by FROM specs "
+                 "source_format, sha256, created_at, created_by, columns FROM specs "
                  "WHERE kind = $1 AND name = $2 AND version < $3 ORDER BY version DESC LIMIT $4")
 # The versions one client made of one spec in the last day, and when the oldest leaves that day.
 SQL_RECENT = ("SELECT count(*) AS n, extract(epoch FROM min(created_at) + interval '1 day' - now()) "
