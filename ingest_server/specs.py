@@ -92,7 +92,7 @@ def _row_to_spec(r: asyncpg.Record) -> Spec:
     return Spec(kind=r["kind"], name=r["name"], version=r["version"], cerberus=r["cerberus"],
                 source=r["source"], source_format=r["source_format"], sha256=r["sha256"],
                 created_at=r["created_at"], created_by=r["created_by"],
-                columns=tuple(r["columns"]) if r["columns"] is not None else None)
+                columns=tuple(r["columns"]) if r.get("columns") is not None else None)
 
 
 COLUMNS = ("kind, name, version, cerberus, source, source_format, sha256, created_at, created_by, "

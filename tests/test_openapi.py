@@ -268,6 +268,7 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
 
     await _check_resumable(check, client, h)
     await check_processing_routes(check, client, h)
+    await _check_spec_files(check, client, h)
 
     assert {s for _, _, s in check.seen} >= {"200", "201", "400", "401", "403", "404", "415"}
     exercised = {(p, m) for m, p, _ in check.seen}
@@ -297,6 +298,24 @@ async def check_processing_routes(check: Checker, client, h: dict) -> None:
     for method, path, real in PROCESSING_ROUTES:
         body = await check(await client.request(method, real, headers=h, data=b"x"), method, path)
         assert body["error"]["code"] == "processing_disabled"
+
+
+async def _check_spec_files(check: Checker, client, h: dict) -> None:
+    """Templates and spec inference (issue 25): their answers and refusals."""
+    template = "/api/specs/{kind}/{name}/template"
+    for fmt in ("csv", "xlsx"):
+        body = await check(await client.get("/api/specs/event/teacherspresent/template",
+                                            headers=h, params={"format": fmt}), "get", template)
+        assert body[:4] == (b"date" if fmt == "csv" else b"PK\x03\x04")
+    await check(await client.get("/api/specs/event/nope/template", headers=h), "get", template)
+    await check(await client.get("/api/specs/event/teacherspresent/template", headers=h,
+                                 params={"format": "pdf"}), "get", template)
+    infer = "/api/specs/infer"
+    for kind in ("event", "nope"):
+        form = aiohttp.FormData()
+        form.add_field("kind", kind)
+        form.add_field("file", io.BytesIO(b"a,b\r\n1,x\r\n2,y\r\n"), filename="s.csv")
+        await check(await client.post(infer, headers=h, data=form), "post", infer)
 
 
 async def _check_resumable(check: Checker, client, h: dict) -> None:
