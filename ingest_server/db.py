@@ -263,6 +263,20 @@ async def _applied(conn: asyncpg.Connection) -> dict[int, str | None]:
             for r in await conn.fetch("SELECT version, release FROM schema_migrations")}
 
 
+# The tables that earlier releases' servers write while a newer one migrates (a rolling upgrade).
+# A migration that first takes a weaker lock on one of them (an UPDATE, a CREATE INDEX) and later a
+# stronger one (ALTER TABLE) deadlocks with a running server's transaction that read the table and
+# then writes it. Taking the strongest lock first, before any statement, leaves nothing to upgrade:
+# the servers wait for the migration (a few seconds at most) instead of one side being aborted.
+async def _lock_busy_tables(conn: asyncpg.Connection) -> None:
+    """``uploads`` and ``specs``: the tables that migrations alter and that earlier releases'
+    servers use on every upload during a rolling upgrade; always locked in this order."""
+    if await conn.fetchval("SELECT to_regclass('uploads') IS NOT NULL"):
+        await conn.execute("LOCK TABLE uploads IN ACCESS EXCLUSIVE MODE")
+    if await conn.fetchval("SELECT to_regclass('specs') IS NOT NULL"):
+        await conn.execute("LOCK TABLE specs IN ACCESS EXCLUSIVE MODE")
+
+
 async def migrate(pool: asyncpg.Pool) -> list[str]:
     """Apply the migrations not applied yet; returns the names applied now (idempotent).
 
@@ -283,9 +297,10 @@ async def migrate(pool: asyncpg.Pool) -> list[str]:
                     version integer PRIMARY KEY, name text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now())""")
             await conn.execute("ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS release text")
-            for version, name, sql in migration_files():
-                if version in done:
-                    continue
+            pending = [m for m in migration_files() if m[0] not in done]
+            if pending:
+                await _lock_busy_tables(conn)
+            for version, name, sql in pending:
                 await conn.execute(sql)
                 await conn.execute("INSERT INTO schema_migrations (version, name, release) "
                                    "VALUES ($1, $2, $3)", version, name, __version__)

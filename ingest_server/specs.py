@@ -48,7 +48,10 @@ class Spec:
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "created_by": self.created_by,
         }
-        out["columns"] = ordered_columns(self)
+        # A page of version summaries is read without the schema: an old version's order is
+        # then unknown (null) rather than guessed.
+        known = self.columns is not None or self.cerberus is not None
+        out["columns"] = ordered_columns(self) if known else None
         if with_schema:
             out["cerberus"] = self.cerberus
             out["source"] = self.source
@@ -98,7 +101,11 @@ SQL_LATEST = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
               "ORDER BY version DESC LIMIT 1")
 SQL_VERSIONS = ("SELECT " + COLUMNS + " FROM specs WHERE kind = $1 AND name = $2 "
                 "AND version < $3 ORDER BY version DESC LIMIT $4")
-SQL_SUMMARIES = ("SELECT kind, name, version, NULL::jsonb AS cerberus, NULL::jsonb AS source, "
+# Summaries leave the schema and body out (the bulk of a wide spec), except for versions stored
+# before their column order was (migration 120): ordered_columns works it out from them.
+SQL_SUMMARIES = ("SELECT kind, name, version, "
+                 "CASE WHEN columns IS NULL THEN cerberus END AS cerberus, "
+                 "CASE WHEN columns IS NULL THEN source END AS source, "
                  "source_format, sha256, created_at, created_by, columns FROM specs "
                  "WHERE kind = $1 AND name = $2 AND version < $3 ORDER BY version DESC LIMIT $4")
 # The versions one client made of one spec in the last day, and when the oldest leaves that day.

@@ -248,6 +248,24 @@ async def test_real_answers_match_their_documented_schemas(client, auth_headers)
     await check(await client.get(raw, params={"key": "a.csv", "expires": "1",
                                               "signature": "x"}), "get", raw)
 
+    template = "/api/specs/{kind}/{name}/template"
+    spec_csv = await check(await client.get("/api/specs/event/teacherspresent/template",
+                                            headers=h), "get", template)
+    assert spec_csv.decode().splitlines()[0].split(",") == list(SPEC["input"]["properties"])
+    xlsx = await check(await client.get("/api/specs/event/teacherspresent/template",
+                                        params={"format": "xlsx"}, headers=h), "get", template)
+    assert xlsx[:2] == b"PK"  # a zip container: the workbook
+    await check(await client.get("/api/specs/event/teacherspresent/template",
+                                 params={"format": "pdf"}, headers=h), "get", template)
+    await check(await client.get("/api/specs/event/missing/template", headers=h), "get", template)
+    infer = "/api/specs/infer"
+    iform = aiohttp.FormData()
+    iform.add_field("kind", "event")
+    iform.add_field("file", io.BytesIO(GOOD), filename="sample.csv")
+    draft = await check(await client.post(infer, headers=h, data=iform), "post", infer)
+    assert set(draft["spec"]["input"]["properties"]) == set(GOOD.decode().splitlines()[0].split(","))
+    await check(await client.post(infer, headers=h, data=b"plain"), "post", infer)
+
     await _check_resumable(check, client, h)
     await check_processing_routes(check, client, h)
     await _check_spec_files(check, client, h)
@@ -268,6 +286,7 @@ PROCESSING_ROUTES = [  # (method, documented path, a real path)
      "/api/processing/grammars/events/p/e"),
     ("put", "/api/processing/programs/{program}", "/api/processing/programs/p"),
     ("get", "/api/processing/programs/{program}", "/api/processing/programs/p"),
+    ("post", "/api/processing/programs/{program}/rebuild", "/api/processing/programs/p/rebuild"),
     ("get", "/api/processing/uploads/{upload_id}/references",
      "/api/processing/uploads/u/references"),
 ]

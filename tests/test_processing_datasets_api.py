@@ -93,6 +93,20 @@ async def test_upload_processed_visible_retracted_rebuilt(pclient, headers, clea
     assert second["processing"]["status"] == "done"
     assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (3, 17, 17 / 3),
                                              (D(2023, 5, 8), "D2"): (2, 12, 6)}
+    # cQube's native file-status carries the processing state too
+    resp = await pclient.get("/api/ingestion/file-status", headers=headers,
+                             params={"filename": "data.csv", "ingestion_type": "event"})
+    status_body = await resp.json()
+    assert resp.status == 200 and status_body["upload_id"] == second["upload_id"]
+    assert status_body["processing"]["status"] == "done"
+    # one row: one group in each of the 12 tables
+    assert status_body["processing"]["groups"] == second["processing"]["groups"] == 12
+    # the same bytes again: a duplicate lands nothing new, so nothing is added
+    status, dup = await upload(pclient, headers, "event", "students",
+                               rows_csv(HEADER, second_rows))
+    assert dup["objects"]["duplicate_of"] == second["upload_id"] and "processing" not in dup
+    assert await district_daily(clean_db) == {(D(2023, 5, 1), "D1"): (3, 17, 17 / 3),
+                                             (D(2023, 5, 8), "D2"): (2, 12, 6)}
     resp = await pclient.get("/api/processing/programs/school-attendance", headers=headers)
     info = (await resp.json())["datasets"]
     counts = {t["table"]: t["rows"] for t in info["tables"]}

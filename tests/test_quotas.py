@@ -155,6 +155,19 @@ async def test_versions_listing_is_paged_and_bounded(aiohttp_client, tmp_path, c
     summaries = await page("")
     assert [v["version"] for v in summaries["versions"]] == list(range(12, 0, -1))
     assert all("cerberus" not in v for v in summaries["versions"])
+    by_version = {v["version"]: v for v in [*first["versions"], *second["versions"],
+                                           *last["versions"]]}
+    assert {v["version"]: v["columns"] for v in summaries["versions"]} == \
+        {n: v["columns"] for n, v in by_version.items()}
+    # Versions stored before their column order was kept (migration 120) list the same columns.
+    await sql(clean_db, "UPDATE specs SET columns = NULL WHERE version <= 2")
+    old = (await page("?before=3"))["versions"]
+    full = (await page("?schemas=true&before=3"))["versions"]
+    assert [(v["version"], v["columns"]) for v in old] == \
+        [(v["version"], v["columns"]) for v in full]
+    assert old[0]["columns"][:3] == ["date", "school_id", "teachers_present"]  # required first
+    assert sorted(old[0]["columns"]) == sorted(by_version[2]["columns"])
+    assert all("cerberus" not in v for v in old)
     assert [v["version"] for v in (await page("?limit=2&before=5"))["versions"]] == [4, 3]
     for bad in ("?limit=0", "?limit=101", "?schemas=true&limit=6", "?before=x", "?limit=1e3"):
         r = await c.get(path + bad, headers=mine)

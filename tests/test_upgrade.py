@@ -197,9 +197,16 @@ async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, ol
     assert "applied migration" not in again.log_path.read_text()
 
 
-def _same(before: dict, after: dict) -> bool:
-    """Every field the earlier release answered is answered alike (new fields may be added)."""
-    return {k: after.get(k) for k in before} == before
+def _same(before, after) -> bool:
+    """Every field the earlier release answered is answered alike, at every depth (new fields
+    may be added to any object)."""
+    if isinstance(before, dict):
+        return isinstance(after, dict) and all(k in after and _same(v, after[k])
+                                               for k, v in before.items())
+    if isinstance(before, list):
+        return (isinstance(after, list) and len(before) == len(after)
+                and all(_same(b, a) for b, a in zip(before, after)))
+    return before == after
 
 
 @pytest.mark.slow

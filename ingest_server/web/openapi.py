@@ -140,7 +140,7 @@ OPERATIONS: list[Op] = [
        errors=merge(codes("unknown_kind", "invalid_name", "not_text", "not_a_csv",
                           "empty_file", "sheet_required", "sheet_not_found",
                           "workbook_unreadable", "missing_file", "invalid_field",
-                          "invalid_spec"), DB_ERRORS)),
+                          "invalid_spec", "not_multipart"), DB_ERRORS)),
     Op("get", "/api/specs/{kind}/{name}/template", "The file to fill in for a spec", "specs",
        "read", description="The spec's header in its own column order, as CSV or as an .xlsx "
                            "workbook (a `data` sheet with a number or date format per column "
