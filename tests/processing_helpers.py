@@ -31,6 +31,19 @@ async def proc_settings(tmp_path, clean_db):
     return make_settings(tmp_path, clean_db, processing={"enabled": True})
 
 
+@pytest.fixture
+async def pclient(aiohttp_client, proc_settings):
+    from ingest_server.web.app import create_app
+    return await aiohttp_client(create_app(proc_settings))
+
+
+@pytest.fixture
+async def headers(pclient):
+    from conftest import TEST_CLIENT, basic
+    resp = await pclient.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
+    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
+
+
 async def put_dimension(client, headers, name, text, **params):
     resp = await client.put(f"/api/processing/grammars/dimensions/{name}", data=text.encode(),
                             headers={**headers, **CSV}, params=params)

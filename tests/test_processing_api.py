@@ -5,21 +5,8 @@ import json
 
 import pytest
 
-from processing_helpers import (CSV, VSK, fetch, proc_settings, put_dimension,  # noqa: F401
+from processing_helpers import (CSV, VSK, fetch, headers, pclient, proc_settings, put_dimension,  # noqa: F401
                                 put_event)
-
-
-@pytest.fixture
-async def pclient(aiohttp_client, proc_settings):  # noqa: F811
-    from ingest_server.web.app import create_app
-    return await aiohttp_client(create_app(proc_settings))
-
-
-@pytest.fixture
-async def headers(pclient):
-    from conftest import TEST_CLIENT, basic
-    resp = await pclient.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
-    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
 def dim_text(name):

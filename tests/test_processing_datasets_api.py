@@ -10,24 +10,11 @@ import json
 
 import pytest
 
-from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
+from processing_helpers import fetch, headers, pclient, proc_settings, put_dimension, put_event  # noqa: F401
 from test_processing_upload import DISTRICT, EVENT, SCHOOL, load, rows_csv, upload
 
 HEADER = ["date", "district_id", "school_id", "students"]
 D = datetime.date
-
-
-@pytest.fixture
-async def pclient(aiohttp_client, proc_settings):  # noqa: F811
-    from ingest_server.web.app import create_app
-    return await aiohttp_client(create_app(proc_settings))
-
-
-@pytest.fixture
-async def headers(pclient):
-    from conftest import TEST_CLIENT, basic
-    resp = await pclient.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
-    return {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
 async def setup(client, headers):

@@ -250,8 +250,13 @@ async def test_sigkill_mid_load(cluster, session, storage):
     restarted_in = time.monotonic() - killed_at
     after = await _sql(cluster.dsn, "SELECT status FROM uploads WHERE id = ANY($1)",
                        list(own.values()))
-    assert restarted_in < STALE_UPLOAD_S - 1  # so no other replica can have done it
+    # Failed before the restarted replica served anything. Who failed them depends on how long
+    # the restart took on a loaded machine (itself at start-up, or a peer that saw the dead pid
+    # or the stale heartbeat): a timing bound here failed CI runs under load, so the test checks
+    # the outcome and that some replica logged each recovery, whatever the restart's duration.
     assert {r["status"] for r in after} == {"failed"}
+    logs = "".join(rep.log_path.read_text(errors="replace") for rep in cluster.replicas)
+    assert all(f"upload {i} was interrupted" in logs for i in own.values())
     assert await _none_staged_for(storage, own.values())
     await _check_outcomes(storage, cases, keys,
                           await asyncio.gather(*tasks, return_exceptions=True), own)
