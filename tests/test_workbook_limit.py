@@ -148,6 +148,9 @@ def test_the_limit_is_validated(tmp_path):
 
 def test_ods_and_binary_formats_estimate_from_bytes():
     files = Path(__file__).parent / "data" / "files"
+    # LibreOffice's .xlsx names its sheets relative to xl/ (openpyxl's: from the root)
+    calc = sheet_size(files / "attendance.xlsx", "xlsx", "Attendance")
+    assert (calc.cells, calc.rows, calc.how) == (35, 7, "dimension")
     ods = sheet_size(files / "attendance.ods", "ods", "Attendance")
     xls = sheet_size(files / "attendance.xls", "xls", "Attendance")
     assert ods.how == "content.xml size" and ods.cells >= 35 and ods.rows is None
