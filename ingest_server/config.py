@@ -122,6 +122,7 @@ class LimitsConfig:
     errors_sample: int = 20
     body_idle_timeout_s: float = 60.0
     max_json_bytes: int = 16 * 1024**2  # JSON-row bodies (POST /api/ingestion/event|dimension|dataset)
+    max_workbook_cells: int = 1_500_000  # a workbook sheet is decoded whole: ~80 B/cell peak (docs/files.md)
 
 
 @dataclass(frozen=True)
@@ -418,6 +419,7 @@ def _check(s: Settings) -> None:
     need(s.limits.pattern_chunk_timeout_s > 0, "limits.pattern_chunk_timeout_s", "must be > 0")
     need(s.compat.profile in ("native", "cqube"), "compat.profile", 'must be "native" or "cqube"')
     need(s.limits.max_json_bytes >= 1024, "limits.max_json_bytes", "must be >= 1024")
+    need(s.limits.max_workbook_cells >= 1, "limits.max_workbook_cells", "must be >= 1")
     for key in ("resumable_open_per_client", "resumable_bytes_per_client", "spec_versions_per_day"):
         need(getattr(s.quotas, key) >= 0, f"quotas.{key}", "must be >= 0 (0 = no limit)")
     need(s.ingest.workers >= 0, "ingest.workers", "must be >= 0 (0 = one per CPU)")

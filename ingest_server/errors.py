@@ -223,7 +223,7 @@ for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLO
     ERROR_CODES.update(_group)
 # How the file is read: workbooks, their sheets, the delimiter (issue 25).
 READING = {"workbook_unreadable": 400, "sheet_required": 400, "sheet_not_found": 400,
-           "wrong_delimiter": 400}
+           "wrong_delimiter": 400, "workbook_too_large": 413}
 ERROR_CODES.update(READING)
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
 REQUEST_CODES = frozenset({*FORM, "not_multipart", "not_found", "method_not_allowed"}

@@ -109,7 +109,8 @@ class CsvRoute:
         async with prepared_source(source, encoding=req.encoding, sheet=req.sheet,
                                    spool_dir=self.settings.path(self.settings.server.state_dir)
                                    / "spool", schema=spec.cerberus,
-                                   coercers=extensions.coercers if extensions else None) as prep:
+                                   coercers=extensions.coercers if extensions else None,
+                                   max_workbook_cells=limits.max_workbook_cells) as prep:
             outcome = await stream_csv(prep.pieces, target, storage=self.storage,
                                        runner=self.runner_for(expected_bytes,
                                                               uses_patterns(spec.cerberus)),

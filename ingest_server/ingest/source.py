@@ -3,7 +3,8 @@
 ``prepared_source`` looks at the first bytes of a file on its way into ``CsvRoute.run_csv``:
 
 * a workbook (``.xlsx``/``.xlsm``/``.xlsb``/``.ods`` ZIP container, ``.xls`` OLE2 file),
-  whatever its name: spooled to disk, and its sheet read as a CSV feed (``workbook.sheet``);
+  whatever its name: spooled to disk, and its sheet read as a CSV feed (``workbook.sheet``),
+  unless it holds more than ``max_workbook_cells`` cells (413 ``workbook_too_large``);
   another ZIP is refused with what to do instead;
 * text: a UTF-8/UTF-16/UTF-32 byte-order mark decides the encoding by itself; with no BOM and
   no ``encoding`` given, a first sample that is not UTF-8 refuses the file, naming the likely
@@ -98,8 +99,8 @@ def check_utf8(sample: bytes, complete: bool) -> None:
 @contextlib.asynccontextmanager
 async def prepared_source(source: AsyncIterator[bytes], *, encoding: str | None,
                           sheet: str | None, spool_dir: Path, schema: Mapping[str, Any],
-                          coercers: Mapping[str, Callable[[Any], Any]] | None = None
-                          ) -> AsyncIterator[Prepared]:
+                          coercers: Mapping[str, Callable[[Any], Any]] | None = None,
+                          max_workbook_cells: int = 0) -> AsyncIterator[Prepared]:
     """The upload's bytes made ready for the CSV pass (see the module's docstring)."""
     head = await _read_head(source, HEAD_BYTES)
     container = sniff(head)
@@ -117,7 +118,7 @@ async def prepared_source(source: AsyncIterator[bytes], *, encoding: str | None,
         from ..workbook.sheet import SheetCsv  # noqa: PLC0415 - the Rust reader, when needed
 
         book = await asyncio.to_thread(SheetCsv.open, spooled.path, kind, sheet, schema,
-                                       coercers)
+                                       coercers, max_workbook_cells)
         try:
             info = {"code": "read_from_workbook",
                     "message": f"read sheet {book.sheet_name!r} of the {kind} workbook (header "

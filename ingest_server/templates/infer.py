@@ -144,10 +144,11 @@ def _text_rows(path: Path, encoding: str | None, delimiter: str | None) -> Itera
         yield from csv.reader(text, delimiter=delimiter)
 
 
-def _sheet_rows(path: Path, kind: str, sheet: str | None) -> Iterator[list[str]]:
+def _sheet_rows(path: Path, kind: str, sheet: str | None,
+                max_cells: int = 0) -> Iterator[list[str]]:
     from ..workbook.sheet import SheetCsv  # noqa: PLC0415
 
-    book = SheetCsv.open(path, kind, sheet, {})
+    book = SheetCsv.open(path, kind, sheet, {}, max_cells=max_cells)
     try:
         allow_long_fields()
         for piece in book.pieces():
@@ -158,10 +159,11 @@ def _sheet_rows(path: Path, kind: str, sheet: str | None) -> Iterator[list[str]]
 
 def infer_spec(path: Path, kind: str | None, *, name: str, sheet: str | None = None,
                encoding: str | None = None, delimiter: str | None = None,
-               max_rows: int = MAX_ROWS) -> dict[str, Any]:
+               max_rows: int = MAX_ROWS, max_cells: int = 0) -> dict[str, Any]:
     """The draft spec and its evidence for the sample at ``path`` (``kind``: the workbook kind
     from ``workbook.sniff``, or None for text)."""
-    rows = _sheet_rows(path, kind, sheet) if kind else _text_rows(path, encoding, delimiter)
+    rows = (_sheet_rows(path, kind, sheet, max_cells) if kind
+            else _text_rows(path, encoding, delimiter))
     header: list[str] | None = None
     columns: list[Column] = []
     read = 0

@@ -14,8 +14,8 @@ from typing import Any
 from .. import __version__
 from . import openapi_processing, openapi_routes
 from .openapi_ops import (AUTH_ERRORS, DB_ERRORS, FILE_ERRORS, FORM_ERRORS, JSON, SERVER_ERRORS,
-                          SPEC_BODY_ERRORS, STORAGE_ERRORS, UPLOAD_ERRORS, ZIP_ERRORS, Op, merge,
-                          codes, json_body, param, path_param)
+                          READING_ERRORS, SPEC_BODY_ERRORS, STORAGE_ERRORS, UPLOAD_ERRORS,
+                          ZIP_ERRORS, Op, merge, codes, json_body, param, path_param)
 from .openapi_resumable import RESUMABLE_OPERATIONS
 from .openapi_schemas import SCHEMAS, ref
 
@@ -139,7 +139,8 @@ OPERATIONS: list[Op] = [
                                  "the draft and its evidence")},
        errors=merge(codes("unknown_kind", "invalid_name", "not_text", "not_a_csv",
                           "empty_file", "sheet_required", "sheet_not_found",
-                          "workbook_unreadable", "missing_file", "invalid_field",
+                          "workbook_unreadable", "workbook_too_large", "missing_file",
+                          "invalid_field",
                           "invalid_spec", "not_multipart"), DB_ERRORS)),
     Op("get", "/api/specs/{kind}/{name}/template", "The file to fill in for a spec", "specs",
        "read", description="The spec's header in its own column order, as CSV or as an .xlsx "
@@ -162,7 +163,7 @@ OPERATIONS: list[Op] = [
                "Form fields `ingestion_type`, `ingestion_name`, `program_name` (not for "
                "dimension) and `file` (.csv); fields may come after the file, but the options "
                "(`dry_run`, `max_error_rate`, `encoding`) only before it or as query parameters.",
-               FILE_ERRORS),
+               FILE_ERRORS + READING_ERRORS),
     _upload_op("/api/ingestion/national_programs", "Upload a national programme ZIP",
                "A ZIP of `<name>.csv` files, each validated against the event spec `<name>`; valid "
                "rows land under `emission/…`, rejected under `emission-error/…`. Per-member "

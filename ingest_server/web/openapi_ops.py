@@ -31,6 +31,7 @@ SPEC_BODY_ERRORS = codes("unknown_kind", "invalid_json", "invalid_spec", "invali
 FILE_ERRORS = [c for c in errors.FILE if c != "file_rejected"]  # the class default: never sent
 FORM_ERRORS = [c for c in errors.FORM if c != "bad_request"]
 ZIP_ERRORS = [c for c in errors.ZIP if c != "zip_rejected"]
+READING_ERRORS = list(errors.READING)  # how a file (a workbook) is read
 UPLOAD_ERRORS = codes("spec_not_found", "body_timeout", "upload_in_progress", "key_conflict",
                       "upload_too_large", "not_multipart", "unsupported_file_type",
                       "unsupported_content_encoding", "idempotency_key_reused", "worker_crashed",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .openapi_ops import (DB_ERRORS, FILE_ERRORS, FORM_ERRORS, STORAGE_ERRORS, ZIP_ERRORS, Op,
-                          merge, codes, param, path_param)
+from .openapi_ops import (DB_ERRORS, FILE_ERRORS, FORM_ERRORS, READING_ERRORS, STORAGE_ERRORS,
+                          ZIP_ERRORS, Op, merge, codes, param, path_param)
 
 TUS_ID = path_param("id", "the upload URL's last segment (from `Location`)")
 TUS_RESUMABLE = param("Tus-Resumable", "header", "tus protocol version", {"const": "1.0.0"},
@@ -14,8 +14,8 @@ TUS_GONE = codes("upload_not_found", "upload_terminated", "upload_expired",
 # data errors come from the PATCH that completes the upload.
 PATCH_ERRORS = codes("missing_header", "invalid_header", "connection_lost",
                      "unsupported_checksum_algorithm", "invalid_checksum", *FILE_ERRORS,
-                     *ZIP_ERRORS, "spec_not_found", "body_timeout", "upload_length_exceeded",
-                     "unsupported_media_type", "checksum_mismatch", "worker_crashed",
+                     *READING_ERRORS, *ZIP_ERRORS, "spec_not_found", "body_timeout",
+                     "upload_length_exceeded", "unsupported_media_type", "checksum_mismatch", "worker_crashed",
                      "plugin_error")
 RESUMABLE = "/api/ingestion/resumable"
 RESUMABLE_OPERATIONS = [

@@ -25,6 +25,7 @@ import python_calamine as calamine
 
 from ..errors import FileRejected
 from .cells import Layout, cell_text, date_layouts
+from .size import sheet_size
 
 PIECE_BYTES = 256 * 1024
 # A sheet of this name explains the others (our templates' "rules" sheet): it is read only when
@@ -40,6 +41,20 @@ def _unreadable(kind: str, exc: BaseException) -> FileRejected:
                             workbook=kind)
     return FileRejected(f"the file looks like a {kind} workbook but cannot be read: "
                         f"{str(exc)[:200]}", code="workbook_unreadable", workbook=kind)
+
+
+def _check_size(path: Path, kind: str, sheet: str, max_cells: int) -> None:
+    size = sheet_size(path, kind, sheet)
+    if size.cells <= max_cells:
+        return
+    what = (f"{size.cells:,} cells ({size.rows:,} rows)" if size.rows is not None
+            else f"about {size.cells:,} cells (estimated from its {size.how})")
+    raise FileRejected(f"sheet {sheet!r} has {what}: a workbook sheet may hold at most "
+                       f"{max_cells:,} cells (limits.max_workbook_cells), because it is read "
+                       f"whole into memory. Save the sheet as CSV and upload that: CSV files "
+                       f"stream, with no such limit", code="workbook_too_large", status=413,
+                       workbook=kind, sheet=sheet, cells=size.cells, rows=size.rows,
+                       estimated=size.rows is None, max_cells=max_cells)
 
 
 def _blank(row: list[Any]) -> bool:
@@ -65,13 +80,17 @@ class SheetCsv:
 
     @classmethod
     def open(cls, path: Path, kind: str, sheet: str | None, schema: Mapping[str, Any],
-             coercers: Mapping[str, Callable[[Any], Any]] | None = None) -> SheetCsv:
+             coercers: Mapping[str, Callable[[Any], Any]] | None = None,
+             max_cells: int = 0) -> SheetCsv:
+        """``max_cells``: refuse a larger sheet before it is decoded (0: no limit)."""
         try:
             book = calamine.CalamineWorkbook.from_path(str(path))
         except Exception as exc:  # noqa: BLE001 - calamine's errors are many and untyped
             raise _unreadable(kind, exc) from None
         try:
             chosen = cls._choose(book, sheet)
+            if max_cells:
+                _check_size(path, kind, chosen, max_cells)
             try:
                 data = book.get_sheet_by_name(chosen)
             except Exception as exc:  # noqa: BLE001

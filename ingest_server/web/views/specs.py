@@ -185,7 +185,8 @@ async def infer(request: web.Request) -> web.Response:
         result = await asyncio.to_thread(
             infer_spec, form.spooled, workbook, name=name, sheet=form.get("sheet", q) or None,
             encoding=form.get("encoding", q) or None,
-            delimiter=parse_delimiter(form.get("delimiter", q)))
+            delimiter=parse_delimiter(form.get("delimiter", q)),
+            max_cells=request.app[appkeys.SETTINGS].limits.max_workbook_cells)
     translate_cqube_spec(result["spec"], _extensions(request))  # the draft registers as it is
     return web.json_response({"kind": kind, "name": name, "source": form.filename, **result})
 
