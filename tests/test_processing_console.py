@@ -14,6 +14,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 from console_browser import OFFICER, PageProblems, chromium_path, server_config, sign_in, \
     token_of  # noqa: E402
 from processing_helpers import reset_processing  # noqa: E402
+from testkit.accounts import fresh_database  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
 
 expect = playwright_api.expect
@@ -21,14 +22,19 @@ expect = playwright_api.expect
 
 @pytest.fixture(scope="module")
 def server(pg_dsn, tmp_path_factory):
-    asyncio.run(reset_processing(pg_dsn))
-    tmp = tmp_path_factory.mktemp("processing-console")
-    config = server_config(tmp, pg_dsn)
-    config.write_text(config.read_text() + "\n[processing]\nenabled = true\n")
-    proc = ServerProcess(config, free_port(), tmp / "server.log")
-    proc.start()
-    yield proc
-    proc.kill()
+    # A database of its own: other modules register specs (a `district` among them) in the
+    # shared one, and a grammar must agree with a spec of its name.
+    with fresh_database(pg_dsn, "ingest_processing_console") as dsn:
+        asyncio.run(reset_processing(dsn))
+        tmp = tmp_path_factory.mktemp("processing-console")
+        config = server_config(tmp, dsn)
+        config.write_text(config.read_text() + "\n[processing]\nenabled = true\n")
+        proc = ServerProcess(config, free_port(), tmp / "server.log")
+        proc.start()
+        try:
+            yield proc
+        finally:
+            proc.kill()
 
 
 @pytest.fixture(scope="module")
