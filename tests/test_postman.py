@@ -35,9 +35,9 @@ JWT_SECRET = "postman-jwt-secret-" + "0123456789abcdef" * 3
 CLIENT_BLOCK = f"""[[auth.clients]]
 id = "{CLIENT_ID}"
 secret_sha256 = "{hash_secret(CLIENT_SECRET)}"
-scopes = ["ingest", "spec", "read"]
+scopes = ["ingest", "spec", "read", "rawdata"]
 """
-FOLDERS = ["Auth", "Specs", "Ingestion", "Status", "Health"]
+FOLDERS = ["Auth", "Specs", "Ingestion", "Status", "Processing", "Health"]
 
 
 def _collection() -> dict:
@@ -146,9 +146,12 @@ def postman_dsn(pg_dsn):
         yield dsn
 
 
-def _config(tmp_path: Path, dsn: str, port: int, open_endpoint: bool = False) -> Path:
-    """A configured client and a closed token endpoint; or, ``open_endpoint``, what ``make
-    serve`` runs: the open endpoint and no client."""
+def _config(tmp_path: Path, dsn: str, port: int, open_endpoint: bool = False,
+            processing: bool = False) -> Path:
+    """A configured client (with the ``rawdata`` scope getRawData needs) and a closed token
+    endpoint; or, ``open_endpoint``, what ``make serve`` runs: the open endpoint and no client
+    (its anonymous token has no ``rawdata``: the collection checks the 403 instead).
+    ``processing``: the processing API on, in the same database (the Processing folder)."""
     path = tmp_path / "config.toml"
     path.write_text(f"""
 [server]
@@ -175,6 +178,9 @@ jwt_secret = "{JWT_SECRET}"
 {"" if open_endpoint else CLIENT_BLOCK}
 [ingest]
 workers = 1
+
+[processing]
+enabled = {"true" if processing else "false"}
 """, encoding="utf-8")
     return path
 
@@ -209,7 +215,8 @@ def make_serve_server(tmp_path, postman_dsn):
 
 def _live_server(tmp_path: Path, dsn: str, *, open_endpoint: bool):
     port = free_port()
-    yield from run_server(tmp_path, _config(tmp_path, dsn, port, open_endpoint), port)
+    yield from run_server(tmp_path, _config(tmp_path, dsn, port, open_endpoint, processing=True),
+                          port)
 
 
 def run_server(tmp_path: Path, config: Path, port: int, env_extra: dict[str, str] | None = None):
