@@ -13,7 +13,8 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import expect
+import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from conftest import JWT_SECRET
 from ingest_server.auth import hash_secret
@@ -157,3 +158,28 @@ def assert_labelled(page):
 
 def read_csv(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, for one test module."""
+    path = chromium_path()
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"], headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A desktop-sized page whose console errors, uncaught exceptions and failed requests fail
+    the test."""
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, accept_downloads=True)
+    pg = context.new_page()
+    pg.problems = PageProblems(pg)
+    yield pg
+    problems = pg.problems.errors
+    context.close()
+    assert problems == [], problems

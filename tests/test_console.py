@@ -16,8 +16,8 @@ import pytest
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 from console_browser import (AUDITOR, BAD_CSV, OFFICER, OTHER, PageProblems, api,  # noqa: E402
-                             assert_labelled, chromium_path, read_csv, server_config, shot,
-                             sign_in, token_of, upload_csv)
+                             assert_labelled, browser, page, read_csv,  # noqa: F401
+                             server_config, shot, sign_in, token_of, upload_csv)
 from ingest_helpers import SPEC, build_zip  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
 
@@ -33,26 +33,8 @@ def server(pg_dsn, tmp_path_factory):
     proc.kill()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"], headless=True)
-        yield b
-        b.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 800}, accept_downloads=True)
-    pg = context.new_page()
-    pg.problems = PageProblems(pg)
-    yield pg
-    problems = pg.problems.errors
-    context.close()
-    assert problems == [], problems
 
 
 @pytest.fixture(scope="module")

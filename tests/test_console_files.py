@@ -11,8 +11,8 @@ import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from console_browser import sign_in, upload_csv  # noqa: E402
-from test_console import browser, page, server, spec_registered  # noqa: E402,F401 - fixtures
+from console_browser import browser, page, sign_in, upload_csv  # noqa: E402,F401 - fixtures
+from test_console import server, spec_registered  # noqa: E402,F401 - fixtures
 from test_files import FILES  # noqa: E402
 
 expect = playwright_api.expect

@@ -11,8 +11,8 @@ import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from console_browser import OFFICER, PageProblems, chromium_path, server_config, sign_in, \
-    token_of  # noqa: E402
+from console_browser import (OFFICER, browser, page, server_config, sign_in,  # noqa: E402,F401
+                             token_of)
 from processing_helpers import reset_processing  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
@@ -65,26 +65,8 @@ def upload_id(server):
         return body["upload_id"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (make test installs it)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"], headless=True)
-        yield b
-        b.close()
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    pg = context.new_page()
-    pg.problems = PageProblems(pg)
-    yield pg
-    problems = pg.problems.errors
-    context.close()
-    assert problems == [], problems
 
 
 def cells(page, selector):
