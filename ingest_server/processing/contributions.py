@@ -22,6 +22,7 @@ from typing import AsyncIterator, Sequence
 import asyncpg
 
 from .aggregate import Groups
+from .cqube_schema import dimension_table
 from .dataset_schema import create_table_sql, ident, qualified
 from .datasets import DatasetTable
 
@@ -102,9 +103,10 @@ async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable
                        groups: dict[tuple, list], repeat: str) -> int:
     # One name per dataset table: asyncpg caches the statement COPY introspects the columns with.
     tmp = "ingest_groups_" + hashlib.sha1(t.physical.encode()).hexdigest()[:16]
-    await conn.execute(f"CREATE TEMP TABLE {tmp} ({', '.join(_tmp_columns(t))}) ON COMMIT DROP")
+    columns = ", ".join(_tmp_columns(t))
+    await conn.execute(f"CREATE TEMP TABLE {ident(tmp)} ({columns}) ON COMMIT DROP")
     n = await _apply_groups(conn, upload_id, t, groups, repeat, tmp)
-    await conn.execute(f"DROP TABLE {tmp}")  # on an error the transaction's end drops it
+    await conn.execute(f"DROP TABLE {ident(tmp)}")  # on an error the transaction's end drops it
     return n
 
 
@@ -114,20 +116,21 @@ async def _apply_groups(conn: asyncpg.Connection, upload_id: str, t: DatasetTabl
         tmp, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
     for k in t.keys:  # cQube drops groups whose key is not in the dimension table
         await conn.execute(
-            f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM {ident('dimensions')}."
-            f"{ident(k.dimension)} d WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})")
-    n = await conn.fetchval(f"SELECT count(*) FROM {tmp}")
+            f"DELETE FROM {ident(tmp)} x WHERE NOT EXISTS (SELECT 1 FROM "
+            f"{dimension_table(k.dimension)} d "
+            f"WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})")
+    n = await conn.fetchval(f"SELECT count(*) FROM {ident(tmp)}")
     if not n:
         return 0
     await conn.execute(
         f"INSERT INTO processing_contributions (tbl, grp, upload_id, count, sum) "
-        f"SELECT $1, {_grp_array(t, 'x')}, $2, x.count, x.sum FROM {tmp} x",
+        f"SELECT $1, {_grp_array(t, 'x')}, $2, x.count, x.sum FROM {ident(tmp)} x",
         t.physical, upload_id)
     cols = ", ".join(ident(c) for c in t.group_columns)
     xcols = ", ".join(f"x.{ident(c)}" for c in t.group_columns)
     if repeat == "replace":
         await conn.execute(
-            f"DELETE FROM processing_contributions c USING {tmp} x WHERE c.tbl = $1 "
+            f"DELETE FROM processing_contributions c USING {ident(tmp)} x WHERE c.tbl = $1 "
             f"AND c.grp = {_grp_array(t, 'x')} AND c.upload_id <> $2", t.physical, upload_id)
         update = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
     else:
@@ -135,7 +138,7 @@ async def _apply_groups(conn: asyncpg.Connection, upload_id: str, t: DatasetTabl
                   "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
     await conn.execute(
         f"INSERT INTO {qualified(t)} AS d ({cols}, count, sum, avg) "
-        f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
+        f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {ident(tmp)} x "
         f"ON CONFLICT ({cols}) DO UPDATE SET {update}")
     return n
 
@@ -164,23 +167,23 @@ async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: s
 
 
 async def _retract_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable) -> int:
-    tmp = "ingest_processing_retract"
     await conn.execute(
-        f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT grp FROM processing_contributions "
-        f"WHERE upload_id = $1 AND tbl = $2", upload_id, t.physical)
+        "CREATE TEMP TABLE ingest_processing_retract ON COMMIT DROP AS SELECT grp "
+        "FROM processing_contributions WHERE upload_id = $1 AND tbl = $2", upload_id, t.physical)
     await conn.execute("DELETE FROM processing_contributions WHERE upload_id = $1 AND tbl = $2",
                        upload_id, t.physical)
     await conn.execute(
         f"UPDATE {qualified(t)} d SET count = a.count, sum = a.sum, avg = a.sum / a.count "
         f"FROM (SELECT c.grp, sum(c.count) AS count, sum(c.sum) AS sum "
-        f"FROM processing_contributions c JOIN {tmp} r ON r.grp = c.grp "
+        f"FROM processing_contributions c JOIN ingest_processing_retract r ON r.grp = c.grp "
         f"WHERE c.tbl = $1 GROUP BY c.grp) a WHERE {_match(t, 'd', 'a.grp')}", t.physical)
     await conn.execute(
-        f"DELETE FROM {qualified(t)} d USING {tmp} r WHERE {_match(t, 'd', 'r.grp')} "
+        f"DELETE FROM {qualified(t)} d USING ingest_processing_retract r "
+        f"WHERE {_match(t, 'd', 'r.grp')} "
         f"AND NOT EXISTS (SELECT 1 FROM processing_contributions c "
         f"WHERE c.tbl = $1 AND c.grp = r.grp)", t.physical)
-    n = await conn.fetchval(f"SELECT count(*) FROM {tmp}")
-    await conn.execute(f"DROP TABLE {tmp}")
+    n = await conn.fetchval("SELECT count(*) FROM ingest_processing_retract")
+    await conn.execute("DROP TABLE ingest_processing_retract")
     return n
 
 

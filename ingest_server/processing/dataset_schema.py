@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import hashlib
 
+from .cqube_schema import ident
 from .datasets import DatasetTable
 
 SCHEMA = "datasets"
-
-
-def ident(name: str) -> str:
-    """``name`` as cQube writes it unquoted (lower case), quoted for PostgreSQL."""
-    return '"' + name.lower().replace('"', '""') + '"'
 
 
 def qualified(table: DatasetTable) -> str:
