@@ -11,7 +11,7 @@ import aiohttp
 import openpyxl
 
 from ingest_helpers import SPEC, landed, read_object, register, upload
-from ingest_server.specs import Spec, ordered_columns
+from ingest_server.stores.specs import Spec, ordered_columns
 from test_plugins import ATTENDANCE, SCHOOL, SCHOOL_FIELDS, start
 
 ORDER = ["date", "school_id", "teachers_present", "remarks", "score"]  # as SPEC lists them

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingest_server.csvstream.checkers import CheckerSpec
+from ingest_server.csvstream.checkers import CheckerRecipe
 
 # The columns ``worker.header_rows`` appends to an error file (the native layout's, then the
 # cqube layout's: ``cqube_format.ERROR_COLUMN``).
@@ -127,9 +127,9 @@ class ShapedChecker:
         return getattr(self._inner, name)
 
 
-def shaped_checker(shape: HeaderShape, inner: CheckerSpec,
+def shaped_checker(shape: HeaderShape, inner: CheckerRecipe,
                    cqube_schema: dict | None = None) -> ShapedChecker:
-    """A module-level, picklable factory (see ``checkers.CheckerSpec``). With ``cqube_schema`` the
+    """A module-level, picklable factory (see ``checkers.CheckerRecipe``). With ``cqube_schema`` the
     rows are written in cQube's format, built here from the checker's output header."""
     checker = inner()
     output_format = None

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator, Sequence
 
-from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
-                       plugin_extensions, plugin_failed)
+from ..plugins.loading import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls,
+                               load_registry, plugin_extensions, plugin_failed)
 from ..processing.rowcheck import ProcessingChecks, RowProcessing
 from ..validation import Extensions, get_compiled
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS

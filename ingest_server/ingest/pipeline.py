@@ -10,7 +10,7 @@ import hashlib
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
-from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
+from ..csvstream.checkers import CheckerRecipe, ensure_checker, get_checker
 from ..csvstream.delimiter import NAMES, choose_delimiter, shown
 from ..csvstream.shape import shape_header, shaped_checker
 from ..csvstream.stream import open_csv_stream
@@ -70,15 +70,15 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                            f"{', '.join(undeclared)}",
                 "details": {"columns": undeclared}})
         outcome.warnings.extend(target.processing_warnings)
-        spec = CheckerSpec(build_checker, (target.plugins_dir, target.schema_key, target.schema,
+        spec = CheckerRecipe(build_checker, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program,
                                              target.allow_unknown),
                            {"processing": target.processing} if target.processing else {})
         if target.layout == "cqube":
-            spec = CheckerSpec(shaped_checker, (shape, spec, target.schema))
+            spec = CheckerRecipe(shaped_checker, (shape, spec, target.schema))
         elif not shape.trivial:
-            spec = CheckerSpec(shaped_checker, (shape, spec))
+            spec = CheckerRecipe(shaped_checker, (shape, spec))
         ctx_key = hashlib.sha256(spec.key().encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..config import Settings
-from ..plugins import Registry
-from ..specs import SpecStore
+from ..plugins.loading import Registry
+from ..stores.specs import SpecStore
 from ..storage.base import Storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 from . import idempotency
 from .csv_route import CsvRoute, RunnerFor
 from .lifecycle import Lifecycle

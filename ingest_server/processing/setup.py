@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from ..config import Settings
-from ..specs import SpecStore
+from ..stores.specs import SpecStore
 from .registry import GrammarRegistry
 from .service import ProcessingService
 from .store import GrammarStore

@@ -26,9 +26,9 @@ from ..csvstream.transcode import resolve_encoding
 from ..ingest.model import UploadRequest
 from ..ingest.service import IngestService
 from ..ingest.spool import spool
-from ..plugins import Registry
+from ..plugins.loading import Registry
 from .staging import Staging
-from .store import Held, ResumableStore
+from ..stores.resumable import Held, ResumableStore
 
 log = logging.getLogger("ingest_server.resumable")
 LEASE_S = 30.0  # a PATCH holds its upload this long, refreshed every third of it while it works

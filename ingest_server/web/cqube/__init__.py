@@ -2,8 +2,8 @@
 
 A thin layer over the native views: the same handlers do the work (the same streaming pass, the
 same upload records and objects); this package only shapes what is answered — the error bodies
-(:mod:`.errors`, a middleware) and the answers of the routes whose success differs
-(:mod:`.uploads`, :mod:`.specs`). The native profile never reaches this code.
+(:mod:`.error_answers`, a middleware) and the answers of the routes whose success differs
+(:mod:`.upload_answers`, :mod:`.spec_answers`). The native profile never reaches this code.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ def handler_for(app: web.Application, name: str, native):
     """The handler to route for ``name``: ``native`` itself, or its cQube-shaped wrapper."""
     if not is_cqube(app):
         return native
-    from . import specs, uploads  # noqa: PLC0415 — only the cqube profile loads them
+    from . import spec_answers, upload_answers  # noqa: PLC0415 — only the cqube profile loads them
 
-    wrappers = {"new_programs": uploads.new_programs, "national_programs": uploads.national_programs,
-                "file_status": uploads.file_status, "post_cqube_spec": specs.post_spec}
+    wrappers = {"new_programs": upload_answers.new_programs,
+                "national_programs": upload_answers.national_programs,
+                "file_status": upload_answers.file_status,
+                "post_cqube_spec": spec_answers.post_spec}
     return wrappers[name](native)

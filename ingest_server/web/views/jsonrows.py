@@ -17,7 +17,7 @@ from ...errors import BadRequest
 from ...ingest.jsonrows import ROUTES, csv_chunks, scan_body
 from ...ingest.model import UploadRequest
 from ...ingest.spool import spool
-from ...programs import program_name, safe_name
+from ...plugins.programs import program_name, safe_name
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..upload_request import idempotency_key

@@ -11,7 +11,8 @@ from aiohttp import web
 from yarl import URL
 
 from ...errors import BadRequest
-from ...rawdata import URL_TTL_S, emission_keys, sign, verify
+from ...rawdata import URL_TTL_S, sign, verify
+from ...stores.rawdata import emission_keys
 from ...storage.base import validate_key
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires

@@ -23,7 +23,7 @@ from aiohttp import web
 from ... import safejson
 from ...csvstream import InlineRunner
 from ...errors import BadRequest, FileRejected, InvalidSpec
-from ...plugins import plugin_extensions
+from ...plugins.loading import plugin_extensions
 from ...ingest.checker import build_checker
 from ...ingest.model import CsvTarget
 from ...ingest.pipeline import stream_csv

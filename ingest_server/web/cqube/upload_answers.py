@@ -4,7 +4,7 @@ cQube answers every well-formed upload at once and finds what is wrong with the 
 (file-status then says ``Error -><reason>``). We still process while the body streams, so by the
 time we answer we know the outcome: it goes to the upload record (read back by file-status) and
 into our extra fields beside ``message``. What cQube refuses at the door stays a 400 (form
-fields, no file — :mod:`.errors` — and a national ZIP whose programme has no spec).
+fields, no file — :mod:`.error_answers` — and a national ZIP whose programme has no spec).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ...cqube import ajv
-from ...cqube.queries import cqube_file_status
+from ...stores.cqube_file_status import cqube_file_status
 from ...cqube.status import file_status_body, file_status_word
 from ...errors import FileRejected, IngestError, SpecNotFound, ZipRejected
 from ...ingest.responses import response_body
@@ -42,7 +42,7 @@ def processing(record: dict[str, Any]) -> web.Response:
                               "file_status": file_status_word(record), **ours})
 
 
-async def _drain(request: web.Request) -> int:
+async def _read_rest(request: web.Request) -> int:
     """Read what is left of the body (cQube reads the whole file before answering)."""
     settings = request.app[appkeys.SETTINGS]
     limit, total = settings.limits.max_upload_bytes, 0
@@ -59,7 +59,7 @@ async def _record_refused(request: web.Request, err: IngestError) -> dict[str, A
     ``ingestion_name``), so that file-status finds it as cQube's FileTracker would."""
     form, uploads = request[UPLOAD_FORM], request.app[appkeys.UPLOADS]
     q = request.query
-    nbytes = form.size + await _drain(request)
+    nbytes = form.size + await _read_rest(request)
     upload_id = new_upload_id()
     await uploads.create(upload_id=upload_id, route="new_programs",
                          client=request[PRINCIPAL].client, filename=form.filename,
