@@ -110,8 +110,12 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                     await error_writer.write(error_head)
                 await error_writer.write(result.errors_csv)
         if outcome.total_rows == 0:
-            raise FileRejected("the file has a header but no data rows", code="no_rows",
-                               header=header)
+            # A header with nothing under it is a day with nothing to report (a template
+            # uploaded empty): the header passed its checks, so it lands as 0 rows.
+            outcome.warnings.append({
+                "code": "no_rows",
+                "message": "the file has a header but no data rows: nothing was written",
+                "details": {"header": header}})
         if valid_writer is not None and outcome.valid_rows == 0:
             await valid_writer.abort()  # every row was rejected: no empty valid file
             outcome.writers.remove(valid_writer)
