@@ -12,7 +12,9 @@ from .bounded import bounded, clip
 
 
 class IngestError(Exception):
-    """Base of every error a client may see. Subclasses set ``status`` and ``code``."""
+    """Base of every error a client may see. Subclasses set ``status`` and ``code``; an error
+    raised with a ``code`` of the list below answers with that code's status (``status_of``)
+    unless it is given one."""
 
     status: int = 400
     code: str = "bad_request"
@@ -25,6 +27,8 @@ class IngestError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        elif code is not None and code in ERROR_CODES:
+            self.status = ERROR_CODES[code]
         self.details = details
 
     def to_json(self) -> dict[str, Any]:

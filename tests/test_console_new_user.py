@@ -170,11 +170,19 @@ def test_downloads_carry_the_file_name_and_dates_have_one_format(page, server, s
     assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d \(", facts["Finished"]), facts
     assert page.locator("#facts dt", has_text="Size").count() == 1
     assert page.locator(".counts dt", has_text="Size").count() == 0  # size shown once
-    expect(page.locator("#rejected h2")).to_have_text("Rejected rows: 2 rows")
+    expect(page.locator("#rejected h2")).to_have_text("2 rejected rows")
     page.get_by_role("link", name="History").click()
     expect(page.locator("#history tbody tr").first).to_contain_text("district-north march.csv")
     started = page.locator("#history tbody tr td:first-child").all_inner_texts()
     assert started and all(DATE.match(t) for t in started), started
+    day = started[0][:10]
+    expect(page.get_by_label("From")).to_have_attribute("placeholder", "yyyy-mm-dd")
+    page.get_by_label("From").fill(day)
+    page.get_by_label("To").fill(day)
+    page.get_by_label("File name contains").fill("district-north")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#history tbody tr")).to_have_count(1)
+    expect(page.get_by_label("From")).to_have_value(day)
     page.get_by_role("link", name="Specs").click()
     expect(page.locator("#specs-table tbody tr").first).to_be_visible()
     registered = page.locator("#specs-table tbody tr td:nth-child(4)").all_inner_texts()
@@ -238,11 +246,14 @@ def test_phone_width_tables_header_and_fact_grid_measured(browser, server, spec_
     page.get_by_role("link", name="See all details, download files").click()
     expect(page.locator("#errors-table tbody tr")).to_have_count(2)
     assert page.evaluate(BROKEN_WORDS) == []
+    assert page.evaluate("""[...document.querySelectorAll('#facts .id')].map((e) =>
+      new Set([...e.getClientRects()].map((r) => Math.round(r.top))).size)""") == [1]  # whole
     if width < 600:
         measure_fits(page, ["#errors-table"])
         line = page.locator("#errors-table tbody tr").first.locator("td").first
         assert line.evaluate("(e) => getComputedStyle(e, '::before').content") == '"Line"'
-        shot(page, "upload-detail-phone")
+        page.evaluate("scrollTo(0, 0)")
+        shot(page, "upload-detail-phone", full_page=False)  # the header, verdict and facts
         page.get_by_role("link", name="History").click()
         expect(page.locator("#history tbody tr").first).to_contain_text(name)
         measure_fits(page, ["#history"])

@@ -96,12 +96,12 @@ export async function uploadDetailPage(id) {
     ["Started", when(u.started_at)],
     ["Finished", u.finished_at ? `${when(u.finished_at)} (${duration(took)})` : "—"],
     ["Size", bytes(u.bytes)],
-    ["Upload id", u.upload_id],
+    ["Upload id", h("span", { class: "id" }, u.upload_id)],
   ];
   if (u.retracted_by) facts.push(["Retracted", `${when(u.retracted_at)} by ${u.retracted_by}`]);
   const keys = objectKeys(u);
   const original = duplicateOf(u);
-  const originalLink = original ? h("a", { href: `#/uploads/${encodeURIComponent(original)}` }, original) : null;
+  const originalLink = original ? h("a", { href: `#/uploads/${encodeURIComponent(original)}`, class: "id" }, original) : null;
   if (original) facts.push(["Duplicate of", originalLink]);
   // A duplicate wrote nothing: its files are the earlier upload's, named there.
   const written = original
@@ -109,7 +109,7 @@ export async function uploadDetailPage(id) {
         "The data is held by upload ", originalLink.cloneNode(true), ".")]
     : [h("h2", {}, "Files written"),
        keys.length && !gone ? h("ul", { class: "keys", id: "objects" }, keys.map((k) => h("li", {}, h("code", {}, k))))
-         : h("p", {}, gone ? "Deleted when the upload was retracted." : "None.")];
+         : h("p", {}, gone ? "Deleted when the upload was retracted." : "None: nothing was written.")];
 
   mount(
     h("h1", {}, `Upload: ${u.filename || u.upload_id}`),
@@ -160,7 +160,7 @@ async function rejectedSection(u, base, national, gone) {
   codeSel.addEventListener("change", draw);
   draw();
   return h("section", { id: "rejected" },
-    h("h2", {}, `Rejected rows: ${plural(u.invalid_rows, "row")}`),
+    h("h2", {}, plural(u.invalid_rows, "rejected row")),
     h("ul", { class: "code-counts", id: "code-counts", "aria-label": "Errors per code" },
       [...byCode.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => h("li", {}, h("code", {}, c), ` ${n}`))),
     h("div", { class: "grid" }, field("Column", colSel), field("Code", codeSel)),
