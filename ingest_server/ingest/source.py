@@ -1,6 +1,6 @@
 """What an upload's bytes are, decided from the bytes themselves before the CSV pass.
 
-``prepared_source`` looks at the first bytes of a file on its way into ``CsvRoute.run_csv``:
+``prepared_source`` looks at the first bytes of a file on its way into ``CsvPass.run``:
 
 * a workbook (``.xlsx``/``.xlsm``/``.xlsb``/``.ods`` ZIP container, ``.xls`` OLE2 file),
   whatever its name: spooled to disk, and its sheet read as a CSV feed (``workbook.sheet``),
