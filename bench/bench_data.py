@@ -165,20 +165,13 @@ _XLSX_PARTS = {
 }
 
 
-def _column_letters(n: int) -> str:
-    letters = ""
-    n += 1
-    while n:
-        n, rest = divmod(n - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
 def write_xlsx(source: Path, target: Path) -> None:
     """The CSV at ``source`` as an .xlsx at ``target``, streamed (bounded memory but for the
     shared-string index)."""
     import datetime  # noqa: PLC0415
     from xml.sax.saxutils import escape  # noqa: PLC0415
+
+    from ingest_server.workbook.sheet import column_name  # noqa: PLC0415
 
     epoch = datetime.date(1899, 12, 30)
     strings: dict[str, int] = {}
@@ -186,7 +179,7 @@ def write_xlsx(source: Path, target: Path) -> None:
             zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as z:
         for name, text in _XLSX_PARTS.items():
             z.writestr(name, text)
-        letters = [_column_letters(i) for i in range(len(header))]
+        letters = [column_name(i) for i in range(len(header))]
         with z.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
             out.write(('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet '
                        'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'

@@ -175,6 +175,14 @@ def test_downloads_carry_the_file_name_and_dates_have_one_format(page, server, s
     expect(page.locator("#history tbody tr").first).to_contain_text("district-north march.csv")
     started = page.locator("#history tbody tr td:first-child").all_inner_texts()
     assert started and all(DATE.match(t) for t in started), started
+    day = started[0][:10]
+    expect(page.get_by_label("From")).to_have_attribute("placeholder", "yyyy-mm-dd")
+    page.get_by_label("From").fill(day)
+    page.get_by_label("To").fill(day)
+    page.get_by_label("File name contains").fill("district-north")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#history tbody tr")).to_have_count(1)
+    expect(page.get_by_label("From")).to_have_value(day)
     page.get_by_role("link", name="Specs").click()
     expect(page.locator("#specs-table tbody tr").first).to_be_visible()
     registered = page.locator("#specs-table tbody tr td:nth-child(4)").all_inner_texts()

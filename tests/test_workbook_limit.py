@@ -197,3 +197,10 @@ def test_sizes_are_estimated_from_bytes(tmp_path):
     assert refused.value.code == "workbook_too_large"
     assert infer_spec(FILES / "attendance.xls", "xls", name="w",
                       max_cells=xls.cells)["rows_read"] == 5
+
+
+def test_column_names():
+    from ingest_server.workbook.sheet import column_name
+
+    assert [column_name(i) for i in (0, 25, 26, 701, 702, 16383)] == [
+        "A", "Z", "AA", "ZZ", "AAA", "XFD"]

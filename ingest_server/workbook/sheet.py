@@ -89,7 +89,8 @@ def _blank(row: list[Any]) -> bool:
     return True
 
 
-def _column_name(index: int) -> str:
+def column_name(index: int) -> str:
+    """``A`` for column 0, ``AA`` for 26."""
     letters = ""
     index += 1
     while index:
@@ -188,11 +189,11 @@ class SheetCsv:
     def _outside(self, row: list[Any], line: int) -> FileRejected:
         column = next(i for i, v in enumerate(row[:self._edge]) if not _blank([v]))
         return FileRejected(
-            f"cell {_column_name(column)}{line} of sheet {self.sheet_name!r} holds "
+            f"cell {column_name(column)}{line} of sheet {self.sheet_name!r} holds "
             f"{cell_text(row[column])[:50]!r}, left of the table: its header starts in column "
-            f"{_column_name(self._edge)} (row {self.header_line}). Move the value into a "
+            f"{column_name(self._edge)} (row {self.header_line}). Move the value into a "
             f"column of the table, or delete it", code="cell_outside_table",
-            sheet=self.sheet_name, cell=f"{_column_name(column)}{line}")
+            sheet=self.sheet_name, cell=f"{column_name(column)}{line}")
 
     def pieces(self, piece_bytes: int = PIECE_BYTES) -> Iterator[bytes]:
         """The header line, then every row after it, as CSV bytes of about ``piece_bytes``."""

@@ -7,6 +7,7 @@ import { errorRecords, parseCsv, splitErrors } from "../../ingest_server/web/con
 import { bytes, downloadName, duration, plural, when } from "../../ingest_server/web/console/dom.js";
 import { csvTypes, specKindOf, specKinds } from "../../ingest_server/web/console/programs.js";
 import { duplicateOf, errorRows, verdict } from "../../ingest_server/web/console/results.js";
+import { dayStart } from "../../ingest_server/web/console/page-history.js";
 
 test("parseCsv reads RFC 4180: quotes, doubled quotes, line breaks in cells, CRLF, no final newline", () => {
   const text = 'a,b,c\r\n"x, y","say ""hi""",\n"two\nlines",,3';
@@ -166,4 +167,11 @@ test("a wrong secret is titled as what it is, not as a sign-in prompt", () => {
   assert.equal(describe(apiError(401, { error: { code: "token_expired", message: "expired" } })).title,
                "Your session has expired");
   assert.equal(describe(apiError(401, null)).title, "Please sign in");
+});
+
+test("dayStart: a day typed in the history filters is the browser's day, sent as its first instant", () => {
+  assert.equal(dayStart("2026-03-01"), new Date(2026, 2, 1).toISOString());
+  assert.equal(dayStart("2026-12-31", 1), new Date(2027, 0, 1).toISOString());
+  assert.equal(dayStart("2026-03-01T10:00:00Z"), "2026-03-01T10:00:00Z");
+  assert.equal(when(dayStart("2026-03-01")), "2026-03-01 00:00");
 });

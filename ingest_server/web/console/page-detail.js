@@ -109,7 +109,7 @@ export async function uploadDetailPage(id) {
         "The data is held by upload ", originalLink.cloneNode(true), ".")]
     : [h("h2", {}, "Files written"),
        keys.length && !gone ? h("ul", { class: "keys", id: "objects" }, keys.map((k) => h("li", {}, h("code", {}, k))))
-         : h("p", {}, gone ? "Deleted when the upload was retracted." : "None.")];
+         : h("p", {}, gone ? "Deleted when the upload was retracted." : "None: nothing was written.")];
 
   mount(
     h("h1", {}, `Upload: ${u.filename || u.upload_id}`),

@@ -7,6 +7,17 @@ const PAGE = 25;
 const FILTERS = ["program_name", "ingestion_name", "status", "from", "to", "filename"];
 const STATUSES = ["uploaded", "rejected", "failed", "receiving", "retracted", "retracting"];
 
+// Days typed as the console writes them everywhere (yyyy-mm-dd), not in the browser's own order
+// (a date picker shows mm/dd/yyyy or dd/mm/yyyy by language).
+const dayInput = (id, value) => h("input", { id, value: value || "", inputmode: "numeric", autocomplete: "off",
+  pattern: "\\d{4}-\\d{2}-\\d{2}", placeholder: "yyyy-mm-dd", title: "a day as yyyy-mm-dd" });
+
+// The instant a local day starts (`after` days later), as ISO 8601; not a day: as typed.
+export function dayStart(day, after = 0) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(day || "");
+  return m ? new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + after).toISOString() : day;
+}
+
 export async function historyPage(query) {
   const params = new URLSearchParams(query || "");
   const offset = Math.max(0, Number(params.get("offset")) || 0);
@@ -15,8 +26,8 @@ export async function historyPage(query) {
     ingestion_name: h("input", { id: "h-spec", value: params.get("ingestion_name") || "" }),
     status: h("select", { id: "h-status" }, h("option", { value: "" }, "any"),
       STATUSES.map((s) => h("option", { value: s, selected: params.get("status") === s }, s))),
-    from: h("input", { id: "h-from", type: "date", value: params.get("from") || "" }),
-    to: h("input", { id: "h-to", type: "date", value: params.get("to") || "" }),
+    from: dayInput("h-from", params.get("from")),
+    to: dayInput("h-to", params.get("to")),
     filename: h("input", { id: "h-filename", value: params.get("filename") || "" }),
   };
   const go = (off) => {
@@ -29,13 +40,16 @@ export async function historyPage(query) {
                            onsubmit: (e) => { e.preventDefault(); go(0); } },
     h("div", { class: "grid" },
       field("Programme", inputs.program_name), field("Spec", inputs.ingestion_name),
-      field("Status", inputs.status), field("From", inputs.from), field("To", inputs.to),
+      field("Status", inputs.status), field("From", inputs.from, "yyyy-mm-dd"), field("To", inputs.to, "yyyy-mm-dd"),
       field("File name contains", inputs.filename)),
     h("button", { type: "submit", class: "primary" }, "Filter"), " ",
     h("button", { type: "button", onclick: () => { location.hash = "#/history"; } }, "Clear"));
 
   const api_q = new URLSearchParams({ limit: String(PAGE), offset: String(offset) });
   for (const k of FILTERS) if (params.get(k)) api_q.set(k, params.get(k));
+  // Days are the browser's days, as the dates shown are: sent as the instants they start at.
+  if (params.get("from")) api_q.set("from", dayStart(params.get("from"), 0));
+  if (params.get("to")) api_q.set("to", dayStart(params.get("to"), 1));
   let list;
   try {
     list = await api(`/api/ingestion/uploads?${api_q}`);
