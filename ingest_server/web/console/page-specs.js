@@ -251,16 +251,16 @@ export async function specPage(kind, name) {
 }
 
 function diffTable(a, b, va, vb) {
+  const headers = ["Column", "Change", `Version ${va}`, `Version ${vb}`];
   const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => x.localeCompare(y));
   const rows = names.map((n) => {
     const before = a[n] ? rulesInWords(a[n]) : null;
     const after = b[n] ? rulesInWords(b[n]) : null;
     const change = before === null ? "added" : after === null ? "removed" : before === after ? "same" : "changed";
-    return h("tr", { class: change }, h("td", {}, h("code", {}, n)), h("td", {}, change),
-      h("td", {}, before ?? "—"), h("td", {}, after ?? "—"));
+    return h("tr", { class: change }, cells(headers, [h("code", {}, n), change, before ?? "—", after ?? "—"]));
   });
   return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Differences" },
-    h("table", { id: "diff-table" }, h("caption", {}, `Version ${va} → version ${vb}`),
-      h("thead", {}, h("tr", {}, ["Column", "Change", `Version ${va}`, `Version ${vb}`].map((x) => h("th", { scope: "col" }, x)))),
+    h("table", { id: "diff-table", class: "cards" }, h("caption", {}, `Version ${va} → version ${vb}`),
+      h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, rows)));
 }
