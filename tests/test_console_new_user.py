@@ -13,9 +13,11 @@ import pytest
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-from console_browser import (BAD_CSV, OFFICER, PageProblems, api, browser, page,  # noqa: E402,F401
+from console_browser import (BAD_CSV, OFFICER, PageProblems, api,  # noqa: E402
+                             assert_labelled, browser, page,  # noqa: F401 - fixtures
                              server_config, shot, sign_in, token_of, upload_csv)
 from test_console import server, spec_registered  # noqa: E402,F401 - fixtures
+from test_files import FILES  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
 
@@ -54,6 +56,19 @@ def test_empty_states_then_a_spec_from_a_sample_file(fresh_server, page):  # the
     expect(page.locator("#specs-table")).to_be_hidden()
     empty.get_by_role("link", name="create one from a sample").click()
     expect(page.get_by_label("Sample file")).to_be_focused()
+    assert_labelled(page)
+
+    # a sample in another encoding: refused with the one to use, filled in
+    page.set_input_files("#sample-file", files=[{
+        "name": "ansi.csv", "mimeType": "text/csv",
+        "buffer": (FILES / "ansi-cp1252.csv").read_bytes()}])
+    page.get_by_role("button", name="Draft a spec").click()
+    expect(page.locator("#sample-result").get_by_role("alert")).to_contain_text("encoding=cp1252")
+    expect(page.get_by_label("Encoding (text files)")).to_have_value("cp1252")
+    page.get_by_role("button", name="Draft a spec").click()
+    expect(page.locator("#sample-result")).to_contain_text("Draft of spec ansi ready")
+    assert "remarks" in json.loads(page.get_by_label("Spec JSON").input_value())["input"]["properties"]
+    page.get_by_label("Encoding (text files)").fill("")
 
     # pick a file → the server drafts → the draft is in the text box, with its evidence
     page.set_input_files("#sample-file", files=[{"name": "pupils-march.csv",
@@ -64,6 +79,7 @@ def test_empty_states_then_a_spec_from_a_sample_file(fresh_server, page):  # the
     evidence = page.locator("#evidence-table tbody tr")
     expect(evidence).to_have_count(4)
     expect(evidence.filter(has_text="pupils")).to_contain_text("1 cell")  # one blank
+    assert_labelled(page)
     draft = json.loads(page.get_by_label("Spec JSON").input_value())
     assert list(draft["input"]["properties"]) == ["day", "school_id", "pupils", "shift"]
     assert draft["input"]["properties"]["shift"]["enum"] == ["evening", "morning"]
@@ -142,11 +158,13 @@ def test_a_duplicate_is_shown_as_one_linking_to_the_upload_holding_the_data(page
     expect(page.locator("#objects")).to_contain_text("Nothing new was written")
     expect(page.locator("#facts")).to_contain_text(f"Duplicate of{first_id}")
     shot(page, "upload-duplicate")
+    assert_labelled(page)
 
     page.get_by_role("link", name="History").click()
     row = page.locator("#history tbody tr").first
     expect(row).to_contain_text("twice.csv")
     expect(row.locator(".status")).to_have_text("duplicate")
+    assert_labelled(page)
     row.get_by_role("link", name="the earlier upload").click()
     expect(page).to_have_url(re.compile(f"#/uploads/{first_id}$"))
     expect(page.get_by_role("heading", name="Files written")).to_be_visible()
@@ -259,5 +277,6 @@ def test_phone_width_tables_header_and_fact_grid_measured(browser, server, spec_
         measure_fits(page, ["#history"])
         assert page.locator("header.top").bounding_box()["height"] <= 90
         shot(page, "history-phone")
+        assert_labelled(page)
     context.close()
     assert problems.errors == []

@@ -366,7 +366,7 @@ async def test_crash_recovery_at_start_up(aiohttp_client, tmp_path, clean_db):
         await storage.start()
         writer = await storage.open_writer("process_input/p/x.20240101000000-dead.data.csv",
                                            upload_id="20240101000000-dead")
-        await writer.write(b"partial")
+        await writer.write(b"partial," * 10_000)  # past the first flush: a staged file on disk
         writer._fh.close()  # the process died: nothing committed, nothing aborted
         await aiohttp_client(create_app(settings))
         row = await conn.fetchrow("SELECT status, error FROM uploads")

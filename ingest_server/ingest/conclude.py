@@ -11,7 +11,7 @@ from ..aio import uncancellable
 from ..bounded import bounded
 from ..config import Settings
 from ..storage.base import abort_all, publish_all, revert_all
-from ..uploads import UploadRecord, UploadStore
+from ..uploads import Claim, UploadRecord, UploadStore
 from . import idempotency
 from .layout import Layout
 from .model import MemberOutcome, Upload, UploadRequest
@@ -50,18 +50,21 @@ async def conclude(settings: Settings, layout: Layout, uploads: UploadStore, req
     warnings = _warnings(members, national)
     if status != "uploaded" or req.dry_run:
         await abort_all(writers)
-        await uploads.finish(
+        record = await uploads.finish(
             upload.upload_id, objects={"valid": None, "errors": None},
             members=_members_json(members, False, None) if national else None,
             errors_sample=_sample(members, national, settings.limits.errors_sample),
             warnings=warnings, **finish)
-        return await uploads.get(upload.upload_id)
+        return record or await uploads.get(upload.upload_id)
     key = idempotency.dedup_key(req, sha, [(m.name, m.spec_version) for m in ingested])
     # A layout whose keys a later upload may take over (cqube) lands the same bytes again.
-    dedup = layout.finds_duplicates
+    dedup = layout.finds_duplicates and settings.ingest.idempotency_window_s > 0
+    # Ownership of the keys changes with what the store holds (object_owners.py): their locks
+    # are taken with the dedup key's (harmless when a duplicate publishes nothing after all).
+    parts = object_owners.object_parts(objects)
     try:
         # The check and the publish are one step per key, across processes and replicas.
-        async with uploads.dedup_locked(key) as conn:
+        async with uploads.dedup_locked(key, [k for _, k in parts]) as conn:
             if dedup:
                 earlier = await uploads.find_duplicate(
                     conn, dedup_key=key, exclude_id=upload.upload_id,
@@ -72,22 +75,19 @@ async def conclude(settings: Settings, layout: Layout, uploads: UploadStore, req
                 original = earlier["objects"].get("duplicate_of") or earlier["id"]
                 objects = dict(earlier["objects"], duplicate_of=original)
             else:
-                # Ownership of the keys changes with what the store holds (object_owners.py).
-                parts = object_owners.object_parts(objects)
-                await object_owners.lock(conn, [key for _, key in parts])
                 await publish_all(writers)
                 published = True
-                await object_owners.claim(conn, upload.upload_id, req.client, parts)
-            await uploads.finish(
+            record = await uploads.finish(
                 upload.upload_id, objects=objects, dedup_key=key, conn=conn,
                 members=_members_json(members, published, earlier) if national else None,
                 errors_sample=_sample(members, national, settings.limits.errors_sample),
-                warnings=warnings, **finish)
+                warnings=warnings, claim=Claim(req.client, parts) if published else None,
+                **finish)
     except BaseException:
         if published:  # not recorded as uploaded: take the objects back, as if never landed
             await uncancellable(revert_all(writers))
         raise
-    return await uploads.get(upload.upload_id)
+    return record or await uploads.get(upload.upload_id)
 
 def _sample(members: list[MemberOutcome], per_member: bool, limit: int) -> list[dict[str, Any]]:
     sample = [dict(e, member=m.name) if per_member else e
