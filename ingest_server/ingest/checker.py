@@ -151,9 +151,13 @@ class PipelineChecker:
         so nothing about a row is kept between calls."""
         errors = self._rows.check(row)
         if self._processing is not None:
-            extra = self._processing.check(row)
-            if extra:
-                errors = [*errors, *extra]
+            found = self._processing.check(row)
+            if found is not None:  # unknown keys, or keys to land as the dimension stores them
+                extra, landed = found
+                if extra:
+                    errors = [*errors, *extra]
+                elif landed is not None and not errors:
+                    row = landed
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         values = RowValues(row, self._index, self._coercers)

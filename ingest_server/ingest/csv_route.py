@@ -44,20 +44,22 @@ class CsvRoute:
         self.lifecycle = lifecycle
         self.processing: Any = None  # processing.service.ProcessingService when enabled
 
-    async def _processing_checks(self, req: UploadRequest) -> tuple[Any, tuple]:
-        """A cQube grammar's checks for this file (before anything is read or recorded: a
-        dimension with no rows is a 400 like a missing spec)."""
+    async def processing_checks(self, req: UploadRequest, name: str,
+                                program: str | None) -> tuple[Any, tuple]:
+        """A cQube grammar's checks for the CSV ``name`` (a state file before anything is read
+        or recorded: a dimension with no rows is a 400 like a missing spec; a ZIP member before
+        it is read)."""
         if self.processing is None:
             return None, ()
         checks, warnings = await self.processing.checks_for(
-            req.program_type.name, req.program, req.ingestion_name)
+            req.program_type.spec_kind, program, name)
         return checks, tuple(warnings)
 
     async def ingest(self, req: UploadRequest, source: AsyncIterator[bytes],
                      expected_bytes: int | None = None) -> dict[str, Any]:
         """Validate and land one CSV upload (``new_programs``)."""
         spec = await self.specs.latest(req.program_type.spec_kind, req.ingestion_name)
-        checks, warnings = await self._processing_checks(req)
+        checks, warnings = await self.processing_checks(req, req.ingestion_name, req.program)
 
         async def work(ctx: Context) -> None:
             member = MemberOutcome(name=req.ingestion_name, spec_version=spec.version)

@@ -78,10 +78,14 @@ async def _ingest_member(route: CsvRoute, ctx: Context, req: UploadRequest, path
     # aclosing: when the pipeline stops early (a missing column, a refused row stream), the
     # reader thread is told to stop now rather than whenever the generator is collected.
     try:
+        # A member with an event grammar gets its checks, keys included, as a state file does
+        # (the grammar found by the member's name; a ZIP names no programme).
+        checks, warnings = await route.processing_checks(req, member.stem, req.program)
         async with contextlib.aclosing(aiter_member(path, member, limits, budget)) as chunks:
             return await route.run_csv(ctx, chunks, spec, name=member.stem,
                                          program=member.stem, req=req,
-                                         expected_bytes=member.file_size)
+                                         expected_bytes=member.file_size, processing=checks,
+                                         processing_warnings=warnings)
     except FileRejected as e:
         raise FileRejected(f"{member.name}: {e.message}", code=e.code, status=e.status,
                            **{**e.details, "member": member.stem}) from e
