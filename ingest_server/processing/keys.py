@@ -67,9 +67,6 @@ def folded(text: str) -> str:
     return text.strip(BLANKS).translate(_FOLD)
 
 
-NORMALISE = {"exact": lambda t: t, "trim": trimmed, "fold": folded}
-
-
 def table_size(n: int) -> int:
     """A power of two above 2 n (load factor 0.25-0.5: nearly every key in its home slot or
     the next one, which the generated checks probe inline; ``rowcheck.py``)."""
@@ -96,8 +93,8 @@ class _Table:
 
     def add(self, h: int, ref: int) -> None:
         """Place ``h`` (odd) with ``ref`` (``SELF`` or the stored key's number). A second key of
-        the same hash: the slot becomes ambiguous (``-(first + 2)``), unless one of them is the
-        matched text itself, which wins."""
+        the same hash makes the slot ambiguous (``-(first + 2)``), unless one of them is the
+        matched text itself, which wins (``'S1'`` and ``S1`` stored: ``S1`` is meant)."""
         hashes, refs, mask = self.hashes, self.refs, self.mask
         i = h & mask
         while True:
@@ -146,10 +143,11 @@ def write_key_files(csv_path: Path, base: Path, n: int) -> int:
                 key = record[0]
                 text = unquoted(key)
                 exact.add(key_hash(text), SELF if text == key else count)
+                # Two keys equal but for blanks or case are ambiguous to a cell that matches
+                # neither exactly: these tables always name the stored key.
                 t = trimmed(text)
-                trim.add(key_hash(t), SELF if t == key else count)
-                f = t.translate(_FOLD)
-                fold.add(key_hash(f), SELF if f == key else count)
+                trim.add(key_hash(t), count)
+                fold.add(key_hash(t.translate(_FOLD)), count)
                 data = key.encode("utf-8")
                 blob.write(data)
                 offset += len(data)
@@ -229,16 +227,14 @@ class KeyIndex:
 
     def match(self, value: str, mode: str) -> str | None:
         """The stored key ``value`` stands for (the text to land), ``Ambiguous`` when several
-        do, None when none does. Exact matches are tried first in every mode (``exact``,
-        ``trim``, ``casefold``)."""
-        mode = "fold" if mode == "casefold" else mode
+        do, None when none does. Modes ``exact``, ``trim``, ``casefold``: each tries the ones
+        before it first (an exact match wins, then one but for blanks)."""
         text = unquoted(value)
         ref = self.tables["exact"].ref(key_hash(text))
         if ref is None and mode != "exact":
-            norm = NORMALISE[mode](text)
-            ref = self.tables[mode].ref(key_hash(norm))
-            if ref == SELF:
-                return norm
+            ref = self.tables["trim"].ref(key_hash(trimmed(text)))
+            if ref is None and mode == "casefold":
+                ref = self.tables["fold"].ref(key_hash(folded(text)))
         if ref is None:
             return None
         if ref == SELF:
@@ -253,12 +249,9 @@ class KeyIndex:
 
     def near(self, value: str) -> str | None:
         """A key equal to ``value`` but for blanks around it or ASCII case, if there is one."""
-        norm = folded(unquoted(value))
-        ref = self.tables["fold"].ref(key_hash(norm))
+        ref = self.tables["fold"].ref(key_hash(folded(unquoted(value))))
         if ref is None:
             return None
-        if ref == SELF:
-            return norm
         return self._key(ref if ref >= 0 else -ref - 2)
 
     def _key(self, i: int) -> str:
