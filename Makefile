@@ -69,7 +69,7 @@ screenshots: $(TEST_STAMP) chromium
 	cp $(VENV)/screenshots/*.png docs/screenshots/
 
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_ingest.py --xlsx
 
 # Re-pin constraints.txt from the current venv (after changing dependencies in pyproject.toml).
 lock: $(TEST_STAMP)

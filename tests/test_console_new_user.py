@@ -17,6 +17,7 @@ from console_browser import (BAD_CSV, OFFICER, PageProblems, api,  # noqa: E402
                              assert_labelled, browser, page,  # noqa: F401 - fixtures
                              server_config, shot, sign_in, token_of, upload_csv)
 from test_console import server, spec_registered  # noqa: E402,F401 - fixtures
+from test_files import FILES  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
 
@@ -56,6 +57,18 @@ def test_empty_states_then_a_spec_from_a_sample_file(fresh_server, page):  # the
     empty.get_by_role("link", name="create one from a sample").click()
     expect(page.get_by_label("Sample file")).to_be_focused()
     assert_labelled(page)
+
+    # a sample in another encoding: refused with the one to use, filled in
+    page.set_input_files("#sample-file", files=[{
+        "name": "ansi.csv", "mimeType": "text/csv",
+        "buffer": (FILES / "ansi-cp1252.csv").read_bytes()}])
+    page.get_by_role("button", name="Draft a spec").click()
+    expect(page.locator("#sample-result").get_by_role("alert")).to_contain_text("encoding=cp1252")
+    expect(page.get_by_label("Encoding (text files)")).to_have_value("cp1252")
+    page.get_by_role("button", name="Draft a spec").click()
+    expect(page.locator("#sample-result")).to_contain_text("Draft of spec ansi ready")
+    assert "remarks" in json.loads(page.get_by_label("Spec JSON").input_value())["input"]["properties"]
+    page.get_by_label("Encoding (text files)").fill("")
 
     # pick a file → the server drafts → the draft is in the text box, with its evidence
     page.set_input_files("#sample-file", files=[{"name": "pupils-march.csv",
@@ -265,5 +278,8 @@ def test_phone_width_tables_header_and_fact_grid_measured(browser, server, spec_
         assert page.locator("header.top").bounding_box()["height"] <= 90
         shot(page, "history-phone")
         assert_labelled(page)
+        page.get_by_role("link", name="Specs").click()
+        expect(page.locator("#specs-table tbody tr").first).to_be_visible()
+        measure_fits(page, ["#specs-table"])
     context.close()
     assert problems.errors == []

@@ -87,6 +87,8 @@ function sampleForm(kinds, register) {
   const file = h("input", { type: "file", id: "sample-file", accept: ".csv,.txt,.tsv,.xlsx,.xlsm,.xls,.ods" });
   const kind = h("select", { id: "sample-kind" }, kinds.map((k) => h("option", { value: k }, k)));
   const name = h("input", { id: "sample-name", autocomplete: "off", placeholder: "from the file's name" });
+  const sheet = h("input", { id: "sample-sheet", autocomplete: "off", placeholder: "its only sheet" });
+  const encoding = h("input", { id: "sample-encoding", autocomplete: "off", placeholder: "from the file (UTF-8)" });
   const out = h("div", { id: "sample-result", "aria-live": "polite" });
   const submit = h("button", { type: "submit", class: "primary", id: "sample-infer" }, "Draft a spec");
   const form = h("form", { class: "card", id: "sample-form", onsubmit: async (e) => {
@@ -100,6 +102,8 @@ function sampleForm(kinds, register) {
     const body = new FormData();
     body.append("kind", kind.value);
     if (name.value.trim()) body.append("name", name.value.trim());
+    if (sheet.value.trim()) body.append("sheet", sheet.value.trim());
+    if (encoding.value.trim()) body.append("encoding", encoding.value.trim());
     body.append("file", picked, picked.name);
     submit.disabled = true;
     try {
@@ -114,6 +118,11 @@ function sampleForm(kinds, register) {
     } catch (err) {
       const { title, lines } = describe(err);
       out.replaceChildren(notice("error", title, ...lines));
+      const likely = err && err.details && err.details.likely_encoding;
+      if (likely) {  // as on the upload form: the encoding the refusal names, ready to try
+        encoding.value = likely;
+        out.append(notice("info", "Encoding filled in", `The Encoding field now says ${likely}: press Draft a spec again.`));
+      }
       announce(`${title}. ${lines.join(" ")}`);
     } finally {
       submit.disabled = false;
@@ -121,7 +130,8 @@ function sampleForm(kinds, register) {
   } },
   h("h2", {}, "Create a spec from a sample file"),
   h("p", { class: "hint" }, "The server reads the file and drafts the rules: types, dates, required columns, the few values a column takes. Nothing is stored until you register."),
-  h("div", { class: "grid" }, field("Sample file", file), field("Kind", kind), field("Name", name, "Leave empty to use the file's name.")),
+  h("div", { class: "grid" }, field("Sample file", file), field("Kind", kind), field("Name", name, "Leave empty to use the file's name."),
+    field("Sheet (workbooks)", sheet), field("Encoding (text files)", encoding)),
   submit);
   return h("div", {}, form, out);
 }
