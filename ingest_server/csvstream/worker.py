@@ -6,8 +6,8 @@ plus ``_line`` and ``_errors``, to the error output. Completely blank lines are 
 counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record. A row
 whose length differs from the header is mapped onto it by the checker's shape (``shape.py``:
 trailing blank cells, dropped header columns, ragged rows fitted so the error file stays a CSV
-under its header); a checker with an ``output_format`` (the cqube storage layout,
-``cqube_format.py``) decides how the rows are written.
+under its header); a checker with an ``output_format`` (chosen by the storage layout,
+``ingest/layout.py``) decides how the rows are written.
 
 Decoding: the fast path decodes the whole chunk at once. When that fails the chunk is decoded
 with ``surrogateescape`` instead of line by line: invalid bytes (always >= 0x80, so never a
@@ -51,6 +51,12 @@ class ChunkResult:
     errors_csv: bytes
     errors_sample: list[dict[str, Any]]
     last_line: int
+    rewritten_rows: int = 0  # valid rows the checker returned as a ``RewrittenRow``
+
+
+class RewrittenRow(list):
+    """A valid row a checker wrote differently from the file and wants counted (the cQube
+    grammar checks land a key as the dimension stores it: ``processing/rowcheck.py``)."""
 
 
 def _csv_bytes(rows: list[list[str]]) -> bytes:
@@ -117,7 +123,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     check = checker.check
     # See shape.py: which cells are columns (trailing blank cells, dropped header columns).
     shape = getattr(checker, "shape", None) or HeaderShape(tuple(header), ncols)
-    output_format = getattr(checker, "output_format", None)  # the cqube layout's file format
+    output_format = getattr(checker, "output_format", None)  # the storage layout's, if any
     try:
         text = chunk.data.decode("utf-8")
         bad_bytes = False
@@ -135,6 +141,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     rejected: list[list[str]] = []
     sample: list[dict[str, Any]] = []
     rows = 0
+    rewritten = 0
     base, prev = chunk.first_line, 0
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -154,6 +161,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 if not errors:
                     if out is not row:  # a plugin's transform: let csv.writer quote it
                         plain = False
+                        if type(out) is RewrittenRow:
+                            rewritten += 1
                     valid.append(out)
                     continue
             cells = [_shown(c) for c in row] if bad_bytes else row
@@ -187,4 +196,4 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
-                       last_line=chunk.first_line + chunk.lines - 1)
+                       last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten)

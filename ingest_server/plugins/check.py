@@ -1,4 +1,4 @@
-"""A plugin's hook implementations checked against ``hookspecs.py``, with one line per mistake.
+"""A plugin's hook implementations checked against ``plugins/hookspecs.py``, with one line per mistake.
 
 pluggy reports a misspelled hook or argument as a multi-line ``PluginValidationError`` raised
 deep in start-up; a plugin author needs the file, the hook and the fix instead.
