@@ -54,8 +54,10 @@ class CsvRoute:
         return checks, tuple(warnings)
 
     async def ingest(self, req: UploadRequest, source: AsyncIterator[bytes],
-                     expected_bytes: int | None = None) -> dict[str, Any]:
-        """Validate and land one CSV upload (``new_programs``)."""
+                     expected_bytes: int | None = None,
+                     summaries: list[Any] | None = None) -> dict[str, Any]:
+        """Validate and land one CSV upload (``new_programs``); ``summaries`` gets the CSV's
+        ``CsvOutcome.summary`` (the datasets' partial aggregates) when it has one."""
         spec = await self.specs.latest(req.program_type.spec_kind, req.ingestion_name)
         checks, warnings = await self._processing_checks(req)
 
@@ -66,6 +68,8 @@ class CsvRoute:
                                             program=req.program, req=req,
                                             expected_bytes=expected_bytes,
                                             processing=checks, processing_warnings=warnings)
+            if summaries is not None and member.csv.summary is not None:
+                summaries.append(member.csv.summary)
 
         return await self.lifecycle.run(req, source, work)
 

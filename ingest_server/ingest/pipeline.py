@@ -6,6 +6,7 @@ whether to publish or abort them; nothing here makes an object visible.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -91,6 +92,9 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
         else:
             valid_head, error_head = header_rows(header, checker.output_header)
 
+        # The checker's summary of the valid rows (the datasets' partial aggregates), merged here.
+        summarise = getattr(checker, "summarise", None)
+        summary = summarise.collector() if summarise is not None and not target.dry_run else None
         valid_writer = error_writer = None
         if not target.dry_run:
             valid_writer = await storage.open_writer(target.valid_key, upload_id=upload_id)
@@ -105,6 +109,8 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                 outcome.errors_sample.extend(result.errors_sample[:room])
             if target.dry_run:
                 continue
+            if summary is not None and result.partials is not None:
+                await asyncio.to_thread(summary.merge, result.partials)
             if result.valid_csv:
                 await valid_writer.write(result.valid_csv)
             if result.errors_csv:
@@ -120,6 +126,7 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
             await valid_writer.abort()  # every row was rejected: no empty valid file
             outcome.writers.remove(valid_writer)
             valid_writer = None
+        outcome.summary = summary
         outcome.valid_key = target.valid_key if valid_writer else None
         outcome.error_key = target.error_key if error_writer else None
         return outcome

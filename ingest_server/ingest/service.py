@@ -53,8 +53,11 @@ class IngestService:
     async def ingest_csv(self, req: UploadRequest, source: AsyncIterator[bytes],
                          expected_bytes: int | None = None) -> dict[str, Any]:
         """Validate and land one CSV upload (``new_programs``); with processing, a landed
-        dimension file is then loaded into its table (``processing`` in the answer)."""
-        body = await self.csv.ingest(req, source, expected_bytes)
+        dimension file is then loaded into its table, a landed event file's partial aggregates
+        (computed while it streamed) go into its dataset tables (``processing`` in the answer:
+        ``pending`` if that takes longer than ``processing.answer_wait_s``)."""
+        summaries: list[Any] = []
+        body = await self.csv.ingest(req, source, expected_bytes, summaries)
         processing = self.csv.processing
         if processing is not None:
             done = await processing.after_upload(req.program_type.name, req.ingestion_name, body,
@@ -63,7 +66,8 @@ class IngestService:
                 body["processing"] = done
             datasets = getattr(processing, "datasets", None)
             if datasets is not None and await datasets.enqueue(body):
-                await datasets.run(body["upload_id"])  # failed: retried by the loop
+                await datasets.start(body["upload_id"], summaries[0] if summaries else None,
+                                     body.get("valid_rows"))
                 body["processing"] = await self.uploads.processing_state(body["upload_id"])
         return body
 
