@@ -66,6 +66,8 @@ async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
                  tables: Sequence[DatasetTable], groups: Groups, repeat: str) -> Applied:
     if repeat not in REPEAT_MODES:
         raise ValueError(f"unknown repeat mode {repeat!r}")
+    # the joins of a few hundred thousand groups in memory, not sorted on disk (4 MB default)
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     touched = total = 0
     for t in tables:
         g = groups.get(t.physical)

@@ -206,7 +206,12 @@ class DatasetProcessor:
         key = (objects or {}).get("valid")
         if record is None or record["status"] != "uploaded" or not isinstance(key, str):
             return contrib.Applied(0, 0, already=True)  # retracted meanwhile: nothing to add
-        await self.ensure_program(program_name)
+        async with self.pool.acquire() as conn:  # created at registration; else here
+            missing = not await conn.fetchval(
+                "SELECT bool_and(to_regclass('datasets.' || quote_ident(t)) IS NOT NULL) "
+                "FROM unnest($1::text[]) t", [t.physical for t in mine])
+        if missing:
+            await self.ensure_program(program_name)
         if summary is not None and summary.tables == [t.physical for t in mine]:
             groups = await asyncio.to_thread(lambda: summary.groups)
         else:  # recovery, a retry, or the grammar changed meanwhile: read the landed file
