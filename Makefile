@@ -7,7 +7,7 @@ TEST_STAMP := $(VENV)/.installed-test
 NEWMAN := postman/node_modules/.bin/newman
 CONFIG ?= config.toml
 
-.PHONY: serve test test-fast docs newman nginx chromium bench lock clean
+.PHONY: serve test test-fast docs newman nginx chromium screenshots bench lock clean
 
 # `make serve` installs the runtime only; `make test` adds the test tools (a second stamp).
 $(STAMP): pyproject.toml constraints.txt
@@ -58,8 +58,18 @@ $(NEWMAN): postman/package.json postman/package-lock.json
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q chromium; }
 
+# The console's screenshots (docs/screenshots, shown by the README and docs/console.md), taken
+# by its browser tests against a real server, then compressed with pngquant (kept < 150 KB).
+screenshots: $(TEST_STAMP) chromium
+	@command -v pngquant >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q pngquant; }
+	rm -rf $(VENV)/screenshots
+	INGEST_SCREENSHOTS=$(VENV)/screenshots $(BIN)/python -m pytest -q \
+		tests/test_console.py tests/test_console_new_user.py
+	pngquant --force --strip --quality 50-90 --ext .png $(VENV)/screenshots/*.png
+	cp $(VENV)/screenshots/*.png docs/screenshots/
+
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/bench_ingest.py
+	$(BIN)/python bench/bench_ingest.py --xlsx
 
 # Re-pin constraints.txt from the current venv (after changing dependencies in pyproject.toml).
 lock: $(TEST_STAMP)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end ingest benchmark: a real server on loopback, the reference's benchmark file over HTTP.
 
-usage: bench_ingest.py [--rows N] [--size-gb G] [--skip-zip] [--skip-csv] [--workers N]
+usage: bench_ingest.py [--rows N] [--size-gb G] [--skip-zip] [--skip-csv] [--xlsx] [--workers N]
                        [--chunk-bytes B] [--repeat R] [--dsn DSN] [--keep] [--py-spy]
 
 Starts ``python -m ingest_server`` with a temporary config (a fresh database on ``--dsn`` /
@@ -9,6 +9,7 @@ Starts ``python -m ingest_server`` with a temporary config (a fresh database on 
 bench/data/bench_spec.json as event spec "bench", and uploads, streaming from disk:
   csv   the 1M-row file (gen_bench_csv.py) to /api/ingestion/new_programs
   zip   the same file as bench.zip holding bench.csv, to /api/ingestion/national_programs
+  xlsx  with --xlsx: the same rows as an .xlsx workbook (bench_data.write_xlsx), to new_programs
   NGB   with --size-gb: the body repeated to ~N GB (header once), to new_programs
 Each case also POSTs the same bytes to a raw sink (a separate aiohttp process that reads the
 file part with read_chunk(256 KiB) and discards it): the transport's own ceiling, same run.

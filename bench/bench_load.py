@@ -3,6 +3,7 @@
 
 usage: bench_load.py [--duration S] [--concurrency N] [--server-workers 1,2] [--ingest-workers N]
                      [--large-every K] [--zip-every K] [--s3] [--dsn DSN] [--seed N] [--keep]
+                     [--small N | --json N [--json-rows R]] [--json-out FILE]
 
 For each ``--server-workers`` value, starts ``python -m ingest_server --workers N`` (a fresh
 database on ``--dsn`` / ``INGEST_TEST_DSN``, dropped after; local storage, or SeaweedFS with
@@ -17,12 +18,19 @@ that no answer named and no staged leftovers; every upload row in PostgreSQL is 
 Printed: p50/p99/max latency of small uploads, throughput, peak RSS of the server's process tree
 (server processes and validation workers, sampled every 50 ms), 5xx count and the accounting.
 ``tests/test_load.py`` runs a short fixed plan with the same harness.
+
+``--small N`` replaces the timed mix with N small CSV uploads (10-1,000 rows each) made before
+the clock starts (the many-small-uploads case: uploads/s, p50/p99); ``--json N`` with N bodies
+of ``--json-rows`` JSON rows POSTed to /api/ingestion/event (rows/s, p99), accounted for the
+same way. CPU ms per upload (server tree / PostgreSQL backends / this client) are printed too:
+on a shared machine they move less than wall time. ``--json-out`` saves the figures as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -34,7 +42,8 @@ from typing import Callable
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the repository: ingest_server and testkit
 
-from testkit.load import Mix, Payload, print_reports, run_load  # noqa: E402
+from testkit.load import Mix, Payload, plan_feed, print_reports, run_load, \
+    small_plan  # noqa: E402
 
 
 def deadline_mix(mix: Mix, duration_s: float) -> Callable[[], Payload | None]:
@@ -65,6 +74,12 @@ async def main() -> int:
                          "--workers > 1 needs one: each process would start its own embedded one")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the run directories")
+    ap.add_argument("--small", type=int, default=0,
+                    help="N small CSV uploads made before the clock, instead of the timed mix")
+    ap.add_argument("--json", type=int, default=0,
+                    help="N JSON-row bodies (POST /api/ingestion/event), instead of the mix")
+    ap.add_argument("--json-rows", type=int, default=1000, help="rows per JSON body")
+    ap.add_argument("--json-out", type=Path, help="also save the figures to this JSON file")
     args = ap.parse_args()
     workers = [int(x) for x in args.server_workers.split(",")]
     if not args.dsn and max(workers) > 1:
@@ -87,11 +102,19 @@ async def main() -> int:
             run_dir = Path(tempfile.mkdtemp(prefix="load-", dir=HERE / "out"))
             if storage:
                 storage = dict(storage, prefix=f"{run_dir.name}/")
-            print(f"--workers {n}, ingest.workers {ingest_workers}: {args.concurrency} in flight "
-                  f"for {args.duration:g} s ...", flush=True)
-            mix = Mix(f"w{n}", args.seed, args.large_every, args.zip_every)
+            what = (f"{args.json} JSON bodies of {args.json_rows} rows" if args.json else
+                    f"{args.small} small CSVs" if args.small else f"the mix for {args.duration:g} s")
+            print(f"--workers {n}, ingest.workers {ingest_workers}: {args.concurrency} in flight, "
+                  f"{what} ...", flush=True)
+            if args.small or args.json:
+                kind, count = ("json", args.json) if args.json else ("small", args.small)
+                rows = (args.json_rows, args.json_rows) if args.json else (10, 1000)
+                feed = plan_feed(small_plan(f"w{n}", count, args.seed, kind, rows))
+            else:
+                feed = deadline_mix(Mix(f"w{n}", args.seed, args.large_every, args.zip_every),
+                                    args.duration)
             reports.append(await run_load(
-                run_dir, args.dsn, deadline_mix(mix, args.duration),
+                run_dir, args.dsn, feed,
                 concurrency=args.concurrency, server_workers=n,
                 ingest_workers=ingest_workers, storage=storage))
             if not args.keep:
@@ -102,6 +125,8 @@ async def main() -> int:
             if not args.keep:
                 shutil.rmtree(s3.data_dir, ignore_errors=True)
     print_reports(reports)
+    if args.json_out:
+        args.json_out.write_text(json.dumps([r.summary() for r in reports], indent=1))
     return 1 if any(r.problems or r.count_5xx for r in reports) else 0
 
 

@@ -122,7 +122,7 @@ class LimitsConfig:
     errors_sample: int = 20
     body_idle_timeout_s: float = 60.0
     max_json_bytes: int = 16 * 1024**2  # JSON-row bodies (POST /api/ingestion/event|dimension|dataset)
-    max_workbook_cells: int = 1_500_000  # a workbook sheet is decoded whole: ~80 B/cell peak (docs/files.md)
+    max_workbook_cells: int = 1_500_000  # .xls/.xlsb/.ods sheets are decoded whole: ~80 B/cell peak (docs/files.md)
 
 
 @dataclass(frozen=True)

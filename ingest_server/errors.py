@@ -12,7 +12,9 @@ from .bounded import bounded, clip
 
 
 class IngestError(Exception):
-    """Base of every error a client may see. Subclasses set ``status`` and ``code``."""
+    """Base of every error a client may see. Subclasses set ``status`` and ``code``; an error
+    raised with a ``code`` of the list below answers with that code's status (``status_of``)
+    unless it is given one."""
 
     status: int = 400
     code: str = "bad_request"
@@ -25,6 +27,8 @@ class IngestError(Exception):
             self.code = code
         if status is not None:
             self.status = status
+        elif code is not None and code in ERROR_CODES:
+            self.status = ERROR_CODES[code]
         self.details = details
 
     def to_json(self) -> dict[str, Any]:
@@ -176,7 +180,7 @@ SPEC_BODY = {"unknown_kind": 400, "invalid_json": 400, "invalid_spec": 400, "inv
              "body_too_large": 413}
 # The data itself: what the CSV reader and the header checks refuse (plugins may add codes with
 # their own header checks).
-FILE = {c: 400 for c in ("empty_file", "no_rows", "missing_column", "unknown_column",
+FILE = {c: 400 for c in ("empty_file", "missing_column", "unknown_column",
                          "duplicate_header", "empty_header_name", "not_text", "not_a_csv",
                          "line_too_long", "unknown_encoding", "file_rejected",
                          "pattern_timeout")}
@@ -223,7 +227,7 @@ for _group in (AUTH, SERVER, DATABASE, STORAGE, SPEC_BODY, FILE, FORM, ZIP, UPLO
     ERROR_CODES.update(_group)
 # How the file is read: workbooks, their sheets, the delimiter (issue 25).
 READING = {"workbook_unreadable": 400, "sheet_required": 400, "sheet_not_found": 400,
-           "wrong_delimiter": 400, "workbook_too_large": 413}
+           "wrong_delimiter": 400, "cell_outside_table": 400, "workbook_too_large": 413}
 ERROR_CODES.update(READING)
 # 4xx codes about the request rather than the data: fixing the command line, not the file, helps.
 REQUEST_CODES = frozenset({*FORM, "not_multipart", "not_found", "method_not_allowed"}

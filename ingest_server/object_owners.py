@@ -24,6 +24,7 @@ import asyncpg
 
 from .db import stored
 
+LOCK_SPACE = 1229210434  # the advisory locks' namespace
 SQL_LOCK = "SELECT pg_advisory_xact_lock(1229210434, $1)"
 SQL_OWNER = "SELECT upload_id, client FROM object_owners WHERE key = $1"
 SQL_CLAIM = ("INSERT INTO object_owners (key, upload_id, client) VALUES ($1, $2, $3) "
@@ -55,10 +56,15 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:4], "big", signed=True)
 
 
+def lock_ids(keys: Iterable[str]) -> set[int]:
+    """The advisory lock ids (in ``LOCK_SPACE``) of ``keys``; take them in sorted order."""
+    return {_lock_id(k) for k in keys}
+
+
 @stored
 async def lock(conn: asyncpg.Connection, keys: Iterable[str]) -> None:
     """Hold the advisory lock of every key until ``conn``'s transaction ends."""
-    for lock_id in sorted({_lock_id(k) for k in keys}):
+    for lock_id in sorted(lock_ids(keys)):
         await conn.execute(SQL_LOCK, lock_id)
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, AsyncIterator, TypedDict
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Iterable, TypedDict
 
 import asyncpg
 
+from . import object_owners
 from .db import stored, transaction, unique_violation
 
 STATUSES = ("receiving", "uploaded", "rejected", "failed")
@@ -39,13 +40,37 @@ SQL_DUPLICATE = ("SELECT " + COLUMNS + " FROM uploads u WHERE dedup_key = $1 "
                  "AND o.status <> 'uploaded') "
                  "ORDER BY started_at DESC LIMIT 1")
 # One duplicate check and publish at a time per dedup key: (namespace, 32 bits of the key).
+DEDUP_LOCK_SPACE = 1229210433
 SQL_DEDUP_LOCK = "SELECT pg_advisory_xact_lock(1229210433, $1)"
+# Several advisory locks in one round trip, taken in the arrays' order ((namespace, id) pairs):
+# a function scan is evaluated row by row, in order.
+SQL_LOCK_ALL = ("SELECT count(pg_advisory_xact_lock(space, id)) "
+                "FROM unnest($1::int[], $2::int[]) AS t(space, id)")
 SQL_FINISH = ("UPDATE uploads SET status = $2, sha256 = $3, bytes = $4, total_rows = $5, "
               "valid_rows = $6, invalid_rows = $7, objects = $8, members = $9, errors_sample = $10, "
               "error = $11, spec_version = $12, warnings = $13, http_status = $14, "
               "read_sha256 = $15, read_complete = $16, dedup_key = $17, finished_at = now(), "
               "heartbeat_at = now() "
-              "WHERE id = $1 AND status = 'receiving'")
+              "WHERE id = $1 AND status = 'receiving' RETURNING " + COLUMNS)
+# The same, for an upload that just published its objects, and in the same statement what
+# ``object_owners.claim`` does: the keys ($18, parts $19) become this upload's (client $20), and
+# an earlier owner's record lists those it lost (at $21). One round trip instead of one or more
+# per key; every part of it sees the table as it was before the statement.
+SQL_FINISH_CLAIMING = (
+    "WITH parts AS (SELECT key, part, n FROM unnest($18::text[], $19::text[]) "
+    "WITH ORDINALITY AS t(key, part, n)), "
+    "earlier AS (SELECT p.n, p.part, p.key, o.upload_id, "
+    "coalesce(o.client = $20::text, false) AS same FROM parts p "
+    "JOIN object_owners o ON o.key = p.key WHERE o.upload_id <> $1), "
+    "claimed AS (INSERT INTO object_owners (key, upload_id, client) "
+    "SELECT key, $1, $20::text FROM parts ON CONFLICT (key) DO UPDATE "
+    "SET upload_id = EXCLUDED.upload_id, client = EXCLUDED.client), "
+    "lost AS (UPDATE uploads u SET replaced = coalesce(u.replaced, '[]'::jsonb) || e.items "
+    "FROM (SELECT upload_id, jsonb_agg(jsonb_build_object('part', part, 'key', key, "
+    "'at', $21::text, 'by_upload_id', CASE WHEN same THEN $1 END, 'by_same_client', same) "
+    "ORDER BY n) AS items FROM earlier GROUP BY upload_id) e "
+    "WHERE u.id = e.upload_id AND u.status <> 'retracted') "
+    + SQL_FINISH)
 SQL_HEARTBEAT = "UPDATE uploads SET heartbeat_at = now(), bytes = $2 WHERE id = $1 AND status = 'receiving'"
 SQL_FAIL_STALE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
                   "error = jsonb_build_object('code', 'interrupted', 'message', "
@@ -57,7 +82,26 @@ SQL_RECEIVING_ON_HOST = ("SELECT id, owner FROM uploads WHERE status = 'receivin
 SQL_FAIL_ONE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
                 "error = jsonb_build_object('code', 'interrupted', 'message', "
                 "'the server stopped while this upload was in progress') "
-                "WHERE id = $1 AND status = 'receiving'")
+                "WHERE id = $1 AND status = 'receiving' RETURNING " + COLUMNS)
+# The same, for an upload that just published its objects, and in the same statement what
+# ``object_owners.claim`` does: the keys ($18, parts $19) become this upload's (client $20), and
+# an earlier owner's record lists those it lost (at $21). One round trip instead of one or more
+# per key; every part of it sees the table as it was before the statement.
+SQL_FINISH_CLAIMING = (
+    "WITH parts AS (SELECT key, part, n FROM unnest($18::text[], $19::text[]) "
+    "WITH ORDINALITY AS t(key, part, n)), "
+    "earlier AS (SELECT p.n, p.part, p.key, o.upload_id, "
+    "coalesce(o.client = $20::text, false) AS same FROM parts p "
+    "JOIN object_owners o ON o.key = p.key WHERE o.upload_id <> $1), "
+    "claimed AS (INSERT INTO object_owners (key, upload_id, client) "
+    "SELECT key, $1, $20::text FROM parts ON CONFLICT (key) DO UPDATE "
+    "SET upload_id = EXCLUDED.upload_id, client = EXCLUDED.client), "
+    "lost AS (UPDATE uploads u SET replaced = coalesce(u.replaced, '[]'::jsonb) || e.items "
+    "FROM (SELECT upload_id, jsonb_agg(jsonb_build_object('part', part, 'key', key, "
+    "'at', $21::text, 'by_upload_id', CASE WHEN same THEN $1 END, 'by_same_client', same) "
+    "ORDER BY n) AS items FROM earlier GROUP BY upload_id) e "
+    "WHERE u.id = e.upload_id AND u.status <> 'retracted') "
+    + SQL_FINISH)
 LIST_WHERE = ("WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR route = $2) "
               "AND ($3::text IS NULL OR client = $3) AND ($4::text IS NULL OR program = $4) "
               "AND ($5::text IS NULL OR ingestion_name = $5) "
@@ -165,17 +209,21 @@ class UploadStore:
         return record_to_json(row) if row else None
 
     @contextlib.asynccontextmanager
-    async def dedup_locked(self, dedup_key: str) -> AsyncIterator[asyncpg.Connection]:
+    async def dedup_locked(self, dedup_key: str, object_keys: Iterable[str] = ()
+                           ) -> AsyncIterator[asyncpg.Connection]:
         """A transaction holding the lock of ``dedup_key``: the duplicate check, the publish and
         the ``finish`` done in it are one step for every upload of the same bytes and target,
-        whichever process or replica runs it (released at commit or rollback)."""
+        whichever process or replica runs it (released at commit or rollback). The locks of
+        ``object_keys`` (``object_owners.lock``) are taken with it, in the same round trip."""
         async with transaction(self.pool) as conn:
-            await self._lock(conn, _dedup_lock_id(dedup_key))
+            ids = sorted(object_owners.lock_ids(object_keys))
+            await self._lock_all(conn, [DEDUP_LOCK_SPACE] + [object_owners.LOCK_SPACE] * len(ids),
+                                 [_dedup_lock_id(dedup_key), *ids])
             yield conn
 
     @stored
-    async def _lock(self, conn: asyncpg.Connection, key: int) -> None:
-        await conn.execute(SQL_DEDUP_LOCK, key)
+    async def _lock_all(self, conn: asyncpg.Connection, spaces: list[int], ids: list[int]) -> None:
+        await conn.execute(SQL_LOCK_ALL, spaces, ids)
 
     @stored
     async def find_duplicate(self, conn: asyncpg.Connection, *, dedup_key: str, exclude_id: str,
@@ -195,13 +243,23 @@ class UploadStore:
                      spec_version: int | None = None, warnings: list | None = None,
                      http_status: int | None = None, read_sha256: str | None = None,
                      read_complete: bool = False, dedup_key: str | None = None,
-                     conn: asyncpg.Connection | None = None) -> None:
-        """Record the outcome; ``conn`` to do it inside ``dedup_locked``'s transaction."""
+                     conn: asyncpg.Connection | None = None,
+                     claim: Claim | None = None) -> UploadRecord | None:
+        """Record the outcome; ``conn`` to do it inside ``dedup_locked``'s transaction. With
+        ``claim``, the upload also becomes the owner of the keys it published (what
+        ``object_owners.claim`` does, in the same statement). The record as it now is; None
+        when the upload was no longer ``receiving`` (recovery failed it meanwhile)."""
         assert status in STATUSES[1:], status
-        await (conn or self.pool).execute(
-            SQL_FINISH, upload_id, status, sha256, nbytes, total_rows, valid_rows, invalid_rows,
-            objects or {}, members, errors_sample or [], error, spec_version, warnings or [],
-            http_status, read_sha256, read_complete, dedup_key)
+        args = [upload_id, status, sha256, nbytes, total_rows, valid_rows, invalid_rows,
+                objects or {}, members, errors_sample or [], error, spec_version, warnings or [],
+                http_status, read_sha256, read_complete, dedup_key]
+        sql = SQL_FINISH
+        if claim is not None:
+            sql = SQL_FINISH_CLAIMING
+            args += [[key for _, key in claim.parts], [part for part, _ in claim.parts],
+                     claim.client, datetime.now(timezone.utc).isoformat()]
+        row = await (conn or self.pool).fetchrow(sql, *args)
+        return record_to_json(row) if row else None
 
     @stored
     async def fail_stale(self, older_than_s: float) -> list[str]:
@@ -267,6 +325,15 @@ class UploadStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(SQL_DONE, upload_id)
             await conn.execute(SQL_DUPLICATES_DONE, upload_id)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Keys an upload just published, as ``(part, key)`` (``object_owners.object_parts``), and
+    the client it belongs to: ``finish(claim=...)`` makes the upload their owner."""
+
+    client: str | None
+    parts: list[tuple[str, str]]
 
 
 def _dedup_lock_id(dedup_key: str) -> int:

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import resource
 import secrets
 import signal
 import time
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import aiohttp
 import asyncpg
 
-from testkit.rss_sampler import TreeSampler, tree_pids
+from testkit.rss_sampler import TICKS, TreeSampler, cpu_ticks, tree_pids
 from testkit.server_proc import ServerConfig, ServerProcess, free_port, fresh_database
 from testkit.stored import published
 
@@ -105,12 +106,22 @@ def make_csv(tag: str, rows: int, rng: random.Random) -> tuple[bytes, Part]:
                                                 valid_h.hexdigest(), error_h.hexdigest())
 
 
+def make_json(tag: str, rows: int, rng: random.Random) -> tuple[bytes, Part]:
+    """The rows of ``make_csv`` as a JSON-rows body (``POST /api/ingestion/event``): every cell
+    a string, so the objects written must equal the same rows a CSV upload would give."""
+    text, part = make_csv(tag, rows, rng)
+    table = list(csv.reader(io.StringIO(text.decode("utf-8"), newline="")))
+    body = {"event_name": SPECS[0], "program_name": "load",
+            "event": [dict(zip(table[0], r)) for r in table[1:]]}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8"), part
+
+
 @dataclass
 class Payload:
     """One upload: its bytes (dropped once sent) and what must come out of it."""
 
     seq: int
-    kind: str                                    # "small" | "large" | "zip"
+    kind: str                                    # "small" | "large" | "zip" | "json"
     filename: str
     body: bytes | None
     parts: dict[str, Part]                       # spec name (ZIP member stem) -> rows
@@ -121,7 +132,7 @@ class Payload:
 
     @property
     def route(self) -> str:
-        return "national_programs" if self.kind == "zip" else "new_programs"
+        return {"zip": "national_programs", "json": "event"}.get(self.kind, "new_programs")
 
     @property
     def fields(self) -> dict[str, str]:
@@ -132,6 +143,9 @@ class Payload:
 
 def make_payload(run: str, seq: int, kind: str, rows: int, rng: random.Random) -> Payload:
     tag = f"{run}u{seq}"
+    if kind == "json":
+        body, part = make_json(tag, rows, rng)
+        return Payload(seq, kind, f"load-{seq}.json", body, {SPECS[0]: part})
     if kind != "zip":
         body, part = make_csv(tag, rows, rng)
         return Payload(seq, kind, f"load-{seq}.csv", body, {SPECS[0]: part})
@@ -151,6 +165,14 @@ def ci_plan(run: str, seed: int = 8) -> list[Payload]:
     plan += [make_payload(run, 26 + i, "large", rng.randint(8_000, 12_000), rng) for i in range(2)]
     plan += [make_payload(run, 28 + i, "zip", rng.randint(50, 3_000), rng) for i in range(4)]
     return plan
+
+
+def small_plan(run: str, count: int, seed: int, kind: str = "small",
+               rows: tuple[int, int] = (10, 1000)) -> list[Payload]:
+    """``count`` uploads of ``kind`` ("small" CSVs or "json" rows), made before the clock
+    starts so that the client's time goes to sending them, not to making them."""
+    rng = random.Random(seed)
+    return [make_payload(run, i, kind, rng.randint(*rows), rng) for i in range(count)]
 
 
 class Mix:
@@ -254,16 +276,21 @@ class Outcome:
 async def post(session: aiohttp.ClientSession, url: str, token: str, p: Payload) -> Outcome:
     assert p.body is not None
     size = len(p.body)
-    form = aiohttp.FormData()
-    for k, v in p.fields.items():
-        form.add_field(k, v)
-    form.add_field("file", p.body, filename=p.filename,
-                   content_type="application/zip" if p.kind == "zip" else "text/csv")
+    if p.kind == "json":
+        form: Any = p.body
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    else:
+        form = aiohttp.FormData()
+        for k, v in p.fields.items():
+            form.add_field(k, v)
+        form.add_field("file", p.body, filename=p.filename,
+                       content_type="application/zip" if p.kind == "zip" else "text/csv")
+        headers = {"Authorization": f"Bearer {token}"}
     p.body = None  # the form holds it until sent; the outcome only needs the expectations
     t0 = time.perf_counter()
     try:
         async with session.post(f"{url}/api/ingestion/{p.route}", data=form, timeout=TIMEOUT,
-                                headers={"Authorization": f"Bearer {token}"}) as r:
+                                headers=headers) as r:
             text = await r.text()
             secs = time.perf_counter() - t0
             try:
@@ -427,6 +454,9 @@ class Report:
     pss_peak_mb: float
     processes: int
     problems: list[str]
+    server_cpu_s: float = 0.0     # user+sys of the server's process tree during the load
+    client_cpu_s: float = 0.0     # of this process (the load client) during the load
+    db_cpu_s: float = 0.0         # of the PostgreSQL backends serving the run's database
 
     def statuses(self) -> Counter:
         return Counter(o.status for o in self.outcomes)
@@ -436,7 +466,16 @@ class Report:
         return sum(1 for o in self.outcomes if o.status >= 500)
 
     def small_latencies(self) -> list[float]:
-        return sorted(o.seconds for o in self.outcomes if o.payload.kind == "small")
+        """Of the small uploads (10-1,000 rows): CSV files, or JSON rows in a JSON-only run."""
+        kind = "json" if all(o.payload.kind == "json" for o in self.outcomes) else "small"
+        return sorted(o.seconds for o in self.outcomes if o.payload.kind == kind)
+
+    def cpu_ms_per_upload(self) -> str:
+        """Server / PostgreSQL / client CPU milliseconds per upload: what the machine's other
+        jobs distort least (wall time on a shared machine depends on them)."""
+        n = max(1, len(self.outcomes))
+        return (f"{self.server_cpu_s / n * 1000:.1f}/{self.db_cpu_s / n * 1000:.1f}/"
+                f"{self.client_cpu_s / n * 1000:.1f}")
 
     def row(self) -> str:
         lat = self.small_latencies()
@@ -448,23 +487,50 @@ class Report:
         mbytes = sum(o.bytes for o in self.outcomes) / MB
         kinds = Counter(o.payload.kind for o in self.outcomes)
         return (f"{self.server_workers:>7}{self.ingest_workers:>7}  {self.backend:<6}"
-                f"{len(self.outcomes):>6}{kinds['small']:>6}{kinds['large']:>6}{kinds['zip']:>5}"
-                f"{rows:>10,}{mbytes:>8.1f}{self.seconds:>7.1f}{rows / self.seconds:>9,.0f}"
+                f"{len(self.outcomes):>6}{kinds['small'] + kinds['json']:>6}{kinds['large']:>6}"
+                f"{kinds['zip']:>5}"
+                f"{rows:>10,}{mbytes:>8.1f}{self.seconds:>7.1f}{self.uploads_per_s:>7.0f}"
+                f"{rows / self.seconds:>9,.0f}"
                 f"{mbytes / self.seconds:>7.2f}{pct(0.5):>8.0f}{pct(0.99):>8.0f}"
                 f"{(lat[-1] * 1000 if lat else float('nan')):>8.0f}"
                 f"{self.rss_start_mb:>7.0f}{self.rss_peak_mb:>7.0f}{self.pss_peak_mb:>7.0f}"
-                f"{self.processes:>6}{self.count_5xx:>5}  "
+                f"{self.processes:>6}{self.count_5xx:>5}{self.cpu_ms_per_upload():>16}  "
                 f"{'OK' if not self.problems else f'{len(self.problems)} PROBLEMS'}")
+
+    @property
+    def uploads_per_s(self) -> float:
+        return len(self.outcomes) / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the run, for ``make bench``'s table and the docs' chart."""
+        n = max(1, len(self.outcomes))
+        return {"server_workers": self.server_workers, "ingest_workers": self.ingest_workers,
+                "uploads": len(self.outcomes), "rows": sum(o.payload.rows for o in self.outcomes),
+                "seconds": self.seconds, "uploads_per_s": self.uploads_per_s,
+                "rows_per_s": sum(o.payload.rows for o in self.outcomes) / self.seconds,
+                "p50_ms": self.percentile_ms(0.5), "p99_ms": self.percentile_ms(0.99),
+                "rss_peak_mb": self.rss_peak_mb, "pss_peak_mb": self.pss_peak_mb,
+                "server_cpu_ms": self.server_cpu_s / n * 1000,
+                "db_cpu_ms": self.db_cpu_s / n * 1000, "client_cpu_ms": self.client_cpu_s / n * 1000,
+                "count_5xx": self.count_5xx, "problems": len(self.problems),
+                "load": os.getloadavg()[0]}
+
+    def percentile_ms(self, q: float) -> float:
+        lat = self.small_latencies()
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else float("nan")
 
 
 HEAD = (f"{'srv wk':>7}{'val wk':>7}  {'store':<6}{'ups':>6}{'small':>6}{'large':>6}{'zip':>5}"
-        f"{'rows':>10}{'MB':>8}{'s':>7}{'rows/s':>9}{'MB/s':>7}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'max ms':>8}{'RSS0':>7}{'RSS pk':>7}{'PSS pk':>7}{'procs':>6}{'5xx':>5}  accounting")
+        f"{'rows':>10}{'MB':>8}{'s':>7}{'ups/s':>7}{'rows/s':>9}{'MB/s':>7}{'p50 ms':>8}"
+        f"{'p99 ms':>8}{'max ms':>8}{'RSS0':>7}{'RSS pk':>7}{'PSS pk':>7}{'procs':>6}{'5xx':>5}"
+        f"{'CPU ms/up s/db/c':>16}  accounting")
 
 
 def print_reports(reports: list[Report]) -> None:
-    print("\nlatency = small uploads (10-1,000 rows), request start to answer; RSS/PSS MB of the "
-          "server's process tree (RSS0 before the load); rows/s over the whole run")
+    print("\nlatency = small uploads (10-1,000 rows; JSON bodies in a JSON-only run), request "
+          "start to answer; RSS/PSS MB of the server's process tree (RSS0 before the load); "
+          "rows/s over the whole run; CPU ms per upload of the server tree / the PostgreSQL "
+          "backends of the run's database / the load client")
     print(HEAD)
     print("-" * len(HEAD))
     for r in reports:
@@ -496,9 +562,14 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                 await register_specs(session, server.url, token)
             pids.update(tree_pids(server.pid))
             with TreeSampler(server.pid) as sampler:
+                db_cpu = DatabaseCpu(db)
+                await db_cpu.start()
+                client0 = _cpu_self()
                 t0 = time.perf_counter()
                 outcomes = await drive(server.url, token, next_payload, concurrency)
                 seconds = time.perf_counter() - t0
+                client_cpu = _cpu_self() - client0
+                db_cpu_s = await db_cpu.stop()
         finally:
             if server.proc is not None:
                 pids.update(tree_pids(server.pid))
@@ -512,7 +583,40 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
     peak = sampler.peak
     return Report(server_workers, ingest_workers, "s3" if storage else "local", seconds,
                   outcomes, peak.tree_bytes / MB, peak.start_tree_bytes / MB,
-                  peak.pss_tree_bytes / MB, len(pids), problems)
+                  peak.pss_tree_bytes / MB, len(pids), problems,
+                  server_cpu_s=peak.cpu_seconds(), client_cpu_s=client_cpu, db_cpu_s=db_cpu_s)
+
+
+def _cpu_self() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+class DatabaseCpu:
+    """CPU seconds of the PostgreSQL backends connected to one database (PostgreSQL on this
+    machine): read from /proc at the start and the end of the load. Backends that come and
+    go in between are missed, so it is a floor (the server's pool keeps its connections)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.first: dict[int, int] = {}
+
+    async def _ticks(self) -> dict[int, int]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            pids = [r["pid"] for r in await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")]
+        finally:
+            await conn.close()
+        return {pid: t for pid in pids if (t := cpu_ticks(pid)) is not None}
+
+    async def start(self) -> None:
+        self.first = await self._ticks()
+
+    async def stop(self) -> float:
+        last = await self._ticks()
+        return sum(t - self.first.get(pid, 0) for pid, t in last.items()) / TICKS
 
 
 def _running(pid: int) -> bool:

@@ -80,6 +80,7 @@ def test_sign_in_errors_in_words_token_in_session_storage_and_sign_out(page, ser
     page.get_by_label("Client secret").fill("wrong-secret")
     page.get_by_role("button", name="Sign in").click()
     alert = page.get_by_role("alert")
+    expect(alert.locator("strong")).to_have_text("Wrong client id or secret")  # not "Please sign in"
     expect(alert).to_contain_text("Invalid client credentials.")
     assert "{" not in alert.inner_text()  # words, never raw JSON
     assert page.locator("#open-signin").count() == 0  # the endpoint is not open here
@@ -196,8 +197,13 @@ def test_file_level_refusal_is_explained_in_words(page, server, spec_registered)
     sign_in(page, server)
     upload_csv(page, "wrong.csv", b"date,school\r\n2024-01-01,S1\r\n")
     alert = page.get_by_role("alert")
-    expect(alert).to_contain_text("The request was refused")
-    assert "{" not in alert.inner_text()
+    expect(alert).to_contain_text("Columns are missing")
+    text = alert.inner_text()
+    assert "{" not in text
+    assert text.count("teachers_present") == 1, text  # the missing columns listed once
+    progress = page.locator("#progress-text")
+    expect(progress).to_contain_text("Not accepted")
+    expect(progress).not_to_contain_text("checking the last rows")
 
 
 def test_history_filters_and_isolation(page, server, spec_registered):
@@ -267,11 +273,15 @@ def test_register_spec_with_errors_next_to_the_field_then_browse_and_diff(page, 
     page.get_by_label("Spec JSON").fill(json.dumps(good))
     page.get_by_role("button", name="Register").click()
     expect(page.locator("#reg-result")).to_contain_text("Spec registered")
+    expect(page.get_by_label("Spec JSON")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#specs-table tbody tr", has_text="enrolment").locator("td").nth(2)).to_have_text("1")
     good["input"]["properties"]["pupils"]["shouldnotnull"] = True
     good["input"]["properties"]["remarks"] = {"type": "string"}
     page.get_by_label("Spec JSON").fill(json.dumps(good))
     page.get_by_role("button", name="Register").click()
     expect(page.locator("#reg-result")).to_contain_text("version 2")
+    expect(page.locator("#specs-table tbody tr", has_text="enrolment").locator("td").nth(2)) \
+        .to_have_text("2")  # the list refreshed after the registration
     page.get_by_role("link", name="Open it").click()
     expect(page.get_by_role("heading", name="Spec: enrolment")).to_be_visible()
     columns = page.locator("#columns tbody tr")

@@ -46,23 +46,30 @@ def cqube_server(tmp_path, postman_dsn):  # noqa: F811
         "INGEST_AUTH_OPEN_TOKEN_ENDPOINT": "true"})
 
 
-def test_cqube_collection_runs_green_with_newman(newman, cqube_server, tmp_path):  # noqa: F811
-    url, log, storage = cqube_server
-    report = tmp_path / "newman-cqube.json"
+def _run(newman, url: str, report: Path) -> tuple[subprocess.CompletedProcess, dict]:  # noqa: F811
     cmd = [str(newman), "run", str(COLLECTION), "--working-dir", str(POSTMAN),
            "--env-var", f"baseUrl={url}", "--reporters", "cli,json",
            "--reporter-json-export", str(report), "--timeout-request", "60000",
            "--color", "off", "--disable-unicode"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert report.is_file(), done.stdout + done.stderr
-    run = json.loads(report.read_text(encoding="utf-8"))["run"]
-    failures = [f"{f['source'].get('name')}: {f['error'].get('test', '')} "
-                f"{f['error'].get('message')}" for f in run["failures"]]
-    context = "\n".join(failures) + "\n" + done.stdout[-6000:] + log.read_text()[-3000:]
-    assert done.returncode == 0 and run["failures"] == [], context
-    requests = sum(1 for _ in _requests(_collection()["item"]))
-    assert run["stats"]["requests"]["total"] == requests
-    assert run["stats"]["assertions"]["failed"] == 0
+    return done, json.loads(report.read_text(encoding="utf-8"))["run"]
+
+
+def test_cqube_collection_runs_green_with_newman(newman, cqube_server, tmp_path):  # noqa: F811
+    """Run twice against the same server and database: the collection is re-runnable (its specs
+    registered again, its files uploaded again), as an operator runs it more than once."""
+    url, log, storage = cqube_server
+    for attempt in ("first", "again"):
+        done, run = _run(newman, url, tmp_path / f"newman-cqube-{attempt}.json")
+        failures = [f"{f['source'].get('name')}: {f['error'].get('test', '')} "
+                    f"{f['error'].get('message')}" for f in run["failures"]]
+        context = f"{attempt}:\n" + "\n".join(failures) + "\n" + done.stdout[-6000:] + \
+            log.read_text()[-3000:]
+        assert done.returncode == 0 and run["failures"] == [], context
+        requests = sum(1 for _ in _requests(_collection()["item"]))
+        assert run["stats"]["requests"]["total"] == requests
+        assert run["stats"]["assertions"]["failed"] == 0
     assert "auth.open_spec_api is true" in log.read_text()  # the start-up warning
     landed = sorted({p.relative_to(storage).parts[0] for p in storage.rglob("*.csv")})
     assert landed == ["emission", "emission-error", "ingestion_error", "process_input"], landed

@@ -168,7 +168,7 @@ def _assert_responsive(latencies: list[float], limit_s: float = 1.0) -> None:
 async def _pool(client):
     from ingest_server.web.appkeys import INGEST
 
-    return client.app[INGEST].csv.runner_for(None, True)
+    return client.app[INGEST].runners.isolated
 
 
 FORMAT_SPEC = {"program": "slow", "input": {"type": "object", "properties": {

@@ -23,14 +23,15 @@ finds it as the checker's ``shape`` attribute.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ingest_server.csvstream.checkers import CheckerSpec
+from ingest_server.csvstream.cqube_format import ERROR_COLUMN
 
-# The columns ``worker.header_rows`` appends to an error file (the native layout's, then the
-# cqube layout's: ``cqube_format.ERROR_COLUMN``).
+# The columns an error file adds: ``worker.header_rows`` (the native layout), then
+# ``cqube_format.ERROR_COLUMN`` (the cqube layout). Either is dropped, whatever the layout.
 ERROR_COLUMNS = ("_line", "_errors")
-ERROR_COLUMN_SETS = (ERROR_COLUMNS, ("error_description",))
+ERROR_COLUMN_SETS = (ERROR_COLUMNS, (ERROR_COLUMN,))
 
 RowError = tuple[str | None, str, str]
 
@@ -115,8 +116,8 @@ def shape_header(header: list[str], declared: Any = (), delimiter: str = ",") ->
 
 
 class ShapedChecker:
-    """A row checker for ``shape.names``, carrying for the worker the shape and, for the cqube
-    storage layout, the ``output_format`` (``cqube_format.CqubeFormat``)."""
+    """A row checker for ``shape.names``, carrying for the worker the shape and the
+    ``output_format`` of the storage layout (None: plain RFC 4180)."""
 
     def __init__(self, inner: Any, shape: HeaderShape, output_format: Any = None) -> None:
         self._inner = inner
@@ -128,13 +129,10 @@ class ShapedChecker:
 
 
 def shaped_checker(shape: HeaderShape, inner: CheckerSpec,
-                   cqube_schema: dict | None = None) -> ShapedChecker:
-    """A module-level, picklable factory (see ``checkers.CheckerSpec``). With ``cqube_schema`` the
-    rows are written in cQube's format, built here from the checker's output header."""
+                   output_format: Callable[[list[str]], Any] | None = None) -> ShapedChecker:
+    """A module-level, picklable factory (see ``checkers.CheckerSpec``). ``output_format``: a
+    picklable factory of the layout's file format (``ingest.layout``), built here from the
+    checker's output header."""
     checker = inner()
-    output_format = None
-    if cqube_schema is not None:
-        from ingest_server.csvstream.cqube_format import CqubeFormat  # noqa: PLC0415
-
-        output_format = CqubeFormat(checker.output_header, cqube_schema)
-    return ShapedChecker(checker, shape, output_format)
+    return ShapedChecker(checker, shape,
+                         output_format(checker.output_header) if output_format else None)

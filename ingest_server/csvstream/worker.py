@@ -6,8 +6,8 @@ plus ``_line`` and ``_errors``, to the error output. Completely blank lines are 
 counted nowhere (``csv.reader`` yields ``[]`` for them); a line of spaces is a record. A row
 whose length differs from the header is mapped onto it by the checker's shape (``shape.py``:
 trailing blank cells, dropped header columns, ragged rows fitted so the error file stays a CSV
-under its header); a checker with an ``output_format`` (the cqube storage layout,
-``cqube_format.py``) decides how the rows are written.
+under its header); a checker with an ``output_format`` (chosen by the storage layout,
+``ingest/layout.py``) decides how the rows are written.
 
 Decoding: the fast path decodes the whole chunk at once. When that fails the chunk is decoded
 with ``surrogateescape`` instead of line by line: invalid bytes (always >= 0x80, so never a
@@ -118,7 +118,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     check = checker.check
     # See shape.py: which cells are columns (trailing blank cells, dropped header columns).
     shape = getattr(checker, "shape", None) or HeaderShape(tuple(header), ncols)
-    output_format = getattr(checker, "output_format", None)  # the cqube layout's file format
+    output_format = getattr(checker, "output_format", None)  # the storage layout's, if any
     try:
         text = chunk.data.decode("utf-8")
         bad_bytes = False

@@ -11,19 +11,20 @@ from ..aio import uncancellable
 from ..bounded import bounded
 from ..config import Settings
 from ..storage.base import abort_all, publish_all, revert_all
-from ..uploads import UploadRecord, UploadStore
+from ..uploads import Claim, UploadRecord, UploadStore
 from . import idempotency
-from .model import Context, MemberOutcome, UploadRequest
+from .layout import Layout
+from .model import MemberOutcome, Upload, UploadRequest
 
 
-async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
-                   ctx: Context) -> UploadRecord:
-    """Publish or abort the staged objects of ``ctx`` and record the outcome; the record."""
-    members = ctx.members
+async def conclude(settings: Settings, layout: Layout, uploads: UploadStore, req: UploadRequest,
+                   upload: Upload) -> UploadRecord:
+    """Publish or abort the staged objects of ``upload`` and record the outcome; the record."""
+    members = upload.members
     writers = [w for m in members if m.csv for w in m.csv.writers]
     totals = {k: sum(getattr(m.csv, k) for m in members if m.csv)
               for k in ("total_rows", "valid_rows", "invalid_rows")}
-    sha = ctx.stats.hexdigest()
+    sha = upload.stats.hexdigest()
     status, error, objects = "uploaded", None, _objects(req, members)
     over = [m for m in members if m.csv and req.max_error_rate is not None
             and m.csv.error_rate > req.max_error_rate]
@@ -41,30 +42,32 @@ async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
                             f"{req.max_error_rate:.2%}; nothing was written",
                  "members": [x.name for x in over]}
     earlier, published = None, False
-    finish = dict(status=status, sha256=sha, nbytes=ctx.stats.nbytes, error=error,
+    finish = dict(status=status, sha256=sha, nbytes=upload.stats.nbytes, error=error,
                   spec_version=members[0].spec_version if len(members) == 1 else None,
-                  http_status=200, read_sha256=sha, read_complete=ctx.stats.complete,
+                  http_status=200, read_sha256=sha, read_complete=upload.stats.complete,
                   **totals)
     national = req.program_type.archive  # one member per CSV of the archive
     warnings = _warnings(members, national)
     if status != "uploaded" or req.dry_run:
         await abort_all(writers)
-        await uploads.finish(
-            ctx.upload_id, objects={"valid": None, "errors": None},
+        record = await uploads.finish(
+            upload.upload_id, objects={"valid": None, "errors": None},
             members=_members_json(members, False, None) if national else None,
             errors_sample=_sample(members, national, settings.limits.errors_sample),
             warnings=warnings, **finish)
-        return await uploads.get(ctx.upload_id)
+        return record or await uploads.get(upload.upload_id)
     key = idempotency.dedup_key(req, sha, [(m.name, m.spec_version) for m in ingested])
-    # In the cqube layout a later upload may have replaced the earlier one's object since:
-    # the same bytes sent again must land again.
-    dedup = settings.storage.layout != "cqube"
+    # A layout whose keys a later upload may take over (cqube) lands the same bytes again.
+    dedup = layout.finds_duplicates and settings.ingest.idempotency_window_s > 0
+    # Ownership of the keys changes with what the store holds (object_owners.py): their locks
+    # are taken with the dedup key's (harmless when a duplicate publishes nothing after all).
+    parts = object_owners.object_parts(objects)
     try:
         # The check and the publish are one step per key, across processes and replicas.
-        async with uploads.dedup_locked(key) as conn:
+        async with uploads.dedup_locked(key, [k for _, k in parts]) as conn:
             if dedup:
                 earlier = await uploads.find_duplicate(
-                    conn, dedup_key=key, exclude_id=ctx.upload_id,
+                    conn, dedup_key=key, exclude_id=upload.upload_id,
                     window_s=settings.ingest.idempotency_window_s)
             if earlier is not None:
                 await abort_all(writers)
@@ -72,22 +75,19 @@ async def conclude(settings: Settings, uploads: UploadStore, req: UploadRequest,
                 original = earlier["objects"].get("duplicate_of") or earlier["id"]
                 objects = dict(earlier["objects"], duplicate_of=original)
             else:
-                # Ownership of the keys changes with what the store holds (object_owners.py).
-                parts = object_owners.object_parts(objects)
-                await object_owners.lock(conn, [key for _, key in parts])
                 await publish_all(writers)
                 published = True
-                await object_owners.claim(conn, ctx.upload_id, req.client, parts)
-            await uploads.finish(
-                ctx.upload_id, objects=objects, dedup_key=key, conn=conn,
+            record = await uploads.finish(
+                upload.upload_id, objects=objects, dedup_key=key, conn=conn,
                 members=_members_json(members, published, earlier) if national else None,
                 errors_sample=_sample(members, national, settings.limits.errors_sample),
-                warnings=warnings, **finish)
+                warnings=warnings, claim=Claim(req.client, parts) if published else None,
+                **finish)
     except BaseException:
         if published:  # not recorded as uploaded: take the objects back, as if never landed
             await uncancellable(revert_all(writers))
         raise
-    return await uploads.get(ctx.upload_id)
+    return record or await uploads.get(upload.upload_id)
 
 def _sample(members: list[MemberOutcome], per_member: bool, limit: int) -> list[dict[str, Any]]:
     sample = [dict(e, member=m.name) if per_member else e

@@ -29,8 +29,8 @@ from .. import safejson
 from ..errors import BadRequest
 
 CHUNK_BYTES = 256 * 1024
-# route -> (name field, rows field, program type)
-ROUTES = {"event": ("event_name", "event", "event"),
+# kind (the last segment of the path) -> (name field, rows field, program type)
+BODIES = {"event": ("event_name", "event", "event"),
           "dimension": ("dimension_name", "dimension", "dimension"),
           "dataset": ("dataset_name", "dataset", "dataset")}
 _WS = re.compile(r"[ \t\n\r]*")
@@ -141,10 +141,10 @@ def _text(path: Path) -> str:
     return text
 
 
-def scan_body(route: str, path: Path) -> JsonRows:
+def scan_body(kind: str, path: Path) -> JsonRows:
     """Check the body's shape: ``{"<kind>_name", "program_name"?, "<kind>": [{col: value}, ...]}``
     (blocking: run it in a thread)."""
-    name_field, rows_field, _ = ROUTES[route]
+    name_field, rows_field, _ = BODIES[kind]
     fields: dict[str, Any] = {}
     header: dict[str, None] = {}
     count, bad_row, rows_seen = 0, None, 0
@@ -194,9 +194,9 @@ def cell(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)  # numbers as JSON writes them; objects as JSON
 
 
-def _csv_pieces(route: str, path: Path, header: list[str], chunk_bytes: int) -> Iterator[bytes]:
+def _csv_pieces(kind: str, path: Path, header: list[str], chunk_bytes: int) -> Iterator[bytes]:
     """The rows of a body ``scan_body`` accepted, as UTF-8 CSV (RFC 4180) in pieces."""
-    rows_field = ROUTES[route][1]
+    rows_field = BODIES[kind][1]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
@@ -212,11 +212,11 @@ def _csv_pieces(route: str, path: Path, header: list[str], chunk_bytes: int) -> 
         yield buf.getvalue().encode("utf-8")
 
 
-async def csv_chunks(route: str, path: Path, data: JsonRows,
+async def csv_chunks(kind: str, path: Path, data: JsonRows,
                      chunk_bytes: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
     """``_csv_pieces``, each produced in a thread. A piece being made when the consumer stops
     is waited for (milliseconds) before the generator is closed, never closed mid-run."""
-    pieces = _csv_pieces(route, path, data.header, chunk_bytes)
+    pieces = _csv_pieces(kind, path, data.header, chunk_bytes)
     running: asyncio.Future | None = None
     try:
         while True:

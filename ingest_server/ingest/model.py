@@ -17,10 +17,11 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator
 
 from ..programs import ProgramType
 from ..storage.base import ObjectWriter
+from .layout import NATIVE, Layout
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class CsvTarget:
     plugins_dir: str | None
     dry_run: bool = False
     allow_unknown: bool = False  # the spec lets undeclared columns pass through
-    layout: str = "native"  # storage.layout: "cqube" writes cQube's file format
+    layout: Layout = NATIVE  # storage.layout: keys were chosen by it, it chooses the format
     # A grammar's row checks (processing.rowcheck.ProcessingChecks) and the upload's warnings
     # about them (DESIGN.md §12).
     processing: Any = None
@@ -118,16 +119,16 @@ class MemberOutcome:
 
 
 @dataclass
-class Context:
-    """Handed to the work function of one upload."""
+class Upload:
+    """One upload in progress, as ``Lifecycle.track`` hands it to the block that streams it:
+    ``source`` (the file's bytes, counted and hashed as they are read) goes into staged
+    objects, one ``MemberOutcome`` per CSV; ``answer`` is set once the block is over."""
 
     upload_id: str
     source: AsyncIterator[bytes]
     stats: StreamStats
     members: list[MemberOutcome] = field(default_factory=list)
-
-
-Work = Callable[[Context], Awaitable[None]]
+    answer: dict[str, Any] | None = None
 
 
 def new_upload_id() -> str:

@@ -2,7 +2,7 @@
 
 Each implementation gets its own copy of the upload's summary (one plugin's changes must not
 reach the next), in pluggy's order; an awaitable it returns is awaited with a timeout. A hook
-that raises or times out is logged and never changes the upload's outcome. ``drain`` waits for
+that raises or times out is logged and never changes the upload's outcome. ``wait`` waits for
 the notifications still running at shutdown.
 """
 
@@ -54,7 +54,7 @@ class Notifier:
                 log.error("plugin %s: upload_finished failed: %s: %s", step.plugin,
                           e.__class__.__name__, e)
 
-    async def drain(self, timeout_s: float) -> None:
+    async def wait(self, timeout_s: float) -> None:
         """Wait up to ``timeout_s`` for the notifications in flight; cancel what is left."""
         if not self._tasks:
             return

@@ -18,23 +18,20 @@ from ..csvstream.stream import open_csv_stream
 from ..csvstream.worker import header_rows
 from ..errors import FileRejected
 from ..storage.base import Storage, abort_all
+from .checker import build_checker
 from .model import CsvOutcome, CsvTarget
-
-# ``build_checker(plugins_dir, schema_key, schema, header, program_type, ingestion_name,
-# program, allow_unknown)``: a module-level function (it travels to the worker processes).
-CheckerFactory = Callable[..., Any]
-
 
 HeaderCheck = Callable[[list[str]], Awaitable[None]]
 
 
 async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage: Storage,
-                     runner: Any, build_checker: CheckerFactory, upload_id: str,
+                     runner: Any, upload_id: str,
                      encoding: str | None, chunk_bytes: int, max_line_bytes: int,
                      sample_limit: int, check_header: HeaderCheck | None = None,
                      first_line: int = 1, delimiter: str | None = None) -> CsvOutcome:
     """Stream ``source`` through the checks into staged objects; abort them on any error.
-    ``build_checker`` builds the row checker in each worker process (see ``CheckerFactory``).
+    The row checker is built by ``checker.build_checker`` in each worker process (a
+    module-level function: the recipe travels to the workers as a ``CheckerSpec``).
     ``delimiter``: the file's, or None to find it from the header (``delimiter.py``);
     ``first_line``: the header's line number (a workbook sheet's header row)."""
     outcome = CsvOutcome()
@@ -76,10 +73,9 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                                              target.ingestion_name, target.program,
                                              target.allow_unknown),
                            {"processing": target.processing} if target.processing else {})
-        if target.layout == "cqube":
-            spec = CheckerSpec(shaped_checker, (shape, spec, target.schema))
-        elif not shape.trivial:
-            spec = CheckerSpec(shaped_checker, (shape, spec))
+        output_format = target.layout.output_format(target.schema)
+        if output_format is not None or not shape.trivial:
+            spec = CheckerSpec(shaped_checker, (shape, spec, output_format))
         ctx_key = hashlib.sha256(spec.key().encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)
@@ -120,8 +116,12 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                     await error_writer.write(error_head)
                 await error_writer.write(result.errors_csv)
         if outcome.total_rows == 0:
-            raise FileRejected("the file has a header but no data rows", code="no_rows",
-                               header=header)
+            # A header with nothing under it is a day with nothing to report (a template
+            # uploaded empty): the header passed its checks, so it lands as 0 rows.
+            outcome.warnings.append({
+                "code": "no_rows",
+                "message": "the file has a header but no data rows: nothing was written",
+                "details": {"header": header}})
         if valid_writer is not None and outcome.valid_rows == 0:
             await valid_writer.abort()  # every row was rejected: no empty valid file
             outcome.writers.remove(valid_writer)

@@ -1,10 +1,11 @@
 """What an upload's bytes are, decided from the bytes themselves before the CSV pass.
 
-``prepared_source`` looks at the first bytes of a file on its way into ``CsvRoute.run_csv``:
+``prepared_source`` looks at the first bytes of a file on its way into ``CsvPass.run``:
 
 * a workbook (``.xlsx``/``.xlsm``/``.xlsb``/``.ods`` ZIP container, ``.xls`` OLE2 file),
-  whatever its name: spooled to disk, and its sheet read as a CSV feed (``workbook.sheet``),
-  unless it holds more than ``max_workbook_cells`` cells (413 ``workbook_too_large``);
+  whatever its name: spooled to disk, and its sheet read as a CSV feed (``workbook.sheet``:
+  ``.xlsx`` streamed; the other formats unless they hold more than ``max_workbook_cells``
+  cells, 413 ``workbook_too_large``);
   another ZIP is refused with what to do instead;
 * text: a UTF-8/UTF-16/UTF-32 byte-order mark decides the encoding by itself; with no BOM and
   no ``encoding`` given, a first sample that is not UTF-8 refuses the file, naming the likely

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from ..config import Settings
+from ..ingest.layout import layout_named
 from ..specs import SpecStore
 from .registry import GrammarRegistry
 from .service import ProcessingService
@@ -19,4 +20,4 @@ async def start_processing(settings: Settings, *, service_pool: asyncpg.Pool,
     keys_dir = settings.path(settings.server.state_dir) / "processing" / "keys"
     return ProcessingService(config=settings.processing, registry=registry, pool=processing_pool,
                              keys_dir=keys_dir,
-                             quote="'" if settings.storage.layout == "cqube" else '"')
+                             quote=layout_named(settings.storage.layout).valid_quote)

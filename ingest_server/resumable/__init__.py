@@ -2,5 +2,5 @@
 
 ``store`` keeps one row per upload URL in PostgreSQL, ``staging`` keeps the bytes in shared
 storage as they arrive, ``service`` ties them together and hands a complete upload to the
-ordinary upload lifecycle (:class:`ingest_server.ingest.service.IngestService`).
+upload path (:class:`ingest_server.ingest.service.UploadService`).
 """

@@ -1,8 +1,8 @@
 """A tus upload from creation to its outcome: validated options, leased PATCHes, completion.
 
-Domain code (no aiohttp). A complete upload is handed to the ordinary upload lifecycle — the
-same :class:`IngestService` methods the one-shot routes call, fed from the staged bytes — so it
-lands with the same keys, the same ``uploads`` record and the same answer.
+Domain code (no aiohttp). A complete upload is handed to the upload path — the same
+:class:`UploadService` methods the one-shot routes call, fed from the staged bytes — so it lands
+with the same keys, the same ``uploads`` record and the same answer.
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from ..aio import in_background
-from ..config import QuotasConfig
+from ..config import QuotasConfig, Settings
 from ..errors import (BadRequest, ChecksumMismatch, Conflict, DatabaseError, Gone, IngestError,
                       InsufficientStorage, Locked, NotFound, RateLimited, UploadTooLarge)
-from ..csvstream.transcode import resolve_encoding
 from ..ingest.model import UploadRequest
-from ..ingest.service import IngestService
+from ..ingest.service import UploadService
 from ..ingest.spool import spool
-from ..plugins import Registry
 from .staging import Staging
 from .store import Held, ResumableStore
 
@@ -57,8 +55,8 @@ def request_to_json(req: UploadRequest) -> dict[str, Any]:
     return out
 
 
-def request_from_json(data: dict[str, Any], registry: Registry) -> UploadRequest:
-    pt = registry.program_type(data["program_type"])
+def request_from_json(data: dict[str, Any], service: UploadService) -> UploadRequest:
+    pt = service.program_type(data["program_type"])
     if pt is None:
         raise BadRequest(f"ingestion_type '{data['program_type']}' is no longer served",
                          code="unknown_ingestion_type")
@@ -110,24 +108,21 @@ def check_quota(quotas: QuotasConfig, held: Held, length: int, free: int | None)
 
 
 class ResumableService:
-    def __init__(self, *, ingest: IngestService, store: ResumableStore, staging: Staging,
-                 spool_dir: Path) -> None:
+    def __init__(self, *, settings: Settings, ingest: UploadService, store: ResumableStore,
+                 staging: Staging, spool_dir: Path) -> None:
+        self.settings = settings
         self.ingest = ingest
         self.store = store
         self.staging = staging
         self.spool_dir = spool_dir
-        self.settings = ingest.settings
 
     async def create(self, req: UploadRequest, *, length: int, metadata: str) -> dict[str, Any]:
         limit = self.settings.limits.max_upload_bytes
         if length > limit:
             raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
         # Every option is checked now, not when the last byte is in: the form's shape was checked
-        # by the view; the encoding is the one option only the file reader knew.
-        if req.encoding is not None:
-            resolve_encoding(req.encoding)
-        if not req.program_type.archive:  # the same 404 the one-shot route gives
-            await self.ingest.specs.latest(req.program_type.spec_kind, req.ingestion_name)
+        # by the view; the encoding and the spec by the upload path.
+        await self.ingest.admit(req)
         free = await self.staging.free_bytes()
 
         async def admit(held: Held) -> None:
@@ -229,11 +224,11 @@ class ResumableService:
             await self.store.release(tus_id, token)
 
     async def _complete(self, row: dict[str, Any], token: str) -> dict[str, Any]:
-        """Hand the staged bytes to the ordinary upload lifecycle, exactly as a one-shot upload.
+        """Hand the staged bytes to the upload path, exactly as a one-shot upload.
         A rejected file is final (recorded, staged bytes removed); a server-side failure leaves
         the upload complete and staged, so an empty PATCH at its end tries again."""
         tus_id, length = row["id"], row["length"]
-        req = request_from_json(row["request"], self.ingest.registry)
+        req = request_from_json(row["request"], self.ingest)
         try:
             if req.program_type.archive:
                 answer = await self._complete_zip(req, tus_id, length)

@@ -2,21 +2,27 @@
 
 A writer stages its bytes in ``<root>/.staging/<upload_id>/`` (the same filesystem as the target,
 so ``os.replace`` is atomic) and renames the file into place on commit, after an fsync. Disk work
-runs in a thread, in batches of about 1 MiB, so the event loop never waits on the disk for long.
+runs in threads of this module's own pool, in batches of about 1 MiB, so the event loop never
+waits on the disk for long. A commit (last bytes, fsync, rename, fsync of the folder) is one
+trip to that pool; the pool has many threads because they mostly wait for the disk, and
+concurrent fsyncs are cheaper together (the filesystem commits its journal once for all of them)
+than queued behind each other in asyncio's small default pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Callable, TypeVar
 
 from ingest_server.errors import (Conflict, IngestError, InsufficientStorage,
                                   InvalidStorageArgument, NotFound, StorageError)
@@ -26,7 +32,19 @@ from ingest_server.storage.base import (DEFAULT_CHUNK_SIZE, STAGING_DIR, validat
 log = logging.getLogger(__name__)
 
 FLUSH_BYTES = 1024 * 1024
+FIRST_FLUSH_BYTES = 64 * 1024  # below this an object is written in one go at commit
 _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+DISK_THREADS = 32
+T = TypeVar("T")
+_disk_pool: ThreadPoolExecutor | None = None
+
+
+def _on_disk(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run ``fn(*args)`` in the storage's thread pool (created on first use)."""
+    global _disk_pool
+    if _disk_pool is None:
+        _disk_pool = ThreadPoolExecutor(DISK_THREADS, thread_name_prefix="local-storage")
+    return asyncio.get_running_loop().run_in_executor(_disk_pool, functools.partial(fn, *args))
 
 
 def _map_os_error(exc: OSError, action: str, key: str) -> IngestError:
@@ -42,14 +60,20 @@ def _map_os_error(exc: OSError, action: str, key: str) -> IngestError:
 
 
 class LocalWriter:
-    """Stages one object in a file and renames it to its key on commit."""
+    """Stages one object in a file and renames it to its key on commit.
 
-    def __init__(self, storage: LocalStorage, key: str, staged: Path, fh: BinaryIO) -> None:
+    The staged file is created at the first flush (``FIRST_FLUSH_BYTES`` buffered): an object
+    smaller than that (most of a small upload's) goes to disk in one trip at commit — create,
+    write, fsync, rename, fsync of the folder — and one aborted before it never touches the
+    disk (like an S3 writer before its first part)."""
+
+    def __init__(self, storage: LocalStorage, key: str, staged: Path) -> None:
         self.key = key
         self.bytes_written = 0
         self._storage = storage
         self._staged = staged
-        self._fh: BinaryIO | None = fh
+        self._fh: BinaryIO | None = None
+        self._touched = False  # the staged file may exist (its creation was started)
         self._buffer = bytearray()
         self._state = "open"
 
@@ -59,14 +83,24 @@ class LocalWriter:
                                key=self.key)
         self._buffer += data
         self.bytes_written += len(data)
-        if len(self._buffer) >= FLUSH_BYTES:
+        if len(self._buffer) >= (FLUSH_BYTES if self._touched else FIRST_FLUSH_BYTES):
             await self._flush()
 
     async def _flush(self) -> None:
         chunk, self._buffer = bytes(self._buffer), bytearray()
-        assert self._fh is not None
         try:
-            await asyncio.to_thread(self._fh.write, chunk)
+            if self._fh is not None:
+                await _on_disk(self._fh.write, chunk)
+                return
+            self._touched = True
+            opening = asyncio.ensure_future(_on_disk(self._storage._create_staged, self._staged,
+                                                     chunk))
+            try:
+                self._fh = await asyncio.shield(opening)
+            except asyncio.CancelledError:
+                # The thread still creates the file: close and remove it once it has.
+                opening.add_done_callback(lambda done: _discard_opened(done, self._staged))
+                raise
         except OSError as exc:
             await self.abort()
             raise _map_os_error(exc, "writing", self.key) from exc
@@ -77,18 +111,21 @@ class LocalWriter:
         if self._state != "open":
             raise StorageError(f"writer for {self.key} is {self._state}", code="writer_aborted",
                                key=self.key)
-        if self._buffer:
-            await self._flush()
+        rest, self._buffer = bytes(self._buffer), bytearray()
+        self._touched = True
         try:
-            await asyncio.to_thread(self._publish)
+            await _on_disk(self._publish, rest)
         except OSError as exc:
             await self.abort()
             raise _map_os_error(exc, "publishing", self.key) from exc
         self._state = "committed"
-        await asyncio.to_thread(self._storage._prune_staging_dir, self._staged.parent)
 
-    def _publish(self) -> None:
-        assert self._fh is not None
+    def _publish(self, rest: bytes) -> None:
+        """The last bytes, then fsync, rename into place, fsync the folder; in one thread."""
+        if self._fh is None:
+            self._fh = self._storage._create_staged(self._staged, rest)
+        elif rest:
+            self._fh.write(rest)
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
@@ -97,13 +134,15 @@ class LocalWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._staged, target)
         _fsync_dir(target.parent)
+        self._storage._prune_staging_dir(self._staged.parent)
 
     async def abort(self) -> None:
         if self._state != "open":
             return
         self._state = "aborted"
         self._buffer = bytearray()
-        await asyncio.to_thread(self._discard)
+        if self._touched:
+            await _on_disk(self._discard)
 
     def _discard(self) -> None:
         if self._fh is not None:
@@ -161,31 +200,28 @@ class LocalStorage:
     async def open_writer(self, key: str, *, upload_id: str) -> LocalWriter:
         validate_key(key)
         directory = self.staging / validate_upload_id(upload_id)
-        staged = directory / f"{uuid.uuid4().hex}.part"
+        return LocalWriter(self, key, directory / f"{uuid.uuid4().hex}.part")
 
-        def create() -> BinaryIO:
-            for attempt in range(3):
-                directory.mkdir(parents=True, exist_ok=True)
-                try:
-                    # Buffered, because a raw write may be short on a nearly full disk,
-                    # while BufferedWriter.write retries until it is done or raises ENOSPC.
-                    return open(staged, "xb")  # noqa: SIM115 - the writer owns it
-                except FileNotFoundError:
-                    # A sibling writer's commit pruned the (then empty) directory in between.
-                    if attempt == 2:
-                        raise
-            raise AssertionError("unreachable")
-
-        opening = asyncio.ensure_future(asyncio.to_thread(create))
+    def _create_staged(self, staged: Path, first: bytes) -> BinaryIO:
+        """Create a writer's staged file (in a disk thread) holding ``first``."""
+        for attempt in range(3):
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                # Buffered, because a raw write may be short on a nearly full disk,
+                # while BufferedWriter.write retries until it is done or raises ENOSPC.
+                fh = open(staged, "xb")  # noqa: SIM115 - the writer owns it
+                break
+            except FileNotFoundError:
+                # A sibling writer's commit pruned the (then empty) directory in between.
+                if attempt == 2:
+                    raise
         try:
-            fh = await asyncio.shield(opening)
-        except OSError as exc:
-            raise _map_os_error(exc, "staging", key) from exc
-        except asyncio.CancelledError:
-            # The thread still creates the file: close and remove it once it has.
-            opening.add_done_callback(lambda done: _discard_opened(done, staged))
+            fh.write(first)
+        except BaseException:
+            fh.close()
+            staged.unlink(missing_ok=True)
             raise
-        return LocalWriter(self, key, staged, fh)
+        return fh
 
     async def read(self, key: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         path = self.path_of(key)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import logging
 from typing import AsyncIterator
 
@@ -21,17 +20,15 @@ from ..config import Settings
 from ..db import create_pool, embedded_dsn, migrate
 from ..plugins import load_registry
 from ..signing_key import shared_signing_key
-from ..csvstream import ChunkPool, InlineRunner
-from ..csvstream.guarded import GuardedPool
 from ..ingest.recovery import recover, recover_forever
-from ..ingest.service import IngestService
+from ..ingest.service import UploadService
 from ..processing.pipeline import attach_datasets
 from ..processing.setup import start_processing
 from ..specs import SpecStore
 from ..startup import plugins_dir as configured_plugins_dir
 from ..storage import make_storage
 from ..uploads import UploadStore
-from . import appkeys
+from . import appkeys, cqube
 from .cqube.errors import cqube_errors_middleware
 from .drain import drain_middleware
 from .inflight import Drain
@@ -44,8 +41,10 @@ log = logging.getLogger("ingest_server")
 
 
 def create_app(settings: Settings) -> web.Application:
-    # The cqube profile shapes errors between the errors middleware and auth (web/cqube).
-    shaping = [cqube_errors_middleware] if settings.compat.profile == "cqube" else []
+    # The one place that looks at compat.profile: the cqube profile shapes errors between the
+    # errors middleware and auth, and answers some routes its way (web/cqube).
+    cqube_profile = settings.compat.profile == "cqube"
+    shaping = [cqube_errors_middleware] if cqube_profile else []
     app = web.Application(middlewares=[drain_middleware, access_middleware, errors_middleware,
                                        *shaping, edge_middleware, auth_middleware],
                           client_max_size=1024 * 1024)
@@ -71,6 +70,8 @@ def create_app(settings: Settings) -> web.Application:
     if settings.processing.enabled:
         app.cleanup_ctx.append(processing_ctx)
     app.cleanup_ctx.append(ingest_ctx)
+    if cqube_profile:
+        cqube.setup(app)  # before the views: its handlers replace theirs, by name
     for module in (health, tokens, specs, ingestion, uploads, resumable, jsonrows, validate,
                    rawdata, plugins, metrics, docs, console, processing):
         module.setup(app)
@@ -142,62 +143,18 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
         await storage.close()
 
 
-class Runners:
-    """Small uploads are checked in-process; larger ones in the worker pool (started lazily).
-
-    A spec with a ``regex`` or ``pattern`` rule is always checked in a ``GuardedPool``: Python's
-    ``re`` holds the GIL while it matches, so a catastrophic pattern (``(a+)+$`` on 29
-    characters: 13 s) would freeze the event loop (``/healthz`` included) whether run on it or
-    in a thread; and each chunk there has ``limits.pattern_chunk_timeout_s``, past which its
-    worker is killed and the upload refused (400 ``pattern_timeout``)."""
-
-    def __init__(self, settings: Settings) -> None:
-        cfg = settings.ingest
-        sample = settings.limits.errors_sample
-        self.min_bytes = cfg.parallel_min_bytes
-        self.sample = sample
-        self.inline = InlineRunner(sample_limit=sample)
-        # With N server processes on one machine, each gets its share of the cores by default.
-        workers = cfg.workers or max(1, (os.cpu_count() or 1) // settings.server.workers)
-        self.pool = ChunkPool(workers, sample_limit=sample) if workers > 1 else None
-        # Killable workers for client-supplied patterns, started on first use.
-        self.isolated = GuardedPool(workers, sample_limit=sample,
-                                    deadline_s=settings.limits.pattern_chunk_timeout_s)
-
-    def __call__(self, expected_bytes: int | None, isolate: bool = False):
-        if isolate:
-            return self.isolated
-        if self.pool is None or (expected_bytes is not None and expected_bytes < self.min_bytes):
-            return self.inline
-        return self.pool
-
-    async def start(self) -> None:
-        """Start the worker processes, so the first large upload does not wait for them."""
-        if self.pool is not None:
-            try:
-                await self.pool.start()
-            except (OSError, RuntimeError) as e:  # the pool starts again on first use
-                log.warning("validation workers did not start: %s", e)
-
-    async def close(self) -> None:
-        for pool in (self.pool, self.isolated):
-            if pool is not None:
-                await pool.close()
-
-
 async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
-    runners = Runners(settings)
-    app[appkeys.INGEST] = IngestService(
+    service = app[appkeys.INGEST] = UploadService(
         settings=settings, specs=app[appkeys.SPECS], uploads=app[appkeys.UPLOADS],
-        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY], runner_for=runners,
+        storage=app[appkeys.STORAGE], registry=app[appkeys.REGISTRY],
         processing=app.get(appkeys.PROCESSING))
     stale = settings.ingest.stale_upload_s
     await recover(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale)
     tasks = [asyncio.create_task(recover_forever(app[appkeys.UPLOADS], app[appkeys.STORAGE], stale,
                                                  every_s=min(60.0, stale / 2),
-                                                 unclean=app[appkeys.INGEST].unclean)),
-             asyncio.create_task(runners.start())]
+                                                 unclean=service.unclean)),
+             asyncio.create_task(service.start())]
     try:
         yield
     finally:
@@ -206,5 +163,4 @@ async def ingest_ctx(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await app[appkeys.INGEST].drain(settings.server.shutdown_timeout_s)
-        await runners.close()
+        await service.close(settings.server.shutdown_timeout_s)

@@ -7,7 +7,7 @@ from aiohttp import web
 from ..auth import TokenService
 from ..config import Settings
 from ..db import Pool
-from ..ingest.service import IngestService
+from ..ingest.service import UploadService
 from ..plugins import Registry
 from ..processing.service import ProcessingService
 from ..resumable.service import ResumableService
@@ -23,9 +23,11 @@ UPLOADS = web.AppKey("uploads", UploadStore)
 STORAGE = web.AppKey("storage", Storage)
 TOKENS = web.AppKey("tokens", TokenService)
 REGISTRY = web.AppKey("registry", Registry)
-INGEST = web.AppKey("ingest", IngestService)
+INGEST = web.AppKey("ingest", UploadService)
 RESUMABLE = web.AppKey("resumable", ResumableService)
 DRAIN = web.AppKey("drain", Drain)
 PROCESSING = web.AppKey("processing", ProcessingService)  # only with processing.enabled
 DOCUMENT = web.AppKey("openapi_document", bytes)  # the OpenAPI document, built once
 CONSOLE_ASSETS = web.AppKey("console_assets", dict)  # the console's files, read once
+# The compat profile's handlers, by the name of the native handler they answer for (web/cqube).
+PROFILE_HANDLERS = web.AppKey("profile_handlers", dict)

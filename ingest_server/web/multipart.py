@@ -9,25 +9,24 @@ anything is published) rather than silently ignored.
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, TypeVar
+from typing import Any, AsyncIterator
 
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
 
-from ..errors import BadRequest, IngestError, UploadTooLarge
+from ..errors import BadRequest, UploadTooLarge
 from ..ingest.spool import READ_CHUNK, spool
+from . import appkeys
+from .body import within
 
 MAX_FIELD_BYTES = 4096
 MAX_PARTS = 64
 FILE_FIELD = "file"
-BODY_IDLE_TIMEOUT_S = 60.0  # limits.body_idle_timeout_s
-T = TypeVar("T")
 
 
 @dataclass
@@ -53,10 +52,6 @@ class Form:
         return value
 
 
-# The form of the upload being handled, for layers that answer about it (the cqube profile).
-UPLOAD_FORM = web.RequestKey("upload_form", Form)
-
-
 def conflicting(name: str) -> BadRequest:
     return BadRequest(f"'{name}' is given more than once with different values: give it once",
                       code="conflicting_field", field=name)
@@ -71,18 +66,7 @@ def clean_filename(name: str | None) -> str:
     return name.strip()[:255] or "upload"
 
 
-async def within(idle_s: float, pending: Awaitable[T]) -> T:
-    """One read of the body, bounded: aiohttp has no body read timeout, so without this a
-    client that stops sending (or trickles) would hold the upload, its row and staged data."""
-    try:
-        async with asyncio.timeout(idle_s):
-            return await pending
-    except TimeoutError:
-        raise IngestError(f"no request body received for {idle_s:g} s", code="body_timeout",
-                          status=408, body_idle_timeout_s=idle_s) from None
-
-
-async def _read_field(part: BodyPartReader, idle_s: float = BODY_IDLE_TIMEOUT_S) -> str:
+async def _read_field(part: BodyPartReader, idle_s: float) -> str:
     data = bytearray()
     while chunk := await within(idle_s, part.read_chunk(MAX_FIELD_BYTES)):
         data += chunk
@@ -96,8 +80,7 @@ async def _read_field(part: BodyPartReader, idle_s: float = BODY_IDLE_TIMEOUT_S)
                          field=part.name) from None
 
 
-async def part_chunks(part: BodyPartReader, limit: int,
-                      idle_s: float = BODY_IDLE_TIMEOUT_S) -> AsyncIterator[bytes]:
+async def part_chunks(part: BodyPartReader, limit: int, idle_s: float) -> AsyncIterator[bytes]:
     total = 0
     while chunk := await within(idle_s, part.read_chunk(READ_CHUNK)):
         total += len(chunk)
@@ -111,7 +94,7 @@ async def open_form(request: web.Request, limit: int) -> MultipartReader:
         raise UploadTooLarge(f"the upload is larger than {limit} bytes", max_upload_bytes=limit)
     if not request.content_type.startswith("multipart/form-data"):
         raise BadRequest("the body must be multipart/form-data with a 'file' part",
-                         code="not_multipart", status=415)
+                         code="not_multipart")
     try:
         return await request.multipart()
     except (ValueError, AssertionError) as e:
@@ -119,7 +102,7 @@ async def open_form(request: web.Request, limit: int) -> MultipartReader:
 
 
 async def next_part(reader: MultipartReader, count: list[int],
-                    idle_s: float = BODY_IDLE_TIMEOUT_S) -> BodyPartReader | None:
+                    idle_s: float) -> BodyPartReader | None:
     count[0] += 1
     if count[0] > MAX_PARTS:
         raise BadRequest(f"more than {MAX_PARTS} form parts", code="too_many_parts")
@@ -135,6 +118,18 @@ async def next_part(reader: MultipartReader, count: list[int],
     return part
 
 
+async def open_upload_form(request: web.Request, *,
+                           late_options: frozenset[str] = frozenset()) -> UploadForm:
+    """The request's upload form with the configured limits: ``limits.max_upload_bytes``, the
+    idle timeout of every read (``body.py``), the spool folder."""
+    settings = request.app[appkeys.SETTINGS]
+    limit = settings.limits.max_upload_bytes
+    reader = await open_form(request, limit)
+    return UploadForm(reader, limit=limit, late_options=late_options,
+                      spool_dir=settings.path(settings.server.state_dir) / "spool",
+                      idle_s=settings.limits.body_idle_timeout_s)
+
+
 class UploadForm:
     """An upload's multipart body, read in order with no callback: ``until_file()`` reads the
     fields up to the file part; then either ``file_chunks()`` streams the file (and checks the
@@ -142,7 +137,7 @@ class UploadForm:
     manager, which removes the spooled file at the end whatever happened."""
 
     def __init__(self, reader: MultipartReader, *, limit: int, spool_dir: Path,
-                 late_options: frozenset[str], idle_s: float = BODY_IDLE_TIMEOUT_S) -> None:
+                 late_options: frozenset[str], idle_s: float) -> None:
         self.form = Form()
         self._reader, self._limit, self._spool_dir = reader, limit, spool_dir
         self._late, self._idle_s = late_options, idle_s

@@ -11,7 +11,7 @@ from ..ingest.model import UploadRequest
 from ..programs import ProgramType, program_name, safe_name
 from . import appkeys
 from .middleware import PRINCIPAL
-from .multipart import UPLOAD_FORM, Form
+from .multipart import Form
 
 OPTIONS = frozenset({"ingestion_type", "ingestion_name", "program_name", "dry_run",
                      "max_error_rate", "encoding", "sheet", "delimiter"})
@@ -45,7 +45,6 @@ def upload_request(request: web.Request, form: Form, route: str) -> UploadReques
     """The upload's request from the form and query. The program types registered for ``route``
     decide what is asked: a route with one type (national ZIPs) needs no ``ingestion_type``."""
     q = request.query
-    request[UPLOAD_FORM] = form
     types = request.app[appkeys.REGISTRY].types_for(route)
     if len(types) == 1 and types[0].archive:
         pt, name = types[0], None

@@ -3,15 +3,26 @@
 * the sheet: ``sheet=NAME``, else the only visible worksheet (a "rules" sheet, as in our
   templates, does not count); several and no name is refused with their names
   (``sheet_required``), so the user says which one;
-* the header is the first row with a non-blank cell; cells left of the used area are not
-  columns; rows come out one CSV line per sheet row (an empty row as an empty line, which the
-  CSV reader skips), so with ``header_line`` as the header's line number every rejected row
-  keeps its sheet row number. A cell holding a line break spans lines in CSV: the rows after it
-  are then numbered that many lines further (their values are not changed);
+* the header is the first row with a non-blank cell, and the table starts at its first
+  non-blank cell: a value left of it is refused (``cell_outside_table``) rather than dropped;
+  rows come out one CSV line per sheet row
+  (an empty row as an empty line, which the CSV reader skips), so with ``header_line`` as the
+  header's line number every rejected row keeps its sheet row number. A cell holding a line
+  break spans lines in CSV: the rows after it are then numbered that many lines further (their
+  values are not changed);
 * merged cells hold their value in the top-left cell only, as Excel's own CSV export.
 
-The upload is on disk (random access is what the formats need); calamine decodes the chosen
-sheet into its own compact cell array, rows are converted to text a batch at a time.
+How a sheet is read depends on its format (the upload is on disk: random access is what the
+formats need):
+
+* ``.xlsx``/``.xlsm`` are **streamed**: python-calamine-plus (calamine's XML reader, in Rust)
+  decodes the sheet row by row from the compressed file, so memory holds a row, not the sheet
+  (the shared strings are held, as every reader of the format must);
+* ``.xls``, ``.xlsb`` and ``.ods``: python-calamine decodes the chosen sheet into its own
+  compact cell array, so such a sheet is sized
+  first and refused past ``max_cells`` (``workbook_too_large``).
+
+Rows are converted to text a batch at a time.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable, Iterator, Mapping
 
 import python_calamine as calamine
@@ -34,8 +46,19 @@ NOTES_SHEET = "rules"
 _MAX_NAMES = 50
 
 
+STREAMED = frozenset({"xlsx"})  # ``sniff.zip_kind``'s name for .xlsx and .xlsm
+
+
+def _reader(kind: str) -> ModuleType:
+    if kind in STREAMED:
+        import python_calamine_plus  # noqa: PLC0415 - the streaming fork, for .xlsx only
+
+        return python_calamine_plus
+    return calamine
+
+
 def _unreadable(kind: str, exc: BaseException) -> FileRejected:
-    if isinstance(exc, calamine.PasswordError):
+    if isinstance(exc, _reader(kind).PasswordError):
         return FileRejected("the workbook is password-protected: save it without a password, "
                             "or export the sheet as CSV", code="workbook_unreadable",
                             workbook=kind)
@@ -47,14 +70,13 @@ def _check_size(path: Path, kind: str, sheet: str, max_cells: int) -> None:
     size = sheet_size(path, kind, sheet)
     if size.cells <= max_cells:
         return
-    what = (f"{size.cells:,} cells ({size.rows:,} rows)" if size.rows is not None
-            else f"about {size.cells:,} cells (estimated from its {size.how})")
-    raise FileRejected(f"sheet {sheet!r} has {what}: a workbook sheet may hold at most "
-                       f"{max_cells:,} cells (limits.max_workbook_cells), because it is read "
-                       f"whole into memory. Save the sheet as CSV and upload that: CSV files "
-                       f"stream, with no such limit", code="workbook_too_large", status=413,
-                       workbook=kind, sheet=sheet, cells=size.cells, rows=size.rows,
-                       estimated=size.rows is None, max_cells=max_cells)
+    raise FileRejected(f"sheet {sheet!r} has about {size.cells:,} cells (estimated from its "
+                       f"{size.how}): a {kind} sheet may hold at most {max_cells:,} cells "
+                       f"(limits.max_workbook_cells), because it is read whole into memory "
+                       f"(.xlsx sheets stream, with no such limit). Save the sheet as .xlsx or "
+                       f"CSV and upload that", code="workbook_too_large", status=413,
+                       workbook=kind, sheet=sheet, cells=size.cells, rows=None, estimated=True,
+                       max_cells=max_cells)
 
 
 def _blank(row: list[Any]) -> bool:
@@ -67,35 +89,52 @@ def _blank(row: list[Any]) -> bool:
     return True
 
 
-class SheetCsv:
-    """A chosen sheet of an open workbook. ``open`` reads it; ``pieces()`` yields CSV bytes."""
+def column_name(index: int) -> str:
+    """``A`` for column 0, ``AA`` for 26."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(65 + rest) + letters
+    return letters
 
-    def __init__(self, book: Any, sheet: Any, kind: str) -> None:
-        self._book, self._sheet, self.kind = book, sheet, kind
-        self.sheet_name: str = sheet.name
+
+class SheetCsv:
+    """A chosen sheet of an open workbook. ``open`` finds its header; ``pieces()`` yields CSV
+    bytes."""
+
+    def __init__(self, book: Any, kind: str, name: str, rows: Iterator[list[Any]]) -> None:
+        self._book, self.kind, self.sheet_name = book, kind, name
+        self._rows = rows
         self.header: list[str] = []
         self.header_line = 1
-        self._rows: Iterator[list[Any]] = iter(())
+        self._edge = 0  # the header's first column: cells left of it are outside the table
         self._layouts: list[Layout] = []
 
     @classmethod
     def open(cls, path: Path, kind: str, sheet: str | None, schema: Mapping[str, Any],
              coercers: Mapping[str, Callable[[Any], Any]] | None = None,
              max_cells: int = 0) -> SheetCsv:
-        """``max_cells``: refuse a larger sheet before it is decoded (0: no limit)."""
+        """``max_cells``: refuse a larger sheet of a format read whole (0: no limit)."""
+        reader = _reader(kind)
         try:
-            book = calamine.CalamineWorkbook.from_path(str(path))
+            book = reader.CalamineWorkbook.from_path(str(path))
         except Exception as exc:  # noqa: BLE001 - calamine's errors are many and untyped
             raise _unreadable(kind, exc) from None
         try:
-            chosen = cls._choose(book, sheet)
-            if max_cells:
-                _check_size(path, kind, chosen, max_cells)
+            chosen = cls._choose(book, sheet, reader)
             try:
-                data = book.get_sheet_by_name(chosen)
+                if kind in STREAMED:
+                    rows = iter(book.stream_sheet_by_name(chosen))
+                else:
+                    if max_cells:
+                        _check_size(path, kind, chosen, max_cells)
+                    rows = iter(book.get_sheet_by_name(chosen).iter_rows())
+            except FileRejected:
+                raise
             except Exception as exc:  # noqa: BLE001
                 raise _unreadable(kind, exc) from None
-            self = cls(book, data, kind)
+            self = cls(book, kind, chosen, rows)
             self._find_header(schema, coercers)
             return self
         except BaseException:
@@ -103,7 +142,7 @@ class SheetCsv:
             raise
 
     @staticmethod
-    def _choose(book: Any, sheet: str | None) -> str:
+    def _choose(book: Any, sheet: str | None, reader: ModuleType) -> str:
         names = list(book.sheet_names)
         if sheet:
             if sheet in names:
@@ -115,8 +154,8 @@ class SheetCsv:
                                f"{', '.join(names[:_MAX_NAMES])}", code="sheet_not_found",
                                sheet=sheet, sheets=names[:_MAX_NAMES])
         visible = [m.name for m in book.sheets_metadata
-                   if m.typ == calamine.SheetTypeEnum.WorkSheet
-                   and m.visible == calamine.SheetVisibleEnum.Visible
+                   if m.typ == reader.SheetTypeEnum.WorkSheet
+                   and m.visible == reader.SheetVisibleEnum.Visible
                    and m.name.strip().casefold() != NOTES_SHEET]
         if len(visible) == 1:
             return visible[0]
@@ -126,19 +165,35 @@ class SheetCsv:
                            f"sheet=NAME (one of {', '.join(visible[:_MAX_NAMES])})",
                            code="sheet_required", sheets=visible[:_MAX_NAMES])
 
+    def _next_row(self) -> list[Any] | None:
+        try:
+            return next(self._rows, None)
+        except Exception as exc:  # noqa: BLE001 - a damaged part found mid-sheet
+            raise _unreadable(self.kind, exc) from None
+
     def _find_header(self, schema: Mapping[str, Any],
                      coercers: Mapping[str, Callable[[Any], Any]] | None) -> None:
-        rows = iter(self._sheet.iter_rows())
-        for index, row in enumerate(rows):
+        index = 0
+        while (row := self._next_row()) is not None:
+            index += 1  # both readers start at the sheet's first row
             if not _blank(row):
-                self.header = [cell_text(v).strip() for v in row]
-                self.header_line = index + 1  # calamine counts rows from the sheet's first
                 break
         else:
             raise FileRejected(f"sheet {self.sheet_name!r} is empty: no header row",
                                code="empty_file", sheet=self.sheet_name)
-        self._rows = rows
+        self._edge = next(i for i, v in enumerate(row) if not _blank([v]))
+        self.header = [cell_text(v).strip() for v in row[self._edge:]]
+        self.header_line = index
         self._layouts = date_layouts(self.header, schema, coercers)
+
+    def _outside(self, row: list[Any], line: int) -> FileRejected:
+        column = next(i for i, v in enumerate(row[:self._edge]) if not _blank([v]))
+        return FileRejected(
+            f"cell {column_name(column)}{line} of sheet {self.sheet_name!r} holds "
+            f"{cell_text(row[column])[:50]!r}, left of the table: its header starts in column "
+            f"{column_name(self._edge)} (row {self.header_line}). Move the value into a "
+            f"column of the table, or delete it", code="cell_outside_table",
+            sheet=self.sheet_name, cell=f"{column_name(column)}{line}")
 
     def pieces(self, piece_bytes: int = PIECE_BYTES) -> Iterator[bytes]:
         """The header line, then every row after it, as CSV bytes of about ``piece_bytes``."""
@@ -147,12 +202,19 @@ class SheetCsv:
         writer.writerow(self.header)
         layouts = self._layouts
         width = len(layouts)
-        for row in self._rows:
+        edge = self._edge
+        line = self.header_line
+        while (row := self._next_row()) is not None:
+            line += 1
+            if edge:
+                if not _blank(row[:edge]):
+                    raise self._outside(row, line)
+                row = row[edge:]
             if _blank(row):
                 out.write("\r\n")
             else:
-                if len(row) > width:  # never from calamine (one width per sheet); be total
-                    layouts = layouts + [layouts[-1]] * (len(row) - width)
+                if len(row) > width:  # a row wider than the header (its cells past it blank
+                    layouts = layouts + [layouts[-1]] * (len(row) - width)  # or an error)
                     width = len(layouts)
                 writer.writerow([cell_text(v, lay) for v, lay in zip(row, layouts)])
             if out.tell() >= piece_bytes:

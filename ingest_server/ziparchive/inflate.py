@@ -143,8 +143,10 @@ def _refuse_nested(chunks: Iterator[bytes], name: str, chunk_size: int) -> Itera
         if len(head) >= _MAGIC_WINDOW:
             break
     if _ARCHIVE_MAGIC.match(head) or head[_TAR_MAGIC_AT:_MAGIC_WINDOW] == _TAR_MAGIC:
-        raise ZipRejected("nested archives are not accepted", code="zip_nested_archive",
-                          name=name)
+        raise ZipRejected(f"nested archives are not accepted: {name} is an archive (an .xlsx "
+                          f"or .ods workbook is one too); a national programme ZIP holds CSV "
+                          f"files: save the sheet as CSV, or upload the workbook by itself to "
+                          f"/api/ingestion/new_programs", code="zip_nested_archive", name=name)
     for start in range(0, len(head), chunk_size):
         yield head[start:start + chunk_size]
     yield from chunks

@@ -69,9 +69,11 @@ async function errorOf(resp) {
 }
 
 // credentials "omit": no cookies, and no browser login prompt on a 401 with a Basic challenge.
-export async function api(path, { method = "GET", body, headers = {}, raw = false } = {}) {
+export async function api(path, { method = "GET", body, form, headers = {}, raw = false } = {}) {
   const init = { method, credentials: "omit", headers: { Accept: "application/json", ...authHeader(), ...headers } };
-  if (body !== undefined) {
+  if (form !== undefined) {
+    init.body = form; // FormData: the browser writes the multipart boundary itself
+  } else if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
@@ -155,14 +157,15 @@ export async function resumableAvailable() {
   }
 }
 
-export async function download(path, fallbackName) {
+// Saves a file of the API under `name` (else the name the server gives it).
+export async function download(path, name) {
   const resp = await api(path, { raw: true, headers: { Accept: "text/csv" } });
   const blob = await resp.blob();
   const disposition = resp.headers.get("Content-Disposition") || "";
   const match = /filename="([^"]+)"/.exec(disposition);
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
-  a.download = match ? match[1] : fallbackName;
+  a.download = name || (match ? match[1] : "download");
   document.body.append(a);
   a.click();
   a.remove();
@@ -174,21 +177,40 @@ export async function fetchText(path) {
   return resp.text();
 }
 
-// An API error in words: the message, and the details a person can act on.
-export function describe(err) {
-  if (!(err instanceof ApiError)) return { title: "Something went wrong", lines: [String(err.message || err)] };
-  const d = err.details || {};
+// Titles for the refusals that have a name of their own (a wrong secret is not "please sign in").
+const CODE_TITLES = {
+  invalid_client: "Wrong client id or secret",
+  missing_credentials: "Client id and secret needed",
+  token_expired: "Your session has expired",
+  token_revoked: "Your session was ended",
+  missing_column: "Columns are missing",
+  not_text: "The file could not be read as text",
+  spec_not_found: "No such spec",
+  upload_retracted: "This upload was retracted",
+};
+
+// What a refusal's details say that its message does not: lists the message already holds are
+// not repeated (missing columns listed once).
+export function detailLines(message, details) {
+  const d = details || {};
   const lines = [];
+  const said = (list) => list.every((x) => String(message || "").includes(x));
   if (d.field) lines.push(`Field: ${d.field}.`);
-  // Lists the message already holds are not repeated (missing columns listed once).
-  const said = (list) => list.every((x) => String(err.message).includes(x));
   if (Array.isArray(d.columns) && d.columns.length && !said(d.columns)) lines.push(`Columns: ${d.columns.join(", ")}.`);
   if (Array.isArray(d.missing) && d.missing.length && !said(d.missing)) lines.push(`Missing: ${d.missing.join(", ")}.`);
   if (d.line) lines.push(`Line ${d.line}.`);
   if (Array.isArray(d.allowed)) lines.push(`Allowed: ${d.allowed.join(", ")}.`);
   if (d.retry_after_s) lines.push(`Try again in ${Math.ceil(d.retry_after_s)} seconds.`);
+  return lines;
+}
+
+// An API error in words: the message, and the details a person can act on.
+export function describe(err) {
+  if (!(err instanceof ApiError)) return { title: "Something went wrong", lines: [String(err.message || err)] };
+  const d = err.details || {};
+  const lines = detailLines(err.message, d);
   if (d.request_id) lines.push(`If you report this, quote request id ${d.request_id}.`);
-  const title = statusWords(err.status)[0];
+  const title = CODE_TITLES[err.code] || statusWords(err.status)[0];
   return { title, lines: [sentence(err.message), ...lines] };
 }
 

@@ -43,12 +43,18 @@ export function field(label, input, hint) {
   return h("div", { class: "field" }, h("label", { for: id }, label), input, hintEl);
 }
 
-export function table(headers, rows, caption) {
+// A table that reads as cards at phone width: each cell carries its column's name (data-label,
+// shown by the CSS when the header row is hidden), so nothing scrolls out of sight.
+export function cells(headers, values) {
+  return values.map((c, i) => (c instanceof Node && c.tagName === "TD" ? c : h("td", { "data-label": headers[i] }, c)));
+}
+
+export function table(headers, rows, caption, id) {
   return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": caption },
-    h("table", {},
+    h("table", { class: "cards", id },
       caption ? h("caption", {}, caption) : null,
       h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c)))))));
+      h("tbody", {}, rows.map((r) => h("tr", {}, cells(headers, r))))));
 }
 
 export function bytes(n) {
@@ -59,10 +65,14 @@ export function bytes(n) {
   return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
+// The one date format of the console: "2026-12-07 17:21" in the browser's time zone (the same
+// order everywhere, whatever the browser's language; a day alone is "2026-12-07").
+const pad = (n) => String(n).padStart(2, "0");
 export function when(iso) {
   if (!iso) return "";
-  const d = new Date(iso);
-  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  const d = iso instanceof Date ? iso : new Date(iso);
+  if (isNaN(d)) return String(iso);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 export function duration(seconds) {
@@ -73,8 +83,20 @@ export function duration(seconds) {
   return `${m} min ${Math.round(seconds % 60)} s`;
 }
 
+// Every count in words goes through here: "1 rejected row", "2 rejected rows", "0 rows",
+// "1,200 entries" (English plural rules: only exactly one is singular).
 export function plural(n, one, many) {
-  return `${n.toLocaleString()} ${n === 1 ? one : (many || one + "s")}`;
+  const count = Number(n) || 0;
+  return `${count.toLocaleString("en")} ${count === 1 ? one : (many || one + "s")}`;
+}
+
+// A downloaded file's name carries the name of the file that was sent: "march.csv" gives
+// "march.errors.csv"; a ZIP's member adds its own ("national.teachers.valid.csv").
+export function downloadName(filename, part, member) {
+  const stem = (name) => String(name || "").replace(/^.*[\\/]/, "").replace(/\.[A-Za-z0-9]{1,5}$/, "");
+  const safe = (name) => stem(name).replace(/[^\p{L}\p{N}._ -]+/gu, "_").replace(/^[._ ]+|[._ ]+$/g, "");
+  const base = [safe(filename) || "upload", member ? safe(member) : null].filter(Boolean).join(".");
+  return `${base}.${part}.csv`;
 }
 
 export function notice(kind, title, ...body) {

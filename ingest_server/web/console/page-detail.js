@@ -1,9 +1,11 @@
 // One upload: status, counts, timings, who sent it, its objects; the rejected rows with filters;
 // downloads; retract; send a corrected file again.
 import { api, describe, download, fetchText, session } from "./api.js";
-import { announce, bytes, duration, field, h, mount, notice, plural, when } from "./dom.js";
+import { announce, bytes, cells, downloadName, duration, field, h, mount, notice, plural, when } from "./dom.js";
 import { errorRecords, parseCsv } from "./csv.js";
-import { counts, errorRows, verdictBox, warnings } from "./results.js";
+import { ERROR_HEADERS, counts, duplicateOf, errorRows, verdictBox, warnings } from "./results.js";
+import { templateLinks } from "./templates.js";
+import { csvTypes, specKindOf } from "./programs.js";
 import { uploadAgain } from "./page-upload.js";
 import { unknownKeysSection } from "./processing.js";
 
@@ -20,6 +22,7 @@ export async function uploadDetailPage(id) {
     return;
   }
   const base = `/api/ingestion/uploads/${encodeURIComponent(u.upload_id)}`;
+  const kind = u.ingestion_type ? specKindOf(await api("/api/plugins").then(csvTypes), u.ingestion_type) : null;
   const message = h("div", { id: "detail-message", "aria-live": "polite" });
   const act = (fn) => async () => {
     try { await fn(); } catch (err) {
@@ -39,14 +42,17 @@ export async function uploadDetailPage(id) {
     const out = [];
     if (m.objects && m.objects.errors) {
       out.push(h("button", { type: "button", id: m.name ? null : "dl-errors",
-        onclick: act(() => download(`${base}/errors${q}`, "errors.csv")) }, `Error file${label}`));
+        onclick: act(() => download(`${base}/errors${q}`, downloadName(u.filename, "errors", m.name))) },
+        `Error file${label}`));
       out.push(h("button", { type: "button", id: m.name ? null : "dl-errors-safe",
-        onclick: act(() => download(`${base}/errors${q}${amp}formula_safe=true`, "errors.formula-safe.csv")) },
+        onclick: act(() => download(`${base}/errors${q}${amp}formula_safe=true`,
+                                    downloadName(u.filename, "errors.formula-safe", m.name))) },
         `Error file for spreadsheets${label}`));
     }
     if (m.objects && m.objects.valid) {
       out.push(h("button", { type: "button", id: m.name ? null : "dl-valid",
-        onclick: act(() => download(`${base}/valid${q}`, "valid.csv")) }, `Valid rows${label}`));
+        onclick: act(() => download(`${base}/valid${q}`, downloadName(u.filename, "valid", m.name))) },
+        `Valid rows${label}`));
     }
     return out;
   });
@@ -90,19 +96,29 @@ export async function uploadDetailPage(id) {
     ["Started", when(u.started_at)],
     ["Finished", u.finished_at ? `${when(u.finished_at)} (${duration(took)})` : "—"],
     ["Size", bytes(u.bytes)],
-    ["Upload id", u.upload_id],
+    ["Upload id", h("span", { class: "id" }, u.upload_id)],
   ];
   if (u.retracted_by) facts.push(["Retracted", `${when(u.retracted_at)} by ${u.retracted_by}`]);
   const keys = objectKeys(u);
+  const original = duplicateOf(u);
+  const originalLink = original ? h("a", { href: `#/uploads/${encodeURIComponent(original)}`, class: "id" }, original) : null;
+  if (original) facts.push(["Duplicate of", originalLink]);
+  // A duplicate wrote nothing: its files are the earlier upload's, named there.
+  const written = original
+    ? [h("h2", {}, "Files"), h("p", { id: "objects" }, "Nothing new was written: this is a duplicate. ",
+        "The data is held by upload ", originalLink.cloneNode(true), ".")]
+    : [h("h2", {}, "Files written"),
+       keys.length && !gone ? h("ul", { class: "keys", id: "objects" }, keys.map((k) => h("li", {}, h("code", {}, k))))
+         : h("p", {}, gone ? "Deleted when the upload was retracted." : "None: nothing was written.")];
 
   mount(
     h("h1", {}, `Upload: ${u.filename || u.upload_id}`),
     verdictBox(u), message, warnings(u), counts(u),
-    h("dl", { class: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
-    h("h2", {}, "Files written"),
-    keys.length && !gone ? h("ul", { class: "keys", id: "objects" }, keys.map((k) => h("li", {}, h("code", {}, k))))
-      : h("p", {}, gone ? "Deleted when the upload was retracted." : "None."),
+    h("dl", { class: "facts", id: "facts" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
+    ...written,
     actions, dialog,
+    national || !u.ingestion_name || gone ? null : templateLinks(kind, u.ingestion_name,
+      { intro: `Templates of spec ${u.ingestion_name} to fill in: ` }),
     await unknownKeysSection(u),
     await rejectedSection(u, base, national, gone));
 }
@@ -135,8 +151,8 @@ async function rejectedSection(u, base, national, gone) {
     const picked = records.filter((r) => (!colSel.value || (r.column || "(whole row)") === colSel.value) &&
                                          (!codeSel.value || r.code === codeSel.value));
     tbody.replaceChildren(...errorRows(picked.slice(0, MAX_SHOWN))
-      .map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))));
-    shown.textContent = `Showing ${Math.min(picked.length, MAX_SHOWN)} of ${plural(picked.length, "error")}` +
+      .map((row) => h("tr", {}, cells(ERROR_HEADERS, row))));
+    shown.textContent = `Showing ${Math.min(picked.length, MAX_SHOWN).toLocaleString("en")} of ${plural(picked.length, "error")}` +
       (complete ? "." : " (the first ones only).");
     announce(shown.textContent);
   };
@@ -144,12 +160,12 @@ async function rejectedSection(u, base, national, gone) {
   codeSel.addEventListener("change", draw);
   draw();
   return h("section", { id: "rejected" },
-    h("h2", {}, `Rejected rows (${u.invalid_rows.toLocaleString()})`),
+    h("h2", {}, plural(u.invalid_rows, "rejected row")),
     h("ul", { class: "code-counts", id: "code-counts", "aria-label": "Errors per code" },
       [...byCode.entries()].sort((a, b) => b[1] - a[1]).map(([c, n]) => h("li", {}, h("code", {}, c), ` ${n}`))),
     h("div", { class: "grid" }, field("Column", colSel), field("Code", codeSel)),
     shown,
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Rejected rows" },
-      h("table", { id: "errors-table" }, h("thead", {}, h("tr", {},
-        ["Line", "Column", "Value", "Code", "Message"].map((x) => h("th", { scope: "col" }, x)))), tbody)));
+      h("table", { id: "errors-table", class: "cards" }, h("thead", {}, h("tr", {},
+        ERROR_HEADERS.map((x) => h("th", { scope: "col" }, x)))), tbody)));
 }

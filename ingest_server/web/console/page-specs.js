@@ -1,8 +1,9 @@
 // Specs: browse, read the rules in words, compare versions, download an example header, register.
 import { api, describe, download, session } from "./api.js";
-import { announce, field, h, mount, notice, when } from "./dom.js";
+import { announce, cells, field, h, mount, notice, plural, table, when } from "./dom.js";
 import { grammarsSection } from "./processing.js";
 import { specKinds } from "./programs.js";
+import { templateLinks } from "./templates.js";
 
 const TYPES = { string: "text", number: "number", float: "number", integer: "whole number",
                 boolean: "yes/no", date: "date", datetime: "date and time" };
@@ -34,47 +35,140 @@ export function rulesInWords(rules) {
   return words.join(", ");
 }
 
+const SPEC_HEADERS = ["Name", "Kind", "Version", "Registered", "By"];
+
+// A link to a control further down the page (the hash is the router's: it stays as it is).
+const jump = (id, text) => h("a", { href: "#/specs", onclick: (e) => {
+  e.preventDefault();
+  const el = document.getElementById(id);
+  el.scrollIntoView({ block: "center" });
+  el.focus();
+} }, text);
+
 export async function specsPage() {
   const canRegister = session.scopes().has("spec");
-  const [{ specs }, kinds] = await Promise.all([api("/api/specs"),
+  let [{ specs }, kinds] = await Promise.all([api("/api/specs"),
     canRegister ? api("/api/plugins").then(specKinds) : []]);
   const search = h("input", { id: "spec-search", type: "search", placeholder: "name or kind" });
   const tbody = h("tbody", {});
+  const empty = h("p", { class: "empty", id: "specs-empty" });
+  const tableWrap = h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Specs" },
+    h("table", { id: "specs-table", class: "cards" }, h("thead", {}, h("tr", {},
+      SPEC_HEADERS.map((x) => h("th", { scope: "col" }, x)))), tbody));
   const draw = () => {
     const q = search.value.trim().toLowerCase();
-    tbody.replaceChildren(...specs.filter((s) => !q || `${s.kind} ${s.name}`.toLowerCase().includes(q))
-      .map((s) => h("tr", {},
-        h("td", {}, h("a", { href: `#/specs/${s.kind}/${encodeURIComponent(s.name)}` }, s.name)),
-        h("td", {}, s.kind), h("td", { class: "num" }, s.version), h("td", {}, when(s.created_at)),
-        h("td", {}, s.created_by || ""))));
+    const shown = specs.filter((s) => !q || `${s.kind} ${s.name}`.toLowerCase().includes(q));
+    tbody.replaceChildren(...shown.map((s) => h("tr", {}, cells(SPEC_HEADERS, [
+      h("a", { href: `#/specs/${s.kind}/${encodeURIComponent(s.name)}` }, s.name),
+      s.kind, String(s.version), when(s.created_at), s.created_by || ""]))));
+    tableWrap.hidden = !shown.length;
+    empty.hidden = Boolean(shown.length);
+    empty.replaceChildren(...(specs.length ? [`No spec matches "${search.value.trim()}".`]
+      : canRegister ? ["No specs yet — ", jump("reg-json", "register one"), " or ",
+                       jump("sample-file", "create one from a sample"), "."]
+        : ["No specs yet — an account with the spec scope registers them."]));
   };
+  // After a registration the list is asked for again: the new spec (or version) shows at once.
+  const refresh = async () => { specs = (await api("/api/specs")).specs; draw(); };
   search.addEventListener("input", draw);
   draw();
+  const register = canRegister ? registerForm(kinds, refresh) : null;
   mount(h("h1", {}, "Specs"),
     h("div", { role: "search" }, field("Search specs", search)),
-    h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Specs" },
-      h("table", { id: "specs-table" }, h("thead", {}, h("tr", {},
-        ["Name", "Kind", "Version", "Registered", "By"].map((x) => h("th", { scope: "col" }, x)))), tbody)),
+    empty, tableWrap,
     await grammarsSection(),
-    canRegister ? registerForm(kinds) : null);
+    register ? sampleForm(kinds, register) : null,
+    register ? register.box : null);
 }
 
-function registerForm(kinds) {
+// "Create a spec from a sample file": the server drafts the spec (POST /api/specs/infer, nothing
+// stored), the draft lands in the register form's text box to be edited, then registered there.
+function sampleForm(kinds, register) {
+  const file = h("input", { type: "file", id: "sample-file", accept: ".csv,.txt,.tsv,.xlsx,.xlsm,.xls,.ods" });
+  const kind = h("select", { id: "sample-kind" }, kinds.map((k) => h("option", { value: k }, k)));
+  const name = h("input", { id: "sample-name", autocomplete: "off", placeholder: "from the file's name" });
+  const sheet = h("input", { id: "sample-sheet", autocomplete: "off", placeholder: "its only sheet" });
+  const encoding = h("input", { id: "sample-encoding", autocomplete: "off", placeholder: "from the file (UTF-8)" });
+  const out = h("div", { id: "sample-result", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", class: "primary", id: "sample-infer" }, "Draft a spec");
+  const form = h("form", { class: "card", id: "sample-form", onsubmit: async (e) => {
+    e.preventDefault();
+    out.replaceChildren();
+    const picked = file.files[0];
+    if (!picked) {
+      out.replaceChildren(notice("error", "Choose a sample file first", "A CSV or a workbook with a header row and a few rows of data."));
+      return;
+    }
+    const body = new FormData();
+    body.append("kind", kind.value);
+    if (name.value.trim()) body.append("name", name.value.trim());
+    if (sheet.value.trim()) body.append("sheet", sheet.value.trim());
+    if (encoding.value.trim()) body.append("encoding", encoding.value.trim());
+    body.append("file", picked, picked.name);
+    submit.disabled = true;
+    try {
+      const draft = await api("/api/specs/infer", { method: "POST", form: body });
+      register.fill(draft.kind, draft.spec);
+      out.replaceChildren(
+        notice("ok", `Draft of spec ${draft.name} ready`,
+          `Read from ${plural(draft.rows_read, "row")}${draft.truncated ? " (the first ones)" : ""}. ` +
+          "Check the rules below, edit the draft in the Spec JSON box, then press Register."),
+        evidenceTable(draft.evidence));
+      announce(`Draft of spec ${draft.name} ready.`);
+    } catch (err) {
+      const { title, lines } = describe(err);
+      out.replaceChildren(notice("error", title, ...lines));
+      const likely = err && err.details && err.details.likely_encoding;
+      if (likely) {  // as on the upload form: the encoding the refusal names, ready to try
+        encoding.value = likely;
+        out.append(notice("info", "Encoding filled in", `The Encoding field now says ${likely}: press Draft a spec again.`));
+      }
+      announce(`${title}. ${lines.join(" ")}`);
+    } finally {
+      submit.disabled = false;
+    }
+  } },
+  h("h2", {}, "Create a spec from a sample file"),
+  h("p", { class: "hint" }, "The server reads the file and drafts the rules: types, dates, required columns, the few values a column takes. Nothing is stored until you register."),
+  h("div", { class: "grid" }, field("Sample file", file), field("Kind", kind), field("Name", name, "Leave empty to use the file's name."),
+    field("Sheet (workbooks)", sheet), field("Encoding (text files)", encoding)),
+  submit);
+  return h("div", {}, form, out);
+}
+
+const EVIDENCE_HEADERS = ["Column", "Seen as", "Blank", "Distinct", "Examples"];
+
+function evidenceTable(evidence) {
+  const rows = Object.entries(evidence || {}).map(([c, e]) => [h("code", {}, c),
+    e.type + (e.date_formats ? ` (${e.date_formats.join(", ")})` : ""),
+    plural(e.blank, "cell"), String(e.distinct), (e.examples || []).join(", ")]);
+  return table(EVIDENCE_HEADERS, rows, "What the sample shows", "evidence-table");
+}
+
+function registerForm(kinds, refresh) {
   const kind = h("select", { id: "reg-kind" }, kinds.map((k) => h("option", { value: k }, k)));
   const text = h("textarea", { id: "reg-json", rows: "12", spellcheck: "false",
     placeholder: '{"program": "name", "input": {"type": "object", "properties": {…}, "required": […]}}' });
+  const out = h("div", { id: "reg-result", "aria-live": "polite" });
+  // An edit clears the marks of the last refusal (the red box, the field list).
+  const clearError = () => {
+    text.removeAttribute("aria-invalid");
+    if (out.querySelector(".notice.error")) out.replaceChildren();
+  };
+  text.addEventListener("input", clearError);
   text.addEventListener("dragover", (e) => e.preventDefault());
   text.addEventListener("drop", async (e) => {
     e.preventDefault();
     const f = e.dataTransfer.files[0];
-    if (f) text.value = await f.text();
+    if (f) { text.value = await f.text(); clearError(); }
   });
-  const out = h("div", { id: "reg-result", "aria-live": "polite" });
   const form = h("form", { class: "card", id: "register-form", onsubmit: async (e) => {
     e.preventDefault();
     out.replaceChildren();
+    clearError();
     let body;
     try { body = JSON.parse(text.value); } catch (err) {
+      text.setAttribute("aria-invalid", "true");
       out.replaceChildren(notice("error", "This is not valid JSON", err.message));
       announce("This is not valid JSON.");
       return;
@@ -84,6 +178,7 @@ function registerForm(kinds) {
       out.replaceChildren(notice("ok", answer.created ? "Spec registered" : "No change", answer.message),
         h("p", {}, h("a", { href: `#/specs/${answer.spec.kind}/${encodeURIComponent(answer.spec.name)}` }, "Open it")));
       announce(answer.message);
+      await refresh();
     } catch (err) {
       const { title, lines } = describe(err);
       out.replaceChildren(...[notice("error", title, ...lines), fieldsWithError(body, err.details || {})].filter(Boolean));
@@ -92,10 +187,18 @@ function registerForm(kinds) {
     }
   } },
   h("h2", {}, "Register a spec"),
-  h("p", { class: "hint" }, "Paste a cQube spec, or drop its .json file on the box."),
+  h("p", { class: "hint" }, "Paste a cQube spec, drop its .json file on the box, or draft one from a sample file above."),
   field("Kind", kind), field("Spec JSON", text),
-  h("button", { type: "submit", class: "primary" }, "Register"));
-  return h("div", {}, form, out);
+  h("button", { type: "submit", class: "primary", id: "register" }, "Register"));
+  return {
+    box: h("div", {}, form, out),
+    fill(k, spec) {
+      if (kinds.includes(k)) kind.value = k;
+      text.value = JSON.stringify(spec, null, 2);
+      clearError();
+      out.replaceChildren();
+    },
+  };
 }
 
 function fieldsWithError(body, details) {
@@ -111,10 +214,9 @@ function fieldsWithError(body, details) {
 }
 
 function markInText(text, name) {
-  if (!name) return;
-  const at = text.value.indexOf(`"${name}"`);
-  if (at < 0) return;
   text.setAttribute("aria-invalid", "true");
+  const at = name ? text.value.indexOf(`"${name}"`) : -1;
+  if (at < 0) return;
   text.focus();
   text.setSelectionRange(at, at + name.length + 2);
 }
@@ -129,10 +231,6 @@ export async function specPage(kind, name) {
   // The spec's own column order (kept by the server: jsonb alone would sort the keys).
   const order = latest.columns || Object.keys(latest.cerberus).sort((a, b) => a.localeCompare(b));
   const cols = order.filter((c) => c in latest.cerberus).map((c) => [c, latest.cerberus[c]]);
-  const template = (format, example) => h("button", { type: "button", class: "button", id: `template-${format}${example ? "-example" : ""}`,
-    onclick: () => download(`/api/specs/${kind}/${encodeURIComponent(name)}/template?format=${format}${example ? "&example=true" : ""}`,
-      `${spec.name}-template.${format}`) },
-    example ? `${format.toUpperCase()} with an example row` : `Empty ${format === "xlsx" ? "Excel workbook" : "CSV header"}`);
   const versions = spec.versions;
   const pick = (id, index) => h("select", { id },
     versions.map((v, i) => h("option", { value: String(v.version), selected: i === index }, `version ${v.version}`)));
@@ -149,8 +247,7 @@ export async function specPage(kind, name) {
   mount(h("h1", {}, `Spec: ${spec.name}`),
     h("p", {}, `${kind} spec, version ${latest.version}, registered ${when(latest.created_at)}` +
       (latest.created_by ? ` by ${latest.created_by}` : "") + "."),
-    h("p", {}, "Templates to fill in (columns in the spec's order): ", template("csv", false), " ", template("xlsx", false), " ",
-      template("csv", true), " ", template("xlsx", true)),
+    templateLinks(kind, spec.name, { id: "template" }),
     h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Columns" },
       h("table", { id: "columns" }, h("caption", {}, "Columns and their rules"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Column"), h("th", { scope: "col" }, "Rules"))),
@@ -164,16 +261,16 @@ export async function specPage(kind, name) {
 }
 
 function diffTable(a, b, va, vb) {
+  const headers = ["Column", "Change", `Version ${va}`, `Version ${vb}`];
   const names = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort((x, y) => x.localeCompare(y));
   const rows = names.map((n) => {
     const before = a[n] ? rulesInWords(a[n]) : null;
     const after = b[n] ? rulesInWords(b[n]) : null;
     const change = before === null ? "added" : after === null ? "removed" : before === after ? "same" : "changed";
-    return h("tr", { class: change }, h("td", {}, h("code", {}, n)), h("td", {}, change),
-      h("td", {}, before ?? "—"), h("td", {}, after ?? "—"));
+    return h("tr", { class: change }, cells(headers, [h("code", {}, n), change, before ?? "—", after ?? "—"]));
   });
   return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Differences" },
-    h("table", { id: "diff-table" }, h("caption", {}, `Version ${va} → version ${vb}`),
-      h("thead", {}, h("tr", {}, ["Column", "Change", `Version ${va}`, `Version ${vb}`].map((x) => h("th", { scope: "col" }, x)))),
+    h("table", { id: "diff-table", class: "cards" }, h("caption", {}, `Version ${va} → version ${vb}`),
+      h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
       h("tbody", {}, rows)));
 }

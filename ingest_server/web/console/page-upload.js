@@ -1,8 +1,9 @@
 // Upload: kind, spec, programme, the file, options; progress with speed and time left; the answer.
 import { ApiError, api, apiError, authHeader, describe, resumableAvailable, session } from "./api.js";
-import { announce, bytes, duration, field, h, mount, notice } from "./dom.js";
+import { announce, bytes, duration, field, h, mount, notice, plural } from "./dom.js";
 import { counts, errorTable, fileError, verdictBox, warnings } from "./results.js";
 import { csvTypes, specKindOf } from "./programs.js";
+import { templateLinks } from "./templates.js";
 
 // What a state programme upload may be: CSV or text exports, or a workbook read directly.
 const DATA_FILES = ".csv,.txt,.tsv,.xlsx,.xlsm,.xlsb,.xls,.ods";
@@ -38,13 +39,26 @@ export async function uploadPage() {
     specList.replaceChildren(...specs.filter((s) => s.kind === kind)
       .map((s) => h("option", { value: s.name }, `${s.name} (version ${s.version})`)));
   };
-  type.addEventListener("change", fillSpecs);
+  // The chosen spec's templates, once the name is one of the registered specs of this type.
+  const templates = h("div", { id: "upload-templates" });
+  const showTemplates = () => {
+    const kind = specKindOf(types, type.value);
+    const known = specs.find((s) => s.kind === kind && s.name === spec.value.trim());
+    templates.replaceChildren(known ? templateLinks(kind, known.name,
+      { id: "upload-template", intro: `Templates of spec ${known.name} to fill in: ` }) : "");
+  };
+  type.addEventListener("change", () => { fillSpecs(); showTemplates(); });
+  spec.addEventListener("input", showTemplates);
   fillSpecs();
-  const csvFields = h("div", { class: "grid" },
-    field("Type", type),
-    field("Spec", spec, `${specs.length} specs registered; type part of a name to search.`),
-    field("Programme", program, "The programme folder the rows land in (not needed for dimensions)."),
-    specList);
+  const csvFields = h("div", {},
+    h("div", { class: "grid" },
+      field("Type", type),
+      field("Spec", spec, specs.length ? `${plural(specs.length, "spec")} registered; type part of a name to search.` : null),
+      field("Programme", program, "The programme folder the rows land in (not needed for dimensions)."),
+      specList),
+    specs.length ? null : h("p", { class: "empty", id: "upload-no-specs" }, "No specs yet — ",
+      h("a", { href: "#/specs" }, "register one or create one from a sample"), " before uploading a CSV."),
+    templates);
 
   const fileInput = h("input", { type: "file", id: "file", name: "file", accept: DATA_FILES });
   const chosen = h("p", { class: "chosen", id: "chosen" }, "No file chosen yet.");
@@ -107,6 +121,7 @@ export async function uploadPage() {
     if (types.some((t) => t.name === u.ingestion_type)) type.value = u.ingestion_type;
     fillSpecs();
     spec.value = u.ingestion_name || "";
+    showTemplates();
     program.value = u.program_name || "";
     if (u.route === "national_programs") { kindZip.checked = true; setKind(); }
     choose(handed.file);
@@ -253,7 +268,8 @@ function showAnswer(result, u) {
     fileError(u),
     warnings(u),
     counts(u),
-    first.length ? errorTable(first, `First ${first.length} rejected rows`) : null,
+    first.length ? errorTable(first, first.length === u.invalid_rows ? `The ${plural(first.length, "rejected row")}`
+      : `The first ${plural(first.length, "rejected row")} of ${u.invalid_rows.toLocaleString("en")}`) : null,
     h("p", {}, h("a", { href: `#/uploads/${u.upload_id}`, class: "button", id: "details-link" },
       "See all details, download files"))].filter(Boolean));
   announce(`${document.getElementById("verdict").textContent}`);

@@ -1,7 +1,7 @@
 // cQube processing in the console: the grammars on the Specs page, an upload's unknown keys
 // grouped by dimension. Both ask the processing API and show nothing when processing is off.
 import { api, processingEnabled } from "./api.js";
-import { h, when } from "./dom.js";
+import { cells, h, plural, when } from "./dom.js";
 
 // Asked, not probed: a 404 of a probe would show as an error in the browser console.
 async function optional(path) {
@@ -10,8 +10,8 @@ async function optional(path) {
 
 function table(id, label, headers, rows) {
   return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": label },
-    h("table", { id }, h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
-      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c)))))));
+    h("table", { id, class: "cards" }, h("thead", {}, h("tr", {}, headers.map((x) => h("th", { scope: "col" }, x)))),
+      h("tbody", {}, rows.map((values) => h("tr", {}, cells(headers, values))))));
 }
 
 export async function grammarsSection() {
@@ -22,8 +22,8 @@ export async function grammarsSection() {
     h("h3", {}, "Dimensions"),
     g.dimensions.length ? table("dimensions-table", "Dimension grammars",
       ["Dimension", "Key column", "Rows", "Last load"],
-      g.dimensions.map((d) => [d.name, h("code", {}, d.key_column), d.rows.toLocaleString(),
-        d.last_load ? `${when(d.last_load.loaded_at)} (${d.last_load.rows.toLocaleString()} rows)` : "never"]))
+      g.dimensions.map((d) => [d.name, h("code", {}, d.key_column), d.rows.toLocaleString("en"),
+        d.last_load ? `${when(d.last_load.loaded_at)} (${plural(d.last_load.rows, "row")})` : "never"]))
       : h("p", {}, "None registered."),
     h("h3", {}, "Events"),
     g.events.length ? table("events-table", "Event grammars",
@@ -42,7 +42,7 @@ export async function unknownKeysSection(u) {
     h("p", { class: "hint" }, "Rows whose key is not in the dimension's table (load the master data, or correct the keys)."),
     table("unknown-keys-table", "Unknown keys by dimension",
       ["Dimension", "Column", "Rows", "Distinct unknown keys", "Examples"],
-      r.unknown_references.map((g) => [g.dimension, h("code", {}, g.column), g.rows.toLocaleString(),
-        (g.distinct_keys_at_least ? "≥ " : "") + g.distinct_keys.toLocaleString(),
+      r.unknown_references.map((g) => [g.dimension, h("code", {}, g.column), g.rows.toLocaleString("en"),
+        (g.distinct_keys_at_least ? "≥ " : "") + g.distinct_keys.toLocaleString("en"),
         g.examples.join(", ")])));
 }

@@ -1,14 +1,20 @@
 // How an upload's outcome reads for a person: a verdict, the counts, the first errors.
-import { bytes, h, plural, table } from "./dom.js";
+import { detailLines } from "./api.js";
+import { h, plural, table, when } from "./dom.js";
+
+// The upload that holds the data of a duplicate (the same bytes sent again), else null.
+export function duplicateOf(u) {
+  return (u && u.status === "uploaded" && u.objects && u.objects.duplicate_of) || null;
+}
 
 export function verdict(u) {
   if (u.status === "uploaded" && u.dry_run) {
     return ["info", "Dry run: checked, nothing was written",
             `${plural(u.valid_rows, "row")} would be accepted and ${plural(u.invalid_rows, "row")} rejected.`];
   }
-  if (u.status === "uploaded" && u.objects && u.objects.duplicate_of) {
-    return ["info", "Already received: this exact file was uploaded before",
-            "Nothing new was written; the earlier upload's files are shown."];
+  if (duplicateOf(u)) {
+    return ["info", "Duplicate: this exact file was uploaded before",
+            "Nothing new was written; the earlier upload holds the data."];
   }
   if (u.status === "uploaded" && u.invalid_rows === 0) {
     return ["ok", "Accepted: every row is valid", `${plural(u.valid_rows, "row")} landed.`];
@@ -25,7 +31,7 @@ export function verdict(u) {
   }
   if (u.status === "retracted") {
     return ["info", "Retracted: its files were deleted",
-            `By ${u.retracted_by || "someone"}${u.retracted_at ? " on " + new Date(u.retracted_at).toLocaleString() : ""}.`];
+            `By ${u.retracted_by || "someone"}${u.retracted_at ? " on " + when(u.retracted_at) : ""}.`];
   }
   if (u.status === "retracting") {
     return ["error", "Retraction not finished", "Some files could not be deleted yet. Retract again to finish."];
@@ -35,7 +41,10 @@ export function verdict(u) {
 
 export function verdictBox(u) {
   const [kind, title, text] = verdict(u);
-  return h("div", { class: `verdict ${kind}`, id: "verdict" }, h("strong", {}, title), h("p", {}, text));
+  const original = duplicateOf(u);
+  return h("div", { class: `verdict ${kind}`, id: "verdict" }, h("strong", {}, title), h("p", {}, text),
+    original ? h("p", {}, h("a", { href: `#/uploads/${encodeURIComponent(original)}`, id: "duplicate-of" },
+      "Open the upload that holds the data")) : null);
 }
 
 export function warnings(u) {
@@ -48,11 +57,10 @@ export function warnings(u) {
 
 export function counts(u) {
   return h("dl", { class: "counts" },
-    h("div", {}, h("dt", {}, "Rows"), h("dd", {}, (u.total_rows || 0).toLocaleString())),
-    h("div", { class: "good" }, h("dt", {}, "Valid"), h("dd", {}, (u.valid_rows || 0).toLocaleString())),
+    h("div", {}, h("dt", {}, "Rows"), h("dd", {}, (u.total_rows || 0).toLocaleString("en"))),
+    h("div", { class: "good" }, h("dt", {}, "Valid"), h("dd", {}, (u.valid_rows || 0).toLocaleString("en"))),
     h("div", { class: u.invalid_rows ? "bad" : "" }, h("dt", {}, "Rejected"),
-      h("dd", {}, (u.invalid_rows || 0).toLocaleString())),
-    h("div", {}, h("dt", {}, "Size"), h("dd", {}, bytes(u.bytes))));
+      h("dd", {}, (u.invalid_rows || 0).toLocaleString("en"))));
 }
 
 export function errorRows(sample) {
@@ -60,17 +68,16 @@ export function errorRows(sample) {
                             e.column || "(whole row)", e.value ?? "", e.code, e.message]);
 }
 
+export const ERROR_HEADERS = ["Line", "Column", "Value", "Code", "Message"];
+
 export function errorTable(sample, caption) {
-  return table(["Line", "Column", "Value", "Code", "Message"], errorRows(sample), caption);
+  return table(ERROR_HEADERS, errorRows(sample), caption);
 }
 
 export function fileError(u) {
   // A file-level refusal (e.g. a missing column) in words, with what to do.
   const e = u.error;
   if (!e) return null;
-  const d = e.details || e;
-  const extra = [];
-  if (Array.isArray(d.columns)) extra.push(`Columns: ${d.columns.join(", ")}`);
-  if (Array.isArray(d.missing)) extra.push(`Missing: ${d.missing.join(", ")}`);
-  return extra.length ? h("p", {}, extra.join(". ") + ".") : null;
+  const extra = detailLines(e.message, e.details || e);
+  return extra.length ? h("p", {}, extra.join(" ")) : null;
 }

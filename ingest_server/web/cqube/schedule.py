@@ -17,7 +17,7 @@ from ...cqube import ajv
 from ...errors import status_of
 from .. import appkeys
 from ..middleware import requires, request_id_of
-from ..views.specs import read_json
+from ..body import read_json
 from .errors import nest_body
 
 # cQube's scheduleSchema (spec-ms src/utils/spec-data.ts): property order is AJV's error order.
@@ -68,5 +68,5 @@ async def schedule(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    """Before ``/api/spec/{kind}``, which would take the path otherwise."""
+    """Before ``/api/spec/{kind}``, which would take the path otherwise (``web/cqube``)."""
     app.router.add_post("/api/spec/schedule", schedule)

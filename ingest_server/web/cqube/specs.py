@@ -10,11 +10,10 @@ uploads keep the version they were checked against.
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
-from ..middleware import Handler, requires
+from ..middleware import requires
+from ..views.specs import register_cqube_spec
 
 CREATED = {"event": ("Event grammar created successfully", "program"),
            "dimension": ("Dimension spec created successfully", "dimension_name"),
@@ -23,16 +22,12 @@ EXISTS = {"event": "Program already exists", "dimension": "Dimension spec alread
           "dataset": "Dataset spec already exists"}
 
 
-def post_spec(native: Handler) -> Handler:
-    @requires("spec")
-    async def cqube_post_spec(request: web.Request) -> web.Response:
-        resp = await native(request)  # errors: cQube-shaped by the cqube errors middleware
-        body = json.loads(resp.text)
-        spec = body["spec"]
-        if not body["created"]:
-            return web.json_response({"message": EXISTS[spec["kind"]]}, status=400)
-        message, name_field = CREATED[spec["kind"]]
-        return web.json_response({"message": message, name_field: spec["name"],
-                                  "version": spec["version"]})
-
-    return cqube_post_spec
+@requires("spec")
+async def post_spec(request: web.Request) -> web.Response:
+    """``POST /api/spec/{kind}``: errors are cQube-shaped by the cqube errors middleware."""
+    spec, created = await register_cqube_spec(request)
+    if not created:
+        return web.json_response({"message": EXISTS[spec.kind]}, status=400)
+    message, name_field = CREATED[spec.kind]
+    return web.json_response({"message": message, name_field: spec.name,
+                              "version": spec.version})

@@ -9,8 +9,6 @@ fields, no file — :mod:`.errors` — and a national ZIP whose programme has no
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
 from aiohttp import web
@@ -18,16 +16,13 @@ from aiohttp import web
 from ...cqube import ajv
 from ...cqube.queries import cqube_file_status
 from ...cqube.status import file_status_body, file_status_word
-from ...errors import FileRejected, IngestError, SpecNotFound, ZipRejected
+from ...errors import FileRejected, SpecNotFound, ZipRejected
 from ...ingest.responses import response_body
-from ...ingest.model import new_upload_id
-from ...logs import log_event
 from .. import appkeys
-from ..middleware import PRINCIPAL, Handler, requires
-from ..multipart import UPLOAD_FORM, within
+from ..middleware import PRINCIPAL, requires
+from ..views.ingestion import receive
 from ..views.uploads import visible_client
 
-log = logging.getLogger("ingest_server.web")
 PROCESSING = "File is being processed"
 NO_SCHEMA = "Schema doesn't exists for this program"
 # Found in the data, which cQube only finds in the background: answered 200, reported later.
@@ -42,62 +37,23 @@ def processing(record: dict[str, Any]) -> web.Response:
                               "file_status": file_status_word(record), **ours})
 
 
-async def _drain(request: web.Request) -> int:
-    """Read what is left of the body (cQube reads the whole file before answering)."""
-    settings = request.app[appkeys.SETTINGS]
-    limit, total = settings.limits.max_upload_bytes, 0
-    while chunk := await within(settings.limits.body_idle_timeout_s,
-                                request.content.readany()):
-        total += len(chunk)
-        if total > limit:
-            break  # past the limit: stop reading; the answer stands
-    return total
+async def _outcome(request: web.Request, route: str) -> dict[str, Any]:
+    """The upload's record, whatever its outcome: the native path's answer (a refused upload
+    too, recorded as cQube's FileTracker would: file-status finds it), read back from the
+    store for what the answer leaves out (``pid``)."""
+    try:
+        answer = await receive(request, route, record_refused=True)
+    except DATA_ERRORS as e:
+        if "upload_id" not in e.details:
+            raise  # refused before the upload started: cQube refuses it at the door too
+        answer = {"upload_id": e.details["upload_id"]}
+    record = await request.app[appkeys.UPLOADS].get(answer["upload_id"])
+    return record if record is not None else answer
 
 
-async def _record_refused(request: web.Request, err: IngestError) -> dict[str, Any]:
-    """The upload record of an upload refused before its processing started (no spec for its
-    ``ingestion_name``), so that file-status finds it as cQube's FileTracker would."""
-    form, uploads = request[UPLOAD_FORM], request.app[appkeys.UPLOADS]
-    q = request.query
-    nbytes = form.size + await _drain(request)
-    upload_id = new_upload_id()
-    await uploads.create(upload_id=upload_id, route="new_programs",
-                         client=request[PRINCIPAL].client, filename=form.filename,
-                         kind=form.get("ingestion_type", q), program=form.get("program_name", q),
-                         ingestion_name=form.get("ingestion_name", q), dry_run=False,
-                         idempotency_key=None)
-    await uploads.finish(upload_id, status="rejected", sha256=None, nbytes=nbytes,
-                         error={"code": err.code, "message": err.message, "details": err.details})
-    log_event(log, logging.INFO, "upload refused", event="upload_finished", upload_id=upload_id,
-              route="new_programs", status="rejected", error_code=err.code)
-    return await uploads.get(upload_id)
-
-
-async def _record_of(request: web.Request, err: IngestError) -> dict[str, Any]:
-    upload_id = err.details.get("upload_id")
-    if upload_id is None:
-        return await _record_refused(request, err)
-    return await request.app[appkeys.UPLOADS].get(upload_id)
-
-
-async def _record_answered(request: web.Request, resp: web.StreamResponse) -> dict[str, Any]:
-    body = json.loads(resp.text)  # a native upload answer: small, whatever the file's size
-    record = await request.app[appkeys.UPLOADS].get(body["upload_id"])
-    return record if record is not None else body
-
-
-def new_programs(native: Handler) -> Handler:
-    @requires("ingest")
-    async def cqube_new_programs(request: web.Request) -> web.StreamResponse:
-        try:
-            resp = await native(request)
-        except DATA_ERRORS as e:
-            if UPLOAD_FORM not in request:
-                raise
-            return processing(await _record_of(request, e))
-        return processing(await _record_answered(request, resp))
-
-    return cqube_new_programs
+@requires("ingest")
+async def new_programs(request: web.Request) -> web.Response:
+    return processing(await _outcome(request, "new_programs"))
 
 
 def _no_schema(record: dict[str, Any]) -> bool:
@@ -108,43 +64,31 @@ def _no_schema(record: dict[str, Any]) -> bool:
                for m in record.get("members") or [])
 
 
-def national_programs(native: Handler) -> Handler:
-    @requires("ingest")
-    async def cqube_national_programs(request: web.Request) -> web.StreamResponse:
-        try:
-            resp = await native(request)
-        except DATA_ERRORS as e:
-            if "upload_id" not in e.details:
-                raise
-            return processing(await _record_of(request, e))
-        record = await _record_answered(request, resp)
-        if _no_schema(record):
-            return web.json_response({"message": NO_SCHEMA}, status=400)
-        return processing(record)
-
-    return cqube_national_programs
+@requires("ingest")
+async def national_programs(request: web.Request) -> web.Response:
+    record = await _outcome(request, "national_programs")
+    if _no_schema(record):
+        return web.json_response({"message": NO_SCHEMA}, status=400)
+    return processing(record)
 
 
 FILE_STATUS_FIELDS = ("filename", "ingestion_type", "ingestion_name")
 
 
-def file_status(native: Handler) -> Handler:
-    @requires("read")
-    async def cqube_file_status_view(request: web.Request) -> web.Response:
-        """cQube's file-status: all three query fields required; a national ZIP is found under
-        ``ingestion_type=event`` and ``ingestion_name=<zip name without .zip>``."""
-        q = request.query
-        missing = [f for f in FILE_STATUS_FIELDS if not q.get(f)]
-        if missing:
-            return web.json_response({"message": [ajv.required(f) for f in missing]}, status=400)
-        # Another client's upload answers as an unknown file, as the native file-status does.
-        record = await cqube_file_status(request.app[appkeys.POOL],
-                                         *(q[f] for f in FILE_STATUS_FIELDS),
-                                         visible_client(request[PRINCIPAL]))
-        if record is None:
-            return web.json_response({"message": "No records found"}, status=400)
-        body = file_status_body(record)
-        body["upload"] = response_body(record)  # ours, beside cQube's "response"
-        return web.json_response(body)
-
-    return cqube_file_status_view
+@requires("read")
+async def file_status(request: web.Request) -> web.Response:
+    """cQube's file-status: all three query fields required; a national ZIP is found under
+    ``ingestion_type=event`` and ``ingestion_name=<zip name without .zip>``."""
+    q = request.query
+    missing = [f for f in FILE_STATUS_FIELDS if not q.get(f)]
+    if missing:
+        return web.json_response({"message": [ajv.required(f) for f in missing]}, status=400)
+    # Another client's upload answers as an unknown file, as the native file-status does.
+    record = await cqube_file_status(request.app[appkeys.POOL],
+                                     *(q[f] for f in FILE_STATUS_FIELDS),
+                                     visible_client(request[PRINCIPAL]))
+    if record is None:
+        return web.json_response({"message": "No records found"}, status=400)
+    body = file_status_body(record)
+    body["upload"] = response_body(record)  # ours, beside cQube's "response"
+    return web.json_response(body)

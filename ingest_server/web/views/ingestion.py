@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 
@@ -11,20 +11,11 @@ from ...ingest.model import UploadRequest
 from ...ingest.responses import response_body
 from ...ingest.spool import file_chunks
 from .. import appkeys
-from ..cqube import handler_for
+from ..handler import profile_handler
 from ..middleware import PRINCIPAL, requires
-from ..multipart import Form, UploadForm, open_form
+from ..multipart import Form, open_upload_form
 from ..upload_request import OPTIONS, check_extension, upload_request
 from .uploads import visible_client
-
-async def _open_upload_form(request: web.Request) -> UploadForm:
-    settings = request.app[appkeys.SETTINGS]
-    limit = settings.limits.max_upload_bytes
-    reader = await open_form(request, limit)
-    return UploadForm(reader, limit=limit, late_options=OPTIONS,
-                      spool_dir=settings.path(settings.server.state_dir) / "spool",
-                      idle_s=settings.limits.body_idle_timeout_s)
-
 
 def _request_if_complete(request: web.Request, form: Form, route: str) -> UploadRequest | None:
     """The upload's request when the fields read so far are enough, else None."""
@@ -35,42 +26,43 @@ def _request_if_complete(request: web.Request, form: Form, route: str) -> Upload
 
 
 async def _ingest(request: web.Request, req: UploadRequest, form: Form,
-                  source: AsyncIterator[bytes]) -> web.Response:
+                  source: AsyncIterator[bytes], record_refused: bool) -> dict[str, Any]:
     check_extension(form.filename, req.program_type)
     service = request.app[appkeys.INGEST]
     if req.program_type.archive:
         assert form.spooled is not None  # an archive is read from its central directory
-        result = await service.replay(req, file_chunks(form.spooled)) or \
+        return await service.replay(req, file_chunks(form.spooled)) or \
             await service.ingest_zip(req, form.spooled, form.size, form.sha256)
-    else:
-        result = await service.replay(req, source) or \
-            await service.ingest_csv(req, source, request.content_length)
-    return web.json_response(result)
+    return await service.replay(req, source) or \
+        await service.ingest_csv(req, source, request.content_length,
+                                 record_refused=record_refused)
 
 
-async def _upload(request: web.Request, route: str) -> web.Response:
-    """Stream the file when the fields before it say what to do, else spool it and read on."""
-    async with await _open_upload_form(request) as upload:
+async def receive(request: web.Request, route: str, *,
+                  record_refused: bool = False) -> dict[str, Any]:
+    """The upload's answer. Streams the file when the fields before it say what to do, else
+    spools it and reads on. ``record_refused``: see ``UploadService.ingest_csv``."""
+    async with await open_upload_form(request, late_options=OPTIONS) as upload:
         form = await upload.until_file()
         req = _request_if_complete(request, form, route)
         if req is not None and not req.program_type.archive:
-            return await _ingest(request, req, form, upload.file_chunks())
+            return await _ingest(request, req, form, upload.file_chunks(), record_refused)
         form = await upload.spool_rest()
         assert form.spooled is not None
         return await _ingest(request, upload_request(request, form, route), form,
-                             file_chunks(form.spooled))
+                             file_chunks(form.spooled), record_refused)
 
 
 @requires("ingest")
 async def new_programs(request: web.Request) -> web.Response:
     """State programme CSV: validated rows land under process_input/, rejected under ingestion_error/."""
-    return await _upload(request, "new_programs")
+    return web.json_response(await receive(request, "new_programs"))
 
 
 @requires("ingest")
 async def national_programs(request: web.Request) -> web.Response:
     """National programme ZIP: each <name>.csv validated against the event spec <name>."""
-    return await _upload(request, "national_programs")
+    return web.json_response(await receive(request, "national_programs"))
 
 
 @requires("read")
@@ -90,8 +82,7 @@ async def file_status(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/ingestion/new_programs",
-                        handler_for(app, "new_programs", new_programs))
+    app.router.add_post("/api/ingestion/new_programs", profile_handler(app, new_programs))
     app.router.add_post("/api/ingestion/national_programs",
-                        handler_for(app, "national_programs", national_programs))
-    app.router.add_get("/api/ingestion/file-status", handler_for(app, "file_status", file_status))
+                        profile_handler(app, national_programs))
+    app.router.add_get("/api/ingestion/file-status", profile_handler(app, file_status))

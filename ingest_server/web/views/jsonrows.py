@@ -1,39 +1,26 @@
 """JSON-row uploads: ``POST /api/ingestion/event|dimension|dataset`` (cQube's routes; both profiles).
 
-The rows go through the same upload lifecycle as a CSV (``IngestService.ingest_csv``): the same
+The rows go through the same upload lifecycle as a CSV (``UploadService.ingest_csv``): the same
 spec lookup, checks, object keys (whatever ``storage.layout``), record and idempotency. The body
-is bounded by ``limits.max_json_bytes`` (413 past it, read no further), spooled to disk, and
+is bounded by ``limits.max_json_bytes`` (413 past it, read no further) and read with the idle
+timeout of every body (``web/body.py``), spooled to disk, and
 read in a thread a row at a time (``ingest.jsonrows``): never parsed whole, never on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
 
 from aiohttp import web
 
-from ...errors import BadRequest
-from ...ingest.jsonrows import ROUTES, csv_chunks, scan_body
+from ...ingest.jsonrows import BODIES, csv_chunks, scan_body
 from ...ingest.model import UploadRequest
 from ...ingest.spool import spool
 from ...programs import program_name, safe_name
 from .. import appkeys
+from ..body import body_chunks
 from ..middleware import PRINCIPAL, requires
 from ..upload_request import idempotency_key
-
-
-async def _body(request: web.Request, limit: int) -> AsyncIterator[bytes]:
-    """The request body, refused with 413 past ``limit`` bytes without reading further."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large", status=413)
-    size = 0
-    while chunk := await request.content.read(256 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large",
-                             status=413)
-        yield chunk
 
 
 def _answer(kind: str, result: dict) -> dict:
@@ -50,36 +37,36 @@ def _answer(kind: str, result: dict) -> dict:
             **ours}
 
 
-def _handler(route: str):
+def _handler(kind: str):
     @requires("ingest")
     async def post_rows(request: web.Request) -> web.Response:
         settings = request.app[appkeys.SETTINGS]
         spool_dir = settings.path(settings.server.state_dir) / "spool"
-        body = await spool(_body(request, settings.limits.max_json_bytes), spool_dir)
+        body = await spool(body_chunks(request, settings.limits.max_json_bytes), spool_dir)
         try:
             return await _ingest(request, body.path)
         finally:
             body.path.unlink(missing_ok=True)
 
     async def _ingest(request: web.Request, path) -> web.Response:
-        data = await asyncio.to_thread(scan_body, route, path)
-        safe_name(data.name, ROUTES[route][0])
+        data = await asyncio.to_thread(scan_body, kind, path)
+        safe_name(data.name, BODIES[kind][0])
         if data.program is not None:
             program_name(data.program)  # a safe name, and not a shared folder
-        pt = request.app[appkeys.REGISTRY].program_type(ROUTES[route][2])
+        service = request.app[appkeys.INGEST]
+        pt = service.program_type(BODIES[kind][2])
         key = idempotency_key(request)
         req = UploadRequest(program_type=pt, ingestion_name=data.name, program=data.program,
                             filename=f"{data.name}.json", client=request[PRINCIPAL].client,
                             idempotency_key=key)
-        service = request.app[appkeys.INGEST]
-        result = (await service.replay(req, csv_chunks(route, path, data))
-                  or await service.ingest_csv(req, csv_chunks(route, path, data)))
-        return web.json_response(_answer(route, result))
+        result = (await service.replay(req, csv_chunks(kind, path, data))
+                  or await service.ingest_csv(req, csv_chunks(kind, path, data)))
+        return web.json_response(_answer(kind, result))
 
-    post_rows.__name__ = f"post_{route}_rows"
+    post_rows.__name__ = f"post_{kind}_rows"
     return post_rows
 
 
 def setup(app: web.Application) -> None:
-    for route in ROUTES:
-        app.router.add_post(f"/api/ingestion/{route}", _handler(route))
+    for kind in BODIES:
+        app.router.add_post(f"/api/ingestion/{kind}", _handler(kind))

@@ -20,7 +20,7 @@ from ...processing.service import ProcessingService
 from ...safejson import loads as json_loads
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
-from .specs import read_json
+from ..body import read_body, read_json
 
 MAX_GRAMMAR_BYTES = 256 * 1024
 CSV_TYPES = ("text/csv", "text/plain", "application/csv", "application/octet-stream")
@@ -36,15 +36,10 @@ def _service(request: web.Request) -> ProcessingService:
 async def _read_csv(request: web.Request) -> str:
     if request.content_type not in CSV_TYPES:
         raise BadRequest(f"send the grammar file as text/csv, not {request.content_type}",
-                         code="unsupported_media_type", status=415)
-    body = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        body += chunk
-        if len(body) > MAX_GRAMMAR_BYTES:
-            raise BadRequest(f"body is larger than {MAX_GRAMMAR_BYTES} bytes",
-                             code="body_too_large", status=413)
+                         code="unsupported_media_type")
+    body = await read_body(request, MAX_GRAMMAR_BYTES)
     try:
-        return bytes(body).decode("utf-8")
+        return body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the grammar file is not UTF-8 text", code="not_text") from None
 

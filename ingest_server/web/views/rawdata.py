@@ -16,7 +16,7 @@ from ...storage.base import validate_key
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..public_url import base_url
-from .specs import read_json
+from ..body import read_json
 
 RAW_PATH = "/api/ingestion/raw"
 MAX_PROGRAMS = 100

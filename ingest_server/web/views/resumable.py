@@ -23,7 +23,8 @@ from ...resumable.staging import staging_for
 from ...resumable.store import ResumableStore
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
-from ..multipart import Form, clean_filename, within
+from ..body import body_chunks
+from ..multipart import Form, clean_filename
 from ..upload_request import check_extension, upload_request
 
 log = logging.getLogger("ingest_server.resumable")
@@ -32,7 +33,6 @@ RESUMABLE = appkeys.RESUMABLE
 UPLOAD_ID = web.RequestKey("tus_upload_id", str)
 LOCATION = web.RequestKey("tus_location", str)
 EXPIRE_EVERY_S = 60.0
-READ_CHUNK = 256 * 1024
 
 
 def _client(request: web.Request) -> str | None:
@@ -129,7 +129,7 @@ async def _append(request: web.Request, tus_id: str, offset: int) -> dict[str, A
         # cancellation on): what arrived is recorded, the lease released, a complete upload
         # lands — a dropped connection costs the client only the bytes the server never read.
         row, error = await uncancellable(_outcome(service.patch(
-            tus_id, _client(request), offset=offset, body=_body(request),
+            tus_id, _client(request), offset=offset, body=body_chunks(request),
             content_length=request.content_length, checksum=checksum)))
         if error is not None:
             raise error
@@ -157,22 +157,6 @@ async def _outcome(pending) -> tuple[Any, IngestError | None]:
     return row, None
 
 
-async def _body(request: web.Request) -> AsyncIterator[bytes]:
-    """The PATCH body; a dropped connection or a stall becomes a client error, not a 500."""
-    idle_s = request.app[appkeys.SETTINGS].limits.body_idle_timeout_s
-    while True:
-        try:
-            chunk = await within(idle_s, request.content.readany())
-        except IngestError:
-            raise
-        except Exception as e:  # the peer went away mid-body (aiohttp's payload errors vary)
-            raise IngestError("the connection was lost", code="connection_lost",
-                              reason=e.__class__.__name__) from None
-        if not chunk:
-            return
-        yield chunk
-
-
 async def tus_headers(request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: ``Tus-Resumable`` on every answer of the protocol's routes."""
     if not request.path.startswith(PREFIX):
@@ -190,7 +174,7 @@ async def tus_headers(request: web.Request, response: web.StreamResponse) -> Non
 async def resumable_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[appkeys.SETTINGS]
     service = ResumableService(
-        ingest=app[appkeys.INGEST], store=ResumableStore(app[appkeys.POOL]),
+        settings=settings, ingest=app[appkeys.INGEST], store=ResumableStore(app[appkeys.POOL]),
         staging=staging_for(app[appkeys.STORAGE]),
         spool_dir=settings.path(settings.server.state_dir) / "spool")
     app[RESUMABLE] = service

@@ -6,38 +6,25 @@ from typing import Any
 
 from aiohttp import web
 
-from ... import safejson
 from ...csvstream.delimiter import parse_delimiter
 from ...errors import BadRequest, FileRejected, InvalidSpec
 from ...plugins import plugin_extensions
 from ...programs import safe_name
-from ...specs import KINDS, posted_columns
+from ...specs import KINDS, Spec, posted_columns
 from ...templates.files import template_file
 from ...templates.infer import infer_spec
 from ...workbook.sniff import HEAD_BYTES, sniff, zip_kind
 from ...validation import check_cerberus_schema, translate_cqube_spec
 from .. import appkeys
-from ..cqube import handler_for, is_cqube
+from ..handler import profile_handler
 from ..middleware import PRINCIPAL, requires
-from ..multipart import UploadForm, open_form
+from ..body import SMALL_BODY_BYTES, read_json
+from ..multipart import open_upload_form
 
-MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_BYTES = SMALL_BODY_BYTES
 # A page of versions: summaries are small; with their schema and body (up to MAX_SPEC_BYTES each,
 # more once translated) a page is kept to a few, so one answer stays a few MiB at most.
 PAGE = {False: (50, 100), True: (5, 5)}  # with_schema -> (default, most)
-
-
-async def read_json(request: web.Request, limit: int = MAX_SPEC_BYTES) -> Any:
-    """The JSON body, refusing anything over ``limit`` bytes without reading it all."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large", status=413)
-    body = bytearray()
-    while chunk := await request.content.read(64 * 1024):
-        body += chunk
-        if len(body) > limit:
-            raise BadRequest(f"body is larger than {limit} bytes", code="body_too_large",
-                             status=413)
-    return safejson.loads(bytes(body))
 
 
 def _extensions(request: web.Request):
@@ -52,30 +39,38 @@ def _kind(request: web.Request) -> str:
     return kind
 
 
-async def _store(request: web.Request, *, kind: str, name: str, cerberus: dict, source: Any,
-                 source_format: str) -> web.Response:
-    principal = request[PRINCIPAL]
-    spec, created = await request.app[appkeys.SPECS].register(
+async def _register(request: web.Request, *, kind: str, name: str, cerberus: dict,
+                    source: Any, source_format: str) -> tuple[Spec, bool]:
+    return await request.app[appkeys.SPECS].register(
         kind=kind, name=name, cerberus=cerberus, source=source, source_format=source_format,
-        created_by=principal.client, columns=posted_columns(cerberus, source),
+        created_by=request[PRINCIPAL].client, columns=posted_columns(cerberus, source),
         per_day=request.app[appkeys.SETTINGS].quotas.spec_versions_per_day)
+
+
+def _registered(spec: Spec, created: bool) -> web.Response:
     verb = "created" if created else "unchanged"
-    body = {"message": f"{kind.capitalize()} spec '{name}' {verb} (version {spec.version})",
-            "created": created, "spec": spec.to_json()}
+    body = {"message": f"{spec.kind.capitalize()} spec '{spec.name}' {verb} "
+                       f"(version {spec.version})", "created": created, "spec": spec.to_json()}
     return web.json_response(body, status=201 if created else 200)
+
+
+async def register_cqube_spec(request: web.Request) -> tuple[Spec, bool]:
+    """Register the request's cQube spec body ``{"program": name, "input": {...}}``: the spec
+    and whether it is a new version (else the latest one was the same)."""
+    kind = _kind(request)
+    body = await read_json(request, MAX_SPEC_BYTES)
+    if not isinstance(body, dict):
+        raise InvalidSpec("the spec must be a JSON object", keyword=None, field=None)
+    cerberus = translate_cqube_spec(body, _extensions(request))
+    name = safe_name(body.get("program"), "program")
+    return await _register(request, kind=kind, name=name, cerberus=cerberus, source=body,
+                           source_format="cqube")
 
 
 @requires("spec")
 async def post_cqube_spec(request: web.Request) -> web.Response:
     """Register a cQube spec body ``{"program": name, "input": {...}}``."""
-    kind = _kind(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidSpec("the spec must be a JSON object", keyword=None, field=None)
-    cerberus = translate_cqube_spec(body, _extensions(request))
-    name = safe_name(body.get("program"), "program")
-    return await _store(request, kind=kind, name=name, cerberus=cerberus, source=body,
-                        source_format="cqube")
+    return _registered(*await register_cqube_spec(request))
 
 
 @requires("spec")
@@ -83,13 +78,13 @@ async def put_cerberus_spec(request: web.Request) -> web.Response:
     """Register a native Cerberus schema ``{"cerberus": {...}}`` under a kind and a name."""
     kind = _kind(request)
     name = safe_name(request.match_info["name"], "name")
-    body = await read_json(request)
+    body = await read_json(request, MAX_SPEC_BYTES)
     if not isinstance(body, dict) or set(body) != {"cerberus"} or not isinstance(body["cerberus"], dict):
         raise InvalidSpec('the body must be {"cerberus": {<field>: {<rules>}}}', keyword=None,
                           field=None)
     check_cerberus_schema(body["cerberus"], _extensions(request))
-    return await _store(request, kind=kind, name=name, cerberus=body["cerberus"], source=None,
-                        source_format="cerberus")
+    return _registered(*await _register(request, kind=kind, name=name, cerberus=body["cerberus"],
+                                        source=None, source_format="cerberus"))
 
 
 @requires("read")
@@ -158,12 +153,7 @@ def _draft_name(filename: str) -> str:
 async def infer(request: web.Request) -> web.Response:
     """A cQube spec draft from a sample file (multipart ``file``, ``kind``; optional ``name``,
     ``sheet``, ``encoding``, ``delimiter``), with per-column evidence. Nothing is stored."""
-    settings = request.app[appkeys.SETTINGS]
-    limit = settings.limits.max_upload_bytes
-    reader = await open_form(request, limit)
-    async with UploadForm(reader, limit=limit, late_options=frozenset(),
-                          spool_dir=settings.path(settings.server.state_dir) / "spool",
-                          idle_s=settings.limits.body_idle_timeout_s) as upload:
+    async with await open_upload_form(request) as upload:
         await upload.until_file()
         form = await upload.spool_rest()
         q = request.query
@@ -197,11 +187,7 @@ def _head(path) -> bytes:
 
 
 def setup(app: web.Application) -> None:
-    if is_cqube(app):  # cQube's spec service has /schedule beside /event, /dimension, /dataset
-        from ..cqube import schedule  # noqa: PLC0415 — only the cqube profile loads it
-
-        schedule.setup(app)
-    app.router.add_post("/api/spec/{kind}", handler_for(app, "post_cqube_spec", post_cqube_spec))
+    app.router.add_post("/api/spec/{kind}", profile_handler(app, post_cqube_spec))
     app.router.add_get("/api/specs", list_specs)
     app.router.add_post("/api/specs/infer", infer)
     app.router.add_get("/api/specs/{kind}/{name}", get_spec)

@@ -13,23 +13,14 @@ Scope ``spec``, so ``auth.open_spec_api`` opens it as cQube does.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from aiohttp import web
 
 from ... import safejson
-from ...csvstream import InlineRunner
 from ...errors import BadRequest, FileRejected, InvalidSpec
-from ...plugins import plugin_extensions
-from ...ingest.checker import build_checker
-from ...ingest.model import CsvTarget
-from ...ingest.pipeline import stream_csv
 from ...ingest.spool import file_chunks, spool
-from ...validation import translate_cqube_spec
-from ...validation.definition import uses_patterns
 from .. import appkeys
 from ..middleware import requires
 from ..multipart import next_part, open_form, part_chunks
@@ -51,31 +42,15 @@ class _Request:
         self.spooled: Path | None = None
 
 
-async def _read_grammar(part, limit: int = MAX_SPEC_BYTES) -> Any:
+async def _read_grammar(part, idle_s: float, limit: int = MAX_SPEC_BYTES) -> Any:
     data = bytearray()
-    async for chunk in part_chunks(part, limit):
+    async for chunk in part_chunks(part, limit, idle_s):
         data += chunk
     try:  # never plain json.loads on client input: depth, numbers and surrogates bounded
         return safejson.loads(bytes(data))
     except BadRequest as e:
         raise InvalidSpec(f"the grammar is not valid JSON: {e.message}", keyword=None,
                           field=None) from None
-
-
-class _GuardedRunner:
-    """The uploads' guarded pool, listing up to ``MAX_ERRORS`` row errors per chunk."""
-
-    def __init__(self, pool: Any) -> None:
-        self.pool = pool
-
-    def map_ordered(self, chunks: Any, ctx_key: str, spec: Any) -> AsyncIterator[Any]:
-        return self.pool.map_ordered(chunks, ctx_key, spec, sample_limit=MAX_ERRORS)
-
-
-def _runner(request: web.Request, schema: dict) -> Any:
-    if uses_patterns(schema):  # a client's regular expression: never on the event loop
-        return _GuardedRunner(request.app[appkeys.INGEST].csv.runner_for(None, True))
-    return InlineRunner(sample_limit=MAX_ERRORS)
 
 
 def _spec_error(e: InvalidSpec) -> dict[str, Any]:
@@ -85,28 +60,16 @@ def _spec_error(e: InvalidSpec) -> dict[str, Any]:
 async def _check_data(request: web.Request, kind: str, grammar: Any,
                       chunks: AsyncIterator[bytes]) -> dict[str, Any]:
     """The grammar's errors, or (when it is valid) the data's, through the upload checks."""
-    extensions = plugin_extensions(request.app[appkeys.REGISTRY].plugins_dir)
+    service = request.app[appkeys.INGEST]
     try:
-        schema = translate_cqube_spec(grammar, extensions)
+        schema = service.grammar_schema(grammar)
     except InvalidSpec as e:
         async for _ in chunks:  # the rest of the body, unread otherwise
             pass
         return {"errors": [_spec_error(e)]}
-    settings = request.app[appkeys.SETTINGS]
-    sha = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
-    name = str(grammar.get("program"))
-    target = CsvTarget(valid_key="validate/none", error_key="validate/none",
-                       schema_key=f"validate/{sha[:16]}", schema=schema, program_type=kind,
-                       ingestion_name=name, program=None,
-                       plugins_dir=request.app[appkeys.REGISTRY].plugins_dir, dry_run=True)
     try:
-        outcome = await stream_csv(chunks, target, storage=request.app[appkeys.STORAGE],
-                                   build_checker=build_checker,
-                                   runner=_runner(request, schema),
-                                   upload_id="validate", encoding=None,
-                                   chunk_bytes=settings.ingest.chunk_bytes,
-                                   max_line_bytes=settings.limits.max_line_bytes,
-                                   sample_limit=MAX_ERRORS)
+        outcome = await service.check_csv(chunks, kind=kind, name=str(grammar.get("program")),
+                                          schema=schema, sample_limit=MAX_ERRORS)
     except FileRejected as e:
         return {"errors": [{"code": e.code, "message": e.message, **e.details}]}
     return {"errors": outcome.errors_sample, "total_rows": outcome.total_rows,
@@ -123,23 +86,23 @@ def _kind(form: _Request) -> tuple[str, bool]:
 
 async def _read(request: web.Request, form: _Request) -> None:
     settings = request.app[appkeys.SETTINGS]
-    limit = settings.limits.max_upload_bytes
+    limit, idle_s = settings.limits.max_upload_bytes, settings.limits.body_idle_timeout_s
     reader = await open_form(request, limit)
     count = [0]
-    while (part := await next_part(reader, count)) is not None:
+    while (part := await next_part(reader, count, idle_s)) is not None:
         if part.name == "type":
-            form.type = b"".join([c async for c in part_chunks(part, 64)]).decode(
+            form.type = b"".join([c async for c in part_chunks(part, 64, idle_s)]).decode(
                 "utf-8", "replace").strip()
         elif part.name == "grammar":
-            form.grammar, form.grammar_seen = await _read_grammar(part), True
+            form.grammar, form.grammar_seen = await _read_grammar(part, idle_s), True
         elif part.name == "data":
             kind, _ = _kind(form) if form.type else (None, True)
             if form.grammar_seen and kind is not None:
                 form.result = await _check_data(request, kind, form.grammar,
-                                                part_chunks(part, limit))
+                                                part_chunks(part, limit, idle_s))
             else:
                 spool_dir = settings.path(settings.server.state_dir) / "spool"
-                form.spooled = (await spool(part_chunks(part, limit), spool_dir)).path
+                form.spooled = (await spool(part_chunks(part, limit, idle_s), spool_dir)).path
         else:
             await part.release()
 
@@ -161,8 +124,7 @@ async def validate(request: web.Request) -> web.Response:
                                             file_chunks(form.spooled))
         if not with_data:
             try:
-                translate_cqube_spec(form.grammar, plugin_extensions(
-                    request.app[appkeys.REGISTRY].plugins_dir))
+                request.app[appkeys.INGEST].grammar_schema(form.grammar)
                 form.result = {"errors": []}
             except InvalidSpec as e:
                 form.result = {"errors": [_spec_error(e)]}

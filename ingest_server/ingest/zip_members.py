@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FileRejected, SpecNotFound, ZipRejected
+from ..specs import Spec, SpecStore
 from ..ziparchive import ByteBudget, ZipLimits, ZipMember, aiter_member, inspect_zip
-from .csv_route import CsvRoute
-from .model import Context, MemberOutcome, StreamStats, UploadRequest
+from .csv_pass import CsvPass
+from .model import CsvOutcome, MemberOutcome, Upload, UploadRequest
 
 
 def zip_limits(settings: Any) -> ZipLimits:
@@ -43,45 +44,39 @@ def refuse_non_csv(members: list[ZipMember], policy: str) -> None:
                           names=others[:20])
 
 
-async def ingest_zip(route: CsvRoute, req: UploadRequest, path: Path,
-                     read: StreamStats) -> dict[str, Any]:
-    """Validate and land every CSV member of the archive at ``path`` (``read``: its size and
-    SHA-256, taken while it was spooled)."""
-    limits = zip_limits(route.settings)
-
-    async def work(ctx: Context) -> None:
-        members = await asyncio.to_thread(inspect_zip, path, limits)
-        refuse_non_csv(members, route.settings.limits.zip_non_csv)
-        budget = ByteBudget(limits.max_uncompressed_bytes)
-        for member in members:
-            if member.kind != "csv":
-                # The full name: "readme.txt" must not pass for a member called "readme".
-                ctx.members.append(MemberOutcome(name=member.name, error={
-                    "code": "not_csv", "message": f"{member.name}: not a .csv file, skipped"}))
-                continue
-            outcome = MemberOutcome(name=member.stem)
-            ctx.members.append(outcome)
-            try:
-                spec = await route.specs.latest(req.program_type.spec_kind, member.stem)
-            except SpecNotFound as e:
-                outcome.error = {"code": e.code, "message": f"{member.name}: {e.message}"}
-                continue
-            outcome.spec_version = spec.version
-            outcome.csv = await _ingest_member(route, ctx, req, path, member, spec, limits,
-                                               budget)
-
-    return await route.lifecycle.run(req, read, work)
+async def land_members(upload: Upload, req: UploadRequest, path: Path, *, specs: SpecStore,
+                       csv: CsvPass, limits: ZipLimits, non_csv: str) -> None:
+    """Every member of the archive at ``path`` into ``upload``: a ``MemberOutcome`` each, the
+    CSVs through ``csv`` (``non_csv``: ``limits.zip_non_csv``)."""
+    members = await asyncio.to_thread(inspect_zip, path, limits)
+    refuse_non_csv(members, non_csv)
+    budget = ByteBudget(limits.max_uncompressed_bytes)
+    for member in members:
+        if member.kind != "csv":
+            # The full name: "readme.txt" must not pass for a member called "readme".
+            upload.members.append(MemberOutcome(name=member.name, error={
+                "code": "not_csv", "message": f"{member.name}: not a .csv file, skipped"}))
+            continue
+        outcome = MemberOutcome(name=member.stem)
+        upload.members.append(outcome)
+        try:
+            spec = await specs.latest(req.program_type.spec_kind, member.stem)
+        except SpecNotFound as e:
+            outcome.error = {"code": e.code, "message": f"{member.name}: {e.message}"}
+            continue
+        outcome.spec_version = spec.version
+        outcome.csv = await _land_member(csv, upload, req, path, member, spec, limits, budget)
 
 
-async def _ingest_member(route: CsvRoute, ctx: Context, req: UploadRequest, path: Path,
-                         member: ZipMember, spec: Any, limits: ZipLimits, budget: ByteBudget):
+async def _land_member(csv: CsvPass, upload: Upload, req: UploadRequest, path: Path,
+                       member: ZipMember, spec: Spec, limits: ZipLimits,
+                       budget: ByteBudget) -> CsvOutcome:
     # aclosing: when the pipeline stops early (a missing column, a refused row stream), the
     # reader thread is told to stop now rather than whenever the generator is collected.
     try:
         async with contextlib.aclosing(aiter_member(path, member, limits, budget)) as chunks:
-            return await route.run_csv(ctx, chunks, spec, name=member.stem,
-                                         program=member.stem, req=req,
-                                         expected_bytes=member.file_size)
+            return await csv.run(upload, chunks, spec, req=req, name=member.stem,
+                                 program=member.stem, expected_bytes=member.file_size)
     except FileRejected as e:
         raise FileRejected(f"{member.name}: {e.message}", code=e.code, status=e.status,
                            **{**e.details, "member": member.stem}) from e
