@@ -14,7 +14,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
                        plugin_extensions, plugin_failed)
-from ..processing.rowcheck import ProcessingChecks, RowProcessing, dataset_summary
+from ..processing.rowcheck import ProcessingChecks, RowProcessing
+from ..processing.summary import dataset_summary
 from ..validation import Extensions, get_compiled
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .aggregate import Aggregator, Partial, row_groups
 from .datasets import DatasetTable
 from .dates import FORMATS, parse_cqube_date
 from .keys import KeyFiles, key_index
@@ -41,38 +40,6 @@ class ProcessingChecks:
     datasets: tuple[DatasetTable, ...] = ()
     metric: str = "number"  # processing.metric
     week: str = "cqube"     # processing.week
-
-
-class DatasetSummary:
-    """The datasets' partial aggregates of a file with ``header`` (the valid rows' header).
-    Called in a worker on each chunk's valid rows (``summarise(rows)``; None when they cannot be
-    aggregated: the datasets step then reads the landed file and says why); ``collector()``
-    merges them where the upload runs (``aggregate.Aggregator``)."""
-
-    def __init__(self, checks: ProcessingChecks, header: Sequence[str]) -> None:
-        self.checks, self.header = checks, list(header)
-        self.grouping, _ = row_groups(checks.datasets, header, checks.metric)
-
-    def __call__(self, rows: list[list[str]]) -> Partial | None:
-        try:
-            return self.grouping(rows)
-        except (ValueError, IndexError):  # a metric that is not a number (a plugin's row)
-            return None
-
-    def collector(self) -> Aggregator:
-        return Aggregator(self.checks.datasets, self.header, parse_date=parse_cqube_date,
-                          week=self.checks.week, metric=self.checks.metric)
-
-
-def dataset_summary(checks: ProcessingChecks | None,
-                    header: Sequence[str]) -> DatasetSummary | None:
-    """The summary of ``checks``' datasets for valid rows under ``header``, if it can be made."""
-    if checks is None or not checks.datasets:
-        return None
-    try:
-        return DatasetSummary(checks, header)
-    except ValueError:  # a column the tables need is not in the valid file
-        return None
 
 
 class RowProcessing:
