@@ -162,6 +162,9 @@ async def main() -> int:
                             "tree_peak_rss_mb": round(peak.tree_bytes / 2**20),
                             "tree_peak_pss_mb": round(peak.pss_tree_bytes / 2**20),
                             "cpu_s": round(peak.cpu_seconds(), 1),
+                            "cpu_us_per_row": round(peak.cpu_seconds() / args.rows * 1e6, 2),
+                            "cpu_s_by_process": {k: round(v, 1)
+                                                 for k, v in peak.cpu_by_name().items()},
                             "invalid_rows": body["invalid_rows"],
                             "errors": [(e["line"], e["column"], e["value"], e["code"])
                                        for e in body["errors_sample"]]}

@@ -120,7 +120,7 @@ class LimitsConfig:
     max_line_bytes: int = 4 * 1024**2
     pattern_chunk_timeout_s: float = 10.0  # a chunk checked against regex/pattern rules: 400 past it
     errors_sample: int = 20
-    body_idle_timeout_s: float = 60.0
+    body_idle_timeout_s: float = 60.0  # the longest wait for more of any request body: 408 past it
     max_json_bytes: int = 16 * 1024**2  # JSON-row bodies (POST /api/ingestion/event|dimension|dataset)
     max_workbook_cells: int = 1_500_000  # .xls/.xlsb/.ods sheets are decoded whole: ~80 B/cell peak (docs/files.md)
 

@@ -278,5 +278,8 @@ def test_phone_width_tables_header_and_fact_grid_measured(browser, server, spec_
         assert page.locator("header.top").bounding_box()["height"] <= 90
         shot(page, "history-phone")
         assert_labelled(page)
+        page.get_by_role("link", name="Specs").click()
+        expect(page.locator("#specs-table tbody tr").first).to_be_visible()
+        measure_fits(page, ["#specs-table"])
     context.close()
     assert problems.errors == []

@@ -167,6 +167,24 @@ async def test_no_spec_is_200_then_error_no_event_found(client, bearer):
     assert fs["response"]["pid"] == body["pid"]
 
 
+async def test_an_upload_refused_at_the_door_is_recorded_like_any_other(client, bearer):
+    """No spec: the upload is recorded through the upload lifecycle (its outcome counted in the
+    metrics, its bytes those of the file), not by rows written beside it."""
+    from ingest_server import metrics
+
+    counted = metrics.UPLOADS.labels("new_programs", "event", "unknownspec", "rejected")
+    before = counted._value.get()
+    fields = {"ingestion_type": "event", "ingestion_name": "unknownspec",
+              "program_name": "school-attendance"}
+    resp = await client.post("/api/ingestion/new_programs", data=form(GOOD, fields=fields),
+                             headers=bearer)
+    body = await resp.json()
+    assert (resp.status, body["status"], body["error"]["code"]) == \
+        (200, "rejected", "spec_not_found")
+    assert body["bytes"] == len(GOOD)
+    assert counted._value.get() == before + 1
+
+
 async def test_no_dimension_spec_is_error_no_dimension_found(client, bearer):
     fields = {"ingestion_type": "dimension", "ingestion_name": "block"}
     resp = await client.post("/api/ingestion/new_programs", headers=bearer,

@@ -248,3 +248,38 @@ async def test_partials_from_the_workers_equal_the_landed_file(pool_client, clea
     for t, rows_before in before.items():
         after = sorted(tuple(r)[1:] for r in await fetch(clean_db, f"SELECT * FROM {t}"))
         assert after == rows_before, t  # ids aside: they are new
+
+
+@pytest.fixture
+async def casefold_client(aiohttp_client, proc_settings):
+    from ingest_server.web.app import create_app
+    from test_processing_upload import settings_with
+    return await aiohttp_client(create_app(settings_with(proc_settings, workers=2,
+                                                         key_match="casefold")))
+
+
+async def test_keys_matched_but_for_case_and_blanks_are_in_the_tables(casefold_client, clean_db):
+    """processing.key_match = casefold: a key landed as its dimension stores it is in the
+    dataset tables under that key (not dropped by their dimension filter), from the workers'
+    partials and from a rebuild alike."""
+    from conftest import TEST_CLIENT, basic
+    resp = await casefold_client.get("/api/ingestion/generatejwt",
+                                     headers=basic(*TEST_CLIENT, json=True))
+    headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    await setup(casefold_client, headers)
+    rows = [["01/05/23", " d1", "s1 ", "4"], ["01/05/23", "D1", "S1", "3"],
+            ["01/05/23", "d2\t", " S3", "5"], ["08/05/23", "D2", "s3", "7"]]
+    status, body = await upload(casefold_client, headers, "event", "students",
+                                rows_csv(HEADER, rows))
+    assert status == 200 and body["valid_rows"] == 4, body
+    assert body["processing"]["status"] == "done", body
+    want = {(D(2023, 5, 1), "D1"): (2, 7, 3.5), (D(2023, 5, 1), "D2"): (1, 5, 5),
+            (D(2023, 5, 8), "D2"): (1, 7, 7)}
+    assert await district_daily(clean_db) == want
+    school = await fetch(clean_db, "SELECT school_id, count, sum FROM "
+                         "datasets.sch_att_students_yearly_school ORDER BY 1")
+    assert [tuple(r) for r in school] == [("S1", 2, 7), ("S3", 2, 12)]
+    resp = await casefold_client.post("/api/processing/programs/school-attendance/rebuild",
+                                      headers=headers)
+    assert resp.status == 200, await resp.json()
+    assert await district_daily(clean_db) == want

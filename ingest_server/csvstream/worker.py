@@ -51,7 +51,13 @@ class ChunkResult:
     errors_csv: bytes
     errors_sample: list[dict[str, Any]]
     last_line: int
+    rewritten_rows: int = 0  # valid rows the checker returned as a ``RewrittenRow``
     partials: Any = None  # the checker's ``summarise(valid rows)``, if it has one
+
+
+class RewrittenRow(list):
+    """A valid row a checker wrote differently from the file and wants counted (the cQube
+    grammar checks land a key as the dimension stores it: ``processing/rowcheck.py``)."""
 
 
 def _csv_bytes(rows: list[list[str]]) -> bytes:
@@ -136,6 +142,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     rejected: list[list[str]] = []
     sample: list[dict[str, Any]] = []
     rows = 0
+    rewritten = 0
     base, prev = chunk.first_line, 0
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -155,6 +162,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 if not errors:
                     if out is not row:  # a plugin's transform: let csv.writer quote it
                         plain = False
+                        if type(out) is RewrittenRow:
+                            rewritten += 1
                     valid.append(out)
                     continue
             cells = [_shown(c) for c in row] if bad_bytes else row
@@ -190,5 +199,5 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
-                       last_line=chunk.first_line + chunk.lines - 1,
+                       last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten,
                        partials=summarise(valid) if summarise is not None and valid else None)

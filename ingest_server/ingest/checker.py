@@ -12,6 +12,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator, Sequence
 
+from ..csvstream.worker import RewrittenRow
 from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
                        plugin_extensions, plugin_failed)
 from ..processing.rowcheck import ProcessingChecks, RowProcessing
@@ -154,9 +155,13 @@ class PipelineChecker:
         so nothing about a row is kept between calls."""
         errors = self._rows.check(row)
         if self._processing is not None:
-            extra = self._processing.check(row)
-            if extra:
-                errors = [*errors, *extra]
+            found = self._processing.check(row)
+            if found is not None:  # unknown keys, or keys to land as the dimension stores them
+                extra, landed = found
+                if extra:
+                    errors = [*errors, *extra]
+                elif landed is not None and not errors:
+                    row = RewrittenRow(landed)
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         values = RowValues(row, self._index, self._coercers)
@@ -170,6 +175,7 @@ class PipelineChecker:
             except Exception as e:  # a plugin bug costs a row, never the upload
                 errors.append((None, "plugin_error", self._plugin_failed(step, e)))
         out = row
+        rewritten = type(row) is RewrittenRow
         if not errors and self._transform_calls:
             # Transform here, so that a failing transform makes the row an error like any other.
             # Transforms chain, each getting the row the one before it returned.
@@ -185,6 +191,8 @@ class PipelineChecker:
             except Exception as e:
                 errors.append((None, "plugin_error", self._plugin_failed(step, e)))
                 out = row
+            if rewritten and type(out) is not RewrittenRow:  # still counted once transformed
+                out = RewrittenRow(out)
         return errors, out
 
     def _plugin_failed(self, step: HookCall | None, e: Exception) -> str:

@@ -5,7 +5,7 @@ start-up (``layout_named``). The only place in the upload path that knows there 
   belongs to one upload for ever; RFC 4180 files (an error file adds ``_line`` and ``_errors``);
   the same bytes sent again within ``ingest.idempotency_window_s`` are a duplicate, nothing new
   is written.
-- ``CQUBE``: exactly where cQube puts files (``cqube_keys``, CQUBE.md §3) in its file format
+- ``CqubeLayout``: exactly where cQube puts files (``cqube_keys``, CQUBE.md §3) in its file format
   (``csvstream.cqube_format``); names carry no upload id, so a later upload of the same name on
   the same day *replaces* the earlier object — and the same bytes sent again must land again
   (no duplicate check).

@@ -51,6 +51,7 @@ class CsvOutcome:
     total_rows: int = 0
     valid_rows: int = 0
     invalid_rows: int = 0
+    rewritten_rows: int = 0  # valid rows landed with a key written as its dimension stores it
     errors_sample: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
     writers: list[ObjectWriter] = field(default_factory=list)

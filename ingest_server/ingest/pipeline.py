@@ -101,6 +101,7 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
             outcome.total_rows += result.rows
             outcome.valid_rows += result.valid_rows
             outcome.invalid_rows += result.invalid_rows
+            outcome.rewritten_rows += result.rewritten_rows
             room = sample_limit - len(outcome.errors_sample)
             if room > 0:
                 outcome.errors_sample.extend(result.errors_sample[:room])
@@ -119,6 +120,14 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                     outcome.writers.append(error_writer)
                     await error_writer.write(error_head)
                 await error_writer.write(result.errors_csv)
+        if outcome.rewritten_rows:
+            n = outcome.rewritten_rows
+            outcome.warnings.append({
+                "code": "keys_rewritten",
+                "message": f"{n} valid row(s) landed with a key written as its dimension stores "
+                           "it, not as sent (matched but for blanks or case, "
+                           "processing.key_match, or in cQube's '…' quotes)",
+                "details": {"rows": n}})
         if outcome.total_rows == 0:
             # A header with nothing under it is a day with nothing to report (a template
             # uploaded empty): the header passed its checks, so it lands as 0 rows.

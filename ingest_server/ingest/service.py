@@ -98,7 +98,8 @@ class UploadService:
         and recorded too, as cQube's FileTracker does (the error then names the upload)."""
         try:
             spec = await self.specs.latest(req.program_type.spec_kind, req.ingestion_name)
-            checks, warnings = await self._processing_checks(req)
+            checks, warnings = await self._processing_checks(req, req.ingestion_name,
+                                                             req.program)
         except REFUSED_AT_THE_DOOR as e:
             if record_refused:
                 await self._record_refusal(req, source, e)
@@ -121,7 +122,8 @@ class UploadService:
         async with self.lifecycle.track(req, StreamStats.spooled(size, sha256)) as upload:
             await land_members(upload, req, path, specs=self.specs, csv=self.csv,
                                limits=zip_limits(self.settings),
-                               non_csv=self.settings.limits.zip_non_csv)
+                               non_csv=self.settings.limits.zip_non_csv,
+                               checks_for=self._member_checks)
         return upload.answer
 
     def grammar_schema(self, grammar: Any) -> dict:
@@ -156,14 +158,20 @@ class UploadService:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _processing_checks(self, req: UploadRequest) -> tuple[Any, tuple]:
-        """A cQube grammar's checks for this file (before anything is read or recorded: a
-        dimension with no rows is a 400 like a missing spec)."""
+    async def _processing_checks(self, req: UploadRequest, name: str,
+                                 program: str | None) -> tuple[Any, tuple]:
+        """A cQube grammar's checks for the CSV ``name`` (a state file: before anything is
+        read or recorded, so a dimension with no rows is a 400 like a missing spec)."""
         if self.processing is None:
             return None, ()
         checks, warnings = await self.processing.checks_for(
-            req.program_type.name, req.program, req.ingestion_name)
+            req.program_type.spec_kind, program, name)
         return checks, tuple(warnings)
+
+    async def _member_checks(self, req: UploadRequest, name: str) -> tuple[Any, tuple]:
+        """A ZIP member's grammar checks: found by the member's name (a ZIP names no
+        programme unless ``program_name`` was sent)."""
+        return await self._processing_checks(req, name, req.program)
 
     async def _processed(self, req: UploadRequest, body: dict[str, Any],
                          summary: Any = None) -> dict[str, Any]:

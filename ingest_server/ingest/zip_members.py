@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from ..errors import FileRejected, SpecNotFound, ZipRejected
 from ..specs import Spec, SpecStore
@@ -44,10 +44,16 @@ def refuse_non_csv(members: list[ZipMember], policy: str) -> None:
                           names=others[:20])
 
 
+# (request, member name) -> a cQube grammar's row checks for the member and their warnings
+ChecksFor = Callable[[UploadRequest, str], Awaitable[tuple[Any, tuple]]]
+
+
 async def land_members(upload: Upload, req: UploadRequest, path: Path, *, specs: SpecStore,
-                       csv: CsvPass, limits: ZipLimits, non_csv: str) -> None:
+                       csv: CsvPass, limits: ZipLimits, non_csv: str,
+                       checks_for: ChecksFor | None = None) -> None:
     """Every member of the archive at ``path`` into ``upload``: a ``MemberOutcome`` each, the
-    CSVs through ``csv`` (``non_csv``: ``limits.zip_non_csv``)."""
+    CSVs through ``csv`` (``non_csv``: ``limits.zip_non_csv``; ``checks_for``: a member's
+    grammar checks, keys included, as a state file gets them)."""
     members = await asyncio.to_thread(inspect_zip, path, limits)
     refuse_non_csv(members, non_csv)
     budget = ByteBudget(limits.max_uncompressed_bytes)
@@ -65,18 +71,21 @@ async def land_members(upload: Upload, req: UploadRequest, path: Path, *, specs:
             outcome.error = {"code": e.code, "message": f"{member.name}: {e.message}"}
             continue
         outcome.spec_version = spec.version
-        outcome.csv = await _land_member(csv, upload, req, path, member, spec, limits, budget)
+        outcome.csv = await _land_member(csv, upload, req, path, member, spec, limits, budget,
+                                         checks_for)
 
 
 async def _land_member(csv: CsvPass, upload: Upload, req: UploadRequest, path: Path,
                        member: ZipMember, spec: Spec, limits: ZipLimits,
-                       budget: ByteBudget) -> CsvOutcome:
+                       budget: ByteBudget, checks_for: ChecksFor | None) -> CsvOutcome:
     # aclosing: when the pipeline stops early (a missing column, a refused row stream), the
     # reader thread is told to stop now rather than whenever the generator is collected.
     try:
+        checks, warnings = (await checks_for(req, member.stem)) if checks_for else (None, ())
         async with contextlib.aclosing(aiter_member(path, member, limits, budget)) as chunks:
             return await csv.run(upload, chunks, spec, req=req, name=member.stem,
-                                 program=member.stem, expected_bytes=member.file_size)
+                                 program=member.stem, expected_bytes=member.file_size,
+                                 processing=checks, processing_warnings=warnings)
     except FileRejected as e:
         raise FileRejected(f"{member.name}: {e.message}", code=e.code, status=e.status,
                            **{**e.details, "member": member.stem}) from e

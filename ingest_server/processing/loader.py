@@ -5,6 +5,11 @@ The valid object is streamed with COPY into a temporary table of text columns, t
 duplicates them, and values arrive exactly as sent (COPY takes them as data, never as SQL, so a
 ``'``, a ``"``, a comma inside quotes or a leading zero survive). Within one file the last row of
 a key wins, as a later file's would.
+
+One reading is cQube's: a value wholly wrapped in single quotes (``'S001'``, the way cQube's
+producers write text, CQUBE-PROCESSING.md §1.5) is stored as the text inside (``S001``), as
+cQube's own loader (polars with ``'`` as its quote character) stores it; event keys are matched
+the same way (``keys.unquoted``). A single quote anywhere else in a value is kept.
 """
 
 from __future__ import annotations
@@ -46,8 +51,19 @@ async def _with_header(chunks: AsyncIterator[bytes], quote: str) -> tuple[list[s
     return header, again()
 
 
+Q, QQ = "''''", "''''''"  # the SQL literals of one single quote, of two
+
+
+def unquoted_sql(col: str) -> str:
+    """``keys.unquoted`` in SQL: a value wholly in single quotes (cQube's producers write text
+    so) is the text inside, two quotes in it read as one; any other value as it is."""
+    return (f"CASE WHEN length({col}) >= 2 AND left({col}, 1) = {Q} AND right({col}, 1) = {Q} "
+            f"THEN replace(substr({col}, 2, length({col}) - 2), {QQ}, {Q}) "
+            f"ELSE {col} END")
+
+
 def _value(column: str, type_: str) -> str:
-    col = "t." + ident(column)
+    col = unquoted_sql("t." + ident(column))
     if type_ == "string":
         return col
     sql_type = {"number": "float8", "integer": "integer", "date": "date"}[type_]
@@ -61,10 +77,12 @@ def upsert_sql(grammar: DimensionGrammar, temp: str) -> str:
     values = ", ".join(_value(c.name, c.type) for c in cols)
     updates = ", ".join(f"{ident(c.name)} = EXCLUDED.{ident(c.name)}" for c in cols
                         if c.name != grammar.key_column) or f"{key} = EXCLUDED.{key}"
+    stored_key = unquoted_sql(f"t.{key}")
     return (f"INSERT INTO {dimension_table(grammar.name)} ({names}) "
-            f"SELECT DISTINCT ON (t.{key}) {values} FROM {temp} AS t "
-            f"ORDER BY t.{key}, t.ord DESC "
+            f"SELECT DISTINCT ON ({stored_key}) {values} FROM {temp} AS t "
+            f"ORDER BY {stored_key}, t.ord DESC "
             f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
+
 
 
 async def load_dimension(conn: asyncpg.Connection, grammar: DimensionGrammar,

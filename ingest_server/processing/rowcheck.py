@@ -3,24 +3,33 @@
 * every dimension key cell is looked up in its dimension's keys (``keys.KeyIndex``, shared
   memory-mapped files): an unknown one is a row error ``unknown_reference`` naming the dimension,
   with a near match when there is one (``no school 's001'; 'S001' exists``);
+* a key that matches a stored key other than as it is written (``key_match`` trim or casefold,
+  or cQube's ``'S001'`` quoting) is landed as the stored key: what the datasets step joins on;
 * the time column ``date`` must be a date as cQube's users write it (``invalid_date``).
 
 Integer metrics refusing ``12.7`` come from the grammar's ingestion spec (``coerce: integer``).
-Each worker remembers the answers for the last few thousand distinct values of each column
-(a district or grade column is then one dictionary lookup a row).
+
+Speed: the usual row is a generated function, ``if row[i] not in good_i: …`` for each column,
+over each column's set of values known to be fine as they are (at most ``GOOD_SIZE`` a column,
+so memory stays flat however many keys a dimension has). Only a value not seen lately costs a
+call: one hash and one probe of the mapped table. A district or grade column is then one set
+lookup a row; a school column (a new key most rows) about half a microsecond.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from .datasets import DatasetTable
 from .dates import FORMATS, parse_cqube_date
-from .keys import KeyFiles, key_index
+from .keys import Ambiguous, KeyFiles, xxh3_64, key_index, unquoted
 
-CACHE_SIZE = 4096
+GOOD_SIZE = 8192  # values remembered as fine, per column and worker
+ANSWERS_SIZE = 4096  # values remembered as wrong or to be rewritten
 RowError = tuple[str | None, str, str]
+# (message, landed text): ("", None) fine as it is; ("", text) fine, landed as ``text``
+Answer = tuple[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -43,53 +52,149 @@ class ProcessingChecks:
 
 
 class RowProcessing:
+    """``check(row)`` → None when the row is fine as it is, else ``(errors, landed row)``: the
+    row errors, or none and the row with its keys written as stored (None: unchanged)."""
+
     def __init__(self, checks: ProcessingChecks, header: Sequence[str]) -> None:
         where = {name: i for i, name in enumerate(header)}
-        self.mode = checks.key_match
-        # (cell index, column, code, answers so far, how to answer a new value): every check is
-        # a dictionary lookup for a value seen lately, the slow path only for new values.
-        self.checks = [(where[k.column], k.column, "unknown_reference", {},
-                        self._key_lookup(k.files, key_index(k.files)))
-                       for k in checks.keys if k.column in where]
+        mode = checks.key_match
+        namespace: dict[str, Any] = {"X": xxh3_64}
+        body: list[str] = []
+        misses = []
+        for n, k in enumerate(c for c in checks.keys if c.column in where):
+            exact = key_index(k.files).tables["exact"]
+            # A small dimension's keys recur: the ones seen are remembered (at most its count).
+            good = set() if k.files.count <= GOOD_SIZE else None
+            miss = _miss(where[k.column], k.column, "unknown_reference",
+                         _key_answer(k.files, mode), exact, good)
+            namespace.update({f"g{n}": good, f"m{n}": miss, f"H{n}": exact.hashes,
+                              f"M{n}": exact.mask})
+            misses.append(miss)
+            if not exact.hashes:
+                body += [f"state = m{n}(row, state)"]
+                continue
+            # keys.key_hash inline; a key is in its home slot or the next one but rarely.
+            i = where[k.column]
+            probe = [f"h = X(row[{i}].encode()) | 1", f"j = h & M{n}",
+                     f"if H{n}[j] != h and H{n}[(j + 1) & M{n}] != h:",
+                     f"    state = m{n}(row, state)"]
+            if good is None:
+                body += probe
+            else:
+                probe[-1:] = [probe[-1], "else:", f"    g{n}.add(row[{i}])"]
+                body += [f"if row[{i}] not in g{n}:", *("    " + line for line in probe)]
         if checks.date_column in where:
-            self.checks.append((where[checks.date_column], checks.date_column, "invalid_date",
-                                {}, _date_problem))
-        self.width = 1 + max((c[0] for c in self.checks), default=-1)
+            n = len(misses)
+            good = set()
+            miss = _miss(where[checks.date_column], checks.date_column, "invalid_date",
+                         _date_answer, None, good, GOOD_SIZE)
+            namespace.update({f"g{n}": good, f"m{n}": miss})
+            misses.append(miss)
+            body += [f"if row[{where[checks.date_column]}] not in g{n}:",
+                     f"    state = m{n}(row, state)"]
+        width = 1 + max([where[k.column] for k in checks.keys if k.column in where]
+                        + [where.get(checks.date_column or "", -1)], default=-1)
 
-    def check(self, row: list[str]) -> list[RowError]:
-        if len(row) < self.width:  # not reached for a row fitted to the header
-            return []
-        errors: list[RowError] = []
-        for i, column, code, cache, answer in self.checks:
-            value = row[i]
-            found = cache.get(value)
-            if found is None:
-                if len(cache) >= CACHE_SIZE:
-                    cache.clear()
-                found = cache[value] = answer(value)
-            if found:  # "" = fine
-                errors.append((column, code, found))
-        return errors
+        def slow(row: list[str]) -> State:
+            """Every column through its miss path: a short row, a cell that is not UTF-8."""
+            if len(row) < width:
+                return None
+            state = None
+            for miss in misses:
+                state = miss(row, state)
+            return state
 
-    def _key_lookup(self, files: KeyFiles, index):
-        mode = self.mode
+        namespace["slow"] = slow
+        # Everything the function uses is bound as a default argument: local lookups.
+        names = ", ".join(f"{name}={name}" for name in namespace)
+        source = "\n".join([f"def check(row, {names}):", "    state = None", "    try:",
+                            *("        " + line for line in body),
+                            "    except (IndexError, UnicodeEncodeError):",
+                            "        return slow(row)", "    return state", ""])
+        exec(compile(source, "<grammar checks>", "exec"), namespace)  # noqa: S102 - our own code
+        self.source = source
+        self.check: Callable[[list[str]], State] = namespace["check"]
 
-        def answer(value: str) -> str:
-            if index.contains(value, mode):
-                return ""
-            message = (f"no {files.dimension} {value!r} "
-                       f"(dimensions.{files.dimension}.{files.column})")
+
+State = tuple[list[RowError], "list[str] | None"] | None
+
+
+def _miss(index: int, name: str, code: str, answer: Callable[[str], Answer], exact: Any,
+          good: set[str] | None, limit: int = 0) -> Callable[[list[str], State], State]:
+    """A column's check of a value the generated code did not find fine: the exact table
+    probed to the end, then ``answer`` (cached) for the rest. A value found fine goes into
+    ``good`` (when there is one; emptied at ``limit`` values, if one is given)."""
+    answers: dict[str, Answer] = {}
+    hashes, mask = (exact.hashes, exact.mask) if exact else ((), 0)
+
+    def fine(value: str) -> None:
+        if good is not None:
+            if limit and len(good) >= limit:
+                good.clear()
+            good.add(value)
+
+    def miss(row: list[str], state: State) -> State:
+        value = row[index]
+        if hashes:
+            # A slot holding the hash as it is (odd): the cell is a stored key as written (a
+            # quoted cell never is one: keys.py keeps the unquoted text).
+            h = xxh3_64(value.encode("utf-8", "surrogatepass")) | 1
+            i = h & mask
+            while True:
+                found = hashes[i]
+                if found == h:
+                    fine(value)
+                    return state
+                if found == 0 or found == h ^ 1:
+                    break
+                i = (i + 1) & mask
+        result = answers.get(value)
+        if result is None:
+            result = answer(value)
+            if result == ("", None):
+                fine(value)
+                return state
+            if len(answers) >= ANSWERS_SIZE:
+                answers.clear()
+            answers[value] = result
+        message, text = result
+        if message:
+            if state is None or state[1] is not None:
+                state = ([], None)
+            state[0].append((name, code, message))
+        elif text is not None and (state is None or not state[0]):
+            landed = list(row) if state is None else state[1]
+            landed[index] = text
+            state = ([], landed)
+        return state
+
+    return miss
+
+
+def _key_answer(files: KeyFiles, mode: str) -> Callable[[str], Answer]:
+    index = key_index(files)
+    where = f"dimensions.{files.dimension}.{files.column}"
+
+    def answer(value: str) -> Answer:
+        key = index.match(value, mode)
+        if key is None:
+            message = f"no {files.dimension} {value!r} ({where})"
             near = index.near(value)
             if near is not None:
                 message += f"; {near!r} exists"
-            return message
+            return message, None
+        if isinstance(key, Ambiguous):
+            return (f"no {files.dimension} {value!r} ({where}); several keys match it but for "
+                    f"blanks or case, e.g. {str(key)!r}"), None
+        return "", None if key == value else key
 
-        return answer
+    return answer
 
 
-def _date_problem(value: str) -> str:
+def _date_answer(value: str) -> Answer:
+    text = unquoted(value)
     try:
-        parse_cqube_date(value)
+        parse_cqube_date(text)
     except ValueError:
-        return f"{value!r} is not a date ({FORMATS})"
-    return ""
+        return f"{value!r} is not a date ({FORMATS})", None
+    return "", None if text == value else text

@@ -44,7 +44,17 @@ class ProcessingService:
             return None, []
         grammar = await self.registry.event(program, name)
         if grammar is None:
-            return None, []
+            if program:
+                return None, []
+            # No programme named (a national ZIP's member): the one grammar of that name, or,
+            # when several programmes have one, no check, said in a warning.
+            programs = sorted(g.program for g in await self.registry.store.list_latest("event")
+                              if g.name == name)
+            return None, ([{"code": "grammar_ambiguous",
+                            "message": f"event grammar '{name}' is registered in several "
+                                       f"programmes ({', '.join(programs)}): its keys were not "
+                                       "checked; upload it with program_name",
+                            "details": {"programs": programs}}] if len(programs) > 1 else [])
         dims = await self.registry.dimensions()
         loads = await self.registry.store.last_loads()
         checks, unloaded = [], []

@@ -6,7 +6,7 @@ import { ApiError, apiError, describe, detailLines, statusWords } from "../../in
 import { errorRecords, parseCsv, splitErrors } from "../../ingest_server/web/console/csv.js";
 import { bytes, downloadName, duration, plural, when } from "../../ingest_server/web/console/dom.js";
 import { csvTypes, specKindOf, specKinds } from "../../ingest_server/web/console/programs.js";
-import { duplicateOf, errorRows, verdict } from "../../ingest_server/web/console/results.js";
+import { duplicateOf, errorRows, sampleCaption, verdict } from "../../ingest_server/web/console/results.js";
 import { dayStart } from "../../ingest_server/web/console/page-history.js";
 
 test("parseCsv reads RFC 4180: quotes, doubled quotes, line breaks in cells, CRLF, no final newline", () => {
@@ -174,4 +174,13 @@ test("dayStart: a day typed in the history filters is the browser's day, sent as
   assert.equal(dayStart("2026-12-31", 1), new Date(2027, 0, 1).toISOString());
   assert.equal(dayStart("2026-03-01T10:00:00Z"), "2026-03-01T10:00:00Z");
   assert.equal(when(dayStart("2026-03-01")), "2026-03-01 00:00");
+});
+
+test("sampleCaption counts rows, not errors (a row may have several), with plural rules", () => {
+  const two = [{ line: 3, code: "a" }, { line: 3, code: "b" }];
+  assert.equal(sampleCaption(two, 1), "The rejected row");
+  assert.equal(sampleCaption([...two, { line: 5 }], 2), "The 2 rejected rows");
+  assert.equal(sampleCaption(two, 1500), "The first 1 rejected row of 1,500");
+  assert.equal(sampleCaption([{ line: 3, member: "a.csv" }, { line: 3, member: "b.csv" }], 4),
+               "The first 2 rejected rows of 4");
 });

@@ -1,7 +1,7 @@
 // Upload: kind, spec, programme, the file, options; progress with speed and time left; the answer.
 import { ApiError, api, apiError, authHeader, describe, resumableAvailable, session } from "./api.js";
 import { announce, bytes, duration, field, h, mount, notice, plural } from "./dom.js";
-import { counts, errorTable, fileError, verdictBox, warnings } from "./results.js";
+import { counts, errorTable, fileError, sampleCaption, verdictBox, warnings } from "./results.js";
 import { csvTypes, specKindOf } from "./programs.js";
 import { templateLinks } from "./templates.js";
 
@@ -268,8 +268,7 @@ function showAnswer(result, u) {
     fileError(u),
     warnings(u),
     counts(u),
-    first.length ? errorTable(first, first.length === u.invalid_rows ? `The ${plural(first.length, "rejected row")}`
-      : `The first ${plural(first.length, "rejected row")} of ${u.invalid_rows.toLocaleString("en")}`) : null,
+    first.length ? errorTable(first, sampleCaption(first, u.invalid_rows)) : null,
     h("p", {}, h("a", { href: `#/uploads/${u.upload_id}`, class: "button", id: "details-link" },
       "See all details, download files"))].filter(Boolean));
   announce(`${document.getElementById("verdict").textContent}`);

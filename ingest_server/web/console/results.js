@@ -70,6 +70,14 @@ export function errorRows(sample) {
 
 export const ERROR_HEADERS = ["Line", "Column", "Value", "Code", "Message"];
 
+// The caption of the first errors an answer carries: the rows they are on (a row may have
+// several errors), and of how many.
+export function sampleCaption(sample, rejected) {
+  const rows = new Set(sample.map((e) => `${e.member || ""}\n${e.line}`)).size;
+  if (rows >= rejected) return rows === 1 ? "The rejected row" : `The ${plural(rows, "rejected row")}`;
+  return `The first ${plural(rows, "rejected row")} of ${(rejected || 0).toLocaleString("en")}`;
+}
+
 export function errorTable(sample, caption) {
   return table(ERROR_HEADERS, errorRows(sample), caption);
 }

@@ -22,5 +22,6 @@ def setup(app: web.Application) -> None:
     which would take the path otherwise."""
     app[appkeys.PROFILE_HANDLERS] = {
         "new_programs": uploads.new_programs, "national_programs": uploads.national_programs,
-        "file_status": uploads.file_status, "post_cqube_spec": specs.post_spec}
+        "file_status": uploads.file_status, "get_raw_data": uploads.get_raw_data,
+        "post_cqube_spec": specs.post_spec}
     schedule.setup(app)

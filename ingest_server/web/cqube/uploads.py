@@ -21,6 +21,7 @@ from ...ingest.responses import response_body
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..views.ingestion import receive
+from ..views.rawdata import raw_data_links
 from ..views.uploads import visible_client
 
 PROCESSING = "File is being processed"
@@ -92,3 +93,9 @@ async def file_status(request: web.Request) -> web.Response:
     body = file_status_body(record)
     body["upload"] = response_body(record)  # ours, beside cQube's "response"
     return web.json_response(body)
+
+
+@requires("read")
+async def get_raw_data(request: web.Request) -> web.Response:
+    """getRawData as cQube guards it: with the same JwtGuard as its file-status (``read``)."""
+    return await raw_data_links(request)

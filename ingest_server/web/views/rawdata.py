@@ -14,9 +14,10 @@ from ...errors import BadRequest
 from ...rawdata import URL_TTL_S, emission_keys, sign, verify
 from ...storage.base import validate_key
 from .. import appkeys
-from ..middleware import PRINCIPAL, requires
-from ..public_url import base_url
+from ..middleware import requires
 from ..body import read_json
+from ..handler import profile_handler
+from ..public_url import base_url
 
 RAW_PATH = "/api/ingestion/raw"
 MAX_PROGRAMS = 100
@@ -39,24 +40,22 @@ async def _url(request: web.Request, key: str) -> str:
     return str(URL(base + RAW_PATH).with_query(sign(_link_key(request.app), key)))
 
 
-def rawdata_scope(profile: str) -> str:
-    """The grant getRawData needs. Native: ``rawdata``, given to a client explicitly, the one
-    exception to per-client isolation (a state instance pulls every client's national data).
-    The cqube profile: ``read``, as cQube guards it with the same JwtGuard as its file-status."""
-    return "read" if profile == "cqube" else "rawdata"
-
-
-async def get_raw_data(request: web.Request) -> web.Response:
-    """Download links for today's emission files of each named programme. (No scope mark: the
-    scope depends on the profile, see ``rawdata_scope``.)"""
-    settings = request.app[appkeys.SETTINGS]
-    request[PRINCIPAL].require(rawdata_scope(settings.compat.profile))
+async def raw_data_links(request: web.Request) -> web.Response:
+    """Download links for today's emission files of each named programme."""
     names = _program_names(await read_json(request))
     found = await emission_keys(request.app[appkeys.POOL], names,
                                 request.app[appkeys.SETTINGS].storage.timezone)
     data = [{"program_name": name, "urls": [await _url(request, k) for k in found[name]]}
             for name in names]
     return web.json_response({"code": 200, "data": data})
+
+
+@requires("rawdata")
+async def get_raw_data(request: web.Request) -> web.Response:
+    """The ``rawdata`` grant, given to a client explicitly: the one exception to per-client
+    isolation (a state instance pulls every client's national data). The cqube profile answers
+    with ``read`` instead (``web/cqube/uploads.py``)."""
+    return await raw_data_links(request)
 
 
 @requires(None)
@@ -86,5 +85,5 @@ def _link_key(app: web.Application) -> bytes:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/ingestion/getRawData", get_raw_data)
+    app.router.add_post("/api/ingestion/getRawData", profile_handler(app, get_raw_data))
     app.router.add_get(RAW_PATH, get_raw)
