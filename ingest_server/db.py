@@ -218,13 +218,21 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
         try:
             return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size,
                                              timeout=timeout, command_timeout=60,
-                                             init=_init_connection)
+                                             init=_init_connection, reset=_keep_session)
         except CONNECTION_ERRORS as e:
             if time.monotonic() + delay > deadline:
                 raise DatabaseUnavailable(f"database not reachable: {e.__class__.__name__}") from e
             log.warning("database not reachable yet (%s), retrying", e.__class__.__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool, after asyncpg has rolled back a
+    transaction left open: nothing. The service changes no session state (no SET, LISTEN,
+    session-level advisory lock or cursor held past its transaction), so asyncpg's default
+    reset query (``RESET ALL``, ``UNLISTEN *``, ...) would be a round trip per release, several
+    per upload, that undoes nothing."""
 
 
 def migration_files() -> list[tuple[int, str, str]]:

@@ -9,12 +9,14 @@ anything is published) rather than silently ignored.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from urllib.parse import unquote
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import aiohttp.multipart
 from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.multipart import BadContentDispositionHeader, BadContentDispositionParam
@@ -23,6 +25,20 @@ from ..errors import BadRequest, UploadTooLarge
 from ..ingest.spool import READ_CHUNK, spool
 from . import appkeys
 from .body import within
+
+# aiohttp parses each part's Content-Disposition twice or three times (MultipartReader.next,
+# BodyPartReader.name, .filename), each time escaping 128 characters to build a pattern: ~45 us
+# a call, ~0.4 ms of CPU for a 4-part upload form. The same few headers come in every upload, so
+# the parsed form is kept (a fresh dict per call: callers may change it).
+_parse_disposition = functools.lru_cache(maxsize=512)(aiohttp.multipart.parse_content_disposition)
+
+
+def _content_disposition(header: str | None) -> tuple[str | None, dict[str, str]]:
+    disposition, params = _parse_disposition(header)
+    return disposition, dict(params)
+
+
+aiohttp.multipart.parse_content_disposition = _content_disposition
 
 MAX_FIELD_BYTES = 4096
 MAX_PARTS = 64
