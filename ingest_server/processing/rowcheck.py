@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .datasets import DatasetTable
 from .dates import FORMATS, parse_cqube_date
 from .keys import Ambiguous, KeyFiles, xxh3_64, key_index, unquoted
 
@@ -39,11 +40,15 @@ class KeyCheck:
 
 @dataclass(frozen=True)
 class ProcessingChecks:
-    """What a grammar checks in each row (picklable; part of the checker's identity)."""
+    """What a grammar checks in each row (picklable; part of the checker's identity), and the
+    dataset tables whose partial aggregates the workers compute from the valid rows."""
 
     keys: tuple[KeyCheck, ...]
     key_match: str  # exact | trim | casefold
     date_column: str | None
+    datasets: tuple[DatasetTable, ...] = ()
+    metric: str = "number"  # processing.metric
+    week: str = "cqube"     # processing.week
 
 
 class RowProcessing:
