@@ -57,6 +57,9 @@ class CsvOutcome:
     writers: list[ObjectWriter] = field(default_factory=list)
     valid_key: str | None = None
     error_key: str | None = None
+    # What the checker's ``summarise`` made of the valid rows, merged (processing's
+    # ``aggregate.Aggregator``: the datasets' partial aggregates); None without.
+    summary: Any = None
 
     @property
     def error_rate(self) -> float:

@@ -6,6 +6,7 @@ whether to publish or abort them; nothing here makes an object visible.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -87,6 +88,10 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
         else:
             valid_head, error_head = header_rows(header, checker.output_header)
 
+        # The checker's summary of the valid rows (the datasets' partial aggregates), merged here.
+        summarise = getattr(checker, "summarise", None)
+        summary = summarise.collector() if summarise is not None and not target.dry_run else None
+        merging: asyncio.Future | None = None
         valid_writer = error_writer = None
         if not target.dry_run:
             valid_writer = await storage.open_writer(target.valid_key, upload_id=upload_id)
@@ -102,6 +107,11 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                 outcome.errors_sample.extend(result.errors_sample[:room])
             if target.dry_run:
                 continue
+            if summary is not None and result.partials is not None:
+                if merging is not None:  # one merge at a time, beside the writes
+                    await merging
+                merging = asyncio.ensure_future(asyncio.to_thread(summary.merge,
+                                                                  result.partials))
             if result.valid_csv:
                 await valid_writer.write(result.valid_csv)
             if result.errors_csv:
@@ -129,6 +139,9 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
             await valid_writer.abort()  # every row was rejected: no empty valid file
             outcome.writers.remove(valid_writer)
             valid_writer = None
+        if merging is not None:
+            await merging
+        outcome.summary = summary
         outcome.valid_key = target.valid_key if valid_writer else None
         outcome.error_key = target.error_key if error_writer else None
         return outcome

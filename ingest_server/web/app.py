@@ -116,6 +116,7 @@ async def processing_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         retries.cancel()
         await asyncio.gather(retries, return_exceptions=True)
+        await datasets.close()  # jobs still running here: their leases freed for the others
     finally:
         if own:
             await pool.close()
