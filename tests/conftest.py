@@ -6,6 +6,7 @@ the session and dropped after), else an embedded pgserver in a temporary folder.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,18 @@ from ingest_server.config import load_settings
 from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, RAWDATA_CLIENT,  # noqa: E402,F401
                               READ_ONLY_CLIENT, TEST_CLIENT, _with_database, basic,
                               fresh_database)
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored():
+    """A test that runs ``main()`` configures the root logger onto its captured stderr, which is
+    closed after the test: later tests' log lines then fail with "I/O operation on closed file"
+    (seen as test_cli failing after test_db). Each test gets the root logger back as it was."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -158,9 +171,10 @@ MARKERS = {
     "test_replicas.py": "replicas",
     **dict.fromkeys([
         "test_container.py", "test_cqube_keywords_diff.py", "test_deploy.py", "test_faults.py",
-        "test_first_hour.py", "test_fuzz.py", "test_load.py", "test_metrics_workers.py",
+        "test_fuzz.py", "test_load.py", "test_makefile.py", "test_metrics_workers.py",
         "test_postman.py", "test_postman_cqube.py", "test_processing_stateful.py",
         "test_readme.py", "test_resumable_tuspy.py", "test_schemathesis.py", "test_shutdown.py",
+        "test_startup.py",
         "test_upgrade.py", "test_validation_diff.py"], "slow"),
 }
 
