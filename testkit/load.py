@@ -224,7 +224,7 @@ def set_toml_keys(text: str, section: str, values: dict[str, Any]) -> str:
 
 @dataclass
 class LoadServerConfig(ServerConfig):
-    """``server_proc.ServerConfig`` plus ``--workers`` processes, S3 storage and [ingest] keys."""
+    """``server_process.ServerConfig`` plus ``--workers`` processes, S3 storage and [ingest] keys."""
 
     server_workers: int = 1
     storage: dict[str, Any] | None = None         # the [storage] section; None = local folder

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from clients_helpers import ADMIN, DATA, OTHER, app, settings_for, zipped
+from clients_helpers import bearer as bearer_of
 from conftest import TEST_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, build_zip, form, landed, read_object, register, upload
 
@@ -347,8 +348,8 @@ async def test_our_own_routes_keep_working(client, bearer):
 async def test_cqube_file_status_answers_another_clients_upload_as_unknown(
         aiohttp_client, tmp_path, clean_db):
     c = await app(aiohttp_client, settings_for(tmp_path, clean_db, compat={"profile": "cqube"}))
-    mine, theirs, admin = (await bearer(c, TEST_CLIENT), await bearer(c, OTHER),
-                           await bearer(c, ADMIN))
+    mine, theirs, admin = (await bearer_of(c, TEST_CLIENT), await bearer_of(c, OTHER),
+                           await bearer_of(c, ADMIN))
     await register(c, mine)
     await upload(c, mine, DATA, filename="mine.csv")
     await upload(c, mine, zipped("teacherspresent.csv", DATA), fields={},
