@@ -6,7 +6,7 @@ worker processes or, for small files, an ``InlineRunner``. Results come back in 
 """
 
 from ingest_server.csvstream.checkers import (
-    CheckerSpec,
+    CheckerRecipe,
     RowChecker,
     get_checker,
     register_checker_factory,
@@ -19,7 +19,7 @@ from ingest_server.csvstream.transcode import resolve_encoding
 from ingest_server.csvstream.worker import ChunkResult, header_rows, process_chunk
 
 __all__ = [
-    "CheckerSpec", "Chunk", "ChunkPool", "ChunkResult", "CsvStream", "InlineRunner",
+    "CheckerRecipe", "Chunk", "ChunkPool", "ChunkResult", "CsvStream", "InlineRunner",
     "RowChecker", "RowChunker", "get_checker", "header_rows", "open_csv_stream",
     "parse_header", "process_chunk", "register_checker_factory", "resolve_encoding",
 ]

@@ -23,7 +23,7 @@ from ingest_server.csvstream.worker import DEFAULT_SAMPLE_LIMIT, ChunkResult, pr
 from ingest_server.errors import IngestError
 
 Chunks = AsyncIterable[Chunk] | Iterable[Chunk]
-Spec = Callable[[], RowChecker]  # a CheckerSpec, or any picklable zero-argument factory
+CheckerFactory = Callable[[], RowChecker]  # a CheckerRecipe, or any picklable zero-argument factory
 
 
 def _init_worker() -> None:
@@ -35,7 +35,7 @@ def _ping() -> int:
     return os.getpid()
 
 
-def _run_job(chunk: Chunk, ctx_key: str, spec: Spec, sample_limit: int) -> ChunkResult:
+def _run_job(chunk: Chunk, ctx_key: str, spec: CheckerFactory, sample_limit: int) -> ChunkResult:
     """Entry point in the worker: the spec travels with every job, so a worker builds the
     checker of a new ``ctx_key`` on first use and reuses it for the following chunks."""
     ensure_checker(ctx_key, spec)
@@ -130,7 +130,7 @@ class ChunkPool:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     async def map_ordered(self, chunks: Chunks, ctx_key: str,
-                          spec: Spec) -> AsyncIterator[ChunkResult]:
+                          spec: CheckerFactory) -> AsyncIterator[ChunkResult]:
         """Results of ``process_chunk`` for every chunk, in ``seq`` order."""
         executor = self._get_executor()
 
@@ -167,7 +167,7 @@ class InlineRunner:
         return None
 
     async def map_ordered(self, chunks: Chunks, ctx_key: str,
-                          spec: Spec) -> AsyncIterator[ChunkResult]:
+                          spec: CheckerFactory) -> AsyncIterator[ChunkResult]:
         ensure_checker(ctx_key, spec)
         source = _aiter(chunks)
         try:

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator, Sequence
 
 from ..csvstream.worker import RewrittenRow
-from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
-                       plugin_extensions, plugin_failed)
+from ..plugins.loading import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls,
+                               load_registry, plugin_extensions, plugin_failed)
 from ..processing.rowcheck import ProcessingChecks, RowProcessing
 from ..processing.summary import dataset_summary
 from ..validation import Extensions, get_compiled

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
-from ..programs import ProgramType
+from ..plugins.programs import ProgramType
 from ..storage.base import ObjectWriter
 from .layout import NATIVE, Layout
 

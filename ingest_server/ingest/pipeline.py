@@ -11,7 +11,7 @@ import hashlib
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
-from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
+from ..csvstream.checkers import CheckerRecipe, ensure_checker, get_checker
 from ..csvstream.delimiter import NAMES, choose_delimiter, shown
 from ..csvstream.shape import shape_header, shaped_checker
 from ..csvstream.stream import open_csv_stream
@@ -31,7 +31,7 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                      first_line: int = 1, delimiter: str | None = None) -> CsvOutcome:
     """Stream ``source`` through the checks into staged objects; abort them on any error.
     The row checker is built by ``checker.build_checker`` in each worker process (a
-    module-level function: the recipe travels to the workers as a ``CheckerSpec``).
+    module-level function: the recipe travels to the workers as a ``CheckerRecipe``).
     ``delimiter``: the file's, or None to find it from the header (``delimiter.py``);
     ``first_line``: the header's line number (a workbook sheet's header row)."""
     outcome = CsvOutcome()
@@ -68,14 +68,14 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                            f"{', '.join(undeclared)}",
                 "details": {"columns": undeclared}})
         outcome.warnings.extend(target.processing_warnings)
-        spec = CheckerSpec(build_checker, (target.plugins_dir, target.schema_key, target.schema,
+        spec = CheckerRecipe(build_checker, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program,
                                              target.allow_unknown),
                            {"processing": target.processing} if target.processing else {})
         output_format = target.layout.output_format(target.schema)
         if output_format is not None or not shape.trivial:
-            spec = CheckerSpec(shaped_checker, (shape, spec, output_format))
+            spec = CheckerRecipe(shaped_checker, (shape, spec, output_format))
         ctx_key = hashlib.sha256(spec.key().encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)

@@ -29,11 +29,11 @@ from typing import Any, AsyncIterator
 from ..config import Settings
 from ..csvstream.transcode import resolve_encoding
 from ..errors import FileRejected, SpecNotFound, UploadTooLarge
-from ..plugins import Registry, plugin_extensions
-from ..programs import ProgramType
-from ..specs import SpecStore
+from ..plugins.loading import Registry, plugin_extensions
+from ..plugins.programs import ProgramType
+from ..stores.specs import SpecStore
 from ..storage.base import Storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 from ..validation import translate_cqube_spec
 from ..validation.definition import uses_patterns
 from . import idempotency

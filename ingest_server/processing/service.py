@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable
 import asyncpg
 
 from ..config import ProcessingConfig
-from ..db import db_errors, transaction
+from ..stores.db import db_errors, transaction
 from ..errors import FileRejected, IngestError
 from .cqube_schema import dimension_table
 from .keycache import key_files, key_state
