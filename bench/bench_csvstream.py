@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from ingest_server.csvstream import (  # noqa: E402
-    CheckerSpec,
+    CheckerRecipe,
     ChunkPool,
     header_rows,
     open_csv_stream,
@@ -89,7 +89,7 @@ async def main() -> None:
     t1 = time.perf_counter()
     stream = await open_csv_stream(pieces(path, args.piece, args.repeat))
     factory = {"trivial": TrivialChecker, "numbers": NumbersChecker}[args.checker]
-    spec = CheckerSpec(factory, (stream.header,))
+    spec = CheckerRecipe(factory, (stream.header,))
     totals = [0, 0, 0]
     valid_head, error_head = header_rows(stream.header, stream.header)
     with (out_dir / "bench.valid.csv").open("wb") as valid, \

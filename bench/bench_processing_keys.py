@@ -81,7 +81,8 @@ async def build(dsn: str, n: int, folder: Path) -> str:
         files = await key_files(conn, folder, "bench_keys", "k", "bench")
         print(json.dumps({"build_s": round(time.perf_counter() - t0, 2), "keys": files.count,
                           "files_mb": round(sum(os.path.getsize(files.base + s) for s in (
-                              ".exact", ".trim", ".fold", ".off", ".blob")) / 2**20, 1)}))
+                              ".exact", ".exact.ref", ".trim", ".trim.ref", ".fold", ".fold.ref",
+                              ".off", ".blob")) / 2**20, 1)}))
         return files.base
     finally:
         await conn.execute("DROP TABLE IF EXISTS dimensions.bench_keys")

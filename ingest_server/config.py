@@ -161,6 +161,9 @@ class ProcessingConfig:
     repeat: str = "merge"  # merge | replace: an upload's contribution to the datasets
     week: str = "cqube"  # cqube | iso: week numbers in the weekly datasets
     metric: str = "number"  # number | parseint (cQube truncates metrics with parseInt)
+    # How long an upload's answer waits for its datasets step; then it answers "pending" and
+    # the step goes on in the background.
+    answer_wait_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -440,6 +443,8 @@ def _check_processing(p: ProcessingConfig) -> None:
     for key, choices in PROCESSING_CHOICES.items():
         if getattr(p, key) not in choices:
             raise ConfigError(f"processing.{key}: must be one of {', '.join(choices)}")
+    if not p.answer_wait_s >= 0:
+        raise ConfigError("processing.answer_wait_s: must be >= 0")
 
 
 def replace(settings: Settings, **sections: Mapping[str, Any]) -> Settings:

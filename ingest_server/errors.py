@@ -163,7 +163,7 @@ class GrammarInvalid(IngestError):
 
 
 # -- every code a client may see, with its HTTP status ---------------------------------------------
-# The one list: the OpenAPI document takes each code's status from here (web/openapi.py), the CLI
+# The one list: the OpenAPI document takes each code's status from here (web/openapi/document.py), the CLI
 # its list of request codes (cli/main.py), and a test checks that every code raised is here.
 # A group names codes that answer together (the form of an upload, a ZIP, the data itself).
 

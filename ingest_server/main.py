@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def check(settings) -> int:
     """``--check``: the configuration and every plugin load as start-up would load them."""
-    from .plugins import PluginError
+    from .plugins.loading import PluginError
     from .startup import check_plugins, describe_plugins
 
     try:
@@ -79,9 +79,9 @@ def configure_logging(level: str) -> None:
 
 
 def serve(settings, sock: socket.socket | None = None) -> int:
-    from .db import SchemaTooNew
+    from .stores.db import SchemaTooNew
     from .errors import IngestError
-    from .plugins import PluginError
+    from .plugins.loading import PluginError
     from .startup import announcer
     from .web.app import create_app
     from .web.drain import serve as serve_until_signal

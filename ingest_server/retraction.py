@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .db import transaction
+from .stores.db import transaction
 from .errors import Conflict, IngestError, StorageError
 from .logs import log_event
-from .object_owners import foreign, lock, object_parts
+from .stores.object_owners import foreign, lock, object_parts
 from .storage import Storage
-from .uploads import UploadStore
+from .stores.uploads import UploadStore
 
 log = logging.getLogger("ingest_server.retraction")
 

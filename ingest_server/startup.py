@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 from .version import __version__, schema_version
 from .config import Settings
 from .logs import log_event
-from . import plugins
-from .plugins import Registry
+from .plugins import loading
+from .plugins.loading import Registry
 
 log = logging.getLogger("ingest_server")
 
@@ -32,7 +32,7 @@ def plugins_dir(settings: Settings) -> str | None:
 
 def check_plugins(settings: Settings) -> Registry:
     """Load every plugin and merge their Cerberus extensions, as start-up does (PluginError)."""
-    return plugins.check_plugins(plugins_dir(settings))
+    return loading.check_plugins(plugins_dir(settings))
 
 
 def describe_database(settings: Settings) -> str:

@@ -75,12 +75,15 @@ class Cluster:
     replicas: list[Replica] = field(default_factory=list)
     nginx: Nginx | None = None
 
-    def start(self, count: int = 3, *, grace_s: float = 30.0, code: Path | None = None) -> None:
-        """``count`` replicas behind nginx; ``code``: an earlier release's (old_release.py)."""
+    def start(self, count: int = 3, *, grace_s: float = 30.0, code: Path | None = None,
+              sections: dict[str, dict] | None = None,
+              env: dict[str, dict[str, str]] | None = None) -> None:
+        """``count`` replicas behind nginx; ``code``: an earlier release's (old_release.py);
+        ``sections``: more config sections for all; ``env``: variables per replica name."""
         for n in range(count):
             name = f"replica-{n}"
             (self.root / name / "plugins").mkdir(parents=True, exist_ok=True)
-            config = write_config(self.root / name / "config.toml", {
+            config = write_config(self.root / name / "config.toml", {**(sections or {}),
                 "server": {"host": "127.0.0.1", "plugins_dir": str(self.root / name / "plugins"),
                            "state_dir": str(self.root / name / "state"),
                            "shutdown_timeout_s": grace_s, "trusted_proxies": ["127.0.0.1"]},
@@ -94,6 +97,7 @@ class Cluster:
             })
             self.replicas.append(Replica(name, config, free_port(), self.root / f"{name}.log"))
             self.replicas[-1].code = code
+            self.replicas[-1].env = (env or {}).get(name, {})
         for replica in self.replicas:  # at once: no jwt_secret, they race for the shared key
             replica.spawn()
         for replica in self.replicas:

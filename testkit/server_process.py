@@ -67,6 +67,7 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         # Another release's code (testkit/old_release.py): its folder goes first on sys.path.
         self.code: Path | None = None
+        self.env: dict[str, str] = {}  # variables for this process only (e.g. INGEST_TEST_HOLD)
 
     @property
     def url(self) -> str:
@@ -79,6 +80,7 @@ class ServerProcess:
     def spawn(self) -> subprocess.Popen[bytes]:
         # The environment must not override the file (INGEST_* variables do).
         env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+        env.update(self.env)
         if self.code is not None:  # run from that folder: `-m` puts the working folder first
             env["PYTHONPATH"] = str(self.code)
         with open(self.log_path, "ab") as log:

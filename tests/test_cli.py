@@ -20,7 +20,7 @@ from click.testing import CliRunner, Result
 from conftest import READ_ONLY_CLIENT, TEST_CLIENT
 from ingest_helpers import SPEC, landed, register
 from ingest_server.cli.config import resolve_config
-from ingest_server.cli.errors import CliError
+from ingest_server.cli.failures import CliError
 from ingest_server.cli.main import cli
 from ingest_server.cli.multipart import MultipartFile
 from ingest_server.cli.progress import BarProgress, NoProgress, PlainProgress, reporter_for

@@ -12,7 +12,7 @@ import pytest
 
 import csv_checkers
 from ingest_server.csvstream import (
-    CheckerSpec,
+    CheckerRecipe,
     Chunk,
     ChunkPool,
     ChunkResult,
@@ -52,8 +52,8 @@ def chunks_of(data: bytes, chunk_size: int = 4096) -> tuple[list[str], list[Chun
     return chunker.header, chunks
 
 
-def qty_spec(header: list[str], **kw: object) -> CheckerSpec:
-    return CheckerSpec(csv_checkers.int_checker, (header, ("qty",)), kw)
+def qty_spec(header: list[str], **kw: object) -> CheckerRecipe:
+    return CheckerRecipe(csv_checkers.int_checker, (header, ("qty",)), kw)
 
 
 async def collect(results: AsyncIterator[ChunkResult]) -> list[ChunkResult]:

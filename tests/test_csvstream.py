@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import csv_checkers
 from ingest_server.csvstream import (
-    CheckerSpec,
+    CheckerRecipe,
     Chunk,
     RowChunker,
     header_rows,
@@ -57,7 +57,7 @@ def feed(data: bytes, splits: Sequence[int] = (), **options: Any) -> RowChunker 
     return chunker, chunks
 
 
-def run(data: bytes, make_spec: Callable[[list[str]], CheckerSpec], splits: Sequence[int] = (),
+def run(data: bytes, make_spec: Callable[[list[str]], CheckerRecipe], splits: Sequence[int] = (),
         sample_limit: int = 10_000, **options: Any) -> Outcome:
     chunker, chunks = feed(data, splits, **options)
     assert [c.seq for c in chunks] == list(range(len(chunks)))
@@ -83,12 +83,12 @@ def run(data: bytes, make_spec: Callable[[list[str]], CheckerSpec], splits: Sequ
     return out
 
 
-def ints(*columns: str, **kw: Any) -> Callable[[list[str]], CheckerSpec]:
-    return lambda header: CheckerSpec(csv_checkers.int_checker, (header, columns), kw)
+def ints(*columns: str, **kw: Any) -> Callable[[list[str]], CheckerRecipe]:
+    return lambda header: CheckerRecipe(csv_checkers.int_checker, (header, columns), kw)
 
 
-def reject_all(header: list[str]) -> CheckerSpec:
-    return CheckerSpec(csv_checkers.reject_all, (header,))
+def reject_all(header: list[str]) -> CheckerRecipe:
+    return CheckerRecipe(csv_checkers.reject_all, (header,))
 
 
 def fit(cells: list[str], n: int) -> list[str]:
@@ -233,9 +233,9 @@ def test_excel_trailing_empty_columns() -> None:
     assert shape.names == ("a", "b", "c") and shape.width == 6
     assert shape.warnings[0]["code"] == "trailing_empty_columns"
     assert shape.warnings[0]["details"] == {"count": 3, "positions": [4, 5, 6]}
-    out = run(data, lambda header: CheckerSpec(
+    out = run(data, lambda header: CheckerRecipe(
         shaped_checker,
-        (shape, CheckerSpec(csv_checkers.int_checker, (list(shape.names), ("a",))))))
+        (shape, CheckerRecipe(csv_checkers.int_checker, (list(shape.names), ("a",))))))
     assert out.valid == 4 and out.invalid == 3
     assert [(s["line"], s["code"], s["message"]) for s in out.sample] == [
         (6, "value_in_unnamed_column", "column 5 has no name but holds 'x'"),

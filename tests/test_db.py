@@ -2,7 +2,7 @@
 
 import asyncpg
 
-from ingest_server.db import create_pool, migrate, migration_files
+from ingest_server.stores.db import create_pool, migrate, migration_files
 from ingest_server.web import appkeys
 from ingest_helpers import landed, register, staged_left, upload
 

@@ -47,7 +47,7 @@ def page_text(site: Path, name: str) -> str:
 
 @pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_every_endpoint_of_the_openapi_document_is_in_the_reference(site):
-    from ingest_server.web.openapi import build_document
+    from ingest_server.web.openapi.document import build_document
 
     text = page_text(site, "api-reference.html")
     doc = build_document()
@@ -80,7 +80,7 @@ def test_every_config_key_is_in_the_configuration_page_with_its_env_name(site):
 
 @pytest.mark.slow  # a site build (about 10 s) or a pytest run of its own
 def test_every_hook_is_in_the_plugins_page_with_its_docstring(site):
-    from ingest_server import hookspecs
+    from ingest_server.plugins import hookspecs
 
     text = page_text(site, "plugins.html")
     hooks = [name for name, fn in vars(hookspecs).items() if hasattr(fn, "ingest_server_spec")]

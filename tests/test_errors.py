@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ingest_server import errors
 from ingest_server.cli.main import REQUEST_CODES
-from ingest_server.web.openapi import build_document
+from ingest_server.web.openapi.document import build_document
 
 PACKAGE = Path(errors.__file__).parent
 # Row error codes (inside an error file or errors_sample, never an HTTP answer) are not HTTP codes.

@@ -23,7 +23,7 @@ from ingest_server.auth import hash_secret
 from ingest_server.config import load_settings
 from ingest_server.newclient import main as add_client
 from ingest_server.web.app import create_app
-from ingest_server.web.openapi import build_document
+from ingest_server.web.openapi.document import build_document
 from ingest_server.version import __version__, schema_version
 from testkit.server_process import ServerProcess, free_port, kill_group, write_config
 

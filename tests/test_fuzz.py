@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from ingest_helpers import SPEC, register, staged_left
 import csv_checkers
-from ingest_server.csvstream import (CheckerSpec, RowChunker, process_chunk,
+from ingest_server.csvstream import (CheckerRecipe, RowChunker, process_chunk,
                                      register_checker_factory)
 from ingest_server.errors import FileRejected, IngestError, InvalidSpec
 from ingest_server.validation import check_cerberus_schema, translate_cqube_spec
@@ -63,7 +63,7 @@ def run_reader(data: bytes, splits: list[int], chunk_size: int):
         chunks += chunker.feed(data[a:b])
     chunks += chunker.finish()
     key = f"fuzz-{next(_keys)}"
-    register_checker_factory(key, CheckerSpec(csv_checkers.reject_all, (chunker.header,)))
+    register_checker_factory(key, CheckerRecipe(csv_checkers.reject_all, (chunker.header,)))
     results = [process_chunk(c, key, sample_limit=10_000) for c in chunks]
     return chunker, results
 

@@ -354,7 +354,7 @@ async def test_crash_recovery_at_start_up(aiohttp_client, tmp_path, clean_db):
     settings = make_settings(tmp_path, clean_db, ingest={"stale_upload_s": 1})
     conn = await asyncpg.connect(clean_db)
     try:
-        from ingest_server.db import create_pool, migrate
+        from ingest_server.stores.db import create_pool, migrate
 
         pool = await create_pool(clean_db)
         await migrate(pool)

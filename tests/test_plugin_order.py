@@ -11,8 +11,8 @@ import textwrap
 import pytest
 
 from ingest_server.ingest.checker import PipelineChecker
-from ingest_server.plugins import (PluginError, call_each, get_plugin_manager, hook_calls,
-                                   load_registry)
+from ingest_server.plugins.loading import (PluginError, call_each, get_plugin_manager, hook_calls,
+                                           load_registry)
 
 CONTEXT = {"program_type": "event", "ingestion_name": "att", "program": "p",
            "header": ["school_id"]}

@@ -3,7 +3,7 @@ storage), the two example plugins of ``plugins/``, the documented plugin (docs/p
 and /api/plugins.
 
 Plugins are written into the test's own plugins folder before the app is created. Every hook
-of ``ingest_server/hookspecs.py`` needs a ``test_hook_<name>`` here (checked below).
+of ``ingest_server/plugins/hookspecs.py`` needs a ``test_hook_<name>`` here (checked below).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from aiohttp import web
 
 from conftest import READ_ONLY_CLIENT, TEST_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, landed, notified, read_object, register, upload
-from ingest_server import __version__, hookspecs
-from ingest_server.plugins import PluginError
+from ingest_server import __version__
+from ingest_server.plugins import hookspecs
+from ingest_server.plugins.loading import PluginError
 from ingest_server.web.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ ATTENDANCE_CSV = (b"date,school_id,total_teachers,teachers_marked_present,total_
 SURVEY_PLUGIN = '''
 import json
 from ingest_server import hookimpl
-from ingest_server.programs import ProgramType
+from ingest_server.plugins.programs import ProgramType
 from ingest_server.validation import Extensions
 
 __version__ = "2.5"
@@ -356,8 +357,8 @@ async def test_example_plugins_leave_other_programmes_alone(aiohttp_client, tmp_
 
 
 def test_the_repository_plugins_folder_loads():
-    from ingest_server.plugins import plugin_extensions
-    from ingest_server.plugins import load_registry
+    from ingest_server.plugins.loading import plugin_extensions
+    from ingest_server.plugins.loading import load_registry
 
     registry = load_registry(str(REPO / "plugins"))
     names = {p["name"]: p for p in registry.describe()}
@@ -483,13 +484,13 @@ async def test_a_failing_header_hook_fails_the_upload_cleanly(aiohttp_client, tm
 @pytest.mark.parametrize("sources, message", [
     ({"bad": "import no_such_module_here\n"}, r"plugin .*/plugins/bad\.py failed to import: "
                                                r"ModuleNotFoundError"),
-    ({"a": "from ingest_server import hookimpl\nfrom ingest_server.programs import ProgramType\n"
+    ({"a": "from ingest_server import hookimpl\nfrom ingest_server.plugins.programs import ProgramType\n"
            "@hookimpl\ndef register_program_types():\n"
            "    return [ProgramType(name='event', route='new_programs', spec_kind='event', "
            "valid_key='v', error_key='e')]\n"},
      # pluggy calls the later registered plugin first: the built-in comes second
      r"program type 'event' is registered twice: by plugins/a\.py "
-     r"and by ingest_server\.builtin\.program_types"),
+     r"and by ingest_server\.plugins\.builtin\.program_types"),
     ({"a": "from ingest_server import hookimpl\nfrom ingest_server.validation import Extensions\n"
            "@hookimpl\ndef register_cerberus_extensions():\n"
            "    return Extensions(coercers={'dmy_date': str})\n"},
@@ -513,8 +514,8 @@ async def test_api_plugins_lists_what_is_loaded(aiohttp_client, tmp_path, clean_
     assert resp.status == 200
     body = await resp.json()
     plugins = {p["name"]: p for p in body["plugins"]}
-    assert plugins["ingest_server.builtin.program_types"] == {
-        "name": "ingest_server.builtin.program_types", "source": "builtin",
+    assert plugins["ingest_server.plugins.builtin.program_types"] == {
+        "name": "ingest_server.plugins.builtin.program_types", "source": "builtin",
         "version": __version__, "hooks": ["register_program_types"],
         "program_types": ["dataset", "dimension", "event", "national"]}
     assert plugins["plugins/school_attendance.py"]["version"] == "1.0.0"

@@ -30,20 +30,40 @@ async def ingest(env, *args):
                                    catch_exceptions=False)
 
 
+DIMENSIONS = ["academicyear", "block", "cluster", "district", "exam", "programstatusnishtha",
+              "school", "schoolcategory", "schoolmanagement", "state", "statecategory"]
+
+
 async def test_import_vsk_subset(env, clean_db):
     result = await ingest(env, "processing", "import", str(VSK), "--data")
-    # Every dimension grammar registers and its table exists; the district data file loads.
+    # Every dimension grammar registers and its table exists; every data file loads.
     tables = await fetch(clean_db, "SELECT table_name FROM information_schema.tables WHERE "
                          "table_schema = 'dimensions' ORDER BY 1")
-    assert [t["table_name"] for t in tables] == [
-        "academicyear", "block", "cluster", "district", "school", "schoolcategory",
-        "schoolmanagement", "statecategory"]
+    assert [t["table_name"] for t in tables] == DIMENSIONS
+    for dim in DIMENSIONS:
+        assert f"{dim}-dimension.data.csv: " in result.stdout
+        data = (VSK / "dimensions" / f"{dim}-dimension.data.csv").read_bytes()
+        count = await fetch(clean_db, f"SELECT count(*) AS n FROM dimensions.{dim}")
+        assert count[0]["n"] == data.count(b"\n") - 1, dim
     rows = await fetch(clean_db, "SELECT district_id, district_name, latitude FROM "
                        "dimensions.district ORDER BY 1")
     assert [tuple(r) for r in rows] == [("101", "Anantapur", 14.68),
                                         ("102", "Chittoor, South", 13.2)]
+    # Leading zeros, commas, " and ' survive; cQube's '…' quoting is read as cQube reads it.
+    rows = await fetch(clean_db, "SELECT school_id, udise_code, school_name, cluster_id "
+                       "FROM dimensions.school ORDER BY 1")
+    assert [tuple(r) for r in rows] == [
+        ("28010100101", "028010100101", "Z.P.H.S., Gooty", "010101"),
+        ("28010100102", "028010100102", "St. Ann's", "010101")]
+    rows = await fetch(clean_db, "SELECT block_id, block_name FROM dimensions.block ORDER BY 1")
+    assert [tuple(r) for r in rows] == [("0101", 'Gooty "East"'), ("0102", "Tadipatri")]
+    rows = await fetch(clean_db, "SELECT cluster_name FROM dimensions.cluster")
+    assert [r[0] for r in rows] == ["O'Brien Cluster"]
+    rows = await fetch(clean_db, "SELECT academicyear_id, academicyear FROM "
+                       "dimensions.academicyear ORDER BY 1")
+    assert [tuple(r) for r in rows] == [("2022-23", "2022-23"), ("2023-24", "2023, 2024")]
     grammar_rows = await fetch(clean_db, 'SELECT name FROM spec."DimensionGrammar" ORDER BY 1')
-    assert len(grammar_rows) == 8
+    assert [r["name"] for r in grammar_rows] == DIMENSIONS
     programme = await fetch(clean_db, "SELECT body FROM processing_grammars WHERE kind = "
                             "'program' AND name = 'school-attendance'")
     assert json.loads(programme[0]["body"]) == {"namespace": "sch_att", "whitelisted": []}
@@ -62,11 +82,11 @@ async def test_import_vsk_subset(env, clean_db):
     assert "district-dimension.data.csv: " in result.stdout
     # Sending the folder again changes nothing.
     again = await ingest(env, "processing", "import", str(VSK))
-    assert again.stdout.count("unchanged (version 1)") == 9  # 8 dimensions + the programme
+    assert again.stdout.count("unchanged (version 1)") == 12  # 11 dimensions + the programme
     status = await ingest(env, "processing", "status")
     assert status.exit_code == 0, status.output
     assert "dimension district: 2 rows, key district_id, last load " in status.stdout
-    assert "dimension school: 0 rows, key school_id, never loaded" in status.stdout
+    assert "dimension school: 2 rows, key school_id, last load " in status.stdout
 
 
 async def test_status_of_an_upload_groups_unknown_keys(env, pclient, clean_db):

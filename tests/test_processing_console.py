@@ -65,6 +65,28 @@ def upload_id(server):
         return body["upload_id"]
 
 
+@pytest.fixture(scope="module")
+def processed_id(server, upload_id):
+    """A registered programme ``pgi`` with the same event: its upload is in its 4 tables
+    (``school-attendance`` stays unregistered: its upload stays pending, retried)."""
+    h = {"Authorization": f"Bearer {token_of(server, OFFICER)}"}
+    with httpx.Client(base_url=server.url, headers=h, timeout=30) as c:
+        r = c.put("/api/processing/programs/pgi", json={"namespace": "pgi", "whitelisted": []})
+        assert r.status_code in (200, 201), r.text
+        r = c.put("/api/processing/grammars/events/pgi/visits",
+                  content=b",district,\n,district_id,\ndate,string,integer\n"
+                          b"date,district_id,visits\ntimeDimension,dimension,metric\n",
+                  headers={"Content-Type": "text/csv"})
+        assert r.status_code in (200, 201), r.text
+        r = c.post("/api/ingestion/new_programs", data={
+            "ingestion_type": "event", "ingestion_name": "visits", "program_name": "pgi"},
+            files={"file": ("pgi.csv", b"date,district_id,visits\n01/05/23,D1,1\n"
+                                       b"01/05/23,D2,2\n", "text/csv")})
+        body = r.json()
+        assert body["processing"]["status"] == "done", body
+        return body["upload_id"]
+
+
 
 
 
@@ -91,3 +113,23 @@ def test_upload_page_groups_unknown_keys(server, upload_id, page):
     expect(page.get_by_role("heading", name="Unknown keys by dimension")).to_be_visible()
     assert cells(page, "#unknown-keys-table") == [["district", "district_id", "3", "2",
                                                    "D7, D8"]]
+
+
+def test_upload_page_says_it_is_in_the_dashboard_tables(server, processed_id, page):
+    sign_in(page, server)
+    page.goto(server.url + f"/#/uploads/{processed_id}")
+    state = page.locator("#datasets-state")
+    expect(state).to_contain_text("In the dashboard tables")
+    expect(state).to_contain_text("8 groups in 4 tables, added 20")
+    expect(page.locator("#program-processed")).to_contain_text(
+        "Programme pgi: tables last updated 20")
+
+
+def test_upload_page_says_why_it_is_not(server, upload_id, page):
+    sign_in(page, server)
+    page.goto(server.url + f"/#/uploads/{upload_id}")
+    state = page.locator("#datasets-state")
+    expect(state).to_contain_text("Not in the dashboard tables yet: processing is pending")
+    expect(state).to_contain_text("program_not_registered")
+    expect(page.locator("#program-processed")).to_have_text(
+        "Programme school-attendance is not registered for processing.")

@@ -10,6 +10,8 @@ import os
 from importlib import resources
 
 import asyncpg
+import pickle
+
 import pytest
 
 from ingest_server.processing import contributions as contrib
@@ -117,11 +119,9 @@ def test_partial_aggregates_merge_like_one_pass():
     whole = Aggregator(tables, header, parse_date=parse_cqube_date)
     whole.add_rows(rows)
     parts = Aggregator(tables, header, parse_date=parse_cqube_date)
-    for row in rows:  # one "chunk" per row, merged as a worker's partials would be
-        chunk = Aggregator(tables, header, parse_date=parse_cqube_date)
-        chunk.add(row)
-        parts.merge(chunk.groups)
-    assert parts.groups == whole.groups
+    for row in rows:  # one "chunk" per row, merged as a worker's partials are
+        parts.merge(pickle.loads(pickle.dumps(parts.row_groups([row]))))
+    assert parts.groups == whole.groups and parts.rows == whole.rows == 3
 
 
 def test_fractions_kept_and_parseint_option():

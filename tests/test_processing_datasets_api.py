@@ -202,3 +202,84 @@ async def test_cli_rebuild_restores_the_tables(pclient, headers, clean_db, tmp_p
     yearly = await fetch(clean_db, "SELECT year, school_id, count, sum FROM "
                          "datasets.sch_att_students_yearly_school ORDER BY 2")
     assert [tuple(r) for r in yearly] == [(2023, "S1", 1, 4), (2023, "S2", 1, 3)]
+
+
+@pytest.fixture
+async def pool_client(aiohttp_client, proc_settings):
+    from ingest_server.web.app import create_app
+    from test_processing_upload import settings_with
+    return await aiohttp_client(create_app(settings_with(proc_settings, workers=2)))
+
+
+async def test_partials_from_the_workers_equal_the_landed_file(pool_client, clean_db, caplog):
+    """Many chunks checked in worker processes: their partial aggregates, merged, give the
+    tables an independent aggregation of the valid rows gives, and a rebuild (which reads the
+    landed file back) gives the same tables."""
+    import logging
+
+    from conftest import TEST_CLIENT, basic
+    resp = await pool_client.get("/api/ingestion/generatejwt",
+                                 headers=basic(*TEST_CLIENT, json=True))
+    headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    await setup(pool_client, headers)
+    dates = {"01/05/23": D(2023, 5, 1), "2023-05-08": D(2023, 5, 8), "09/05/2023": D(2023, 5, 9)}
+    rows = [[list(dates)[i % 3], "D1" if i % 4 else "D2", "S9" if i % 101 == 0 else f"S{1 + i % 3}",
+             str(i % 7)] for i in range(8000)]
+    caplog.set_level(logging.INFO, logger="ingest_server.processing")
+    status, body = await upload(pool_client, headers, "event", "students", rows_csv(HEADER, rows))
+    valid = [r for r in rows if r[2] != "S9"]
+    assert status == 200 and body["valid_rows"] == len(valid), body
+    assert body["processing"]["status"] == "done", body
+    assert "aggregated while it streamed" in caplog.text
+    want: dict = {}
+    for day, district, _, value in valid:
+        count, total = want.get((dates[day], district), (0, 0))
+        want[(dates[day], district)] = (count + 1, total + int(value))
+    got = {k: v[:2] for k, v in (await district_daily(clean_db)).items()}
+    assert got == want
+    tables = [r["t"] for r in await fetch(clean_db, "SELECT 'datasets.' || tablename AS t "
+                                          "FROM pg_tables WHERE schemaname = 'datasets'")]
+    assert len(tables) == 12
+    before = {t: sorted(tuple(r)[1:] for r in await fetch(clean_db, f"SELECT * FROM {t}"))
+              for t in tables}
+    resp = await pool_client.post("/api/processing/programs/school-attendance/rebuild",
+                                  headers=headers)
+    assert resp.status == 200, await resp.json()
+    for t, rows_before in before.items():
+        after = sorted(tuple(r)[1:] for r in await fetch(clean_db, f"SELECT * FROM {t}"))
+        assert after == rows_before, t  # ids aside: they are new
+
+
+@pytest.fixture
+async def casefold_client(aiohttp_client, proc_settings):
+    from ingest_server.web.app import create_app
+    from test_processing_upload import settings_with
+    return await aiohttp_client(create_app(settings_with(proc_settings, workers=2,
+                                                         key_match="casefold")))
+
+
+async def test_keys_matched_but_for_case_and_blanks_are_in_the_tables(casefold_client, clean_db):
+    """processing.key_match = casefold: a key landed as its dimension stores it is in the
+    dataset tables under that key (not dropped by their dimension filter), from the workers'
+    partials and from a rebuild alike."""
+    from conftest import TEST_CLIENT, basic
+    resp = await casefold_client.get("/api/ingestion/generatejwt",
+                                     headers=basic(*TEST_CLIENT, json=True))
+    headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    await setup(casefold_client, headers)
+    rows = [["01/05/23", " d1", "s1 ", "4"], ["01/05/23", "D1", "S1", "3"],
+            ["01/05/23", "d2\t", " S3", "5"], ["08/05/23", "D2", "s3", "7"]]
+    status, body = await upload(casefold_client, headers, "event", "students",
+                                rows_csv(HEADER, rows))
+    assert status == 200 and body["valid_rows"] == 4, body
+    assert body["processing"]["status"] == "done", body
+    want = {(D(2023, 5, 1), "D1"): (2, 7, 3.5), (D(2023, 5, 1), "D2"): (1, 5, 5),
+            (D(2023, 5, 8), "D2"): (1, 7, 7)}
+    assert await district_daily(clean_db) == want
+    school = await fetch(clean_db, "SELECT school_id, count, sum FROM "
+                         "datasets.sch_att_students_yearly_school ORDER BY 1")
+    assert [tuple(r) for r in school] == [("S1", 2, 7), ("S3", 2, 12)]
+    resp = await casefold_client.post("/api/processing/programs/school-attendance/rebuild",
+                                      headers=headers)
+    assert resp.status == 200, await resp.json()
+    assert await district_daily(clean_db) == want

@@ -4,7 +4,7 @@ of the cqube layout's date folders), not the server's local day."""
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from ingest_server.rawdata import today_start
+from ingest_server.stores.rawdata import today_start
 
 
 def test_today_starts_at_midnight_in_the_storage_time_zone():

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from conftest import TEST_CLIENT, basic, make_settings
-from ingest_server.db import create_pool, migrate
-from ingest_server.signing_key import shared_signing_key
+from ingest_server.stores.db import create_pool, migrate
+from ingest_server.stores.signing_key import shared_signing_key
 from ingest_server.web.app import create_app
 
 TOKEN_PATH = "/api/ingestion/generatejwt"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_server.db import create_pool, migrate, stored
+from ingest_server.stores.db import create_pool, migrate, stored
 from ingest_server.errors import Conflict, DatabaseError, DatabaseUnavailable
-from ingest_server.specs import SpecStore
-from ingest_server.uploads import COLUMNS, UploadRecord, UploadStore
+from ingest_server.stores.specs import SpecStore
+from ingest_server.stores.uploads import COLUMNS, UploadRecord, UploadStore
 
 
 def new_upload(store: UploadStore, upload_id: str, key: str | None = None):

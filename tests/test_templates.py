@@ -12,7 +12,7 @@ import openpyxl
 
 from ingest_helpers import SPEC, landed, read_object, register, upload
 from resumable_helpers import create, patch
-from ingest_server.specs import Spec, ordered_columns
+from ingest_server.stores.specs import Spec, ordered_columns
 from test_plugins import ATTENDANCE, SCHOOL, SCHOOL_FIELDS, start
 
 ORDER = ["date", "school_id", "teachers_present", "remarks", "score"]  # as SPEC lists them

@@ -26,7 +26,7 @@ import pytest
 from conftest import TEST_CLIENT, basic, s3_settings
 from ingest_server.auth import hash_secret
 from ingest_server.config import StorageConfig
-from ingest_server.db import migration_files
+from ingest_server.stores.db import migration_files
 from ingest_server.storage import make_storage
 from ingest_server.storage.base import STAGING_DIR
 from ingest_server.version import __version__, schema_version

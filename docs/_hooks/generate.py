@@ -6,7 +6,7 @@ A page asks for a generated part with a marker line ``<!-- generated: NAME -->``
   parameters, body and answers (and their error codes), then the schemas it uses;
 - ``config``: every key of the config dataclasses (``ingest_server.config``) with its type,
   default and environment variable, described by its comment in ``config.toml``;
-- ``hooks``: every hook of ``ingest_server.hookspecs`` with its arguments and docstring.
+- ``hooks``: every hook of ``ingest_server.plugins.hookspecs`` with its arguments and docstring.
 
 An unknown marker stops the build. The nav may name pages that other work adds later
 (:data:`OPTIONAL_PAGES`): those are left out of the nav while their file does not exist, so the
@@ -114,7 +114,7 @@ def _content_line(content: dict[str, Any]) -> str:
 
 
 def openapi_markdown() -> str:
-    from ingest_server.web.openapi import build_document
+    from ingest_server.web.openapi.document import build_document
 
     doc = build_document()
     out = [f"The OpenAPI {doc['openapi']} document of ingest-server {doc['info']['version']}, "
@@ -245,7 +245,7 @@ def config_markdown() -> str:
 # -- hooks ----------------------------------------------------------------------------------------
 
 def hooks_markdown() -> str:
-    from ingest_server import hookspecs
+    from ingest_server.plugins import hookspecs
 
     out = []
     for name in _declaration_order(hookspecs):

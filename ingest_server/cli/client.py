@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from .config import CliConfig
-from .errors import ApiError, CliError
+from .failures import ApiError, CliError
 from .multipart import MultipartFile
 
 TOKEN_PATH = "/api/ingestion/generatejwt"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from .errors import CliError
+from .failures import CliError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 FILE_KEYS = ("url", "client_id", "client_secret")

@@ -21,7 +21,7 @@ from .. import __version__
 from ..errors import REQUEST_CODES as SERVER_REQUEST_CODES
 from .client import IngestClient
 from .config import resolve_config
-from .errors import EXIT_ERROR, EXIT_REJECTED, ApiError, CliError
+from .failures import EXIT_ERROR, EXIT_REJECTED, ApiError, CliError
 from .processing import processing
 from .progress import reporter_for
 from .resumable import THRESHOLD_BYTES, upload_resumable

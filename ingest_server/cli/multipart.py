@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from .errors import CliError
+from .failures import CliError
 
 CHUNK_BYTES = 256 * 1024
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import click
 
-from .errors import EXIT_REJECTED, ApiError, CliError
+from .failures import EXIT_REJECTED, ApiError, CliError
 from .render import print_json
 
 DIMENSION = re.compile(r"-dimension\.grammar\.csv$", re.IGNORECASE)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .client import IngestClient
-from .errors import ApiError, CliError
+from .failures import ApiError, CliError
 
 CREATION_PATH = "/api/ingestion/resumable"
 THRESHOLD_BYTES = 64 * 1024 * 1024  # resumable by default from this size on

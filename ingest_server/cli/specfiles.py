@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CliError
+from .failures import CliError
 
 KINDS = ("event", "dimension", "dataset")
 DATA_SUFFIXES = (".csv", ".zip", ".xlsx", ".xls", ".tsv", ".txt")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 # ``jobs`` below this package, does not also load ``pool`` and ``stream`` (and with them
 # asyncio and ssl: ~7 MB in every worker).
 _WHERE = {
-    "CheckerSpec": "checkers", "RowChecker": "checkers", "get_checker": "checkers",
+    "CheckerRecipe": "checkers", "RowChecker": "checkers", "get_checker": "checkers",
     "register_checker_factory": "checkers", "Chunk": "chunker", "RowChunker": "chunker",
     "parse_header": "header", "ChunkPool": "pool", "InlineRunner": "pool",
     "CsvStream": "stream", "open_csv_stream": "stream", "resolve_encoding": "transcode",
@@ -22,7 +22,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from ingest_server.csvstream.checkers import (CheckerSpec, RowChecker, get_checker,
+    from ingest_server.csvstream.checkers import (CheckerRecipe, RowChecker, get_checker,
                                                   register_checker_factory)
     from ingest_server.csvstream.chunker import Chunk, RowChunker
     from ingest_server.csvstream.header import parse_header

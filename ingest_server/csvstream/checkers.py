@@ -3,7 +3,7 @@
 A checker is whatever object has ``header``, ``output_header`` and a stateless ``check(row)``
 returning ``(errors, out_row)`` (see ``RowChecker``): one checker serves every upload of the
 process at once, in several threads, so it must keep nothing about a row between calls. Building one may be costly (compiling a schema), so
-each process builds it once per ``ctx_key``. A ``CheckerSpec`` travels with every job sent to a
+each process builds it once per ``ctx_key``. A ``CheckerRecipe`` travels with every job sent to a
 worker process: a worker that has not seen the ``ctx_key`` yet builds it on first use, so a new
 spec version or header needs no pool restart. Use a new ``ctx_key`` whenever the spec or header
 changes (e.g. ``f"{spec_sha256}:{header_sha256}"``).
@@ -30,7 +30,7 @@ class RowChecker(Protocol):
 
 
 @dataclass(frozen=True)
-class CheckerSpec:
+class CheckerRecipe:
     """A picklable recipe: ``factory`` (a module-level function, which pickles as a reference to
     it) called with ``args`` and ``kwargs`` (which must be picklable too) builds the checker.
     The caller passes the function itself, so a reader can follow it."""

@@ -76,16 +76,16 @@ class RowChunker:
         if self._finished:
             raise RuntimeError("feed() after finish()")
         self._buf += self._transcoder.feed(data)
-        return self._drain(final=False)
+        return self._take_chunks(final=False)
 
     def finish(self) -> list[Chunk]:
         if self._finished:
             return []
         self._buf += self._transcoder.finish()
         self._finished = True
-        return self._drain(final=True)
+        return self._take_chunks(final=True)
 
-    def _drain(self, final: bool) -> list[Chunk]:
+    def _take_chunks(self, final: bool) -> list[Chunk]:
         buf = self._buf
         if not self._bom_checked:
             if not final and len(buf) < len(_BOM) and _BOM.startswith(buf):

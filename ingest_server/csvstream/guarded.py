@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ingest_server.csvstream.chunker import Chunk
-from ingest_server.csvstream.jobs import Spec, init_worker, ping, run_job
+from ingest_server.csvstream.jobs import CheckerFactory, init_worker, ping, run_job
 from ingest_server.csvstream.pool import Chunks, _ordered
 from ingest_server.csvstream.worker import DEFAULT_SAMPLE_LIMIT, ChunkResult
 from ingest_server.errors import FileRejected, IngestError
@@ -129,7 +129,7 @@ class GuardedPool:
         if self._idle is not None:
             self._idle.put_nowait(worker)
 
-    async def _run(self, chunk: Chunk, ctx_key: str, spec: Spec,
+    async def _run(self, chunk: Chunk, ctx_key: str, spec: CheckerFactory,
                    sample_limit: int) -> ChunkResult:
         await self.start()
         assert self._idle is not None
@@ -171,7 +171,7 @@ class GuardedPool:
         self._release(worker)
         return result
 
-    async def map_ordered(self, chunks: Chunks, ctx_key: str, spec: Spec, *,
+    async def map_ordered(self, chunks: Chunks, ctx_key: str, spec: CheckerFactory, *,
                           sample_limit: int | None = None) -> AsyncIterator[ChunkResult]:
         """Results of ``process_chunk`` for every chunk, in ``seq`` order."""
         limit = self.sample_limit if sample_limit is None else sample_limit

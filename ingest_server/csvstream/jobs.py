@@ -11,7 +11,7 @@ from ingest_server.csvstream.checkers import RowChecker, ensure_checker
 from ingest_server.csvstream.chunker import Chunk
 from ingest_server.csvstream.worker import ChunkResult, process_chunk
 
-Spec = Callable[[], RowChecker]  # a CheckerSpec, or any picklable zero-argument factory
+CheckerFactory = Callable[[], RowChecker]  # a CheckerRecipe, or any picklable zero-argument factory
 
 
 def init_worker() -> None:
@@ -23,7 +23,7 @@ def ping() -> int:
     return os.getpid()
 
 
-def run_job(chunk: Chunk, ctx_key: str, spec: Spec, sample_limit: int) -> ChunkResult:
+def run_job(chunk: Chunk, ctx_key: str, spec: CheckerFactory, sample_limit: int) -> ChunkResult:
     """Entry point in the worker: the spec travels with every job, so a worker builds the
     checker of a new ``ctx_key`` on first use and reuses it for the following chunks."""
     ensure_checker(ctx_key, spec)

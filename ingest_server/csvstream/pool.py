@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from ingest_server.csvstream.checkers import ensure_checker
 from ingest_server.csvstream.chunker import Chunk
-from ingest_server.csvstream.jobs import Spec, init_worker, ping, run_job
+from ingest_server.csvstream.jobs import CheckerFactory, init_worker, ping, run_job
 from ingest_server.csvstream.worker import DEFAULT_SAMPLE_LIMIT, ChunkResult, process_chunk
 from ingest_server.errors import IngestError
 
@@ -113,7 +113,7 @@ class ChunkPool:
             await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
     async def map_ordered(self, chunks: Chunks, ctx_key: str,
-                          spec: Spec) -> AsyncIterator[ChunkResult]:
+                          spec: CheckerFactory) -> AsyncIterator[ChunkResult]:
         """Results of ``process_chunk`` for every chunk, in ``seq`` order."""
         executor = self._get_executor()
 
@@ -150,7 +150,7 @@ class InlineRunner:
         return None
 
     async def map_ordered(self, chunks: Chunks, ctx_key: str,
-                          spec: Spec) -> AsyncIterator[ChunkResult]:
+                          spec: CheckerFactory) -> AsyncIterator[ChunkResult]:
         ensure_checker(ctx_key, spec)
         source = _aiter(chunks)
         try:

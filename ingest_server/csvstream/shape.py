@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ingest_server.csvstream.checkers import CheckerSpec
+from ingest_server.csvstream.checkers import CheckerRecipe
 from ingest_server.csvstream.cqube_format import ERROR_COLUMN
 
 # The columns an error file adds: ``worker.header_rows`` (the native layout), then
@@ -128,9 +128,9 @@ class ShapedChecker:
         return getattr(self._inner, name)
 
 
-def shaped_checker(shape: HeaderShape, inner: CheckerSpec,
+def shaped_checker(shape: HeaderShape, inner: CheckerRecipe,
                    output_format: Callable[[list[str]], Any] | None = None) -> ShapedChecker:
-    """A module-level, picklable factory (see ``checkers.CheckerSpec``). ``output_format``: a
+    """A module-level, picklable factory (see ``checkers.CheckerRecipe``). ``output_format``: a
     picklable factory of the layout's file format (``ingest.layout``), built here from the
     checker's output header."""
     checker = inner()

@@ -52,6 +52,7 @@ class ChunkResult:
     errors_sample: list[dict[str, Any]]
     last_line: int
     rewritten_rows: int = 0  # valid rows the checker returned as a ``RewrittenRow``
+    partials: Any = None  # the checker's ``summarise(valid rows)``, if it has one
 
 
 class RewrittenRow(list):
@@ -193,7 +194,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
         valid_csv = _plain_csv_bytes(valid, ncols) if plain else None
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
+    # A checker may summarise the chunk's valid rows as well (the datasets' partial aggregates).
+    summarise = getattr(checker, "summarise", None)
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
-                       last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten)
+                       last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten,
+                       partials=summarise(valid) if summarise is not None and valid else None)

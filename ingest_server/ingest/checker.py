@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator, Sequence
 
 from ..csvstream.worker import RewrittenRow
-from ..plugins import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls, load_registry,
-                       plugin_extensions, plugin_failed)
+from ..plugins.loading import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls,
+                               load_registry, plugin_extensions, plugin_failed)
 from ..processing.rowcheck import ProcessingChecks, RowProcessing
+from ..processing.summary import dataset_summary
 from ..validation import Extensions, get_compiled
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 
@@ -130,6 +131,8 @@ class PipelineChecker:
         except PluginHookError as e:  # the server's fault, not the file's: no row can be written
             raise plugin_failed(e, "declaring the output header") from None
         self.output_header = [str(c) for c in declared] if declared else list(self.header)
+        # The datasets' partial aggregates of each chunk's valid rows (csvstream.worker).
+        self.summarise = dataset_summary(processing, self.output_header)
         self._failed_plugins: set[str] = set()  # only decides what is logged
 
     def _plugins_skipping_rows(self, caller: Any) -> set[str]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import object_owners
+from ..stores import object_owners
 from ..aio import uncancellable
 from ..bounded import bounded
 from ..config import Settings
 from ..storage.base import abort_all, publish_all, revert_all
-from ..uploads import Claim, UploadRecord, UploadStore
+from ..stores.uploads import Claim, UploadRecord, UploadStore
 from . import idempotency
 from .layout import Layout
 from .model import MemberOutcome, Upload, UploadRequest

@@ -16,10 +16,10 @@ from typing import Any, AsyncIterator
 from .. import metrics
 from ..config import Settings
 from ..errors import FileRejected
-from ..plugins import Registry, header_problems, plugin_extensions
-from ..specs import Spec
+from ..plugins.loading import Registry, header_problems, plugin_extensions
+from ..stores.specs import Spec
 from ..storage.base import Storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 from ..validation.definition import uses_patterns
 from ..validation.translate import spec_allows_unknown
 from .layout import Layout

@@ -24,7 +24,7 @@ from ..errors import Conflict, IdempotencyKeyReused, IngestError
 from .responses import response_body
 
 if TYPE_CHECKING:
-    from ..uploads import UploadStore
+    from ..stores.uploads import UploadStore
     from .model import UploadRequest
 
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Awaitable, Callable
 
 from ..csvstream.cqube_format import CqubeFormat
-from ..programs import ProgramType
+from ..plugins.programs import ProgramType
 from .cqube_keys import cqube_date, cqube_keys
 
 # The upload's number (cQube's FileTracker pid), looked up only by a layout that names files by it.

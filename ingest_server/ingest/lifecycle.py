@@ -22,7 +22,7 @@ from ..config import Settings
 from ..errors import DatabaseError, IngestError, UploadTooLarge
 from ..logs import log_event
 from ..storage.base import abort_all
-from ..uploads import UploadRecord, UploadStore
+from ..stores.uploads import UploadRecord, UploadStore
 from . import idempotency
 from .conclude import conclude
 from .layout import Layout

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator
 
-from ..programs import ProgramType
+from ..plugins.programs import ProgramType
 from ..storage.base import ObjectWriter
 from .layout import NATIVE, Layout
 
@@ -57,6 +57,9 @@ class CsvOutcome:
     writers: list[ObjectWriter] = field(default_factory=list)
     valid_key: str | None = None
     error_key: str | None = None
+    # What the checker's ``summarise`` made of the valid rows, merged (processing's
+    # ``aggregate.Aggregator``: the datasets' partial aggregates); None without.
+    summary: Any = None
 
     @property
     def error_rate(self) -> float:

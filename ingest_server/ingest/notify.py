@@ -16,7 +16,7 @@ from typing import Any
 
 import pluggy
 
-from ..plugins import hook_calls
+from ..plugins.loading import hook_calls
 
 log = logging.getLogger("ingest_server.ingest")
 HOOK_TIMEOUT_S = 30.0

@@ -6,11 +6,12 @@ whether to publish or abort them; nothing here makes an object visible.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..aio import uncancellable
-from ..csvstream.checkers import CheckerSpec, ensure_checker, get_checker
+from ..csvstream.checkers import CheckerRecipe, ensure_checker, get_checker
 from ..csvstream.delimiter import NAMES, choose_delimiter, shown
 from ..csvstream.shape import shape_header, shaped_checker
 from ..csvstream.stream import open_csv_stream
@@ -30,7 +31,7 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                      first_line: int = 1, delimiter: str | None = None) -> CsvOutcome:
     """Stream ``source`` through the checks into staged objects; abort them on any error.
     The row checker is built by ``checker.build_checker`` in each worker process (a
-    module-level function: the recipe travels to the workers as a ``CheckerSpec``).
+    module-level function: the recipe travels to the workers as a ``CheckerRecipe``).
     ``delimiter``: the file's, or None to find it from the header (``delimiter.py``);
     ``first_line``: the header's line number (a workbook sheet's header row)."""
     outcome = CsvOutcome()
@@ -67,14 +68,14 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                            f"{', '.join(undeclared)}",
                 "details": {"columns": undeclared}})
         outcome.warnings.extend(target.processing_warnings)
-        spec = CheckerSpec(build_checker, (target.plugins_dir, target.schema_key, target.schema,
+        spec = CheckerRecipe(build_checker, (target.plugins_dir, target.schema_key, target.schema,
                                              tuple(header), target.program_type,
                                              target.ingestion_name, target.program,
                                              target.allow_unknown),
                            {"processing": target.processing} if target.processing else {})
         output_format = target.layout.output_format(target.schema)
         if output_format is not None or not shape.trivial:
-            spec = CheckerSpec(shaped_checker, (shape, spec, output_format))
+            spec = CheckerRecipe(shaped_checker, (shape, spec, output_format))
         ctx_key = hashlib.sha256(spec.key().encode()).hexdigest()
         # Compile and bind here too: a missing column is refused before any row is read.
         ensure_checker(ctx_key, spec)
@@ -87,6 +88,10 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
         else:
             valid_head, error_head = header_rows(header, checker.output_header)
 
+        # The checker's summary of the valid rows (the datasets' partial aggregates), merged here.
+        summarise = getattr(checker, "summarise", None)
+        summary = summarise.collector() if summarise is not None and not target.dry_run else None
+        merging: asyncio.Future | None = None
         valid_writer = error_writer = None
         if not target.dry_run:
             valid_writer = await storage.open_writer(target.valid_key, upload_id=upload_id)
@@ -102,6 +107,11 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
                 outcome.errors_sample.extend(result.errors_sample[:room])
             if target.dry_run:
                 continue
+            if summary is not None and result.partials is not None:
+                if merging is not None:  # one merge at a time, beside the writes
+                    await merging
+                merging = asyncio.ensure_future(asyncio.to_thread(summary.merge,
+                                                                  result.partials))
             if result.valid_csv:
                 await valid_writer.write(result.valid_csv)
             if result.errors_csv:
@@ -129,6 +139,9 @@ async def stream_csv(source: AsyncIterator[bytes], target: CsvTarget, *, storage
             await valid_writer.abort()  # every row was rejected: no empty valid file
             outcome.writers.remove(valid_writer)
             valid_writer = None
+        if merging is not None:
+            await merging
+        outcome.summary = summary
         outcome.valid_key = target.valid_key if valid_writer else None
         outcome.error_key = target.error_key if error_writer else None
         return outcome

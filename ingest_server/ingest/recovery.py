@@ -15,7 +15,7 @@ import uuid
 
 from ..errors import IngestError
 from ..storage.base import Storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 
 log = logging.getLogger("ingest_server.recovery")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..uploads import UploadRecord
+    from ..stores.uploads import UploadRecord
 
 MESSAGES = {
     "uploaded": "file accepted: {valid_rows} valid and {invalid_rows} rejected rows of {total_rows}",

@@ -29,11 +29,11 @@ from typing import Any, AsyncIterator
 from ..config import Settings
 from ..csvstream.transcode import resolve_encoding
 from ..errors import FileRejected, SpecNotFound, UploadTooLarge
-from ..plugins import Registry, plugin_extensions
-from ..programs import ProgramType
-from ..specs import SpecStore
+from ..plugins.loading import Registry, plugin_extensions
+from ..plugins.programs import ProgramType
+from ..stores.specs import SpecStore
 from ..storage.base import Storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 from ..validation import translate_cqube_spec
 from ..validation.definition import uses_patterns
 from . import idempotency
@@ -91,7 +91,9 @@ class UploadService:
                          expected_bytes: int | None = None, *,
                          record_refused: bool = False) -> dict[str, Any]:
         """Validate and land one CSV upload (``new_programs``); its answer. With processing, a
-        landed dimension file is then loaded into its table (``processing`` in the answer).
+        landed dimension file is then loaded into its table, a landed event file's partial
+        aggregates (computed while it streamed) go into its dataset tables (``processing`` in
+        the answer: ``pending`` if that takes longer than ``processing.answer_wait_s``).
         ``record_refused``: an upload refused before it starts (no spec) is read to its end
         and recorded too, as cQube's FileTracker does (the error then names the upload)."""
         try:
@@ -109,7 +111,7 @@ class UploadService:
                                             name=req.ingestion_name, program=req.program,
                                             expected_bytes=expected_bytes,
                                             processing=checks, processing_warnings=warnings)
-        return await self._processed(req, upload.answer)
+        return await self._processed(req, upload.answer, member.csv.summary)
 
     async def ingest_zip(self, req: UploadRequest, path: Path, size: int,
                          sha256: str | None = None) -> dict[str, Any]:
@@ -171,8 +173,10 @@ class UploadService:
         programme unless ``program_name`` was sent)."""
         return await self._processing_checks(req, name, req.program)
 
-    async def _processed(self, req: UploadRequest, body: dict[str, Any]) -> dict[str, Any]:
-        """With processing: a landed dimension file loaded, a dataset's job run."""
+    async def _processed(self, req: UploadRequest, body: dict[str, Any],
+                         summary: Any = None) -> dict[str, Any]:
+        """With processing: a landed dimension file loaded, a dataset's job started (with the
+        ``summary`` of its rows: its partial aggregates)."""
         processing = self.processing
         if processing is None:
             return body
@@ -182,7 +186,7 @@ class UploadService:
             body["processing"] = done
         datasets = getattr(processing, "datasets", None)
         if datasets is not None and await datasets.enqueue(body):
-            await datasets.run(body["upload_id"])  # failed: retried by the loop
+            await datasets.start(body["upload_id"], summary, body.get("valid_rows"))
             body["processing"] = await self.uploads.processing_state(body["upload_id"])
         return body
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..errors import FileRejected, SpecNotFound, ZipRejected
-from ..specs import Spec, SpecStore
+from ..stores.specs import Spec, SpecStore
 from ..ziparchive import ByteBudget, ZipLimits, ZipMember, aiter_member, inspect_zip
 from .csv_pass import CsvPass
 from .model import CsvOutcome, MemberOutcome, Upload, UploadRequest

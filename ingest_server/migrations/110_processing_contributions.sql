@@ -1,16 +1,17 @@
 -- Datasets (DESIGN.md §12): what each upload added to each dataset table, so that processing an
 -- upload twice changes nothing and a retraction takes exactly its part back out. One row per
--- (table, group, upload): group = the time values and keys as text, in the table's group order.
+-- (table, group, upload); a group is its row of the dataset table (datasets.<tbl>.id), so the
+-- record is a few numbers and its indexes compare integers.
 -- These tables must sit next to the dataset tables (the contribution and the table change are
 -- one transaction): with a separate processing.dsn the same SQL is also run there.
 CREATE TABLE IF NOT EXISTS processing_contributions (
-    tbl         text     NOT NULL,
-    grp         text[]   NOT NULL,
-    upload_id   text     NOT NULL,
+    tbl         text COLLATE "C" NOT NULL,
+    row_id      integer  NOT NULL,
+    upload_id   text COLLATE "C" NOT NULL,
     count       float8   NOT NULL,
-    sum         float8   NOT NULL,
-    PRIMARY KEY (tbl, grp, upload_id)
+    sum         float8   NOT NULL
 );
+CREATE INDEX IF NOT EXISTS processing_contributions_row ON processing_contributions (tbl, row_id);
 CREATE INDEX IF NOT EXISTS processing_contributions_upload ON processing_contributions (upload_id, tbl);
 -- One row per upload whose contribution was applied (or that was retracted before it was):
 -- the exactly-once marker, written in the same transaction as the tables' change.

@@ -1,111 +1,149 @@
 """Partial aggregates of an event file: per dataset table, (time…, keys…) → [count, sum].
 
-Pure and streaming: rows are added one at a time (or a chunk at a time in a worker) and partials
-merged, so memory is bounded by the number of groups, never by the number of rows. A date's time
-values are computed once per distinct date text.
+Two levels, both bounded by the number of groups, never by the number of rows:
+
+1. ``RowGroups`` (picklable; run in the validation workers on each chunk's valid rows, or here on
+   rows read back): per *key set* (the key columns of some tables: ``district_id``;
+   ``district_id, school_id`` for a compound table), the rows' (date text, keys) → [count, sum].
+2. ``Aggregator`` merges those partials (``merge``) and rolls each key set up into its tables,
+   one per grain (``groups``); a date's time values are computed once per distinct date text.
+
+A table per grain thus costs one update per group of its key set, and a row one update per key
+set, however many tables share the key set.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
+import operator
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from .buckets import metric_parser, time_values
 from .datasets import DatasetTable
 
 Groups = dict[str, dict[tuple, list]]   # physical table → group → [count, sum]
+# per key set: (date text?, keys…) → count, and → sum (two dicts: about twice as fast to fill as
+# one of [count, sum] lists, and nothing the garbage collector has to walk)
+Partial = list[tuple[dict[tuple, int], dict[tuple, float]]]
+
+
+@dataclass(frozen=True)
+class RowGroups:
+    """How rows are grouped: the date cell (``date_i``, None without a time dimension), each key
+    set's cells, the metric's cell and how it is read (``processing.metric``)."""
+
+    date_i: int | None
+    key_sets: tuple[tuple[int, ...], ...]
+    metric_i: int | None
+    metric: str = "number"
+
+    def __call__(self, rows: Iterable[Sequence[str]]) -> Partial:
+        """The rows' partial aggregates (ValueError for a metric that is not a number)."""
+        out: Partial = [({}, {}) for _ in self.key_sets]
+        if self.metric_i is None:
+            return out
+        date = (self.date_i,) if self.date_i is not None else ()
+        cells = [_cells(date + ks) for ks in self.key_sets]
+        plan = [(get, counts, sums) for get, (counts, sums) in zip(cells, out)]
+        parse, metric_i = metric_parser(self.metric), self.metric_i
+        for row in rows:
+            value = parse(row[metric_i])
+            for get, counts, sums in plan:
+                key = get(row)
+                counts[key] = counts.get(key, 0) + 1
+                sums[key] = sums.get(key, 0.0) + value
+        return out
+
+
+def _cells(positions: tuple[int, ...]) -> Callable[[Sequence[str]], tuple]:
+    if len(positions) == 1:
+        i = positions[0]
+        return lambda row: (row[i],)
+    return operator.itemgetter(*positions)
+
+
+def row_groups(tables: Sequence[DatasetTable], header: Sequence[str],
+               metric: str = "number") -> tuple[RowGroups, list[list[DatasetTable]]]:
+    """How the rows of a file with ``header`` are grouped for ``tables``, and the tables of each
+    key set (ValueError when the file lacks one of their columns)."""
+    index: dict[str, int] = {}
+    for i, name in enumerate(header):
+        index.setdefault(name, i)
+    missing = sorted({k.source for t in tables for k in t.keys} - index.keys()
+                     | ({tables[0].metric} - index.keys() if tables else set()))
+    dated = any(t.grain for t in tables)
+    if dated and "date" not in index:
+        missing.append("date")
+    if missing:
+        raise ValueError(f"the file has no column(s) {', '.join(missing)}")
+    by_set: dict[tuple[int, ...], list[DatasetTable]] = {}
+    for t in tables:
+        by_set.setdefault(tuple(index[k.source] for k in t.keys), []).append(t)
+    grouping = RowGroups(index["date"] if dated else None, tuple(by_set),
+                         index[tables[0].metric] if tables else None, metric)
+    return grouping, list(by_set.values())
 
 
 class Aggregator:
-    """Rows are first counted per distinct (date text, key cells) — one dict update per row —
-    and rolled up into every table's groups when read (``groups``) or when that first level holds
-    ``flush_at`` entries, so memory stays bounded by the tables' groups plus ``flush_at``."""
+    """Merges partial aggregates (from ``row_groups`` on rows, or from the workers) and gives
+    each table's groups."""
 
     def __init__(self, tables: Sequence[DatasetTable], header: Sequence[str], *,
                  parse_date: Callable[[str], datetime.date], week: str = "cqube",
-                 metric: str = "number", flush_at: int = 500_000) -> None:
-        index: dict[str, int] = {}
-        for i, name in enumerate(header):
-            index.setdefault(name, i)
-        missing = sorted({k.source for t in tables for k in t.keys} - index.keys()
-                         | ({tables[0].metric} - index.keys() if tables else set()))
-        grains = sorted({t.grain for t in tables if t.grain})
-        if grains and "date" not in index:
-            missing.append("date")
-        if missing:
-            raise ValueError(f"the file has no column(s) {', '.join(missing)}")
-        # the cells a row is grouped by: the date (if any), then each key column once
-        sources = sorted({index[k.source] for t in tables for k in t.keys})
-        cells = ([index["date"]] if grains else []) + sources
-        position = {c: i for i, c in enumerate(cells)}
-        self._dated = bool(grains)
-        self._cells = cells
-        self._metric_i = index[tables[0].metric] if tables else None
-        self._grains = grains
-        self._plans = [(t.physical, t.grain, tuple(position[index[k.source]] for k in t.keys))
-                       for t in tables]
+                 metric: str = "number") -> None:
+        self.row_groups, self._tables = row_groups(tables, header, metric)
+        self.tables = [t.physical for t in tables]
         self._parse_date = parse_date
         self._week = week
-        self._metric = metric_parser(metric)
         self._times: dict[str, dict[str | None, tuple]] = {}
-        self._fine: dict[tuple, list] = {}
-        self._flush_at = flush_at
-        self._groups: Groups = {t.physical: {} for t in tables}
+        self._sets: Partial = [({}, {}) for _ in self._tables]
         self.rows = 0
 
-    def add_rows(self, rows: Iterable[Sequence[str]]) -> None:
-        for row in rows:
-            self.add(row)
+    def add_rows(self, rows: Iterable[Sequence[str]], batch: int = 10_000) -> None:
+        rows = iter(rows)
+        while chunk := list(itertools.islice(rows, batch)):
+            self.merge(self.row_groups(chunk))
 
-    def add(self, row: Sequence[str]) -> None:
-        if self._metric_i is None:
-            return
-        value = self._metric(row[self._metric_i])
-        key = tuple([row[i] for i in self._cells])
-        acc = self._fine.get(key)
-        if acc is None:
-            self._fine[key] = [1, value]
-            if len(self._fine) >= self._flush_at:
-                self._flush()
-        else:
-            acc[0] += 1
-            acc[1] += value
-        self.rows += 1
+    def merge(self, partial: Partial) -> None:
+        """Add one partial (of some rows: a chunk's, from a worker)."""
+        for (counts, sums), (other_counts, other_sums) in zip(self._sets, partial, strict=True):
+            for key, n in other_counts.items():
+                counts[key] = counts.get(key, 0) + n
+            for key, total in other_sums.items():
+                sums[key] = sums.get(key, 0.0) + total
+        if partial:
+            self.rows += sum(partial[0][0].values())
 
     def _time(self, text: str) -> dict[str | None, tuple]:
         times = self._times.get(text)
         if times is None:
             day = self._parse_date(text)
-            times = {g: time_values(g, day, self._week) for g in self._grains}
+            times = {g: time_values(g, day, self._week)
+                     for g in ("Daily", "Weekly", "Monthly", "Yearly")}
             times[None] = ()
             self._times[text] = times
         return times
 
-    def _flush(self) -> None:
-        fine, self._fine = self._fine, {}
-        groups = self._groups
-        none: dict[str | None, tuple] = {None: ()}
-        for key, (count, total) in fine.items():
-            times = self._time(key[0]) if self._dated else none
-            for physical, grain, key_i in self._plans:
-                k = times[grain] + tuple([key[i] for i in key_i])
-                acc = groups[physical].get(k)
-                if acc is None:
-                    groups[physical][k] = [count, total]
-                else:
-                    acc[0] += count
-                    acc[1] += total
-
     @property
     def groups(self) -> Groups:
-        """Per table, group → [count, sum] of every row added so far."""
-        if self._fine:
-            self._flush()
-        return self._groups
-
-    def merge(self, other: Groups) -> None:
-        """Add the partial aggregates ``other`` (e.g. of one chunk, from a worker)."""
-        merge_groups(self.groups, other)
+        """Per table, group → [count, sum] of every row merged so far."""
+        out: Groups = {name: {} for name in self.tables}
+        dated = self.row_groups.date_i is not None
+        for (counts, sums), tables in zip(self._sets, self._tables):
+            for t in tables:
+                target = out[t.physical]
+                get = target.get
+                for k, count in counts.items():
+                    g = (self._time(k[0])[t.grain] + k[1:]) if dated else k
+                    acc = get(g)
+                    if acc is None:
+                        target[g] = [count, sums[k]]
+                    else:
+                        acc[0] += count
+                        acc[1] += sums[k]
+        return out
 
     @property
     def group_count(self) -> int:

@@ -2,11 +2,12 @@
 back out (retraction) or rebuilding a programme's tables.
 
 Every change runs in one transaction on the processing database, under a per-programme advisory
-lock: the groups are COPYed into a temporary table, groups whose keys are not in their dimension
-tables are dropped (as cQube does), the upload's contribution is recorded in
-``processing_contributions`` and the dataset table changed by one set-based upsert on its unique
-index (time…, keys…), with ``avg = sum / count``. ``processing_applied`` marks the upload as done
-in the same transaction, so a second run (retry, recovery, another replica) changes nothing.
+lock: per table, the groups are COPYed into a temporary table, groups whose keys are not in their
+dimension tables are dropped (as cQube does), and one statement upserts them on the table's unique
+index (time…, keys…), with ``avg = sum / count``, and records the upload's contribution to each
+row it touched in ``processing_contributions`` (table, row id, upload → count, sum).
+``processing_applied`` marks the upload as done in the same transaction, so a second run (retry,
+recovery, another replica) changes nothing.
 
 Invariant: every row of a dataset table is the sum of the contributions recorded for its group.
 A retraction removes the upload's contributions and recomputes the groups it touched from the
@@ -21,6 +22,7 @@ from typing import AsyncIterator, Sequence
 
 import asyncpg
 
+from ..faults import fault_point
 from .aggregate import Groups
 from .cqube_schema import dimension_table
 from .dataset_schema import create_table_sql, ident, qualified
@@ -64,6 +66,8 @@ async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
                  tables: Sequence[DatasetTable], groups: Groups, repeat: str) -> Applied:
     if repeat not in REPEAT_MODES:
         raise ValueError(f"unknown repeat mode {repeat!r}")
+    # the joins of a few hundred thousand groups in memory, not sorted on disk (4 MB default)
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     touched = total = 0
     for t in tables:
         g = groups.get(t.physical)
@@ -73,6 +77,7 @@ async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
         if n:
             touched += 1
             total += n
+        await fault_point("datasets.mid_apply")
     await conn.execute(
         "INSERT INTO processing_applied (upload_id, program, tables, groups) "
         "VALUES ($1, $2, $3, $4)", upload_id, program, touched, total)
@@ -84,19 +89,9 @@ def _tmp_columns(t: DatasetTable) -> list[str]:
             + [f"{ident(k.column)} text" for k in t.keys] + ["count float8", "sum float8"])
 
 
-def _grp_array(t: DatasetTable, alias: str) -> str:
-    """The group of row ``alias`` as text[] (time values as PostgreSQL prints them, keys)."""
-    return "ARRAY[" + ", ".join(f"{alias}.{ident(c)}::text" for c in t.group_columns) + "]::text[]"
-
-
-def _match(t: DatasetTable, row: str, grp: str) -> str:
-    """SQL: dataset row ``row`` is the group in text[] ``grp``."""
-    parts = []
-    for i, (c, typ) in enumerate(t.time_columns, start=1):
-        parts.append(f"{row}.{ident(c)} = ({grp}[{i}])::{typ}")
-    for i, k in enumerate(t.keys, start=len(t.time_columns) + 1):
-        parts.append(f"{row}.{ident(k.column)} = {grp}[{i}]")
-    return " AND ".join(parts)
+def _same_group(t: DatasetTable, a: str, b: str) -> str:
+    """SQL: rows ``a`` and ``b`` are the same group."""
+    return " AND ".join(f"{a}.{ident(c)} = {b}.{ident(c)}" for c in t.group_columns)
 
 
 async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
@@ -111,36 +106,33 @@ async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable
 
 
 async def _apply_groups(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
-                        groups: dict[tuple, list], repeat: str, tmp: str) -> int:
+                        groups: dict[tuple, list], repeat: str, name: str) -> int:
     await conn.copy_records_to_table(
-        tmp, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
+        name, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
+    tmp = ident(name)
     for k in t.keys:  # cQube drops groups whose key is not in the dimension table
         await conn.execute(
-            f"DELETE FROM {ident(tmp)} x WHERE NOT EXISTS (SELECT 1 FROM "
+            f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM "
             f"{dimension_table(k.dimension)} d "
             f"WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})")
-    n = await conn.fetchval(f"SELECT count(*) FROM {ident(tmp)}")
-    if not n:
-        return 0
-    await conn.execute(
-        f"INSERT INTO processing_contributions (tbl, grp, upload_id, count, sum) "
-        f"SELECT $1, {_grp_array(t, 'x')}, $2, x.count, x.sum FROM {ident(tmp)} x",
-        t.physical, upload_id)
     cols = ", ".join(ident(c) for c in t.group_columns)
     xcols = ", ".join(f"x.{ident(c)}" for c in t.group_columns)
-    if repeat == "replace":
+    if repeat == "replace":  # the earlier contributions to these groups go
         await conn.execute(
-            f"DELETE FROM processing_contributions c USING {ident(tmp)} x WHERE c.tbl = $1 "
-            f"AND c.grp = {_grp_array(t, 'x')} AND c.upload_id <> $2", t.physical, upload_id)
+            f"DELETE FROM processing_contributions c USING {qualified(t)} d, {tmp} x "
+            f"WHERE {_same_group(t, 'd', 'x')} AND c.tbl = $1 AND c.row_id = d.id", t.physical)
         update = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
     else:
         update = ("count = d.count + EXCLUDED.count, sum = d.sum + EXCLUDED.sum, "
                   "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
-    await conn.execute(
-        f"INSERT INTO {qualified(t)} AS d ({cols}, count, sum, avg) "
-        f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {ident(tmp)} x "
-        f"ON CONFLICT ({cols}) DO UPDATE SET {update}")
-    return n
+    dcols = ", ".join(f"d.{ident(c)}" for c in t.group_columns)
+    return await conn.fetchval(
+        f"WITH up AS (INSERT INTO {qualified(t)} AS d ({cols}, count, sum, avg) "
+        f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
+        f"ON CONFLICT ({cols}) DO UPDATE SET {update} RETURNING d.id, {dcols}), "
+        f"rec AS (INSERT INTO processing_contributions (tbl, row_id, upload_id, count, sum) "
+        f"SELECT $1, up.id, $2, x.count, x.sum FROM up JOIN {tmp} x ON {_same_group(t, 'up', 'x')} "
+        f"RETURNING 1) SELECT count(*) FROM rec", t.physical, upload_id)
 
 
 async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: str,
@@ -167,22 +159,23 @@ async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: s
 
 
 async def _retract_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable) -> int:
-    await conn.execute(
-        "CREATE TEMP TABLE ingest_processing_retract ON COMMIT DROP AS SELECT grp "
-        "FROM processing_contributions WHERE upload_id = $1 AND tbl = $2", upload_id, t.physical)
-    await conn.execute("DELETE FROM processing_contributions WHERE upload_id = $1 AND tbl = $2",
-                       upload_id, t.physical)
+    await conn.execute("CREATE TEMP TABLE ingest_processing_retract (row_id integer) "
+                       "ON COMMIT DROP")
+    n = await conn.fetchval(
+        "WITH gone AS (DELETE FROM processing_contributions WHERE upload_id = $1 AND tbl = $2 "
+        "RETURNING row_id), kept AS (INSERT INTO ingest_processing_retract "
+        "SELECT DISTINCT row_id FROM gone RETURNING 1) SELECT count(*) FROM kept",
+        upload_id, t.physical)
+    # each row touched is recomputed from the contributions left; a row with none left goes
     await conn.execute(
         f"UPDATE {qualified(t)} d SET count = a.count, sum = a.sum, avg = a.sum / a.count "
-        f"FROM (SELECT c.grp, sum(c.count) AS count, sum(c.sum) AS sum "
-        f"FROM processing_contributions c JOIN ingest_processing_retract r ON r.grp = c.grp "
-        f"WHERE c.tbl = $1 GROUP BY c.grp) a WHERE {_match(t, 'd', 'a.grp')}", t.physical)
+        f"FROM (SELECT c.row_id, sum(c.count) AS count, sum(c.sum) AS sum "
+        f"FROM processing_contributions c JOIN ingest_processing_retract r USING (row_id) "
+        f"WHERE c.tbl = $1 GROUP BY c.row_id) a WHERE d.id = a.row_id", t.physical)
     await conn.execute(
-        f"DELETE FROM {qualified(t)} d USING ingest_processing_retract r "
-        f"WHERE {_match(t, 'd', 'r.grp')} "
+        f"DELETE FROM {qualified(t)} d USING ingest_processing_retract r WHERE d.id = r.row_id "
         f"AND NOT EXISTS (SELECT 1 FROM processing_contributions c "
-        f"WHERE c.tbl = $1 AND c.grp = r.grp)", t.physical)
-    n = await conn.fetchval("SELECT count(*) FROM ingest_processing_retract")
+        f"WHERE c.tbl = $1 AND c.row_id = r.row_id)", t.physical)
     await conn.execute("DROP TABLE ingest_processing_retract")
     return n
 

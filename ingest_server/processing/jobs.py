@@ -45,6 +45,12 @@ class JobStore:
             "UPDATE processing_jobs SET lease_until = now() + make_interval(secs => $3) "
             "WHERE upload_id = $1 AND lease_owner = $2", upload_id, self.owner, self.lease_s)
 
+    async def release_mine(self) -> None:
+        """Free the leases this instance holds (at shutdown)."""
+        await self.pool.execute(
+            "UPDATE processing_jobs SET lease_owner = NULL, lease_until = NULL "
+            "WHERE lease_owner = $1 AND status = 'pending'", self.owner)
+
     async def due(self, limit: int = 20) -> list[str]:
         rows = await self.pool.fetch(
             "SELECT upload_id FROM processing_jobs WHERE status = 'pending' AND next_at <= now() "

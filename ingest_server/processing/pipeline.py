@@ -2,10 +2,14 @@
 programme's dataset tables, exactly once; retraction takes it out; a programme can be rebuilt
 from its landed valid files.
 
-The partial aggregates are computed by reading the upload's landed valid object back in one
-streaming pass (in a worker thread; memory bounded by the number of groups), then applied in one
-transaction per upload (``contributions``). Jobs, their retries and leases are in the service
-database (``jobs``).
+The partial aggregates are computed while the upload streams: the validation workers aggregate
+each chunk's valid rows (``rowcheck.DatasetSummary``) and the upload merges them
+(``aggregate.Aggregator``). ``start`` then applies them in the background, in one transaction per
+upload (``contributions``); the answer waits for that at most ``processing.answer_wait_s``.
+A job without them — a retry, a job resumed after a restart or taken over from a dead instance,
+a rebuild — reads the upload's landed valid object back in one streaming pass instead (in a
+thread; memory bounded by the number of groups). Jobs, their retries and leases are in the
+service database (``jobs``).
 """
 
 from __future__ import annotations
@@ -69,9 +73,7 @@ def aggregate_file(tables: list[DatasetTable], source: AsyncIterator[bytes],
     if header is None:
         return {}
     agg = Aggregator(tables, header, parse_date=parse_cqube_date, week=week, metric=metric)
-    for row in reader:
-        if row:
-            agg.add(row)
+    agg.add_rows(row for row in reader if row)
     return agg.groups
 
 
@@ -81,6 +83,7 @@ class DatasetProcessor:
         self.config, self.registry, self.pool = config, registry, pool
         self.jobs, self.read, self.quote = jobs, read, quote
         self._wake = asyncio.Event()
+        self._running: set[asyncio.Task] = set()
 
     # -- what a programme yields -----------------------------------------------------------
 
@@ -130,7 +133,30 @@ class DatasetProcessor:
         await self.jobs.enqueue(body["upload_id"], body["program_name"], body["ingestion_name"])
         return True
 
-    async def run(self, upload_id: str) -> bool:
+    async def start(self, upload_id: str, summary: Aggregator | None = None,
+                    valid_rows: int | None = None) -> None:
+        """Process a job just enqueued, in the background, with the partial aggregates its upload
+        computed while it streamed (``summary``, if they cover all ``valid_rows``); wait for it
+        at most ``processing.answer_wait_s`` (then it goes on, and the state says ``pending``).
+        """
+        if summary is not None and summary.rows != valid_rows:
+            log.warning("upload %s: partial aggregates of %s rows for %s valid rows: the landed "
+                        "file is read instead", upload_id, summary.rows, valid_rows)
+            summary = None
+        task = asyncio.create_task(self.run(upload_id, summary))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        await asyncio.wait({task}, timeout=self.config.answer_wait_s)
+
+    async def close(self) -> None:
+        """At shutdown: stop the jobs running here and free their leases, so that another
+        instance (or this one, restarted) takes them at once; they read the landed files."""
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        await self.jobs.release_mine()
+
+    async def run(self, upload_id: str, summary: Aggregator | None = None) -> bool:
         """Process one job if its lease can be taken; whether it was taken."""
         job = await self.jobs.claim(upload_id)
         if job is None:
@@ -138,7 +164,7 @@ class DatasetProcessor:
         keep = asyncio.create_task(self._keep_lease(upload_id))
         started = time.monotonic()
         try:
-            applied = await self.process(upload_id, job["program"], job["event"])
+            applied = await self.process(upload_id, job["program"], job["event"], summary)
         except Exception as e:  # recorded and retried; never lost
             error = (e.to_json()["error"] if isinstance(e, IngestError)
                      else {"code": "processing_failed", "message": f"{type(e).__name__}: {e}"})
@@ -150,8 +176,10 @@ class DatasetProcessor:
             keep.cancel()
             await asyncio.gather(keep, return_exceptions=True)
         await self.jobs.done(upload_id, applied.tables, applied.groups)
-        log.info("upload %s: %s groups in %s dataset tables in %.1f s", upload_id,
-                 applied.groups, applied.tables, time.monotonic() - started)
+        log.info("upload %s: %s groups in %s dataset tables in %.1f s (%s)", upload_id,
+                 applied.groups, applied.tables, time.monotonic() - started,
+                 "aggregated while it streamed" if summary is not None
+                 else "aggregated from the landed file")
         return True
 
     async def _keep_lease(self, upload_id: str) -> None:
@@ -162,7 +190,8 @@ class DatasetProcessor:
             except Exception as e:  # the next renewal may succeed; the lease is a guard only
                 log.warning("renewing the processing lease of %s: %s", upload_id, e)
 
-    async def process(self, upload_id: str, program_name: str, event: str) -> contrib.Applied:
+    async def process(self, upload_id: str, program_name: str, event: str,
+                      summary: Aggregator | None = None) -> contrib.Applied:
         program, grammars, tables = await self.program_tables(program_name)
         if program is None:
             raise IngestError(f"programme '{program_name}' is not registered "
@@ -177,8 +206,16 @@ class DatasetProcessor:
         key = (objects or {}).get("valid")
         if record is None or record["status"] != "uploaded" or not isinstance(key, str):
             return contrib.Applied(0, 0, already=True)  # retracted meanwhile: nothing to add
-        await self.ensure_program(program_name)
-        groups = await self.aggregate(mine, key)
+        async with self.pool.acquire() as conn:  # created at registration; else here
+            missing = not await conn.fetchval(
+                "SELECT bool_and(to_regclass('datasets.' || quote_ident(t)) IS NOT NULL) "
+                "FROM unnest($1::text[]) t", [t.physical for t in mine])
+        if missing:
+            await self.ensure_program(program_name)
+        if summary is not None and summary.tables == [t.physical for t in mine]:
+            groups = await asyncio.to_thread(lambda: summary.groups)
+        else:  # recovery, a retry, or the grammar changed meanwhile: read the landed file
+            groups = await self.aggregate(mine, key)
         async with self.pool.acquire() as conn:
             return await contrib.apply_upload(conn, upload_id=upload_id, program=program_name,
                                               tables=mine, groups=groups,

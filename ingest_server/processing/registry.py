@@ -14,9 +14,9 @@ from typing import Any
 
 import asyncpg
 
-from ..db import db_errors
+from ..stores.db import db_errors
 from ..errors import Conflict, GrammarInvalid, IngestError, NotFound
-from ..specs import SpecStore
+from ..stores.specs import SpecStore
 from . import cqube_schema
 from .grammars import (DimensionGrammar, EventGrammar, Program, check_event_links,
                        parse_dimension_grammar, parse_event_grammar, parse_program)

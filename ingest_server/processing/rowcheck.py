@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from .datasets import DatasetTable
 from .dates import FORMATS, parse_cqube_date
 from .keys import Ambiguous, KeyFiles, xxh3_64, key_index, unquoted
 
@@ -39,11 +40,15 @@ class KeyCheck:
 
 @dataclass(frozen=True)
 class ProcessingChecks:
-    """What a grammar checks in each row (picklable; part of the checker's identity)."""
+    """What a grammar checks in each row (picklable; part of the checker's identity), and the
+    dataset tables whose partial aggregates the workers compute from the valid rows."""
 
     keys: tuple[KeyCheck, ...]
     key_match: str  # exact | trim | casefold
     date_column: str | None
+    datasets: tuple[DatasetTable, ...] = ()
+    metric: str = "number"  # processing.metric
+    week: str = "cqube"     # processing.week
 
 
 class RowProcessing:
@@ -100,15 +105,18 @@ class RowProcessing:
             return state
 
         namespace["slow"] = slow
-        # Everything the function uses is bound as a default argument: local lookups.
-        names = ", ".join(f"{name}={name}" for name in namespace)
-        source = "\n".join([f"def check(row, {names}):", "    state = None", "    try:",
-                            *("        " + line for line in body),
-                            "    except (IndexError, UnicodeEncodeError):",
-                            "        return slow(row)", "    return state", ""])
-        exec(compile(source, "<grammar checks>", "exec"), namespace)  # noqa: S102 - our own code
+        # Everything the function uses is a variable of the enclosing function (fast lookups,
+        # nothing copied a call, unlike default arguments).
+        names = ", ".join(namespace)
+        source = "\n".join([f"def make({names}):", "    def check(row):", "        state = None",
+                            "        try:", *("            " + line for line in body),
+                            "        except (IndexError, UnicodeEncodeError):",
+                            "            return slow(row)", "        return state",
+                            "    return check", ""])
+        code: dict[str, Any] = {}
+        exec(compile(source, "<grammar checks>", "exec"), code)  # noqa: S102 - our own code
         self.source = source
-        self.check: Callable[[list[str]], State] = namespace["check"]
+        self.check: Callable[[list[str]], State] = code["make"](**namespace)
 
 
 State = tuple[list[RowError], "list[str] | None"] | None

@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable
 import asyncpg
 
 from ..config import ProcessingConfig
-from ..db import db_errors, transaction
+from ..stores.db import db_errors, transaction
 from ..errors import FileRejected, IngestError
 from .cqube_schema import dimension_table
 from .keycache import key_files, key_state
@@ -81,7 +81,18 @@ class ProcessingService:
                              "details": {"dimensions": unloaded}})
         time_column = grammar.time_column
         return ProcessingChecks(keys=tuple(checks), key_match=self.config.key_match,
-                                date_column=time_column.name if time_column else None), warnings
+                                date_column=time_column.name if time_column else None,
+                                datasets=await self._dataset_tables(program, name),
+                                metric=self.config.metric, week=self.config.week), warnings
+
+    async def _dataset_tables(self, program: str | None, event: str) -> tuple[Any, ...]:
+        """The dataset tables an event fills (their partial aggregates are computed while the
+        file streams)."""
+        datasets = getattr(self, "datasets", None)  # processing.pipeline.attach_datasets
+        if datasets is None or program is None:
+            return ()
+        _, _, tables = await datasets.program_tables(program)
+        return tuple(t for t in tables if t.event == event)
 
     async def _key_files(self, conn: asyncpg.Connection, dimension: str, column: str,
                          loads: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ import asyncpg
 
 from ..config import Settings
 from ..ingest.layout import layout_named
-from ..specs import SpecStore
+from ..stores.specs import SpecStore
 from .registry import GrammarRegistry
 from .service import ProcessingService
 from .store import GrammarStore

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from ..db import stored
+from ..stores.db import stored
 
 COLUMNS = "kind, program, name, version, body, sha256, created_at, created_by"
 SQL_LATEST = ("SELECT " + COLUMNS + " FROM processing_grammars WHERE kind = $1 AND program = $2 "

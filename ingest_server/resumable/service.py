@@ -26,7 +26,7 @@ from ..ingest.model import UploadRequest
 from ..ingest.service import UploadService
 from ..ingest.spool import spool
 from .staging import Staging
-from .store import Held, ResumableStore
+from ..stores.resumable import Held, ResumableStore
 
 log = logging.getLogger("ingest_server.resumable")
 LEASE_S = 30.0  # a PATCH holds its upload this long, refreshed every third of it while it works

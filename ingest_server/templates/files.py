@@ -127,7 +127,7 @@ def template_file(spec: Any, fmt: str, example: bool,
                   plugins_dir: str | None) -> tuple[bytes, str, str]:
     """``(body, content type, file name)`` of ``spec``'s template in ``fmt`` (csv or xlsx)."""
     from ..ingest.checker import build_checker  # noqa: PLC0415
-    from ..specs import ordered_columns
+    from ..stores.specs import ordered_columns
     from ..validation.translate import spec_allows_unknown
     from .rules import example_row
 

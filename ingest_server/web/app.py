@@ -17,19 +17,19 @@ from aiohttp import web
 
 from ..auth import TokenService
 from ..config import Settings
-from ..db import create_pool, embedded_dsn, migrate
-from ..plugins import load_registry
-from ..signing_key import shared_signing_key
+from ..stores.db import create_pool, embedded_dsn, migrate
+from ..plugins.loading import load_registry
+from ..stores.signing_key import shared_signing_key
 from ..ingest.recovery import recover, recover_forever
 from ..ingest.service import UploadService
 from ..processing.pipeline import attach_datasets
 from ..processing.setup import start_processing
-from ..specs import SpecStore
+from ..stores.specs import SpecStore
 from ..startup import plugins_dir as configured_plugins_dir
 from ..storage import make_storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 from . import appkeys, cqube
-from .cqube.errors import cqube_errors_middleware
+from .cqube.error_answers import cqube_errors_middleware
 from .drain import drain_middleware
 from .inflight import Drain
 from .edge import edge_middleware
@@ -116,6 +116,7 @@ async def processing_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         retries.cancel()
         await asyncio.gather(retries, return_exceptions=True)
+        await datasets.close()  # jobs still running here: their leases freed for the others
     finally:
         if own:
             await pool.close()

@@ -6,14 +6,14 @@ from aiohttp import web
 
 from ..auth import TokenService
 from ..config import Settings
-from ..db import Pool
+from ..stores.db import Pool
 from ..ingest.service import UploadService
-from ..plugins import Registry
+from ..plugins.loading import Registry
 from ..processing.service import ProcessingService
 from ..resumable.service import ResumableService
-from ..specs import SpecStore
+from ..stores.specs import SpecStore
 from ..storage.base import Storage
-from ..uploads import UploadStore
+from ..stores.uploads import UploadStore
 from .inflight import Drain
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -8,7 +8,7 @@ from aiohttp import web
 from ..csvstream.delimiter import parse_delimiter
 from ..errors import BadRequest, UnsupportedMedia
 from ..ingest.model import UploadRequest
-from ..programs import ProgramType, program_name, safe_name
+from ..plugins.programs import ProgramType, program_name, safe_name
 from . import appkeys
 from .middleware import PRINCIPAL
 from .multipart import Form

@@ -7,7 +7,7 @@ import { ERROR_HEADERS, counts, duplicateOf, errorRows, verdictBox, warnings } f
 import { templateLinks } from "./templates.js";
 import { csvTypes, specKindOf } from "./programs.js";
 import { uploadAgain } from "./page-upload.js";
-import { unknownKeysSection } from "./processing.js";
+import { datasetsSection, unknownKeysSection } from "./processing.js";
 
 const MAX_SHOWN = 500;
 const MAX_LOADED = 20000; // more rejected rows than this: the table shows the sample, the file has all
@@ -119,6 +119,7 @@ export async function uploadDetailPage(id) {
     actions, dialog,
     national || !u.ingestion_name || gone ? null : templateLinks(kind, u.ingestion_name,
       { intro: `Templates of spec ${u.ingestion_name} to fill in: ` }),
+    await datasetsSection(u),
     await unknownKeysSection(u),
     await rejectedSection(u, base, national, gone));
 }

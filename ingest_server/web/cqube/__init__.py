@@ -3,8 +3,8 @@
 A thin layer over the native views, set up by ``web/app.py`` only in that profile (the native
 views never import it): the same upload path and stores do the work (the same streaming pass,
 the same upload records, metrics and hooks, the same objects); this package only shapes what is
-answered — the error bodies (:mod:`.errors`, a middleware), the answers of the routes whose
-success differs (:mod:`.uploads`, :mod:`.specs`, built from the native results), and cQube's
+answered — the error bodies (:mod:`.error_answers`, a middleware), the answers of the routes whose
+success differs (:mod:`.upload_answers`, :mod:`.spec_answers`, built from the native results), and cQube's
 ``/api/spec/schedule`` (:mod:`.schedule`).
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import appkeys
-from . import schedule, specs, uploads
+from . import schedule, spec_answers, upload_answers
 
 
 def setup(app: web.Application) -> None:
@@ -21,7 +21,8 @@ def setup(app: web.Application) -> None:
     (``handler.profile_handler``), and ``/api/spec/schedule`` comes before ``/api/spec/{kind}``,
     which would take the path otherwise."""
     app[appkeys.PROFILE_HANDLERS] = {
-        "new_programs": uploads.new_programs, "national_programs": uploads.national_programs,
-        "file_status": uploads.file_status, "get_raw_data": uploads.get_raw_data,
-        "post_cqube_spec": specs.post_spec}
+        "new_programs": upload_answers.new_programs,
+        "national_programs": upload_answers.national_programs,
+        "file_status": upload_answers.file_status, "get_raw_data": upload_answers.get_raw_data,
+        "post_cqube_spec": spec_answers.post_spec}
     schedule.setup(app)

@@ -18,7 +18,7 @@ from ...errors import status_of
 from .. import appkeys
 from ..middleware import requires, request_id_of
 from ..body import read_json
-from .errors import nest_body
+from .error_answers import nest_body
 
 # cQube's scheduleSchema (spec-ms src/utils/spec-data.ts): property order is AJV's error order.
 _FIELDS = ("processor_group_name", "scheduled_at", "program_name")

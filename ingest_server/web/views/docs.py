@@ -20,7 +20,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from .. import appkeys
 from ..middleware import requires
-from ..openapi import build_document
+from ..openapi.document import build_document
 
 ASSETS_DIR = Path(swagger_ui_path)
 ASSETS = {

@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from ...version import __version__, schema_version
-from ...db import ping
+from ...stores.db import ping
 from ...errors import IngestError
 from .. import appkeys
 from ..middleware import requires

@@ -16,7 +16,7 @@ from aiohttp import web
 from ...ingest.jsonrows import BODIES, csv_chunks, scan_body
 from ...ingest.model import UploadRequest
 from ...ingest.spool import spool
-from ...programs import program_name, safe_name
+from ...plugins.programs import program_name, safe_name
 from .. import appkeys
 from ..body import body_chunks
 from ..middleware import PRINCIPAL, requires

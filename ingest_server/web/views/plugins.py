@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from ...plugins import check_extensions, plugin_extensions
+from ...plugins.loading import check_extensions, plugin_extensions
 from .. import appkeys
 from ..middleware import requires
 

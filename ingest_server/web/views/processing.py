@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...db import db_errors
+from ...stores.db import db_errors
 from ...errors import BadRequest, NotFound
 from ...processing.registry import program_json
 from ...processing.grammars import parse_program

@@ -11,7 +11,8 @@ from aiohttp import web
 from yarl import URL
 
 from ...errors import BadRequest
-from ...rawdata import URL_TTL_S, emission_keys, sign, verify
+from ...rawdata import URL_TTL_S, sign, verify
+from ...stores.rawdata import emission_keys
 from ...storage.base import validate_key
 from .. import appkeys
 from ..middleware import requires
@@ -54,7 +55,7 @@ async def raw_data_links(request: web.Request) -> web.Response:
 async def get_raw_data(request: web.Request) -> web.Response:
     """The ``rawdata`` grant, given to a client explicitly: the one exception to per-client
     isolation (a state instance pulls every client's national data). The cqube profile answers
-    with ``read`` instead (``web/cqube/uploads.py``)."""
+    with ``read`` instead (``web/cqube/upload_answers.py``)."""
     return await raw_data_links(request)
 
 

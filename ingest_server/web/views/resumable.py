@@ -20,7 +20,7 @@ from ...errors import IngestError, UnsupportedMedia
 from ...resumable import protocol
 from ...resumable.service import CHECKSUMS, ResumableService, parse_checksum
 from ...resumable.staging import staging_for
-from ...resumable.store import ResumableStore
+from ...stores.resumable import ResumableStore
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..body import body_chunks

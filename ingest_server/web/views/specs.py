@@ -8,9 +8,9 @@ from aiohttp import web
 
 from ...csvstream.delimiter import parse_delimiter
 from ...errors import BadRequest, FileRejected, InvalidSpec
-from ...plugins import plugin_extensions
-from ...programs import safe_name
-from ...specs import KINDS, Spec, posted_columns
+from ...plugins.loading import plugin_extensions
+from ...plugins.programs import safe_name
+from ...stores.specs import KINDS, Spec, posted_columns
 from ...templates.files import template_file
 from ...templates.infer import infer_spec
 from ...workbook.sniff import HEAD_BYTES, sniff, zip_kind

@@ -15,7 +15,8 @@ from aiohttp import web
 from ...auth import parse_basic
 from ...errors import Unauthorized
 from ...config import AuthConfig
-from ...login_limits import LoginLimits, SharedFailureLimiter
+from ...login_limits import LoginLimits
+from ...stores.login_failures import SharedFailureLimiter
 from .. import appkeys
 from ..forwarded import client_address
 from ..middleware import requires

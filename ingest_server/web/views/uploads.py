@@ -18,9 +18,9 @@ from ...auth import Principal
 from ...errors import BadRequest, IngestError, NotFound
 from ...formula_safe import formula_safe
 from ...ingest.responses import response_body
-from ...object_owners import foreign, publisher
+from ...stores.object_owners import foreign, publisher
 from ...retraction import retract
-from ...uploads import RETRACT_STATUSES, STATUSES, UploadFilter
+from ...stores.uploads import RETRACT_STATUSES, STATUSES, UploadFilter
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 

@@ -1,14 +1,13 @@
 """OpenAPI operations of cQube's routes we added (JSON rows, validate, getRawData, signed links)
 and what the cqube profile answers instead of the native shapes. Imported by ``openapi.py``,
-built from the same blocks (``openapi_ops``)."""
+built from the same blocks (``ops``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .openapi_ops import (DB_ERRORS, FILE_ERRORS, JSON, STORAGE_ERRORS, Op, merge, codes,
-                          json_body, param)
-from .openapi_schemas import COUNT, STRING, closed, ref
+from .ops import DB_ERRORS, FILE_ERRORS, JSON, STORAGE_ERRORS, Op, merge, codes, json_body, param
+from .schemas import COUNT, STRING, closed, ref
 
 ROW_ERRORS = codes("invalid_json", "invalid_body", "missing_field", "invalid_field",
                    "invalid_name", "invalid_idempotency_key", *FILE_ERRORS, "spec_not_found",

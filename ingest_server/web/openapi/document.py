@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
-from . import openapi_processing, openapi_routes
-from .openapi_ops import (AUTH_ERRORS, DB_ERRORS, FILE_ERRORS, FORM_ERRORS, JSON, SERVER_ERRORS,
-                          READING_ERRORS, SPEC_BODY_ERRORS, STORAGE_ERRORS, UPLOAD_ERRORS,
-                          ZIP_ERRORS, Op, merge, codes, json_body, param, path_param)
-from .openapi_resumable import RESUMABLE_OPERATIONS
-from .openapi_schemas import SCHEMAS, ref
+from ... import __version__
+from . import processing, routes
+from .ops import (AUTH_ERRORS, DB_ERRORS, FILE_ERRORS, FORM_ERRORS, JSON, SERVER_ERRORS,
+                  READING_ERRORS, SPEC_BODY_ERRORS, STORAGE_ERRORS, UPLOAD_ERRORS, ZIP_ERRORS, Op,
+                  merge, codes, json_body, param, path_param)
+from .resumable import RESUMABLE_OPERATIONS
+from .schemas import SCHEMAS, ref
 
 
 STATUS_TEXT = {400: "Bad request", 401: "Not authenticated", 403: "Missing scope",
@@ -274,8 +274,8 @@ OPERATIONS: list[Op] = [
 
 # cQube's routes we added and the cqube profile's answers build on the helpers above.
 
-OPERATIONS += openapi_routes.OPERATIONS
-OPERATIONS += openapi_processing.OPERATIONS
+OPERATIONS += routes.OPERATIONS
+OPERATIONS += processing.OPERATIONS
 
 INFO_DESCRIPTION = """\
 Streams CSV and ZIP uploads, validates every row against Cerberus schemas, and lands valid and
@@ -290,7 +290,7 @@ can also answer `404 not_found` or `405 method_not_allowed`. Every answer carrie
 token; the other `/api/` operations need it with the scope shown (`ingest`, `spec`, `read`).
 Each client sees only its own uploads (listing, `uploads/{id}`, its files, `file-status`); the
 `admin` scope sees, and may retract, every client's.
-""" + openapi_routes.CQUBE_PROFILE
+""" + routes.CQUBE_PROFILE
 
 
 def _operation(op: Op) -> dict[str, Any]:
@@ -336,7 +336,7 @@ def build_document() -> dict[str, Any]:
                  {"name": "resumable"}, {"name": "processing"}, {"name": "service"}],
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **openapi_routes.SCHEMAS},
+            "schemas": {**SCHEMAS, **routes.SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
                 "basicAuth": {"type": "http", "scheme": "basic",

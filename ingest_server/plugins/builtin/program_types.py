@@ -1,7 +1,7 @@
 """The cQube program types: event, dimension and dataset CSVs, and national-programme ZIPs."""
 
 from ingest_server import hookimpl
-from ingest_server.programs import ProgramType
+from ingest_server.plugins.programs import ProgramType
 
 ERROR_KEY = "ingestion_error/{program}/{date}/{name}.{upload_id}.errors.csv"
 

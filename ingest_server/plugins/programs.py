@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import BadRequest
+from ..errors import BadRequest
 
 # Names coming from clients end up inside object keys: keep them to a safe alphabet. Matched
 # with fullmatch: "$" alone also matches before a trailing newline ("evil\n" passed).

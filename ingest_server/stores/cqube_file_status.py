@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from ..db import stored
-from ..uploads import COLUMNS, record_to_json
+from .db import stored
+from .uploads import COLUMNS, record_to_json
 
 SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
                    "AND ((kind = $2 AND ingestion_name = $3) "

@@ -15,7 +15,7 @@ hookspec = pluggy.HookspecMarker("ingest_server")
 
 @hookspec
 def register_program_types():
-    """At start-up: return a list of ``ingest_server.programs.ProgramType``: ``name`` (the
+    """At start-up: return a list of ``ingest_server.plugins.programs.ProgramType``: ``name`` (the
     ``ingestion_type`` clients send), ``route`` (``new_programs`` for CSV, ``national_programs``
     for ZIP), ``spec_kind`` (which spec kind validates it), ``valid_key``/``error_key`` object key
     templates using ``{program}``, ``{name}``, ``{date}``, ``{upload_id}``, ``file_kinds``,

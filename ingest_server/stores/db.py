@@ -24,8 +24,8 @@ from typing import Any, AsyncIterator, Awaitable, Callable, TypeVar
 
 import asyncpg
 
-from .errors import Conflict, DatabaseError, DatabaseUnavailable
-from .version import __version__, schema_version
+from ..errors import Conflict, DatabaseError, DatabaseUnavailable
+from ..version import __version__, schema_version
 
 log = logging.getLogger("ingest_server.db")
 

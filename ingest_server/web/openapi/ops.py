@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import errors
-from .openapi_schemas import Schema
+from ... import errors
+from .schemas import Schema
 
 JSON = "application/json"
 

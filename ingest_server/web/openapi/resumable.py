@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .openapi_ops import (DB_ERRORS, FILE_ERRORS, FORM_ERRORS, READING_ERRORS, STORAGE_ERRORS,
-                          ZIP_ERRORS, Op, merge, codes, param, path_param)
+from .ops import (DB_ERRORS, FILE_ERRORS, FORM_ERRORS, READING_ERRORS, STORAGE_ERRORS, ZIP_ERRORS,
+                  Op, merge, codes, param, path_param)
 
 TUS_ID = path_param("id", "the upload URL's last segment (from `Location`)")
 TUS_RESUMABLE = param("Tus-Resumable", "header", "tus protocol version", {"const": "1.0.0"},

@@ -1,4 +1,4 @@
-"""A plugin's hook implementations checked against ``hookspecs.py``, with one line per mistake.
+"""A plugin's hook implementations checked against ``plugins/hookspecs.py``, with one line per mistake.
 
 pluggy reports a misspelled hook or argument as a multi-line ``PluginValidationError`` raised
 deep in start-up; a plugin author needs the file, the hook and the fix instead.
@@ -30,7 +30,7 @@ def hook_problem(source: str, attr: str, function: Any) -> str | None:
         fix = f"did you mean '{close[0]}'?" if close else \
             f"the hooks are: {', '.join(sorted(SPECS))}"
         return (f"plugin {source}: '{name}' is not a hook of ingest-server ({fix} "
-                "see ingest_server/hookspecs.py)")
+                "see ingest_server/plugins/hookspecs.py)")
     try:
         params = [p for p in inspect.signature(function).parameters.values()
                   if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

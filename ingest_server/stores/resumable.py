@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 import asyncpg
 
-from ..db import stored
+from .db import stored
 
 COLUMNS = ("id, client, length, upload_offset, request, metadata, status, upload_id, "
            "upload_status, lease_until, created_at, expires_at, expires_at < now() AS expired")

@@ -4,7 +4,7 @@ cQube answers every well-formed upload at once and finds what is wrong with the 
 (file-status then says ``Error -><reason>``). We still process while the body streams, so by the
 time we answer we know the outcome: it goes to the upload record (read back by file-status) and
 into our extra fields beside ``message``. What cQube refuses at the door stays a 400 (form
-fields, no file — :mod:`.errors` — and a national ZIP whose programme has no spec).
+fields, no file — :mod:`.error_answers` — and a national ZIP whose programme has no spec).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ...cqube import ajv
-from ...cqube.queries import cqube_file_status
+from ...stores.cqube_file_status import cqube_file_status
 from ...cqube.status import file_status_body, file_status_word
 from ...errors import FileRejected, SpecNotFound, ZipRejected
 from ...ingest.responses import response_body

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from .db import stored
-from .errors import RateLimited, SpecNotFound
+from ..errors import RateLimited, SpecNotFound
 
 KINDS = ("event", "dimension", "dataset")
 

@@ -26,15 +26,16 @@ from typing import Any, Callable, Iterator
 
 import pluggy
 
-from . import __version__, hookspecs
-from .errors import IngestError
-from .plugincheck import module_problems
+from .. import __version__
+from . import hookspecs
+from ..errors import IngestError
+from .check import module_problems
 from .programs import ProgramType
-from .validation import Extensions, make_validator_class
+from ..validation import Extensions, make_validator_class
 
 log = logging.getLogger("ingest_server.plugins")
 
-BUILTINS = ("ingest_server.builtin.program_types",)
+BUILTINS = ("ingest_server.plugins.builtin.program_types",)
 ENTRY_POINT_GROUP = "ingest_server"
 
 

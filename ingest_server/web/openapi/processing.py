@@ -1,9 +1,9 @@
 """OpenAPI operations of cQube processing (DESIGN.md §12): grammars, programmes, and an upload's
-unknown keys. Imported by ``openapi.py``, built from the same blocks (``openapi_ops``)."""
+unknown keys. Imported by ``document.py``, built from the same blocks (``ops``)."""
 
 from __future__ import annotations
 
-from .openapi_ops import DB_ERRORS, JSON, Op, codes, json_body, merge, param, path_param
+from .ops import DB_ERRORS, JSON, Op, codes, json_body, merge, param, path_param
 
 CSV_BODY = {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
 OBJECT = {"type": "object"}
