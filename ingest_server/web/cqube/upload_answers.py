@@ -20,7 +20,6 @@ from ...ingest.responses import response_body
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..views.ingestion import receive
-from ..views.rawdata import raw_data_links
 from ..views.uploads import visible_client
 
 PROCESSING = "File is being processed"
@@ -94,8 +93,3 @@ async def file_status(request: web.Request) -> web.Response:
     body["upload"] = response_body(record)  # ours, beside cQube's "response"
     return web.json_response(body)
 
-
-@requires("read")
-async def get_raw_data(request: web.Request) -> web.Response:
-    """getRawData as cQube guards it: with the same JwtGuard as its file-status (``read``)."""
-    return await raw_data_links(request)
