@@ -20,7 +20,7 @@ W, H, LEFT, BOTTOM, TOP = 560, 300, 70, 50, 40
 
 
 def bar_chart(title: str, labels: list[str], values: list[float], unit: str,
-              notes: list[str]) -> str:
+              notes: list[str], subtitle: str = "") -> str:
     """One SVG bar chart: a bar per label, its value above it and a note under its label."""
     top = max(values) * 1.15 if values and max(values) > 0 else 1.0
     plot_w, plot_h = W - LEFT - 20, H - TOP - BOTTOM
@@ -30,6 +30,8 @@ def bar_chart(title: str, labels: list[str], values: list[float], unit: str,
            f'<rect width="{W}" height="{H}" fill="white"/>',
            f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="14" font-weight="bold">'
            f'{escape(title)}</text>',
+           f'<text x="{W - 8}" y="{H - 6}" text-anchor="end" font-size="10" fill="#888">'
+           f'{escape(subtitle)}</text>',
            f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + plot_h}" stroke="#444"/>',
            f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{LEFT + plot_w}" y2="{TOP + plot_h}" '
            'stroke="#444"/>']
@@ -65,14 +67,18 @@ def main() -> None:
     sweep = json.loads(args.sweep.read_text())
     args.out.mkdir(parents=True, exist_ok=True)
     sizes = sweep["sizes"]
+    loads = [c.get("load") for c in sweep["concurrency"] if c.get("load") is not None]
+    subtitle = f"{sweep.get('when', '')} UTC, 2 cores" + (
+        f", load {min(loads):.1f}-{max(loads):.1f}" if loads else "")
     (args.out / "bench-rows-by-size.svg").write_text(bar_chart(
         "CSV route, end to end: rows/s by file size", [f"{s['rows']:,} rows" for s in sizes],
-        [s["rows_per_s"] for s in sizes], "rows/s", [f"{s['mb']:.1f} MB" for s in sizes]))
+        [s["rows_per_s"] for s in sizes], "rows/s", [f"{s['mb']:.1f} MB" for s in sizes],
+        subtitle))
     conc = sweep["concurrency"]
     (args.out / "bench-uploads-by-concurrency.svg").write_text(bar_chart(
         "Small uploads (10-1,000 rows): uploads/s by uploads in flight",
         [f"{c['concurrency']} in flight" for c in conc], [c["uploads_per_s"] for c in conc],
-        "uploads/s", [f"p99 {c['p99_ms']:.0f} ms" for c in conc]))
+        "uploads/s", [f"p99 {c['p99_ms']:.0f} ms" for c in conc], subtitle))
     print(f"charts written to {args.out} (from {args.sweep}, {sweep.get('when', '')})")
 
 
