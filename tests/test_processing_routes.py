@@ -6,7 +6,7 @@ import pytest
 
 from ingest_helpers import build_zip, form, read_object
 from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
-from resumable_helpers import create, metadata, patch  # noqa: F401
+from resumable_helpers import create, patch
 from test_processing_upload import (DISTRICT, EVENT, SCHOOL, headers, load,  # noqa: F401
                                     pclient, processing_options, rows_csv, setup_event, upload)
 
