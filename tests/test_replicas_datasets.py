@@ -14,7 +14,6 @@ import asyncio
 import csv
 import datetime
 import io
-import os
 import uuid
 
 import aiohttp
@@ -35,11 +34,8 @@ PROGRAM = "school-attendance"
 
 
 @pytest.fixture(scope="module")
-def dsn():
-    base = os.environ.get("INGEST_TEST_DSN")
-    if not base:
-        pytest.skip("INGEST_TEST_DSN is not set")
-    with fresh_database(base, "ingest_replicas_datasets") as url:
+def dsn(pg_dsn):
+    with fresh_database(pg_dsn, "ingest_replicas_datasets") as url:  # cQube's schemas: our own
         yield url
 
 
