@@ -2,7 +2,7 @@
 """Datasets (issue 24): the same event upload with and without the datasets step, same run.
 
 usage: INGEST_TEST_DSN=postgresql://postgres@127.0.0.1:5432/postgres \
-       bench/bench_datasets.py [--rows N] [--workers N]
+       bench/bench_datasets.py [--rows N] [--workers N] [--shape worst|school-days]
 
 An 8-dimension event grammar of the §7 shape (district, block, cluster, school, schoolcategory,
 schoolmanagement, statecategory, grade; cQube time dimension: 32 tables), dimension tables loaded
@@ -41,17 +41,25 @@ DIMS = [("district", "district_id", 30), ("block", "block_id", 300),
         ("statecategory", "school_statecategory_name", 3), ("grade", "grade", 12)]
 
 
-def event_csv(rows: int, salt: int) -> bytes:
+def event_csv(rows: int, salt: int, shape: str = "worst") -> bytes:
+    """``worst``: every key cycles on its own, so nearly every (day, school) is its own group;
+    ``school-days``: a state's daily file as schools send it, one row per (day, school, grade),
+    sorted by day, each school in one cluster, block and district."""
     out = io.StringIO()
     out.write("date," + ",".join(k for _, k, _ in DIMS) + ",teachers_marked_present\n")
     for i in range(rows):
-        day = 1 + i % 28
-        keys = [f"{k[0].upper()}{i % n}" for _, k, n in DIMS]
+        if shape == "worst":
+            day = 1 + i % 28
+            keys = [f"{k[0].upper()}{i % n}" for _, k, n in DIMS]
+        else:
+            day, school, grade = 1 + i // 240_000, (i // 12) % 20_000, i % 12
+            keys = [f"D{school // 700}", f"B{school // 70}", f"C{school // 7}", f"S{school}",
+                    f"S{school % 5}", f"S{school % 4}", f"S{school % 3}", f"G{grade}"]
         out.write(f"{day:02d}/05/23," + ",".join(keys) + f",{(i + salt) % 40}\n")
     return out.getvalue().encode()
 
 
-async def main(rows: int, workers: int, dsn: str) -> None:
+async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(Path(tmp), dsn, processing={"enabled": True},
                                  ingest={"workers": workers, "parallel_min_bytes": 0},
@@ -86,7 +94,7 @@ async def main(rows: int, workers: int, dsn: str) -> None:
             for salt, (label, on) in enumerate((("without datasets", False),
                                                 ("with datasets", True),
                                                 ("without datasets (again)", False))):
-                body = event_csv(rows, salt)  # new bytes: not a duplicate of the last run
+                body = event_csv(rows, salt, shape)  # new bytes: not a duplicate of the last run
                 service.datasets = datasets if on else None
                 t = time.perf_counter()
                 r = await client.post("/api/ingestion/new_programs", headers=h, data=form(
@@ -122,6 +130,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--shape", choices=("worst", "school-days"), default="worst")
     a = ap.parse_args()
     with fresh_database(os.environ["INGEST_TEST_DSN"], "bench_datasets") as dsn:
-        asyncio.run(main(a.rows, a.workers, dsn))
+        asyncio.run(main(a.rows, a.workers, dsn, a.shape))

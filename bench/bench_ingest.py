@@ -240,6 +240,56 @@ async def run_case(name: str, src: BenchFile, upload: Path, *, session: aiohttp.
     return res
 
 
+@dataclass
+class Engine:
+    """The validation engine alone on the same file, one core: csv.reader plus the compiled
+    checks (``bench_validate``'s "compiled, 1 core"), wall and CPU time of this process."""
+
+    rows: int
+    seconds: float
+    cpu_s: float
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+    @property
+    def rows_per_cpu_s(self) -> float:
+        return self.rows / self.cpu_s
+
+
+def measure_engine(path: Path) -> Engine:
+    import csv  # noqa: PLC0415
+
+    from ingest_server.validation import compile_schema, translate_cqube_spec  # noqa: PLC0415
+
+    schema = translate_cqube_spec(json.loads(SPEC.read_text()))
+    with path.open(newline="") as f:
+        reader = csv.reader(f)
+        check = compile_schema(schema).bind(next(reader)).check
+        t0, c0, rows = time.perf_counter(), time.process_time(), 0
+        for row in reader:
+            check(row)
+            rows += 1
+        return Engine(rows, time.perf_counter() - t0, time.process_time() - c0)
+
+
+def print_ratio(results: list[CaseResult], engine: Engine, workers: int) -> None:
+    """End to end against what the engine alone could do with the same workers: rows/s over
+    workers x the engine's rows/s per core (the goal: >= 0.8), and the same in CPU terms
+    (rows per CPU second of the whole server tree over the engine's), which the other jobs on a
+    shared machine distort less."""
+    print(f"\nengine alone (parse + check, 1 core, same file): {engine.rows_per_s:,.0f} rows/s, "
+          f"{engine.rows_per_cpu_s:,.0f} rows/CPU-s")
+    for r in results:
+        best = r.rows / r.best(r.ingest)
+        cpu = r.rows / min(x.cpu_s for x in r.ingest)
+        print(f"{r.case}: pipeline/engine = {best:,.0f} / ({workers} x {engine.rows_per_s:,.0f}) "
+              f"= {best / (workers * engine.rows_per_s):.2f} (goal >= 0.80); CPU: "
+              f"{cpu:,.0f} / {engine.rows_per_cpu_s:,.0f} rows/CPU-s = "
+              f"{cpu / engine.rows_per_cpu_s:.2f}")
+
+
 def print_table(results: list[CaseResult], workers: int) -> None:
     print(f"\ningest.workers={workers or os.cpu_count()} cpus={os.cpu_count()}; best of each "
           "case, s worst = slowest run; CPU s = user+sys of the server tree during the upload "
@@ -337,10 +387,13 @@ async def main() -> int:
         if not args.keep:
             shutil.rmtree(run_dir, ignore_errors=True)
     print_table(results, args.workers)
+    engine = measure_engine(base.path)
+    print_ratio(results, engine, args.workers or os.cpu_count() or 1)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (OUT / f"bench_ingest-{stamp}.json").write_text(json.dumps(
-        {"args": vars(args) | {"dsn": bool(args.dsn)}, "results": [asdict(r) for r in results]},
-        indent=1))
+        {"args": vars(args) | {"dsn": bool(args.dsn)}, "results": [asdict(r) for r in results],
+         "engine": asdict(engine), "workers": args.workers or os.cpu_count() or 1,
+         "load": os.getloadavg()[0]}, indent=1, default=str))
     return 1 if any(r.checks for r in results) else 0
 
 

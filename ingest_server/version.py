@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from functools import cache
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 DISTRIBUTION = "ingest-server"
@@ -26,6 +26,8 @@ def _release() -> str:
             project = tomllib.load(f).get("project", {})
         if project.get("name") == DISTRIBUTION:
             return project["version"]
+    from importlib import metadata  # noqa: PLC0415 - only installed copies need it (~2 MB)
+
     return metadata.version(DISTRIBUTION)
 
 

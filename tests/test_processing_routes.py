@@ -6,7 +6,7 @@ import pytest
 
 from ingest_helpers import build_zip, form, read_object
 from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
-from resumable_helpers import create, metadata, patch  # noqa: F401
+from resumable_helpers import create, patch
 from master_data_helpers import (DISTRICT, EVENT, SCHOOL, headers, load,  # noqa: F401
                                  pclient, processing_options, rows_csv, setup_event, upload)
 
@@ -152,3 +152,28 @@ async def test_cqube_quoted_values_are_stored_and_matched_without_their_quotes(p
     assert [(e["line"], e["value"], e["message"]) for e in body["errors_sample"]] == [
         (4, "'s001'", "no school \"'s001'\" (dimensions.school.school_id); 'S001' exists"),
         (5, "'007", "no school \"'007\" (dimensions.school.school_id)")]
+
+
+def test_key_tables_match_as_cqube_reads_keys(tmp_path):
+    """The key files alone: quoted and unquoted stored keys, blanks, case, ambiguity."""
+    from ingest_server.processing.keys import Ambiguous, KeyFiles, KeyIndex, write_key_files
+    keys = ["S1", "'S1'", "'S2'", " S3", "Ab", "aB", "O'Brien", "''"]
+    source = tmp_path / "keys.csv"
+    source.write_text("".join(f'"{k}"\n' for k in keys))
+    assert write_key_files(source, tmp_path / "k", len(keys)) == len(keys)
+    index = KeyIndex(KeyFiles(base=str(tmp_path / "k"), dimension="d", column="c",
+                              count=len(keys)))
+    assert index.match("S1", "exact") == "S1"          # 'S1' stored too: S1 itself wins
+    assert index.match("'S1'", "exact") == "S1"
+    assert index.match("S2", "exact") == "'S2'"        # stored quoted: landed as stored
+    assert index.match("'S2'", "exact") == "'S2'"
+    assert index.match("S3", "exact") is None and index.match("S3", "trim") == " S3"
+    assert index.match("AB", "trim") is None
+    assert isinstance(index.match("AB", "casefold"), Ambiguous)
+    assert index.match("aB", "casefold") == "aB"
+    assert index.match("O'Brien", "exact") == "O'Brien"
+    assert index.match("'O''Brien'", "exact") == "O'Brien"
+    assert index.match("", "exact") == "''"
+    assert index.match(" s1", "casefold") == "S1" and index.match("S1 ", "trim") == "S1"
+    assert index.match(" 'S2' ", "trim") is None and index.match("S2 ", "trim") == "'S2'"
+    assert index.near("s1 ") == "S1" and index.near("zz") is None

@@ -26,8 +26,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from ingest_server.csvstream.chunker import Chunk
-from ingest_server.csvstream.pool import (CheckerFactory, Chunks, _init_worker, _ordered, _ping,
-                                         _run_job)
+from ingest_server.csvstream.jobs import CheckerFactory, init_worker, ping, run_job
+from ingest_server.csvstream.pool import Chunks, _ordered
 from ingest_server.csvstream.worker import DEFAULT_SAMPLE_LIMIT, ChunkResult
 from ingest_server.errors import FileRejected, IngestError
 
@@ -38,11 +38,11 @@ class _Worker:
     """One worker process in its own executor, so it can be killed alone."""
 
     def __init__(self, mp_context) -> None:
-        self.executor = ProcessPoolExecutor(1, mp_context=mp_context, initializer=_init_worker)
+        self.executor = ProcessPoolExecutor(1, mp_context=mp_context, initializer=init_worker)
         self.pid: int | None = None
 
     async def start(self) -> _Worker:
-        self.pid = await asyncio.get_running_loop().run_in_executor(self.executor, _ping)
+        self.pid = await asyncio.get_running_loop().run_in_executor(self.executor, ping)
         return self
 
     def kill(self) -> None:
@@ -136,7 +136,7 @@ class GuardedPool:
         worker = await self._idle.get()
         self._busy.add(worker)
         try:
-            job = asyncio.wrap_future(worker.executor.submit(_run_job, chunk, ctx_key, spec,
+            job = asyncio.wrap_future(worker.executor.submit(run_job, chunk, ctx_key, spec,
                                                              sample_limit))
         except BaseException:  # the worker's executor is unusable: replace it
             self._replace(worker)

@@ -11,35 +11,18 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import signal
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from ingest_server.csvstream.checkers import RowChecker, ensure_checker
+from ingest_server.csvstream.checkers import ensure_checker
 from ingest_server.csvstream.chunker import Chunk
+from ingest_server.csvstream.jobs import CheckerFactory, init_worker, ping, run_job
 from ingest_server.csvstream.worker import DEFAULT_SAMPLE_LIMIT, ChunkResult, process_chunk
 from ingest_server.errors import IngestError
 
 Chunks = AsyncIterable[Chunk] | Iterable[Chunk]
-CheckerFactory = Callable[[], RowChecker]  # a CheckerRecipe, or any picklable zero-argument factory
-
-
-def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group; the parent decides how to stop, not the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _ping() -> int:
-    return os.getpid()
-
-
-def _run_job(chunk: Chunk, ctx_key: str, spec: CheckerFactory, sample_limit: int) -> ChunkResult:
-    """Entry point in the worker: the spec travels with every job, so a worker builds the
-    checker of a new ``ctx_key`` on first use and reuses it for the following chunks."""
-    ensure_checker(ctx_key, spec)
-    return process_chunk(chunk, ctx_key, sample_limit=sample_limit)
 
 
 async def _aiter(chunks: Chunks) -> AsyncIterator[Chunk]:
@@ -109,7 +92,7 @@ class ChunkPool:
     def _get_executor(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(self.workers, mp_context=self._mp_context,
-                                                 initializer=_init_worker)
+                                                 initializer=init_worker)
         return self._executor
 
     def _discard(self, executor: Executor) -> None:
@@ -121,7 +104,7 @@ class ChunkPool:
         """Start the workers now, so the first upload does not pay for process start-up."""
         executor = self._get_executor()
         loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(executor, _ping)
+        await asyncio.gather(*(loop.run_in_executor(executor, ping)
                                for _ in range(self.workers)))
 
     async def close(self) -> None:
@@ -135,7 +118,7 @@ class ChunkPool:
         executor = self._get_executor()
 
         def submit(chunk: Chunk) -> asyncio.Future[ChunkResult]:
-            return asyncio.wrap_future(executor.submit(_run_job, chunk, ctx_key, spec,
+            return asyncio.wrap_future(executor.submit(run_job, chunk, ctx_key, spec,
                                                        self.sample_limit))
 
         results = _ordered(chunks, submit, self.max_in_flight)

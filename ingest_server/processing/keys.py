@@ -91,10 +91,11 @@ class _Table:
         self.files.append((f, mm))
         return memoryview(mm).cast(typecode)
 
-    def add(self, h: int, ref: int) -> None:
-        """Place ``h`` (odd) with ``ref`` (``SELF`` or the stored key's number). A second key of
-        the same hash makes the slot ambiguous (``-(first + 2)``), unless one of them is the
-        matched text itself, which wins (``'S1'`` and ``S1`` stored: ``S1`` is meant)."""
+    def add(self, h: int, ref: int) -> bool:
+        """Place ``h`` (odd) with ``ref`` (``SELF`` or the stored key's number); whether it is
+        new. A second key of the same hash makes the slot ambiguous (``-(first + 2)``), unless
+        one of them is the matched text itself, which wins (``'S1'`` and ``S1`` stored: ``S1``
+        is meant)."""
         hashes, refs, mask = self.hashes, self.refs, self.mask
         i = h & mask
         while True:
@@ -104,17 +105,26 @@ class _Table:
                     hashes[i] = h
                 else:
                     hashes[i], refs[i] = h ^ 1, ref
-                return
+                return True
             if found == h:  # already SELF
-                return
+                return False
             if found == h ^ 1:
                 old = refs[i]
                 if ref == SELF:
                     hashes[i] = h
                 elif old >= 0:
                     refs[i] = -(old + 2)
-                return
+                return False
             i = (i + 1) & mask
+
+    def point(self, h: int, ref: int) -> None:
+        """The slot of ``h`` (placed with a reference) names ``ref`` now, unless ambiguous."""
+        hashes, refs, mask = self.hashes, self.refs, self.mask
+        i = h & mask
+        while hashes[i] != h ^ 1:
+            i = (i + 1) & mask
+        if refs[i] >= 0:
+            refs[i] = ref
 
     def close(self) -> None:
         self.hashes.release()
@@ -142,12 +152,18 @@ def write_key_files(csv_path: Path, base: Path, n: int) -> int:
                     raise ValueError(f"more than the {n} keys expected in {csv_path}")
                 key = record[0]
                 text = unquoted(key)
-                exact.add(key_hash(text), SELF if text == key else count)
+                new = exact.add(key_hash(text), SELF if text == key else count)
                 # Two keys equal but for blanks or case are ambiguous to a cell that matches
-                # neither exactly: these tables always name the stored key.
+                # neither exactly: these tables always name the stored key. Two keys that are
+                # the same text ('S1' and S1) are one key to them: the unquoted one.
                 t = trimmed(text)
-                trim.add(key_hash(t), count)
-                fold.add(key_hash(t.translate(_FOLD)), count)
+                ht, hf = key_hash(t), key_hash(t.translate(_FOLD))
+                if new:
+                    trim.add(ht, count)
+                    fold.add(hf, count)
+                elif text == key:
+                    trim.point(ht, count)
+                    fold.point(hf, count)
                 data = key.encode("utf-8")
                 blob.write(data)
                 offset += len(data)

@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 from .datasets import DatasetTable
 from .dates import FORMATS, parse_cqube_date
-from .keys import Ambiguous, KeyFiles, xxh3_64, key_index, unquoted
+from .keys import Ambiguous, KeyFiles, key_index, unquoted, xxh3_64
 
 GOOD_SIZE = 8192  # values remembered as fine, per column and worker
 ANSWERS_SIZE = 4096  # values remembered as wrong or to be rewritten

@@ -82,26 +82,7 @@ SQL_RECEIVING_ON_HOST = ("SELECT id, owner FROM uploads WHERE status = 'receivin
 SQL_FAIL_ONE = ("UPDATE uploads SET status = 'failed', finished_at = now(), "
                 "error = jsonb_build_object('code', 'interrupted', 'message', "
                 "'the server stopped while this upload was in progress') "
-                "WHERE id = $1 AND status = 'receiving' RETURNING " + COLUMNS)
-# The same, for an upload that just published its objects, and in the same statement what
-# ``object_owners.claim`` does: the keys ($18, parts $19) become this upload's (client $20), and
-# an earlier owner's record lists those it lost (at $21). One round trip instead of one or more
-# per key; every part of it sees the table as it was before the statement.
-SQL_FINISH_CLAIMING = (
-    "WITH parts AS (SELECT key, part, n FROM unnest($18::text[], $19::text[]) "
-    "WITH ORDINALITY AS t(key, part, n)), "
-    "earlier AS (SELECT p.n, p.part, p.key, o.upload_id, "
-    "coalesce(o.client = $20::text, false) AS same FROM parts p "
-    "JOIN object_owners o ON o.key = p.key WHERE o.upload_id <> $1), "
-    "claimed AS (INSERT INTO object_owners (key, upload_id, client) "
-    "SELECT key, $1, $20::text FROM parts ON CONFLICT (key) DO UPDATE "
-    "SET upload_id = EXCLUDED.upload_id, client = EXCLUDED.client), "
-    "lost AS (UPDATE uploads u SET replaced = coalesce(u.replaced, '[]'::jsonb) || e.items "
-    "FROM (SELECT upload_id, jsonb_agg(jsonb_build_object('part', part, 'key', key, "
-    "'at', $21::text, 'by_upload_id', CASE WHEN same THEN $1 END, 'by_same_client', same) "
-    "ORDER BY n) AS items FROM earlier GROUP BY upload_id) e "
-    "WHERE u.id = e.upload_id AND u.status <> 'retracted') "
-    + SQL_FINISH)
+                "WHERE id = $1 AND status = 'receiving'")
 LIST_WHERE = ("WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR route = $2) "
               "AND ($3::text IS NULL OR client = $3) AND ($4::text IS NULL OR program = $4) "
               "AND ($5::text IS NULL OR ingestion_name = $5) "
@@ -112,8 +93,9 @@ SQL_LIST = ("SELECT " + COLUMNS + " FROM uploads " + LIST_WHERE +
             "ORDER BY started_at DESC, id LIMIT $9 OFFSET $10")
 SQL_COUNT = "SELECT count(*) FROM uploads " + LIST_WHERE
 SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
-                   "AND ($2::text IS NULL OR kind = $2) "
-                   "AND ($3::text IS NULL OR ingestion_name = $3) "
+                   "AND ((($2::text IS NULL OR kind = $2) "
+                   "AND ($3::text IS NULL OR ingestion_name = $3)) "
+                   "OR ($5 AND route = 'national_programs')) "
                    "AND ($4::text IS NULL OR client = $4) "
                    "ORDER BY started_at DESC LIMIT 1")
 # Retraction (retraction.py): marked first, then the objects go, then done.
@@ -290,9 +272,13 @@ class UploadStore:
 
     @stored
     async def file_status(self, filename: str, kind: str | None, ingestion_name: str | None,
-                          client: str | None = None) -> UploadRecord | None:
-        """The latest upload of ``filename``; only ``client``'s own when a client is given."""
-        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client)
+                          client: str | None = None, *,
+                          or_national: bool = False) -> UploadRecord | None:
+        """The latest upload of ``filename`` (of that type and name, when given); only
+        ``client``'s own when a client is given. ``or_national``: a national ZIP upload of
+        that file name answers too (cQube tracks one under ``event`` and the ZIP's stem)."""
+        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client,
+                                       or_national)
         return record_to_json(row) if row else None
 
     async def mark_retracting(self, upload_id: str, by: str, *,
