@@ -68,8 +68,10 @@ screenshots: $(TEST_STAMP) chromium
 	pngquant --force --strip --quality 50-90 --ext .png $(VENV)/screenshots/*.png
 	cp $(VENV)/screenshots/*.png docs/screenshots/
 
+# Every benchmark in one run and one table (bench/bench_all.py); BENCH_ARGS=--sweep also redraws
+# the docs' charts, BENCH_ARGS=--quick is shorter.
 bench: $(TEST_STAMP)
-	$(BIN)/python bench/bench_ingest.py --xlsx
+	$(BIN)/python bench/bench_all.py $(BENCH_ARGS)
 
 # Re-pin constraints.txt from the current venv (after changing dependencies in pyproject.toml).
 lock: $(TEST_STAMP)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Benchmark: stock Cerberus vs hand-written checks vs the compiled engine (1 core, all cores).
 
-usage: .venv/bin/python bench/bench_validate.py [--rows N] [--shared DIR] [--sample N]
+usage: .venv/bin/python bench/bench_validate.py [--rows N] [--data DIR] [--sample N]
 
-Uses the shared benchmark file and spec (../shared/bench: gen_bench_csv.py, bench_spec.json);
+Uses the shared benchmark file and spec (bench/data, copies of shared/bench: gen_bench_csv.py,
+bench_spec.json);
 the CSV is generated once into bench/out/ (git-ignored). What each figure includes:
   * Cerberus rows: validator.validate(dict(zip(header, row))) on pre-parsed rows (a sample).
   * "check only" rows: the check on pre-parsed rows in memory (a larger sample).
@@ -35,11 +36,11 @@ from ingest_server.validation import (IngestValidator, compile_schema,  # noqa: 
                                       translate_cqube_spec)
 from ingest_server.validation.coercers import coerce_number  # noqa: E402
 
-def generate(shared: Path, rows: int) -> Path:
+def generate(data: Path, rows: int) -> Path:
     out = ROOT / "bench" / "out" / f"bench_{rows}.csv"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, str(shared / "bench" / "gen_bench_csv.py"), str(out),
+        subprocess.run([sys.executable, str(data / "gen_bench_csv.py"), str(out),
                         str(rows)], check=True)
     return out
 
@@ -146,15 +147,16 @@ def all_cores(path: Path, schema: dict, header: list[str], workers: int) -> tupl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--data", type=Path, default=ROOT / "bench" / "data",
+                        help="where gen_bench_csv.py and bench_spec.json are")
     parser.add_argument("--sample", type=int, default=2_000, help="rows for stock Cerberus")
     parser.add_argument("--memory-rows", type=int, default=200_000,
                         help="rows held in memory for the check-only figures")
     args = parser.parse_args()
 
-    spec = json.loads((args.shared / "bench" / "bench_spec.json").read_text())
+    spec = json.loads((args.data / "bench_spec.json").read_text())
     schema = translate_cqube_spec(spec)
-    path = generate(args.shared, args.rows)
+    path = generate(args.data, args.rows)
     header, mem_rows = read_rows(path, min(args.memory_rows, args.rows))
     sample = mem_rows[: args.sample]
     results = []  # (label, rows/s, what)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import fresh_database
+from testkit.accounts import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

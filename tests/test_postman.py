@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_database
+from testkit.accounts import fresh_database
 from ingest_server.auth import hash_secret
 from testkit.server_process import free_port
 

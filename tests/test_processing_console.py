@@ -115,10 +115,14 @@ def test_upload_page_groups_unknown_keys(server, upload_id, page):
                                                    "D7, D8"]]
 
 
-def test_upload_page_says_it_is_in_the_dashboard_tables(server, processed_id, page):
+def datasets_state(page, server, upload_id):
     sign_in(page, server)
-    page.goto(server.url + f"/#/uploads/{processed_id}")
-    state = page.locator("#datasets-state")
+    page.goto(server.url + f"/#/uploads/{upload_id}")
+    return page.locator("#datasets-state")
+
+
+def test_upload_page_says_it_is_in_the_dashboard_tables(server, processed_id, page):
+    state = datasets_state(page, server, processed_id)
     expect(state).to_contain_text("In the dashboard tables")
     expect(state).to_contain_text("8 groups in 4 tables, added 20")
     expect(page.locator("#program-processed")).to_contain_text(
@@ -126,9 +130,7 @@ def test_upload_page_says_it_is_in_the_dashboard_tables(server, processed_id, pa
 
 
 def test_upload_page_says_why_it_is_not(server, upload_id, page):
-    sign_in(page, server)
-    page.goto(server.url + f"/#/uploads/{upload_id}")
-    state = page.locator("#datasets-state")
+    state = datasets_state(page, server, upload_id)
     expect(state).to_contain_text("Not in the dashboard tables yet: processing is pending")
     expect(state).to_contain_text("program_not_registered")
     expect(page.locator("#program-processed")).to_have_text(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_database
+from testkit.accounts import fresh_database
 from testkit.server_process import ServerProcess, free_port, write_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,9 +24,10 @@ from .buckets import metric_parser, time_values
 from .datasets import DatasetTable
 
 Groups = dict[str, dict[tuple, list]]   # physical table → group → [count, sum]
-# per key set: (date text?, keys…) → count, and → sum (two dicts: about twice as fast to fill as
-# one of [count, sum] lists, and nothing the garbage collector has to walk)
-Partial = list[tuple[dict[tuple, int], dict[tuple, float]]]
+# per key set: its groups (date text?, keys…) in order of appearance, their counts and their sums
+# (one dict lookup a row and key set, the numbers in flat lists: about three times as fast as a
+# dict of [count, sum] lists, and nothing the garbage collector has to walk)
+Partial = list[tuple[list[tuple], list[int], list[float]]]
 
 
 @dataclass(frozen=True)
@@ -41,20 +42,25 @@ class RowGroups:
 
     def __call__(self, rows: Iterable[Sequence[str]]) -> Partial:
         """The rows' partial aggregates (ValueError for a metric that is not a number)."""
-        out: Partial = [({}, {}) for _ in self.key_sets]
         if self.metric_i is None:
-            return out
+            return [([], [], []) for _ in self.key_sets]
         date = (self.date_i,) if self.date_i is not None else ()
-        cells = [_cells(date + ks) for ks in self.key_sets]
-        plan = [(get, counts, sums) for get, (counts, sums) in zip(cells, out)]
+        plan: list[tuple[Callable, dict[tuple, int], list[int], list[float]]] = [
+            (_cells(date + ks), {}, [], []) for ks in self.key_sets]
         parse, metric_i = metric_parser(self.metric), self.metric_i
         for row in rows:
             value = parse(row[metric_i])
-            for get, counts, sums in plan:
+            for get, index, counts, sums in plan:
                 key = get(row)
-                counts[key] = counts.get(key, 0) + 1
-                sums[key] = sums.get(key, 0.0) + value
-        return out
+                i = index.get(key)
+                if i is None:
+                    index[key] = len(counts)
+                    counts.append(1)
+                    sums.append(value)
+                else:
+                    counts[i] += 1
+                    sums[i] += value
+        return [(list(index), counts, sums) for _, index, counts, sums in plan]
 
 
 def _cells(positions: tuple[int, ...]) -> Callable[[Sequence[str]], tuple]:
@@ -98,7 +104,9 @@ class Aggregator:
         self._parse_date = parse_date
         self._week = week
         self._times: dict[str, dict[str | None, tuple]] = {}
-        self._sets: Partial = [({}, {}) for _ in self._tables]
+        # per key set: group → its place in the two lists of counts and sums
+        self._sets: list[tuple[dict[tuple, int], list[int], list[float]]] = [
+            ({}, [], []) for _ in self._tables]
         self.rows = 0
 
     def add_rows(self, rows: Iterable[Sequence[str]], batch: int = 10_000) -> None:
@@ -108,13 +116,19 @@ class Aggregator:
 
     def merge(self, partial: Partial) -> None:
         """Add one partial (of some rows: a chunk's, from a worker)."""
-        for (counts, sums), (other_counts, other_sums) in zip(self._sets, partial, strict=True):
-            for key, n in other_counts.items():
-                counts[key] = counts.get(key, 0) + n
-            for key, total in other_sums.items():
-                sums[key] = sums.get(key, 0.0) + total
+        for (index, counts, sums), (keys, more, totals) in zip(self._sets, partial, strict=True):
+            get = index.get
+            for key, n, total in zip(keys, more, totals):
+                i = get(key)
+                if i is None:
+                    index[key] = len(counts)
+                    counts.append(n)
+                    sums.append(total)
+                else:
+                    counts[i] += n
+                    sums[i] += total
         if partial:
-            self.rows += sum(partial[0][0].values())
+            self.rows += sum(partial[0][1])
 
     def _time(self, text: str) -> dict[str | None, tuple]:
         times = self._times.get(text)
@@ -131,18 +145,18 @@ class Aggregator:
         """Per table, group → [count, sum] of every row merged so far."""
         out: Groups = {name: {} for name in self.tables}
         dated = self.row_groups.date_i is not None
-        for (counts, sums), tables in zip(self._sets, self._tables):
+        for (index, counts, sums), tables in zip(self._sets, self._tables):
             for t in tables:
                 target = out[t.physical]
                 get = target.get
-                for k, count in counts.items():
+                for k, i in index.items():
                     g = (self._time(k[0])[t.grain] + k[1:]) if dated else k
                     acc = get(g)
                     if acc is None:
-                        target[g] = [count, sums[k]]
+                        target[g] = [counts[i], sums[i]]
                     else:
-                        acc[0] += count
-                        acc[1] += sums[k]
+                        acc[0] += counts[i]
+                        acc[1] += sums[i]
         return out
 
     @property
