@@ -3,7 +3,8 @@
 ``INGEST_TEST_HOLD=<point>:<path>`` (read at import): when the code reaches fault point
 ``<point>``, it writes its process id to ``<path>`` and waits there until the process ends.
 Without the variable a fault point is one comparison. Points: ``datasets.mid_apply`` (inside the
-transaction that applies an upload to its dataset tables, after the first table).
+transaction that applies an upload to one of its dataset tables, before it commits),
+``datasets.between_tables`` (after such a transaction committed).
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 from importlib import resources
 
 import asyncpg
@@ -145,11 +144,8 @@ def test_iso_week_option():
 
 
 @pytest.fixture(scope="module")
-def proc_dsn():
-    base = os.environ.get("INGEST_TEST_DSN")
-    if not base:
-        pytest.skip("INGEST_TEST_DSN is not set")
-    with fresh_database(base, "ingest_datasets") as dsn:
+def proc_dsn(pg_dsn):
+    with fresh_database(pg_dsn, "ingest_datasets") as dsn:
         yield dsn
 
 
@@ -157,7 +153,8 @@ def proc_dsn():
 async def conn(proc_dsn):
     c = await asyncpg.connect(proc_dsn)
     await c.execute("DROP SCHEMA IF EXISTS datasets CASCADE; DROP SCHEMA IF EXISTS dimensions CASCADE;"
-                    "DROP TABLE IF EXISTS processing_contributions, processing_applied")
+                    "DROP TABLE IF EXISTS processing_contributions, processing_applied, "
+                    "processing_applied_tables")
     await c.execute(resources.files("ingest_server.migrations")
                     .joinpath("110_processing_contributions.sql").read_text())
     await create_dimensions(c)
@@ -220,6 +217,54 @@ async def test_same_upload_twice_changes_nothing_and_a_second_merges(conn):
     # a retracted upload processed late changes nothing
     late = await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV, "u2")
     assert late[1].already and await table_rows(conn, t) == {}
+
+
+async def test_a_resumed_upload_applies_only_the_tables_not_applied(conn, proc_dsn):
+    """A crash after some tables committed (each table is its own transaction): the resumed job,
+    on two connections, applies each of the others once; the tables equal one application."""
+    tables, agg = _aggregate(TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV)
+    await contrib.ensure_tables(conn, tables)
+    for t in tables[:5]:  # what the dead instance committed
+        assert await contrib._apply_once(conn, "u1", SCH_ATT.name, t, agg.groups[t.physical],
+                                         "merge")
+    assert await conn.fetchval("SELECT count(*) FROM processing_applied") == 0
+    pool = await asyncpg.create_pool(proc_dsn, min_size=1, max_size=2)
+    try:
+        applied = await contrib.apply_upload(pool, upload_id="u1", program=SCH_ATT.name,
+                                             tables=tables, groups=agg.groups)
+        again = await contrib.apply_upload(pool, upload_id="u1", program=SCH_ATT.name,
+                                           tables=tables, groups=agg.groups)
+    finally:
+        await pool.close()
+    want = expected_example()
+    assert applied.tables == 32 and applied.groups == sum(len(g) for g in want.values())
+    assert again.already
+    for t in tables:
+        got = await table_rows(conn, t)
+        assert got == {k: (c, s, s / c) for k, (c, s) in want[t.physical].items()}, t.physical
+        n = await conn.fetchval("SELECT count(*) FROM processing_contributions WHERE tbl = $1 "
+                                "AND upload_id = 'u1'", t.physical)
+        assert n == len(want[t.physical]), t.physical  # recorded once
+    # a retraction takes it all out, and the upload processed late changes nothing
+    await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
+    assert not await conn.fetchval("SELECT count(*) FROM processing_contributions")
+    assert (await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV, "u1"))[1].already
+
+
+async def test_a_retraction_between_tables_stops_the_rest(conn):
+    """Retracted after one table was applied (a job resumed later): nothing more is added and
+    the table applied is taken back out."""
+    tables, agg = _aggregate(TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV)
+    await contrib.ensure_tables(conn, tables)
+    assert await contrib._apply_once(conn, "u1", SCH_ATT.name, tables[0],
+                                     agg.groups[tables[0].physical], "merge")
+    assert await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name,
+                                        tables=tables) > 0
+    late = await contrib.apply_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables,
+                                      groups=agg.groups)
+    assert late.already
+    for t in tables:
+        assert await table_rows(conn, t) == {}, t.physical
 
 
 async def test_replace_takes_over_the_groups_it_covers(conn):

@@ -86,7 +86,9 @@ class DatasetMachine(RuleBasedStateMachine):
     async def _reset(self):
         for t in TABLES:
             await self.conn.execute(f'DELETE FROM datasets."{t.physical}"')
-        await self.conn.execute("DELETE FROM processing_contributions; DELETE FROM processing_applied")
+        await self.conn.execute("DELETE FROM processing_contributions; "
+                                "DELETE FROM processing_applied; "
+                                "DELETE FROM processing_applied_tables")
 
     @rule(target=uploads, rows=rows_st)
     def upload(self, rows):
@@ -97,6 +99,35 @@ class DatasetMachine(RuleBasedStateMachine):
         assert not a.already
         self.landed[uid] = rows
         return uid
+
+    @rule(target=uploads, rows=rows_st, k=st.integers(0, len(TABLES)))
+    def upload_resumed_after_a_crash(self, rows, k):
+        """An instance died after committing ``k`` tables; the job resumed applies the rest."""
+        self.n += 1
+        uid = f"u{self.n}"
+        groups = aggregate(rows)
+        for t in TABLES[:k]:
+            if groups.get(t.physical):
+                assert self.run(contrib._apply_once(self.conn, uid, "prog", t,
+                                                    groups[t.physical], "merge"))
+        a = self.run(contrib.apply_upload(self.conn, upload_id=uid, program="prog", tables=TABLES,
+                                          groups=groups))
+        assert not a.already
+        self.landed[uid] = rows
+        return uid
+
+    @rule(target=retracted, rows=rows_st, k=st.integers(1, len(TABLES)))
+    def retracted_after_a_crash(self, rows, k):
+        """An instance died after committing ``k`` tables, then the upload was retracted."""
+        self.n += 1
+        uid = f"u{self.n}"
+        groups = aggregate(rows)
+        for t in TABLES[:k]:
+            if groups.get(t.physical):
+                self.run(contrib._apply_once(self.conn, uid, "prog", t, groups[t.physical],
+                                             "merge"))
+        self.run(contrib.retract_upload(self.conn, upload_id=uid, program="prog", tables=TABLES))
+        return (uid, rows)
 
     @rule(uid=uploads)
     def process_again(self, uid):
@@ -145,11 +176,8 @@ class DatasetMachine(RuleBasedStateMachine):
 
 
 @pytest.fixture(scope="module")
-def machine_db():
-    base = os.environ.get("INGEST_TEST_DSN")
-    if not base:
-        pytest.skip("INGEST_TEST_DSN is not set")
-    with fresh_database(base, "ingest_datasets_sm") as dsn:
+def machine_db(pg_dsn):
+    with fresh_database(pg_dsn, "ingest_datasets_sm") as dsn:
         yield dsn
 
 

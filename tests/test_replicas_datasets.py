@@ -1,9 +1,10 @@
 """Datasets on replicas (issue 24): two ``ingest-server`` processes, one PostgreSQL (service and
 processing database), one SeaweedFS. An instance is SIGKILLed in the middle of applying an upload
-to its dataset tables — inside the transaction, after the first table — and every upload still
-ends up in the tables exactly once.
+to its dataset tables — inside a table's transaction, or after its first tables committed (each
+table is its own transaction) — and every upload still ends up in every table exactly once.
 
-Deterministic: the instance is held at the fault point ``datasets.mid_apply``
+Deterministic: the instance is held at the fault point ``datasets.mid_apply`` or
+``datasets.between_tables``
 (``INGEST_TEST_HOLD``, ingest_server/faults.py) and killed once it says it is there; its lease
 (120 s) is then ended by hand, as its running out would, instead of waiting for it.
 """
@@ -33,23 +34,25 @@ DISTRICTS = {"D1": ["S1", "S2"], "D2": ["S3"]}
 PROGRAM = "school-attendance"
 
 
-@pytest.fixture(scope="module")
-def dsn(pg_dsn):
-    with fresh_database(pg_dsn, "ingest_replicas_datasets") as url:  # cQube's schemas: our own
-        yield url
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory, dsn, s3_server):
+@pytest.fixture(scope="module", params=["datasets.mid_apply", "datasets.between_tables"])
+def cluster(request, tmp_path_factory, s3_server, pg_dsn):
     root = tmp_path_factory.mktemp("replicas_datasets")
-    c = Cluster(root, dsn, s3_settings(s3_server))
-    try:
-        # replica-0 stops inside the apply transaction of the first upload it processes
-        c.start(2, sections={"processing": {"enabled": True, "answer_wait_s": 1.0}},
-                env={"replica-0": {"INGEST_TEST_HOLD": f"datasets.mid_apply:{root / 'held'}"}})
-        yield c
-    finally:
-        c.stop()
+    with fresh_database(pg_dsn, "ingest_replicas_datasets") as dsn:  # cQube's schemas: our own
+        c = Cluster(root, dsn, s3_settings(s3_server))
+        c.point = request.param
+        try:
+            # replica-0 stops at the point in the first upload it processes: inside a table's
+            # apply transaction, or after its first table(s) committed
+            c.start(2, sections={"processing": {"enabled": True, "answer_wait_s": 1.0}},
+                    env={"replica-0": {"INGEST_TEST_HOLD": f"{request.param}:{root / 'held'}"}})
+            yield c
+        finally:
+            c.stop()
+
+
+@pytest.fixture
+def dsn(cluster):
+    return cluster.dsn
 
 
 async def _call(s, method, url, tok, **kw):
@@ -130,12 +133,20 @@ async def test_instance_killed_mid_apply_every_upload_once(cluster, dsn):
         status, first = await _upload(s, b.url, tok, "event", "students", HEADER, _rows(1, 40))
         assert status == 200 and first["processing"]["status"] == "done", first
         landed += _rows(1, 40)
-        # 2. an upload to A: A stops inside its apply transaction (first table written) ...
+        # 2. an upload to A: A stops inside a table's transaction or after its first tables ...
         status, second = await _upload(s, a.url, tok, "event", "students", HEADER, _rows(2, 60))
         assert status == 200 and second["processing"]["status"] == "pending", second
         landed += _rows(2, 60)
         assert await until(held.exists, timeout_s=60)
-        # 3. ... while B lands a third one, which waits for A's programme lock
+        conn = await asyncpg.connect(dsn)
+        try:
+            committed = await conn.fetchval(
+                "SELECT count(*) FROM processing_applied_tables WHERE upload_id = $1",
+                second["upload_id"])
+        finally:
+            await conn.close()
+        assert (committed > 0) == (cluster.point == "datasets.between_tables"), committed
+        # 3. ... while B lands a third one, which waits for the table locks A holds
         third = asyncio.create_task(
             _upload(s, b.url, tok, "event", "students", HEADER, _rows(3, 50)))
         landed += _rows(3, 50)
@@ -164,6 +175,10 @@ async def test_instance_killed_mid_apply_every_upload_once(cluster, dsn):
             n = await conn.fetchval("SELECT count(*) FROM processing_contributions "
                                     "WHERE upload_id = $1", r["upload_id"])
             assert n == r["groups"] > 0
+        for r in await conn.fetch("SELECT upload_id, tbl, groups FROM processing_applied_tables"):
+            n = await conn.fetchval("SELECT count(*) FROM processing_contributions "
+                                    "WHERE upload_id = $1 AND tbl = $2", r["upload_id"], r["tbl"])
+            assert n == r["groups"], r  # each table once
         table = await conn.fetchval(
             'SELECT lower("tableName") FROM spec."DatasetGrammar" '
             "WHERE \"tableNameExpanded\" = 'sch_att_students_Daily_district0school'")

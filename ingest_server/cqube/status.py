@@ -8,6 +8,13 @@ NOT_FOUND_REASON = {"event": "No event found", "dimension": "No dimension found"
                     "dataset": "No dataset found"}
 
 
+def tracked_as_national(filename: str, ingestion_type: str, ingestion_name: str) -> bool:
+    """cQube tracks a national ZIP under ``ingestion_type=event`` and ``ingestion_name=<the
+    ZIP's name without .zip>``: is this file-status query asking for one?"""
+    stem = filename[:-4] if filename.lower().endswith(".zip") else None
+    return ingestion_type == "event" and stem == ingestion_name
+
+
 def reason(record: dict[str, Any]) -> str | None:
     """Why an upload landed nothing for downstream processing, in cQube's words where it has
     some (``No event found``), else ours; None when it landed rows."""

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ingest_server.csvstream.checkers import CheckerRecipe
-from ingest_server.csvstream.cqube_format import ERROR_COLUMN
 
 # The columns an error file adds: ``worker.header_rows`` (the native layout), then
-# ``cqube_format.ERROR_COLUMN`` (the cqube layout). Either is dropped, whatever the layout.
+# ``cqube_format.ERROR_COLUMN`` (the cqube layout; not imported: workers of the native layout
+# never load that module). Either is dropped, whatever the layout.
 ERROR_COLUMNS = ("_line", "_errors")
-ERROR_COLUMN_SETS = (ERROR_COLUMNS, (ERROR_COLUMN,))
+ERROR_COLUMN_SETS = (ERROR_COLUMNS, ("error_description",))
 
 RowError = tuple[str | None, str, str]
 

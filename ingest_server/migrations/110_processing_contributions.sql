@@ -24,3 +24,13 @@ CREATE TABLE IF NOT EXISTS processing_applied (
     retracted_at  timestamptz
 );
 CREATE INDEX IF NOT EXISTS processing_applied_program ON processing_applied (program, applied_at DESC);
+-- One row per (upload, table) applied: each table is applied in its own transaction (two at a
+-- time), so a job resumed after a crash, a retry or another replica applies only the tables
+-- without their row here. ``processing_applied`` is written when every table has its row.
+CREATE TABLE IF NOT EXISTS processing_applied_tables (
+    upload_id   text COLLATE "C" NOT NULL,
+    tbl         text COLLATE "C" NOT NULL,
+    groups      bigint NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (upload_id, tbl)
+);

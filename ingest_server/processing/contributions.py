@@ -1,13 +1,19 @@
 """Applying an upload's partial aggregates to the dataset tables, exactly once, and taking them
 back out (retraction) or rebuilding a programme's tables.
 
-Every change runs in one transaction on the processing database, under a per-programme advisory
-lock: per table, the groups are COPYed into a temporary table, groups whose keys are not in their
-dimension tables are dropped (as cQube does), and one statement upserts them on the table's unique
-index (time…, keys…), with ``avg = sum / count``, and records the upload's contribution to each
-row it touched in ``processing_contributions`` (table, row id, upload → count, sum).
-``processing_applied`` marks the upload as done in the same transaction, so a second run (retry,
-recovery, another replica) changes nothing.
+An upload is applied one table per transaction, two tables at a time on two connections (the
+upserts are CPU-bound in PostgreSQL): per table, the groups are COPYed into a temporary table,
+groups whose keys are not in their dimension tables are dropped (as cQube does), and one statement
+upserts them on the table's unique index (time…, keys…), with ``avg = sum / count``, and records
+the upload's contribution to each row it touched in ``processing_contributions`` (table, row id,
+upload → count, sum). ``processing_applied_tables`` marks (upload, table) as done in the same
+transaction, so a second run (retry, resume after a crash, another replica) applies only the
+tables not done yet; ``processing_applied`` marks the upload done once every table is. A reader
+may see the upload in one table before it is in another (for well under a second).
+
+Locks (advisory, transaction-scoped): applying a table holds its programme shared and the table
+exclusive; registration, retraction and rebuild hold the programme exclusive, so they never see
+half a table and a retraction waits for the tables being applied.
 
 Invariant: every row of a dataset table is the sum of the contributions recorded for its group.
 A retraction removes the upload's contributions and recomputes the groups it touched from the
@@ -16,6 +22,8 @@ others (a group with none left is deleted) — no floating-point drift from subt
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import hashlib
 from typing import AsyncIterator, Sequence
@@ -30,6 +38,7 @@ from .datasets import DatasetTable
 
 LOCK_PREFIX = "ingest_processing:"
 REPEAT_MODES = ("merge", "replace")
+APPLY_CONNECTIONS = 2   # tables applied at a time (PostgreSQL's upserts are CPU-bound)
 
 
 @dataclasses.dataclass
@@ -47,26 +56,104 @@ async def ensure_tables(conn: asyncpg.Connection, tables: Sequence[DatasetTable]
 
 
 async def lock_program(conn: asyncpg.Connection, program: str) -> None:
+    """Exclusive: registration, retraction and rebuild (no table of the programme is being
+    applied meanwhile)."""
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", LOCK_PREFIX + program)
 
 
-async def apply_upload(conn: asyncpg.Connection, *, upload_id: str, program: str,
+async def lock_table(conn: asyncpg.Connection, program: str, table: str) -> None:
+    """Applying one table: the programme shared (beside other tables being applied), the table
+    exclusive (one upload's upsert at a time: no deadlock between two uploads' rows)."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1)), "
+                       "pg_advisory_xact_lock(hashtext($2))",
+                       LOCK_PREFIX + program, LOCK_PREFIX + program + ":" + table)
+
+
+async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str, program: str,
                        tables: Sequence[DatasetTable], groups: Groups,
                        repeat: str = "merge") -> Applied:
-    """Add ``groups`` (this upload's partial aggregates) to ``tables``, once."""
-    async with conn.transaction():
-        await lock_program(conn, program)
+    """Add ``groups`` (this upload's partial aggregates) to ``tables``, once per table.
+
+    Each table is its own transaction, recorded in ``processing_applied_tables``; with a pool,
+    ``APPLY_CONNECTIONS`` tables are applied at a time. A second run (retry, resume after a crash,
+    another replica) applies only the tables not recorded yet; ``processing_applied`` marks the
+    upload done once all are. Readers may see one table with the upload before another has it.
+    """
+    if repeat not in REPEAT_MODES:
+        raise ValueError(f"unknown repeat mode {repeat!r}")
+    async with _connection(db) as conn:
         if await conn.fetchval("SELECT 1 FROM processing_applied WHERE upload_id = $1",
                                upload_id):
             return Applied(0, 0, already=True)
-        return await _apply(conn, upload_id, program, tables, groups, repeat)
+        done = {r["tbl"] for r in await conn.fetch(
+            "SELECT tbl FROM processing_applied_tables WHERE upload_id = $1", upload_id)}
+    todo = iter([t for t in tables if groups.get(t.physical) and t.physical not in done])
+    stopped = False  # retracted (or applied by another instance) meanwhile
+
+    async def work() -> None:
+        nonlocal stopped
+        async with _connection(db) as conn:
+            for t in todo:  # shared: each table taken by one of the connections
+                if stopped or not await _apply_once(conn, upload_id, program, t,
+                                                    groups[t.physical], repeat):
+                    stopped = True
+                    return
+    try:
+        async with asyncio.TaskGroup() as group:  # a failure cancels the other connection's work
+            for _ in range(APPLY_CONNECTIONS if isinstance(db, asyncpg.Pool) else 1):
+                group.create_task(work())
+    except ExceptionGroup as e:  # the job's error is the first table's error
+        raise e.exceptions[0] from None
+    async with _connection(db) as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext($1))",
+                           LOCK_PREFIX + program)
+        if await conn.fetchval("SELECT 1 FROM processing_applied WHERE upload_id = $1",
+                               upload_id):
+            return Applied(0, 0, already=True)
+        row = await conn.fetchrow(
+            "INSERT INTO processing_applied (upload_id, program, tables, groups) "
+            "SELECT $1, $2, count(*) FILTER (WHERE groups > 0), coalesce(sum(groups), 0) "
+            "FROM processing_applied_tables WHERE upload_id = $1 "
+            "AND tbl = ANY($3::text[]) ON CONFLICT (upload_id) DO NOTHING "
+            "RETURNING tables, groups", upload_id, program, [t.physical for t in tables])
+    if row is None:  # another instance finished it meanwhile
+        return Applied(0, 0, already=True)
+    return Applied(row["tables"], row["groups"])
+
+
+def _connection(db: asyncpg.Connection | asyncpg.Pool):
+    if isinstance(db, asyncpg.Pool):
+        return db.acquire()
+    return contextlib.nullcontext(db)
+
+
+async def _apply_once(conn: asyncpg.Connection, upload_id: str, program: str, t: DatasetTable,
+                      groups: dict[tuple, list], repeat: str) -> bool:
+    """Apply one table in its own transaction unless done; False if the upload is marked
+    (retracted, or finished by another instance) meanwhile."""
+    async with conn.transaction():
+        await lock_table(conn, program, t.physical)
+        if await conn.fetchval("SELECT 1 FROM processing_applied WHERE upload_id = $1",
+                               upload_id):
+            return False
+        if await conn.fetchval("SELECT 1 FROM processing_applied_tables "
+                               "WHERE upload_id = $1 AND tbl = $2", upload_id, t.physical):
+            return True
+        # the joins of a few hundred thousand groups in memory, not sorted on disk (4 MB default)
+        await conn.execute("SET LOCAL work_mem = '64MB'")
+        n = await _apply_table(conn, upload_id, t, groups, repeat)
+        await fault_point("datasets.mid_apply")
+        await conn.execute("INSERT INTO processing_applied_tables (upload_id, tbl, groups) "
+                           "VALUES ($1, $2, $3)", upload_id, t.physical, n)
+    await fault_point("datasets.between_tables")
+    return True
 
 
 async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
                  tables: Sequence[DatasetTable], groups: Groups, repeat: str) -> Applied:
+    """All of an upload's tables in the caller's transaction (a rebuild)."""
     if repeat not in REPEAT_MODES:
         raise ValueError(f"unknown repeat mode {repeat!r}")
-    # the joins of a few hundred thousand groups in memory, not sorted on disk (4 MB default)
     await conn.execute("SET LOCAL work_mem = '64MB'")
     touched = total = 0
     for t in tables:
@@ -74,10 +161,11 @@ async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
         if not g:
             continue
         n = await _apply_table(conn, upload_id, t, g, repeat)
+        await conn.execute("INSERT INTO processing_applied_tables (upload_id, tbl, groups) "
+                           "VALUES ($1, $2, $3)", upload_id, t.physical, n)
         if n:
             touched += 1
             total += n
-        await fault_point("datasets.mid_apply")
     await conn.execute(
         "INSERT INTO processing_applied (upload_id, program, tables, groups) "
         "VALUES ($1, $2, $3, $4)", upload_id, program, touched, total)
@@ -192,13 +280,15 @@ async def rebuild_program(conn: asyncpg.Connection, *, program: str,
         names = [t.physical for t in tables]
         for t in tables:
             await conn.execute(f"DELETE FROM {qualified(t)}")
-        await conn.execute("DELETE FROM processing_contributions WHERE tbl = ANY($1::text[])",
-                           names)
+        for marks in ("processing_contributions", "processing_applied_tables"):
+            await conn.execute(f"DELETE FROM {marks} WHERE tbl = ANY($1::text[])", names)
         await conn.execute("DELETE FROM processing_applied WHERE program = $1 "
                            "AND retracted_at IS NULL", program)
         done = Applied(0, 0)
         async for upload_id, groups in uploads:
             await conn.execute("DELETE FROM processing_applied WHERE upload_id = $1", upload_id)
+            await conn.execute("DELETE FROM processing_applied_tables WHERE upload_id = $1",
+                               upload_id)
             a = await _apply(conn, upload_id, program, tables, groups, repeat)
             done.tables = max(done.tables, a.tables)
             done.groups += a.groups

@@ -4,8 +4,9 @@ from its landed valid files.
 
 The partial aggregates are computed while the upload streams: the validation workers aggregate
 each chunk's valid rows (``rowcheck.DatasetSummary``) and the upload merges them
-(``aggregate.Aggregator``). ``start`` then applies them in the background, in one transaction per
-upload (``contributions``); the answer waits for that at most ``processing.answer_wait_s``.
+(``aggregate.Aggregator``). ``start`` then applies them in the background, one transaction per
+table, two tables at a time (``contributions``); the answer waits for that at most
+``processing.answer_wait_s``.
 A job without them — a retry, a job resumed after a restart or taken over from a dead instance,
 a rebuild — reads the upload's landed valid object back in one streaming pass instead (in a
 thread; memory bounded by the number of groups). Jobs, their retries and leases are in the
@@ -84,6 +85,7 @@ class DatasetProcessor:
         self.jobs, self.read, self.quote = jobs, read, quote
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task] = set()
+        self._ddl_done = False
 
     # -- what a programme yields -----------------------------------------------------------
 
@@ -219,10 +221,13 @@ class DatasetProcessor:
             groups = await asyncio.to_thread(lambda: summary.groups)
         else:  # recovery, a retry, or the grammar changed meanwhile: read the landed file
             groups = await self.aggregate(mine, key)
-        async with self.pool.acquire() as conn:
-            return await contrib.apply_upload(conn, upload_id=upload_id, program=program_name,
-                                              tables=mine, groups=groups,
-                                              repeat=self.config.repeat)
+        if not self._ddl_done:  # processing_applied_tables, added to an applied migration
+            async with self.pool.acquire() as conn, conn.transaction():
+                await contrib.lock_program(conn, program_name)
+                await conn.execute(_contrib_ddl())
+            self._ddl_done = True
+        return await contrib.apply_upload(self.pool, upload_id=upload_id, program=program_name,
+                                          tables=mine, groups=groups, repeat=self.config.repeat)
 
     async def aggregate(self, tables: list[DatasetTable], key: str) -> Groups:
         if not tables:

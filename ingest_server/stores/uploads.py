@@ -93,8 +93,9 @@ SQL_LIST = ("SELECT " + COLUMNS + " FROM uploads " + LIST_WHERE +
             "ORDER BY started_at DESC, id LIMIT $9 OFFSET $10")
 SQL_COUNT = "SELECT count(*) FROM uploads " + LIST_WHERE
 SQL_FILE_STATUS = ("SELECT " + COLUMNS + " FROM uploads WHERE filename = $1 "
-                   "AND ($2::text IS NULL OR kind = $2) "
-                   "AND ($3::text IS NULL OR ingestion_name = $3) "
+                   "AND ((($2::text IS NULL OR kind = $2) "
+                   "AND ($3::text IS NULL OR ingestion_name = $3)) "
+                   "OR ($5 AND route = 'national_programs')) "
                    "AND ($4::text IS NULL OR client = $4) "
                    "ORDER BY started_at DESC LIMIT 1")
 # Retraction (retraction.py): marked first, then the objects go, then done.
@@ -271,9 +272,13 @@ class UploadStore:
 
     @stored
     async def file_status(self, filename: str, kind: str | None, ingestion_name: str | None,
-                          client: str | None = None) -> UploadRecord | None:
-        """The latest upload of ``filename``; only ``client``'s own when a client is given."""
-        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client)
+                          client: str | None = None, *,
+                          or_national: bool = False) -> UploadRecord | None:
+        """The latest upload of ``filename`` (of that type and name, when given); only
+        ``client``'s own when a client is given. ``or_national``: a national ZIP upload of
+        that file name answers too (cQube tracks one under ``event`` and the ZIP's stem)."""
+        row = await self.pool.fetchrow(SQL_FILE_STATUS, filename, kind, ingestion_name, client,
+                                       or_national)
         return record_to_json(row) if row else None
 
     async def mark_retracting(self, upload_id: str, by: str, *,

@@ -14,14 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from ...cqube import ajv
-from ...stores.cqube_file_status import cqube_file_status
-from ...cqube.status import file_status_body, file_status_word
+from ...cqube.status import file_status_body, file_status_word, tracked_as_national
 from ...errors import FileRejected, SpecNotFound, ZipRejected
 from ...ingest.responses import response_body
 from .. import appkeys
 from ..middleware import PRINCIPAL, requires
 from ..views.ingestion import receive
-from ..views.rawdata import raw_data_links
 from ..views.uploads import visible_client
 
 PROCESSING = "File is being processed"
@@ -84,18 +82,14 @@ async def file_status(request: web.Request) -> web.Response:
     missing = [f for f in FILE_STATUS_FIELDS if not q.get(f)]
     if missing:
         return web.json_response({"message": [ajv.required(f) for f in missing]}, status=400)
+    filename, kind, name = (q[f] for f in FILE_STATUS_FIELDS)
     # Another client's upload answers as an unknown file, as the native file-status does.
-    record = await cqube_file_status(request.app[appkeys.POOL],
-                                     *(q[f] for f in FILE_STATUS_FIELDS),
-                                     visible_client(request[PRINCIPAL]))
+    record = await request.app[appkeys.UPLOADS].file_status(
+        filename, kind, name, client=visible_client(request[PRINCIPAL]),
+        or_national=tracked_as_national(filename, kind, name))
     if record is None:
         return web.json_response({"message": "No records found"}, status=400)
     body = file_status_body(record)
     body["upload"] = response_body(record)  # ours, beside cQube's "response"
     return web.json_response(body)
 
-
-@requires("read")
-async def get_raw_data(request: web.Request) -> web.Response:
-    """getRawData as cQube guards it: with the same JwtGuard as its file-status (``read``)."""
-    return await raw_data_links(request)

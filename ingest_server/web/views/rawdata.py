@@ -55,7 +55,7 @@ async def raw_data_links(request: web.Request) -> web.Response:
 async def get_raw_data(request: web.Request) -> web.Response:
     """The ``rawdata`` grant, given to a client explicitly: the one exception to per-client
     isolation (a state instance pulls every client's national data). The cqube profile answers
-    with ``read`` instead (``web/cqube/upload_answers.py``)."""
+    with ``read`` instead (``web/cqube/rawdata_answers.py``)."""
     return await raw_data_links(request)
 
 
