@@ -13,8 +13,6 @@ from ingest_server.cli.main import cli
 
 
 HEADER = b"date,school_id,teachers_present,remarks,score\n"
-
-
 CSV = HEADER + b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n2024-01-02,S3,3,,\n"
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 DOCKERFILE = ROOT / "Dockerfile"
 
 

@@ -13,15 +13,9 @@ from conftest import TEST_CLIENT, basic
 
 
 HEADER = b"date,school_id,teachers_present,remarks\n"
-
-
 ROW = b"2024-01-01,S1,4," + b"r" * 200 + b"\n"  # wide rows: megabytes without millions of rows
-
-
 FIELDS = {"ingestion_type": "event", "ingestion_name": "teacherspresent",
           "program_name": "school-attendance"}
-
-
 BOUNDARY = "faultBoundary7"
 
 

@@ -12,8 +12,6 @@ from ingest_server.web.appkeys import SETTINGS
 
 
 FILES = Path(__file__).parent / "data" / "files"
-
-
 HEADER = ["date", "school_id", "teachers_present", "remarks", "score"]
 
 

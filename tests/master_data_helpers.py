@@ -14,11 +14,7 @@ from processing_helpers import put_dimension, put_event
 
 
 SCHOOL = "PK,,,\nstring,string,string,number\nschool_id,school_name,district_id,enrolment\n"
-
-
 DISTRICT = "Index,\nstring,string\ndistrict_id,district_name\n"
-
-
 EVENT = (",district,school,\n,district_id,school_id,\ndate,string,string,integer\n"
          "date,district_id,school_id,students\ntimeDimension,dimension,dimension,metric\n")
 

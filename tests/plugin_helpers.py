@@ -10,11 +10,7 @@ from ingest_server.web.app import create_app
 
 
 REPO = Path(__file__).resolve().parent.parent
-
-
 SCHOOL, WEBHOOK = "school_attendance.py", "webhook_notifier.py"
-
-
 ATTENDANCE = {"program": "teacher_attendance", "input": {"type": "object", "properties": {
     "date": {"type": "string", "format": "date", "shouldnotnull": True},
     "school_id": {"type": "string", "shouldnotnull": True},
@@ -23,8 +19,6 @@ ATTENDANCE = {"program": "teacher_attendance", "input": {"type": "object", "prop
     "total_students": {"type": "integer"},
     "students_marked_present": {"type": "integer"},
 }, "required": ["date", "school_id", "total_teachers", "teachers_marked_present"]}}
-
-
 SCHOOL_FIELDS = {"ingestion_type": "event", "ingestion_name": "teacher_attendance",
                  "program_name": "school-attendance"}
 

@@ -20,20 +20,10 @@ from testkit.accounts import fresh_database
 
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 POSTMAN = ROOT / "postman"
-
-
 NEWMAN = POSTMAN / "node_modules" / ".bin" / "newman"
-
-
 CLIENT_ID, CLIENT_SECRET = "postman-ci", "postman-ci-secret-0123456789abcdef"
-
-
 JWT_SECRET = "postman-jwt-secret-" + "0123456789abcdef" * 3
-
-
 CLIENT_BLOCK = f"""[[auth.clients]]
 id = "{CLIENT_ID}"
 secret_sha256 = "{hash_secret(CLIENT_SECRET)}"

@@ -42,14 +42,8 @@ async def test_healthz_answers_while_a_catastrophic_regex_is_checked(client, aut
 
 
 JSON = {"Content-Type": "application/json"}
-
-
 DEADLINE_S = 3.0
-
-
 SLOW_CELL = b"a" * 30 + b"!"  # ^(a+)+$ backtracks 2**30 ways: over a minute on a fast core
-
-
 PATTERN_SPEC = {"program": "slow", "input": {"type": "object", "properties": {
     "name": {"type": "string", "pattern": "^(a+)+$"}}, "required": ["name"]}}
 
@@ -97,8 +91,6 @@ async def _pool(client):
 
 FORMAT_SPEC = {"program": "slow", "input": {"type": "object", "properties": {
     "name": {"type": "string", "format": "regex"}}, "required": ["name"]}}
-
-
 SLOW_TO_COMPILE = b"(a)" * 600_000  # format "regex" compiles each cell: 13 s on a quiet core
 
 

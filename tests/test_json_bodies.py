@@ -15,8 +15,6 @@ from ingest_server.web.appkeys import SETTINGS
 
 
 ROWS = [{"date": "2024-01-01", "school_id": "S1", "teachers_present": 4}]
-
-
 JSON = {"Content-Type": "application/json"}
 
 

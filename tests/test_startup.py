@@ -22,8 +22,6 @@ from testkit.server_process import ServerProcess, free_port, kill_group, write_c
 
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
 TYPO_HOOK = '''from ingest_server import hookimpl
 
 
@@ -31,8 +29,6 @@ TYPO_HOOK = '''from ingest_server import hookimpl
 def check_rows(program, values):
     return None
 '''
-
-
 TYPO_ARG = '''from ingest_server import hookimpl
 
 
