@@ -29,9 +29,10 @@ serve: $(STAMP)
 test: $(TEST_STAMP) newman nginx chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Everything but the tests marked browser, replicas or slow (markers: tests/conftest.py).
+# Everything but the tests marked browser, replicas or slow (markers: tests/conftest.py), in two
+# pytest-xdist workers (one per core here; each worker has its own test database).
 test-fast: $(TEST_STAMP)
-	$(BIN)/python -m pytest -m "not browser and not replicas and not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 -m "not browser and not replicas and not slow" $(PYTEST_ARGS)
 
 # The documentation site (mkdocs.yml, docs/), strict: a broken link fails. tests/test_docs.py
 # builds it too, so `make test` checks it.

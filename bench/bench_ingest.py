@@ -48,8 +48,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench modules; ingest_server and
 from bench_data import SPEC, BenchFile, check_error_file, check_valid_file, csv_file, \
     repeated_file, xlsx_file, zip_file  # noqa: E402
 from testkit.rss_sampler import TreeSampler  # noqa: E402
-from testkit.server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
-    fresh_database  # noqa: E402
+from testkit.server_process import CLIENT_ID, ServerConfig, ServerProcess, free_port  # noqa: E402
+from testkit.accounts import fresh_database  # noqa: E402
 
 MB = 1e6
 # cQube ingestion-ms v5.0.5 on the same file and machine kind (bench/data/README.md).
@@ -363,10 +363,10 @@ async def main() -> int:
     results: list[CaseResult] = []
     try:
         async with fresh_database(args.dsn) as dsn:
-            server = ServerProcess(ServerConfig(run_dir, free_port(), dsn, args.workers, secret,
-                                                  args.chunk_bytes))
+            server = ServerConfig(run_dir, free_port(), dsn, args.workers, secret,
+                                  args.chunk_bytes).process()
             try:
-                await server.start()
+                await server.start_async()
                 await _wait_sink(sink_port, sink)
                 async with aiohttp.ClientSession() as session:
                     token = await get_token(session, server.url, secret)

@@ -37,8 +37,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from bench_ingest import get_token  # noqa: E402
 from testkit.rss_sampler import TreeSampler  # noqa: E402
-from testkit.server_proc import ServerConfig, ServerProcess, free_port, \
-    fresh_database  # noqa: E402
+from testkit.server_process import ServerConfig, free_port  # noqa: E402
+from testkit.accounts import fresh_database  # noqa: E402
 
 SMALL = {"district": 40, "block": 400, "cluster": 4000, "schoolcategory": 8,
          "schoolmanagement": 12, "statecategory": 6, "grade": 12}
@@ -140,9 +140,9 @@ async def main() -> int:
     results = {}
     try:
         async with fresh_database(args.dsn) as dsn:
-            server = ServerProcess(ProcessingConfig(run_dir, free_port(), dsn, args.workers,
-                                                    secret))
-            await server.start()
+            server = ProcessingConfig(run_dir, free_port(), dsn, args.workers,
+                                      secret).process()
+            await server.start_async()
             try:
                 timeout = aiohttp.ClientTimeout(total=None, sock_read=3600)
                 async with aiohttp.ClientSession(timeout=timeout) as session:

@@ -3,7 +3,7 @@
 
 usage: bench_resumable.py [--rows N] [--chunk-mb M] [--repeat R] [--dsn DSN] [--keep]
 
-Starts a real server (testkit/server_proc.py, fresh database on ``--dsn`` / ``INGEST_TEST_DSN``),
+Starts a real server (testkit/server_process.py, fresh database on ``--dsn`` / ``INGEST_TEST_DSN``),
 registers bench/data/bench_spec.json as event spec "bench", then for each repeat:
   one-shot   the file POSTed to /api/ingestion/new_programs (multipart, streamed from disk);
   resumable  the same file over tus: POST creation, PATCHes of ``--chunk-mb`` MiB read from disk,
@@ -38,8 +38,8 @@ from bench_data import csv_file  # noqa: E402
 from bench_ingest import (TIMEOUT, check_objects, check_response, post_file,  # noqa: E402
                           register_spec)
 from testkit.rss_sampler import TreeSampler  # noqa: E402
-from testkit.server_proc import CLIENT_ID, ServerConfig, ServerProcess, free_port, \
-    fresh_database  # noqa: E402
+from testkit.server_process import CLIENT_ID, ServerConfig, free_port  # noqa: E402
+from testkit.accounts import fresh_database  # noqa: E402
 
 MB = 1e6
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -131,9 +131,9 @@ async def main() -> int:
     lines = []
     try:
         async with fresh_database(args.dsn) as dsn:
-            server = ServerProcess(ServerConfig(run_dir, free_port(), dsn, 0, secret))
+            server = ServerConfig(run_dir, free_port(), dsn, 0, secret).process()
             try:
-                await server.start()
+                await server.start_async()
                 async with aiohttp.ClientSession() as session:
                     token = await get_token(session, server.url, secret)
                     await register_spec(session, server.url, token)

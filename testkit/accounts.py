@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,20 +30,39 @@ def _with_database(dsn: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
-@contextlib.contextmanager
-def fresh_database(server_dsn: str, prefix: str):
-    """A new, empty database on the server of ``server_dsn``; dropped on exit."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+class fresh_database:  # noqa: N801 — used as a function: ``with fresh_database(...) as dsn``
+    """A new, empty database on the server of ``server_dsn``, dropped on exit: ``with`` in tests,
+    ``async with`` inside an event loop (the benchmarks). An empty ``server_dsn`` gives "" (a
+    server then starts its embedded PostgreSQL)."""
 
-    async def run(sql):
-        conn = await asyncpg.connect(server_dsn)
+    def __init__(self, server_dsn: str, prefix: str = "ingest") -> None:
+        self.server_dsn = server_dsn
+        self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+    async def _run(self, sql: str) -> None:
+        conn = await asyncpg.connect(self.server_dsn)
         try:
-            await conn.execute(sql)
+            await conn.execute(sql)  # the name is ours, not user input
         finally:
             await conn.close()
 
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
-    try:
-        yield _with_database(server_dsn, name)
-    finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    def _dsn(self) -> str:
+        return _with_database(self.server_dsn, self.name) if self.server_dsn else ""
+
+    def __enter__(self) -> str:
+        if self.server_dsn:
+            asyncio.run(self._run(f'CREATE DATABASE "{self.name}"'))
+        return self._dsn()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.server_dsn:
+            asyncio.run(self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+    async def __aenter__(self) -> str:
+        if self.server_dsn:
+            await self._run(f'CREATE DATABASE "{self.name}"')
+        return self._dsn()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.server_dsn:
+            await self._run(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')

@@ -27,7 +27,8 @@ import aiohttp
 import asyncpg
 
 from testkit.rss_sampler import TICKS, TreeSampler, cpu_ticks, tree_pids
-from testkit.server_proc import ServerConfig, ServerProcess, free_port, fresh_database
+from testkit.server_process import ServerConfig, free_port
+from testkit.accounts import fresh_database
 from testkit.stored import published
 
 MB = 1e6
@@ -223,7 +224,7 @@ def set_toml_keys(text: str, section: str, values: dict[str, Any]) -> str:
 
 @dataclass
 class LoadServerConfig(ServerConfig):
-    """``server_proc.ServerConfig`` plus ``--workers`` processes, S3 storage and [ingest] keys."""
+    """``server_process.ServerConfig`` plus ``--workers`` processes, S3 storage and [ingest] keys."""
 
     server_workers: int = 1
     storage: dict[str, Any] | None = None         # the [storage] section; None = local folder
@@ -242,7 +243,7 @@ class LoadServerConfig(ServerConfig):
 
 
 async def get_token(session: aiohttp.ClientSession, url: str, secret: str) -> str:
-    from testkit.server_proc import CLIENT_ID
+    from testkit.server_process import CLIENT_ID
 
     async with session.get(f"{url}/api/ingestion/generatejwt",
                            headers={"Authorization": aiohttp.encode_basic_auth(CLIENT_ID, secret),
@@ -553,10 +554,10 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                                ingest=ingest or {},
                                # every in-flight upload may hold a connection for a moment
                                database={"pool_max": max(10, concurrency // server_workers + 4)})
-        server = ServerProcess(cfg)
+        server = cfg.process()
         pids: set[int] = set()
         try:
-            await server.start()
+            await server.start_async()
             async with aiohttp.ClientSession() as session:
                 token = await get_token(session, server.url, secret)
                 await register_specs(session, server.url, token)
@@ -571,7 +572,7 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                 client_cpu = _cpu_self() - client0
                 db_cpu_s = await db_cpu.stop()
         finally:
-            if server.proc is not None:
+            if server.process is not None:
                 pids.update(tree_pids(server.pid))
             server.stop()
             left = await outlived(pids)

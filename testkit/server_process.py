@@ -1,8 +1,12 @@
-"""The real server as a subprocess (``python -m ingest_server --config FILE``), for tests that
-must kill it like a crash would (SIGKILL), or watch it refuse to start."""
+"""The real server as a subprocess (``python -m ingest_server --config FILE``): for tests that
+must kill it like a crash would (SIGKILL) or watch it refuse to start, and for the benchmarks
+(:class:`ServerConfig`: a fixed config in a run folder, started and stopped inside their event
+loop)."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -12,8 +16,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parent.parent
+CLIENT_ID = "bench"  # the one client of a ServerConfig
 
 
 def kill_group(process: subprocess.Popen | None) -> None:
@@ -62,8 +72,10 @@ def write_config(path: Path, sections: dict[str, dict[str, Any]]) -> Path:
 class ServerProcess:
     """One ``ingest-server`` process on 127.0.0.1:``port``, its output in ``log_path``."""
 
-    def __init__(self, config: Path, port: int, log_path: Path) -> None:
+    def __init__(self, config: Path, port: int, log_path: Path,
+                 cfg: "ServerConfig | None" = None) -> None:
         self.config, self.port, self.log_path = config, port, log_path
+        self.cfg = cfg  # what wrote ``config``, for a benchmark's server
         self.process: subprocess.Popen[bytes] | None = None
         # Another release's code (testkit/old_release.py): its folder goes first on sys.path.
         self.code: Path | None = None
@@ -73,6 +85,11 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     def command(self) -> list[str]:
         return [sys.executable, "-m", "ingest_server", "--config", str(self.config),
                 "--port", str(self.port)]
@@ -80,13 +97,14 @@ class ServerProcess:
     def spawn(self) -> subprocess.Popen[bytes]:
         # The environment must not override the file (INGEST_* variables do).
         env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+        env.setdefault("XDG_RUNTIME_DIR", "/tmp")  # the embedded PostgreSQL needs one
         env.update(self.env)
         if self.code is not None:  # run from that folder: `-m` puts the working folder first
             env["PYTHONPATH"] = str(self.code)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.code)
+                stderr=subprocess.STDOUT, start_new_session=True, cwd=self.code or REPO)
         return self.process
 
     def start(self, timeout_s: float = 30.0) -> None:
@@ -114,6 +132,36 @@ class ServerProcess:
             time.sleep(0.05)
         raise RuntimeError(f"server did not answer {path} in {timeout_s} s:\n{self.log()}")
 
+    async def start_async(self, timeout_s: float = 60.0, path: str = "/readyz") -> None:
+        """:meth:`start` inside an event loop: spawn, then poll ``path`` without blocking it."""
+        self.spawn()
+        deadline = time.monotonic() + timeout_s
+        async with aiohttp.ClientSession() as session:
+            while True:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"server exited with {self.process.returncode}:\n"
+                                       f"{self.log()}")
+                try:
+                    async with session.get(self.url + path,
+                                           timeout=aiohttp.ClientTimeout(total=2)) as r:
+                        if r.status == 200:
+                            return
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.url}{path} not ready after {timeout_s:.0f} s")
+                await asyncio.sleep(0.1)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM and wait (the graceful shutdown), SIGKILL if it takes longer."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
     def kill(self) -> None:
         """SIGKILL, the way a crash or the OOM killer ends a process: no cleanup runs."""
         kill_group(self.process)
@@ -124,3 +172,43 @@ class ServerProcess:
             return self.log_path.read_text(errors="replace")[-4000:]
         except OSError:
             return "(no log)"
+
+
+@dataclass
+class ServerConfig:
+    run_dir: Path
+    port: int
+    dsn: str
+    workers: int            # ingest.workers (0 = one per CPU)
+    secret: str
+    chunk_bytes: int = 0    # ingest.chunk_bytes (0 = the server's default)
+
+    @property
+    def storage_root(self) -> Path:
+        return self.run_dir / "storage"
+
+    def toml(self) -> str:
+        sha = hashlib.sha256(self.secret.encode()).hexdigest()
+        q = json.dumps  # TOML basic strings are JSON-compatible for these values
+        return "\n".join([
+            "[server]", 'host = "127.0.0.1"', f"port = {self.port}", "workers = 1",
+            f"plugins_dir = {q(str(self.run_dir / 'plugins'))}",
+            f"state_dir = {q(str(self.run_dir / 'state'))}", 'log_level = "WARNING"',
+            "shutdown_timeout_s = 5.0",
+            "[database]", f"dsn = {q(self.dsn)}", f"data_dir = {q(str(self.run_dir / 'pg'))}",
+            "[storage]", 'backend = "local"', f"root = {q(str(self.storage_root))}",
+            "[limits]", f"max_upload_bytes = {8 << 30}",
+            f"zip_max_uncompressed_bytes = {8 << 30}",
+            "[ingest]", f"workers = {self.workers}",
+            *([f"chunk_bytes = {self.chunk_bytes}"] if self.chunk_bytes else []),
+            # Repeated runs of the same file must each write their objects, not be deduplicated.
+            "idempotency_window_s = 0",
+            "[[auth.clients]]", f"id = {q(CLIENT_ID)}", f"secret_sha256 = {q(sha)}",
+            'scopes = ["ingest", "spec", "read"]', ""])
+
+    def process(self) -> ServerProcess:
+        """The server of this config (the file written into ``run_dir``; not started yet)."""
+        (self.run_dir / "plugins").mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / "config.toml"
+        path.write_text(self.toml())
+        return ServerProcess(path, self.port, self.run_dir / "server.log", cfg=self)

@@ -6,6 +6,7 @@ the session and dropped after), else an embedded pgserver in a temporary folder.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,18 @@ from ingest_server.config import load_settings
 from testkit.accounts import (DISABLED_CLIENT, JWT_SECRET, RAWDATA_CLIENT,  # noqa: E402,F401
                               READ_ONLY_CLIENT, TEST_CLIENT, _with_database, basic,
                               fresh_database)
+
+
+@pytest.fixture(autouse=True)
+def _root_logger_restored():
+    """A test that runs ``main()`` configures the root logger onto its captured stderr, which is
+    closed after the test: later tests' log lines then fail with "I/O operation on closed file"
+    (seen as test_cli failing after test_db). Each test gets the root logger back as it was."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
@@ -153,15 +166,30 @@ def auth_headers(token):
 # nginx, or tens of seconds (server processes, hypothesis budgets, external tools). A test may
 # also carry @pytest.mark.slow itself. The markers are declared in pyproject.toml.
 MARKERS = {
-    "test_console.py": "browser",
+    **dict.fromkeys(["test_console.py", "test_console_files.py", "test_console_new_user.py",
+                     "test_processing_console.py"], "browser"),
     "test_docs_page.py::test_swagger_ui_renders_under_its_csp_in_a_real_browser": "browser",
     "test_replicas.py": "replicas",
     **dict.fromkeys([
         "test_container.py", "test_cqube_keywords_diff.py", "test_deploy.py", "test_faults.py",
-        "test_first_hour.py", "test_fuzz.py", "test_load.py", "test_metrics_workers.py",
+        "test_fuzz.py", "test_load.py", "test_makefile.py", "test_metrics_workers.py",
         "test_postman.py", "test_postman_cqube.py", "test_processing_stateful.py",
         "test_readme.py", "test_resumable_tuspy.py", "test_schemathesis.py", "test_shutdown.py",
-        "test_upgrade.py", "test_validation_diff.py"], "slow"),
+        "test_startup.py", "test_event_loop.py", "test_upgrade.py", "test_validation_diff.py",
+        # single tests of a few seconds each (a deadline waited out, a server or S3 restarted,
+        # thousands of offsets or threads): measured with --durations, at least ~3 s
+        "test_auth_attacks.py::test_many_addresses_guessing_one_client_slow_it_down_but_never_lock_it",
+        "test_compiler.py::test_cerberus_fallbacks_are_safe_from_many_threads",
+        "test_concurrent_rows.py::test_concurrent_transforming_uploads_write_every_row_right",
+        "test_connections.py::test_exhausted_file_descriptors_log_once_per_interval_and_recover",
+        "test_connections.py::test_half_sent_headers_are_dropped_after_the_header_timeout",
+        "test_hostile_inputs.py::test_invalid_utf8_at_every_offset",
+        "test_ingest_csv.py::test_cleanup_survives_a_second_cancellation",
+        "test_plugins.py::test_webhook_notifier",
+        "test_processing_datasets.py::test_query_builder_queries_of_section_5",
+        "test_storage.py::test_s3_server_killed_mid_upload_then_cleanup_after_restart",
+        "test_workbook_limit.py::test_damage_found_mid_sheet_leaves_nothing",
+        "test_ziparchive.py::test_member_argument_is_rechecked"], "slow"),
 }
 
 

@@ -19,6 +19,8 @@ from playwright.sync_api import expect, sync_playwright
 from conftest import JWT_SECRET
 from ingest_server.auth import hash_secret
 from testkit.server_process import write_config
+from ingest_helpers import SPEC
+from testkit.server_process import ServerProcess, free_port
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -183,3 +185,20 @@ def page(browser):
     problems = pg.problems.errors
     context.close()
     assert problems == [], problems
+
+
+@pytest.fixture(scope="module")
+def server(pg_dsn, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("console")
+    proc = ServerProcess(server_config(tmp, pg_dsn), free_port(), tmp / "server.log")
+    proc.start()
+    proc.storage = tmp / "storage"
+    yield proc
+    proc.kill()
+
+
+@pytest.fixture(scope="module")
+def spec_registered(server):
+    api(server, "/api/spec/event", token=token_of(server, OFFICER), method="POST", body=SPEC)
+    api(server, "/api/spec/event", token=token_of(server, OFFICER), method="POST",
+        body=dict(SPEC, program="attendance"))

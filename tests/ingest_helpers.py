@@ -7,6 +7,7 @@ import io
 import zipfile
 
 import aiohttp
+import asyncpg
 
 from ingest_server.storage import LocalStorage
 from ingest_server.web.appkeys import INGEST, STORAGE
@@ -95,3 +96,12 @@ def build_zip(entries, method=zipfile.ZIP_DEFLATED) -> bytes:
         for name, data in entries:
             zf.writestr(name, data)
     return buf.getvalue()
+
+
+async def statuses(dsn: str) -> list[str]:
+    """The status of every upload recorded in the database at ``dsn``."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return [r["status"] for r in await conn.fetch("SELECT status FROM uploads")]
+    finally:
+        await conn.close()

@@ -1,5 +1,7 @@
 """Tokens: issued only for good client credentials; every bad token refused with 401 + JSON."""
 
+from __future__ import annotations
+
 import base64
 import json
 import time
@@ -7,21 +9,12 @@ import time
 import jwt
 import pytest
 
-from conftest import basic, DISABLED_CLIENT, JWT_SECRET, READ_ONLY_CLIENT, TEST_CLIENT, make_settings
-from ingest_server.auth import hash_secret, secret_version
+from conftest import (DISABLED_CLIENT, JWT_SECRET, READ_ONLY_CLIENT, TEST_CLIENT, basic,
+                      make_settings)
+from ingest_server.web.app import create_app
+from auth_helpers import assert_error, forge
 
 SPEC_PATH = "/api/spec/event"
-
-
-async def assert_error(resp, status, code):
-    assert resp.status == status, await resp.text()
-    body = await resp.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert "details" in body["error"]
-    assert resp.headers.get("X-Request-ID")
-    return body
 
 
 async def test_token_for_good_credentials(client):
@@ -64,20 +57,6 @@ async def test_open_token_endpoint(aiohttp_client, tmp_path, clean_db):
     token = (await resp.json())["token"]
     resp = await c.get("/api/specs", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 200
-
-
-def forge(claims=None, key=JWT_SECRET, alg="HS256", headers=None, **overrides):
-    now = int(time.time())
-    base = {"sub": TEST_CLIENT[0], "iat": now, "exp": now + 600, "aud": "ingest-server",
-            "iss": "ingest-server", "scope": "ingest spec read",
-            "sv": secret_version(JWT_SECRET, hash_secret(TEST_CLIENT[1]))}
-    base.update(claims or {})
-    for k, v in overrides.items():
-        if v is None:
-            base.pop(k, None)
-        else:
-            base[k] = v
-    return jwt.encode(base, key, algorithm=alg, headers=headers)
 
 
 def alg_none_token():
@@ -203,3 +182,25 @@ async def test_rs256_and_key_confusion(aiohttp_client, tmp_path, clean_db):
     sig = b64(hmac.new(public, f"{head}.{body}".encode(), hashlib.sha256).digest())
     bad = await c.get("/api/specs", headers={"Authorization": f"Bearer {head}.{body}.{sig}"})
     await assert_error(bad, 401, "invalid_token")
+
+
+EMPTY_BASIC = {"Authorization": "Basic Og=="}  # what Postman sends for an empty user and password
+
+
+async def test_open_endpoint_ignores_empty_basic_credentials(aiohttp_client, tmp_path, clean_db):
+    app = create_app(make_settings(tmp_path, clean_db, auth={"open_token_endpoint": True}))
+    client = await aiohttp_client(app)
+    for headers in (EMPTY_BASIC, {"Authorization": "Basic "}, {}):
+        resp = await client.get("/api/ingestion/generatejwt",
+                                headers=dict(headers, Accept="application/json"))
+        assert resp.status == 200, (headers, await resp.text())
+    # Credentials that are given are still checked: a wrong secret is not waved through.
+    wrong = await client.get("/api/ingestion/generatejwt", headers=basic(TEST_CLIENT[0], "nope"))
+    assert wrong.status == 401 and (await wrong.json())["error"]["code"] == "invalid_client"
+    user_only = await client.get("/api/ingestion/generatejwt", headers=basic("someone", ""))
+    assert user_only.status == 401
+
+
+async def test_closed_endpoint_still_refuses_empty_basic_credentials(client):
+    resp = await client.get("/api/ingestion/generatejwt", headers=EMPTY_BASIC)
+    assert resp.status == 401 and (await resp.json())["error"]["code"] == "invalid_client"

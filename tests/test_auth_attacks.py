@@ -19,7 +19,7 @@ from ingest_server.auth import MAX_TOKEN_LENGTH, hash_secret
 from ingest_server.config import load_settings
 from ingest_server.errors import ConfigError
 from ingest_server.web.openapi.document import OPERATIONS
-from test_auth import assert_error, forge
+from auth_helpers import assert_error, forge
 
 TOKEN_PATH = "/api/ingestion/generatejwt"
 SCOPES = ("ingest", "spec", "read", "rawdata")

@@ -10,7 +10,6 @@ import asyncio
 import io
 import json
 import shutil
-import socket
 import zipfile
 from pathlib import Path
 
@@ -23,39 +22,12 @@ from ingest_server.cli.config import resolve_config
 from ingest_server.cli.failures import CliError
 from ingest_server.cli.main import cli
 from ingest_server.cli.multipart import MultipartFile
+from testkit.server_process import free_port
 from ingest_server.cli.progress import BarProgress, NoProgress, PlainProgress, reporter_for
 from ingest_server.cli.specfiles import read_spec_file
+from cli_helpers import CSV, HEADER, _bearer, cli_env, ingest, one_line
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "specs"  # cQube's own spec files
-HEADER = b"date,school_id,teachers_present,remarks,score\n"
-CSV = HEADER + b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n2024-01-02,S3,3,,\n"
-
-
-@pytest.fixture
-def cli_env(client, tmp_path):
-    """The CLI's environment: this server, the test client, no config file of the user's."""
-    return {"INGEST_URL": str(client.make_url("/")), "INGEST_CLIENT_ID": TEST_CLIENT[0],
-            "INGEST_CLIENT_SECRET": TEST_CLIENT[1], "INGEST_TOKEN": None,
-            "INGEST_CLI_CONFIG": None, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
-
-
-async def ingest(env: dict, *args: str) -> Result:
-    """Run ``ingest ARGS`` off the event loop; stdout and stderr come back separately."""
-    return await asyncio.to_thread(CliRunner().invoke, cli, list(args), env=env,
-                                   catch_exceptions=False)
-
-
-def one_line(result: Result) -> str:
-    """The single stderr line of a failure, checked to be one line and no traceback."""
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ingest: "), result.stderr
-    return lines[0]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- tokens, credentials and configuration ---------------------------------------------------
@@ -183,11 +155,6 @@ def test_spec_file_kind_defaults(tmp_path):
     with pytest.raises(CliError, match="neither a cQube spec"):
         path.write_text("[]")
         read_spec_file(path)
-
-
-async def _bearer(env: dict) -> dict[str, str]:
-    token = (await ingest(env, "token")).stdout.strip()
-    return {"Authorization": f"Bearer {token}"}
 
 
 # --- uploads --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ingest_helpers import landed, register
-from test_cli import CSV, cli_env, ingest, one_line  # noqa: F401  (cli_env is a fixture)
+from cli_helpers import CSV, cli_env, ingest, one_line  # noqa: F401  (cli_env is a fixture)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

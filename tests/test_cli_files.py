@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from ingest_helpers import landed, read_object, register
-from test_cli import cli_env, ingest  # noqa: F401 - the fixture is used by name
-from test_files import FILES, WORKBOOK_VALID
+from cli_helpers import cli_env, ingest  # noqa: F401 - the fixture is used by name
+from files_helpers import FILES, WORKBOOK_VALID
 
 
 async def test_spec_infer_then_push_then_upload_the_workbook(client, cli_env, tmp_path):
@@ -35,7 +35,7 @@ async def test_spec_infer_then_push_then_upload_the_workbook(client, cli_env, tm
 
 async def test_upload_with_sheet_and_delimiter_flags(client, cli_env, tmp_path):
     from ingest_helpers import SPEC
-    from test_cli import _bearer
+    from cli_helpers import _bearer
 
     await register(client, await _bearer(cli_env), SPEC)
     two = tmp_path / "two.xlsx"
@@ -58,7 +58,7 @@ async def test_upload_with_sheet_and_delimiter_flags(client, cli_env, tmp_path):
 async def test_wrong_spec_name_lists_the_closest_and_missing_program_is_a_flag(client, cli_env,
                                                                                tmp_path):
     from ingest_helpers import SPEC
-    from test_cli import _bearer
+    from cli_helpers import _bearer
 
     await register(client, await _bearer(cli_env), SPEC)
     await register(client, await _bearer(cli_env), dict(SPEC, program="teachers_absent"))

@@ -12,7 +12,7 @@ from ingest_helpers import SPEC, landed, register
 from ingest_server.cli import main as cli_main
 from ingest_server.cli import resumable as cli_resumable
 from resumable_helpers import sample_csv, sql
-from test_cli import _bearer, cli_env, ingest  # noqa: F401 - cli_env is a fixture
+from cli_helpers import _bearer, cli_env, ingest  # noqa: F401 - cli_env is a fixture
 
 CHUNK = 16 * 1024
 

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from ingest_helpers import read_object, upload
-from test_plugins import SCHOOL, SCHOOL_FIELDS, start
+from plugin_helpers import SCHOOL, SCHOOL_FIELDS, start
 
 SPEC = {"cerberus": {
     "date": {"type": "date", "coerce": "dmy_date", "required": True},

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from console_browser import server, spec_registered
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -22,26 +23,6 @@ from ingest_helpers import SPEC, build_zip  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
 
 expect = playwright_api.expect
-
-@pytest.fixture(scope="module")
-def server(pg_dsn, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("console")
-    proc = ServerProcess(server_config(tmp, pg_dsn), free_port(), tmp / "server.log")
-    proc.start()
-    proc.storage = tmp / "storage"
-    yield proc
-    proc.kill()
-
-
-
-
-
-
-@pytest.fixture(scope="module")
-def spec_registered(server):
-    api(server, "/api/spec/event", token=token_of(server, OFFICER), method="POST", body=SPEC)
-    api(server, "/api/spec/event", token=token_of(server, OFFICER), method="POST",
-        body=dict(SPEC, program="attendance"))
 
 
 # --- the page itself -------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 from console_browser import browser, page, sign_in, upload_csv  # noqa: E402,F401 - fixtures
-from test_console import server, spec_registered  # noqa: E402,F401 - fixtures
-from test_files import FILES  # noqa: E402
+from console_browser import server, spec_registered  # noqa: E402,F401 - fixtures
+from files_helpers import FILES  # noqa: E402
 
 expect = playwright_api.expect
 

@@ -16,8 +16,8 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 from console_browser import (BAD_CSV, OFFICER, PageProblems, api,  # noqa: E402
                              assert_labelled, browser, page,  # noqa: F401 - fixtures
                              server_config, shot, sign_in, token_of, upload_csv)
-from test_console import server, spec_registered  # noqa: E402,F401 - fixtures
-from test_files import FILES  # noqa: E402
+from console_browser import server, spec_registered  # noqa: E402,F401 - fixtures
+from files_helpers import FILES  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
 from testkit.server_process import ServerProcess, free_port  # noqa: E402
 

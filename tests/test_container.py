@@ -25,7 +25,7 @@ import pytest
 from conftest import JWT_SECRET
 from testkit.replica_cluster import Replica
 from testkit.server_process import free_port, write_config
-from test_dockerfile import DOCKERFILE, ROOT, _env_pairs, parse
+from dockerfile_helpers import DOCKERFILE, ROOT, _env_pairs, parse
 
 
 def _image() -> dict:

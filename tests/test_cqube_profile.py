@@ -14,8 +14,10 @@ import json
 import aiohttp
 import pytest
 
+from clients_helpers import ADMIN, DATA, OTHER, app, settings_for, zipped
+from clients_helpers import bearer as bearer_of
 from conftest import TEST_CLIENT, basic, make_settings
-from ingest_helpers import SPEC, build_zip, form, landed, read_object
+from ingest_helpers import SPEC, build_zip, form, landed, read_object, register, upload
 
 DIMENSION = {"program": "district", "input": {"type": "object", "properties": {
     "district_id": {"type": "string", "shouldNotNull": True},
@@ -341,3 +343,24 @@ async def test_get_raw_data_in_cqube_profile(client, bearer):
 async def test_our_own_routes_keep_working(client, bearer):
     resp = await client.get("/api/ingestion/uploads", headers=bearer)
     assert resp.status == 200 and "uploads" in await resp.json()
+
+
+async def test_cqube_file_status_answers_another_clients_upload_as_unknown(
+        aiohttp_client, tmp_path, clean_db):
+    c = await app(aiohttp_client, settings_for(tmp_path, clean_db, compat={"profile": "cqube"}))
+    mine, theirs, admin = (await bearer_of(c, TEST_CLIENT), await bearer_of(c, OTHER),
+                           await bearer_of(c, ADMIN))
+    await register(c, mine)
+    await upload(c, mine, DATA, filename="mine.csv")
+    await upload(c, mine, zipped("teacherspresent.csv", DATA), fields={},
+                 path="/api/ingestion/national_programs", filename="teacherspresent.zip",
+                 content_type="application/zip")
+    for name, kind in (("mine.csv", "teacherspresent"), ("teacherspresent.zip",
+                                                         "teacherspresent")):
+        q = {"filename": name, "ingestion_type": "event", "ingestion_name": kind}
+        resp = await c.get("/api/ingestion/file-status", headers=theirs, params=q)
+        assert (resp.status, await resp.json()) == (400, {"message": "No records found"})
+        resp = await c.get("/api/ingestion/file-status", headers=mine, params=q)
+        assert resp.status == 200 and (await resp.json())["upload"]["client"] == TEST_CLIENT[0]
+        resp = await c.get("/api/ingestion/file-status", headers=admin, params=q)
+        assert resp.status == 200

@@ -4,11 +4,16 @@ Playwright) against a real server process, with no console error (a CSP violatio
 
 from __future__ import annotations
 
+import json
 import urllib.request
+from pathlib import Path
 
 import pytest
+from aiohttp import FormData
 
 from console_browser import PageProblems, chromium_path, server_config
+from ingest_helpers import register
+from ingest_server.web.openapi.document import build_document
 from testkit.server_process import ServerProcess, free_port
 
 DOCS_FILES = ("/api/docs", "/api/docs/init.js", "/api/docs/swagger-ui.css",
@@ -75,3 +80,57 @@ def test_swagger_ui_renders_under_its_csp_in_a_real_browser(server):
             assert problems.errors == [], problems.errors
         finally:
             browser.close()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_root_leads_a_browser_to_the_console(client):
+    resp = await client.get("/", allow_redirects=False, headers={"Accept": "text/html"})
+    assert resp.status == 200 and resp.content_type == "text/html"
+    assert "/console/app.js" in await resp.text()
+
+
+def _form(name: str) -> dict:
+    return build_document()["components"]["schemas"][name]
+
+
+def test_swagger_upload_forms_can_be_executed_as_displayed():
+    doc = build_document()
+    for path, form in (("/api/ingestion/new_programs", "UploadForm"),
+                       ("/api/ingestion/national_programs", "NationalUploadForm")):
+        body = doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        assert body["schema"] == {"$ref": f"#/components/schemas/{form}"}
+        props = _form(form)["properties"]
+        # Swagger UI sends the fields in this order: options before the file.
+        assert list(props)[-1] == "file"
+        # Every text field shows a working value, never Swagger UI's "string" placeholder.
+        for name, schema in props.items():
+            if name != "file":
+                assert "example" in schema, (form, name)
+                assert schema["example"] in schema.get("enum", [schema["example"]])
+    assert _form("UploadForm")["properties"]["ingestion_type"]["enum"] == \
+        ["event", "dimension", "dataset"]
+    # The other options are query parameters there: not pre-filled, so not sent unless set.
+    params = doc["paths"]["/api/ingestion/new_programs"]["post"]["parameters"]
+    assert {p["name"] for p in params if p["in"] == "query"} >= {"max_error_rate", "encoding"}
+    assert all("example" not in p and "example" not in p["schema"] for p in params)
+
+
+async def test_the_form_as_swagger_ui_sends_it_works(client, auth_headers):
+    """The form's fields with their examples, in the document's order, file last: a dry run."""
+    await register(client, auth_headers, spec=json.loads(
+        (ROOT / "samples/specs/programs/school-attendance/teacherspresent.json").read_text()))
+    props = _form("UploadForm")["properties"]
+    data = FormData()
+    for name, schema in props.items():
+        if name == "file":
+            data.add_field("file", (ROOT / "samples/teacherspresent.csv").read_bytes(),
+                           filename="teacherspresent.csv", content_type="text/csv")
+        else:
+            data.add_field(name, "true" if name == "dry_run" else schema["example"])
+    resp = await client.post("/api/ingestion/new_programs", data=data, headers=auth_headers)
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert (body["status"], body["dry_run"], body["valid_rows"], body["invalid_rows"]) == \
+        ("uploaded", True, 3, 2)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -23,82 +24,9 @@ from ingest_server.ingest.recovery import recover
 from ingest_server.web import appkeys
 from ingest_server.web.app import create_app
 from pg_instance import PgInstance
-from testkit.server_process import ServerProcess, free_port, write_config
 from testkit.polling import until
-
-HEADER = b"date,school_id,teachers_present,remarks\n"
-ROW = b"2024-01-01,S1,4," + b"r" * 200 + b"\n"  # wide rows: megabytes without millions of rows
-FIELDS = {"ingestion_type": "event", "ingestion_name": "teacherspresent",
-          "program_name": "school-attendance"}
-BOUNDARY = "faultBoundary7"
-
-
-class RawUpload:
-    """A multipart upload written by hand on a socket, so a test decides when each byte leaves,
-    when the client stalls and when it vanishes."""
-
-    def __init__(self, port: int, token: str, rows: int, *, file_first: bool = False) -> None:
-        self.port, self.token, self.rows = port, token, rows
-        self.sent_rows = 0
-        fields = [(f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n')
-                  .encode() for k, v in FIELDS.items()]
-        file_head = (f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; '
-                     f'filename="big.csv"\r\nContent-Type: text/csv\r\n\r\n').encode() + HEADER
-        end = f"--{BOUNDARY}--\r\n".encode()
-        if file_first:  # the fields come late: the server spools the file
-            self.head, self.tail = file_head, b"\r\n" + b"".join(fields) + end
-        else:
-            self.head, self.tail = b"".join(fields) + file_head, b"\r\n" + end
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self, rows: int = 0) -> None:
-        length = len(self.head) + self.rows * len(ROW) + len(self.tail)
-        request = (f"POST /api/ingestion/new_programs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   f"Authorization: Bearer {self.token}\r\n"
-                   f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
-                   f"Content-Length: {length}\r\n\r\n").encode()
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self.writer.write(request + self.head)
-        await self.send(rows)
-
-    async def send(self, rows: int) -> None:
-        rows = min(rows, self.rows - self.sent_rows)
-        for start in range(0, rows, 4096):
-            self.writer.write(ROW * min(4096, rows - start))
-            await self.writer.drain()
-        self.sent_rows += rows
-
-    async def finish(self) -> None:
-        """The rest of the body; the server may already have answered and closed."""
-        try:
-            await self.send(self.rows - self.sent_rows)
-            self.writer.write(self.tail)
-            await self.writer.drain()
-        except ConnectionError:
-            pass
-
-    async def response(self, timeout_s: float = 60.0) -> tuple[int, dict]:
-        async with asyncio.timeout(timeout_s):
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            status = int(lines[0].split()[1])
-            headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
-            body = await self.reader.readexactly(int(headers["content-length"]))
-        return status, json.loads(body)
-
-    def vanish(self) -> None:
-        self.writer.transport.abort()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.transport.abort()
-
-
-async def get_token(session: aiohttp.ClientSession, base: str) -> str:
-    async with session.get(f"{base}/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True)) as r:
-        assert r.status == 200, await r.text()
-        return (await r.json())["token"]
+from testkit.server_process import ServerProcess, free_port, write_config
+from fault_helpers import HEADER, ROW, SPEC, RawUpload, get_token, rows_of
 
 
 async def app_client(aiohttp_client, settings):
@@ -108,21 +36,6 @@ async def app_client(aiohttp_client, settings):
     headers = {"Authorization": f"Bearer {token}"}
     await register(client, headers, spec=SPEC)
     return client, token, headers
-
-
-SPEC = {"program": "teacherspresent", "input": {"type": "object", "properties": {
-    "date": {"type": "string", "shouldnotnull": True},
-    "school_id": {"type": "string", "shouldnotnull": True},
-    "teachers_present": {"type": "number", "shouldnotnull": True},
-    "remarks": {"type": "string"}}, "required": ["date", "school_id", "teachers_present"]}}
-
-
-async def rows_of(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()
 
 
 def staging_files(settings) -> list[Path]:
@@ -445,3 +358,30 @@ async def test_disk_full_is_507_and_nothing_partial(aiohttp_client, tmp_path, cl
     status, body = await upload(client, headers, HEADER + ROW * 3)
     assert (status, body["status"]) == (200, "uploaded")
     assert await landed(client) == [body["objects"]["valid"]]
+
+
+GOOD = (b"date,school_id,teachers_present,remarks,score\n"
+        b"2024-01-01,S1,10,ok,1.5\n2024-01-02,S3,3,,\n")
+
+
+async def test_a_full_spool_disk_is_507_and_logged(aiohttp_client, tmp_path, clean_db,
+                                                   tiny_tmpfs, caplog):
+    """Fields after the file make the server spool it: on a full disk that is 507 and an error
+    in the log (was: 400 ``connection_lost`` at INFO)."""
+    from ingest_server.web.app import create_app
+
+    settings = make_settings(tmp_path, clean_db, server={"state_dir": str(tiny_tmpfs)})
+    client = await aiohttp_client(create_app(settings))
+    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
+    headers = {"Authorization": f"Bearer {(await resp.json())['token']}"}
+    await register(client, headers)
+    big = GOOD + b"2024-01-03,S9,4,padding padding padding,\n" * 20_000  # ~0.9 MB > 512 KiB
+    with caplog.at_level(logging.ERROR, logger="ingest_server"):
+        status, body = await upload(client, headers, big, file_first=True)
+    assert status == 507, body
+    assert body["error"]["code"] == "insufficient_storage"
+    assert any(r.levelno == logging.ERROR and "full" in r.getMessage() for r in caplog.records)
+    assert list((tiny_tmpfs / "spool").iterdir()) == []
+    assert await landed(client) == [] and await staged_left(client) == []
+    status, body = await upload(client, headers, GOOD, file_first=True)  # room again
+    assert status == 200, body

@@ -12,22 +12,7 @@ import pytest
 from ingest_helpers import build_zip, landed, read_object, register, staged_left, upload
 from ingest_server.web.appkeys import SETTINGS
 from resumable_helpers import CSV_FIELDS, create, patch
-
-FILES = Path(__file__).parent / "data" / "files"
-HEADER = ["date", "school_id", "teachers_present", "remarks", "score"]
-# attendance.* (header on sheet row 2): rows 3, 5 and 7 valid (dates as ISO text, 12 not
-# 12.0, the formulas' cached values 3 and 19.5, the merged remark in its first cell only);
-# row 4 has a text count, row 8 no school; row 6 is empty.
-WORKBOOK_VALID = [HEADER, ["2024-01-15", "S1", "12", "ok", "3"],
-                  ["2024-01-17", "S3", "7.5", "merged remark", ""],
-                  ["2024-02-29", "S4", "3", "", "19.5"]]
-
-
-def spool_left(client) -> list[Path]:
-    """Workbooks spooled to disk and not removed."""
-    settings = client.app[SETTINGS]
-    root = settings.path(settings.server.state_dir) / "spool"
-    return sorted(root.iterdir()) if root.exists() else []
+from files_helpers import FILES, HEADER, TEXT_ROWS, WORKBOOK_VALID, spool_left
 
 
 @pytest.mark.parametrize("name", ["attendance.xlsx", "attendance.xls", "attendance.ods"])
@@ -91,9 +76,6 @@ async def test_zip_that_is_not_a_workbook_says_so(client, auth_headers):
     assert "ZIP archive" in body["error"]["message"] and "national_programs" in \
         body["error"]["message"]
     assert await landed(client) == [] and spool_left(client) == []
-
-
-TEXT_ROWS = [HEADER, ["2024-01-15", "S1", "12", "café au lait", "1"]]
 
 
 async def test_utf16_unicode_text_lands_by_its_bom(client, auth_headers):

@@ -10,7 +10,7 @@ import pytest
 
 from ingest_helpers import build_zip, landed, read_object, register, staged_left, upload
 from resumable_helpers import CSV_FIELDS, create, patch
-from test_files import FILES, HEADER, TEXT_ROWS, WORKBOOK_VALID, spool_left
+from files_helpers import FILES, HEADER, TEXT_ROWS, WORKBOOK_VALID, spool_left
 
 # file -> (rows landed as valid, (total, valid, invalid), the sheet rows / lines rejected)
 LANDS = {
@@ -139,7 +139,7 @@ async def test_options_follow_the_file_on_every_route(client, auth_headers):
 async def test_a_spec_inferred_from_each_real_file(client, auth_headers, name, options):
     """``POST /api/specs/infer`` reads each file as the upload routes do: columns in the file's
     order, the workbooks' dates as dates; the cp1252 file needs its encoding, as to upload."""
-    from test_templates import infer
+    from files_helpers import infer
 
     status, body = await infer(client, auth_headers, (FILES / name).read_bytes(), name,
                                **options)

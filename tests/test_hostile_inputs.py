@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gzip
 import io
 import random
 import threading
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import psutil
 import pytest
 
-from ingest_helpers import SPEC, landed, read_object, register, staged_left, upload
+from ingest_helpers import SPEC, form, landed, read_object, register, staged_left, statuses, upload
 
 CORPUS = Path(__file__).parent / "corpus"
 UPLOAD_PATH = "/api/ingestion/new_programs"
@@ -63,14 +65,6 @@ async def assert_nothing_left(client, *, published: bool = False) -> None:
     assert await staged_left(client) == []
     spool = spool_dir(client)
     assert not spool.exists() or list(spool.iterdir()) == []
-
-
-async def statuses(dsn: str) -> list[str]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return [r["status"] for r in await conn.fetch("SELECT status FROM uploads")]
-    finally:
-        await conn.close()
 
 
 def parse(data: bytes) -> list[list[str]]:
@@ -457,3 +451,163 @@ async def test_spec_program_names_with_sql_and_path_characters(client, auth_head
         assert await conn.fetchval("SELECT count(*) FROM specs") == 0
     finally:
         await conn.close()
+
+
+GOOD = (b"date,school_id,teachers_present,remarks,score\n"
+        b"2024-01-01,S1,10,ok,1.5\n2024-01-02,S3,3,,\n")
+
+
+async def test_a_nul_in_an_error_detail_is_recorded(client, auth_headers, clean_db):
+    """``encoding=utf-8<NUL>`` is refused with 400 and recorded as such (was: the NUL could not
+    be stored in jsonb, so the upload stayed ``receiving`` and its key answered 409)."""
+    await register(client, auth_headers)
+    key = {"Idempotency-Key": "nul-1"}
+    fields = dict(FIELDS, encoding="utf-8\x00")
+    status, body = await upload(client, auth_headers, GOOD, fields=fields, extra_headers=key)
+    assert status == 400 and body["error"]["code"] == "unknown_encoding", body
+    assert await statuses(clean_db) == ["rejected"]
+    status, again = await upload(client, auth_headers, GOOD, fields=fields, extra_headers=key)
+    assert status == 400 and again["error"]["details"]["idempotent_replay"] is True
+    resp = await client.get(f"/api/ingestion/uploads/{body['error']['details']['upload_id']}",
+                            headers=auth_headers)
+    record = await resp.json()
+    assert record["error"]["details"]["encoding"] == "utf-8\\x00"
+
+
+@pytest.mark.parametrize("body", [
+    b'{"program": "x", "input": {"type": "object", "properties": {"a": {"type": "number", '
+    b'"maximum": NaN}}}}',
+    b'{"program": "x", "input": {"type": "object", "properties": {"a": {"type": "number", '
+    b'"maximum": Infinity}}}}',
+    b'{"program": "x", "input": {"type": "object", "properties": {"a": {"type": "number", '
+    b'"maximum": 1e400}}}}',
+    b'{"program": "x", "input": ' + b'{"a": ' * 100_000 + b'1' + b'}' * 100_001,
+    b'[' * 100_000 + b']' * 100_000,
+    b'{"program": "x", "n": ' + b'9' * 5000 + b'}',
+], ids=["nan", "infinity", "1e400", "nested-object", "nested-array", "huge-int"])
+async def test_hostile_json_specs_are_400(client, auth_headers, clean_db, body):
+    resp = await client.post("/api/spec/event", data=body, headers=dict(
+        auth_headers, **{"Content-Type": "application/json"}))
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize("path", [
+    "/api/ingestion/file-status?filename=a%00b",
+    "/api/specs/event/evil%00",
+    "/api/ingestion/uploads?status=uploaded%00",
+    "/api/ingestion/uploads/x%00y",
+])
+async def test_a_nul_in_the_path_or_query_is_400(client, auth_headers, path):
+    resp = await client.get(path, headers=auth_headers)
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "nul_character"
+
+
+async def test_a_nul_in_an_upload_query_parameter_is_400(client, auth_headers, clean_db):
+    await register(client, auth_headers)
+    status, body = await upload(client, auth_headers, GOOD, params={"encoding": "utf-8\x00"})
+    assert status == 400 and body["error"]["code"] == "nul_character"
+    assert await statuses(clean_db) == []
+
+
+async def test_a_compressed_request_body_is_415(client, auth_headers, clean_db):
+    """aiohttp would inflate it with no ratio limit, outside the upload budget."""
+    await register(client, auth_headers)
+    data = gzip.compress(b"x" * 1_000_000)
+    resp = await client.post("/api/ingestion/new_programs", data=data, headers=dict(
+        auth_headers, **{"Content-Encoding": "gzip", "Content-Type": "multipart/form-data; "
+                         "boundary=b"}))
+    assert resp.status == 415, await resp.text()
+    assert (await resp.json())["error"]["code"] == "unsupported_content_encoding"
+    assert await statuses(clean_db) == []
+
+
+@pytest.mark.parametrize("name", ["evil%0A", "evil%0D%0A", "evil%0A%0A"])
+async def test_names_with_a_trailing_newline_are_refused(client, auth_headers, clean_db, name):
+    resp = await client.put(f"/api/specs/dataset/{name}", headers=auth_headers,
+                            json={"cerberus": {"a": {"type": "string"}}})
+    assert resp.status == 400, await resp.text()  # was: 201
+    assert (await resp.json())["error"]["code"] == "invalid_name"
+    await register(client, auth_headers)
+    status, body = await upload(client, auth_headers, GOOD, params={"program_name": "p\n"},
+                                fields={"ingestion_type": "event",
+                                        "ingestion_name": "teacherspresent"})
+    assert status == 400 and body["error"]["code"] == "invalid_name"
+
+
+@pytest.mark.parametrize("program", ["dimensions", "datasets", "Datasets"])
+async def test_shared_folders_are_reserved_program_names(client, auth_headers, program):
+    await register(client, auth_headers)
+    status, body = await upload(client, auth_headers, GOOD, fields=dict(FIELDS,
+                                                                        program_name=program))
+    assert status == 400 and body["error"]["code"] == "reserved_name", body
+    assert await landed(client) == []
+
+
+@pytest.mark.parametrize("where", ["query-and-form", "form-twice", "query-twice"])
+async def test_conflicting_options_are_400_naming_the_field(client, auth_headers, where):
+    await register(client, auth_headers)
+    if where == "query-and-form":
+        status, body = await upload(client, auth_headers, GOOD, params={"dry_run": "true"},
+                                    fields=dict(FIELDS, dry_run="false"))
+    elif where == "query-twice":
+        status, body = await upload(client, auth_headers, GOOD,
+                                    params=[("dry_run", "true"), ("dry_run", "false")])
+    else:
+        data = aiohttp.FormData()
+        for k, v in [*FIELDS.items(), ("dry_run", "true"), ("dry_run", "false")]:
+            data.add_field(k, v)
+        data.add_field("file", GOOD, filename="a.csv", content_type="text/csv")
+        resp = await client.post("/api/ingestion/new_programs", data=data, headers=auth_headers)
+        status, body = resp.status, await resp.json()
+    assert status == 400, body
+    assert body["error"]["code"] == "conflicting_field"
+    assert body["error"]["details"]["field"] == "dry_run"
+    assert await landed(client) == []
+    # The same value twice is no conflict.
+    status, body = await upload(client, auth_headers, GOOD, params={"dry_run": "true"},
+                                fields=dict(FIELDS, dry_run="true"))
+    assert status == 200 and body["dry_run"] is True
+
+
+async def test_oversized_error_details_are_cut_in_answers_storage_and_listings(
+        client, auth_headers, clean_db):
+    """A 3 MB header name gave a 6 MB answer, stored as is; 1 MB cells went into errors_sample
+    and every listing. Now answers and records are cut (the error file keeps every byte)."""
+    await register(client, auth_headers)
+    huge = "h" * 3_000_000
+    content = f"date,school_id,teachers_present,{huge}\n2024-01-01,S1,1,x\n".encode()
+    resp = await client.post("/api/ingestion/new_programs", data=form(content),
+                             headers=auth_headers)
+    text = await resp.text()
+    # An undeclared column passes through (cQube's meaning) and is named in a warning: cut too.
+    assert resp.status == 200 and len(text) < 20_000, len(text)
+    body = await resp.json()
+    assert body["warnings"][0]["code"] == "undeclared_columns"
+    assert "3,000,000 characters" in str(body["warnings"][0]["details"]["columns"])
+    conn = await asyncpg.connect(clean_db)
+    try:
+        stored = await conn.fetchval("SELECT length(warnings::text) FROM uploads")
+    finally:
+        await conn.close()
+    assert stored < 20_000
+
+    cell = "v" * 1_000_000
+    rows = "".join(f"2024-01-01,S{i},{cell},,\n" for i in range(20))
+    content = ("date,school_id,teachers_present,remarks,score\n" + rows).encode()
+    resp = await client.post("/api/ingestion/new_programs", data=form(content),
+                             headers=auth_headers)
+    assert resp.status == 200
+    assert len(await resp.read()) < 200_000
+    body = await resp.json()
+    assert body["invalid_rows"] == 20 and len(body["errors_sample"]) == 20
+    assert all(len(e["value"]) < 1100 for e in body["errors_sample"])
+    errors = await read_object(client, body["objects"]["errors"])
+    assert errors[1][2] == cell  # the error file is exact
+    resp = await client.get("/api/ingestion/uploads", headers=auth_headers)
+    listing = await resp.json()
+    assert len(await resp.read()) < 20_000
+    assert all("errors_sample" not in u for u in listing["uploads"])
+    resp = await client.get(f"/api/ingestion/uploads/{body['upload_id']}", headers=auth_headers)
+    assert len((await resp.json())["errors_sample"]) == 20

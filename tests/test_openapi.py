@@ -10,14 +10,13 @@ import zipfile
 
 import aiohttp
 import pytest
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from conftest import RAWDATA_CLIENT, READ_ONLY_CLIENT, TEST_CLIENT, basic
 from ingest_helpers import SPEC, form, register, upload
-from ingest_server.web.openapi.document import build_document
+from openapi_helpers import Checker, DOC
 
-DOC = build_document()
 GOOD = b"date,school_id,teachers_present,remarks,score\n" \
        b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n"
 
@@ -82,39 +81,6 @@ async def test_document_and_docs_page_are_served_without_a_token(client):
     for bad in ("../../../etc/passwd", "%2e%2e%2fopenapi.py", "index.html", "nope.js"):
         missing = await client.get(f"/api/docs/{bad}")
         assert missing.status == 404, bad
-
-
-class Checker:
-    """Validates real answers against the documented response of their status."""
-
-    def __init__(self) -> None:
-        self.seen: set[tuple[str, str, str]] = set()
-
-    async def __call__(self, resp, method: str, path: str):
-        op = DOC["paths"][path][method]
-        status = str(resp.status)
-        assert status in op["responses"], f"{method} {path}: undocumented status {status}"
-        documented = op["responses"][status]
-        assert resp.headers.get("X-Request-ID")
-        if method == "head" or "content" not in documented:  # headers only (tus)
-            self.seen.add((method, path, status))
-            assert await resp.read() == b""
-            return resp.headers
-        media = resp.content_type
-        assert media in documented["content"], f"{method} {path} {status}: {media}"
-        self.seen.add((method, path, status))
-        if media != "application/json":
-            return await resp.read()
-        body = await resp.json()
-        schema = dict(documented["content"][media]["schema"],
-                      components=DOC["components"])
-        errors = sorted(Draft202012Validator(schema, format_checker=FormatChecker())
-                        .iter_errors(body), key=str)
-        assert not errors, f"{method} {path} {status}: " + "; ".join(
-            f"{list(e.absolute_path)}: {e.message}" for e in errors[:5])
-        if "x-error-codes" in documented:
-            assert body["error"]["code"] in documented["x-error-codes"], (method, path, body)
-        return body
 
 
 async def test_real_answers_match_their_documented_schemas(client, auth_headers):

@@ -13,32 +13,20 @@ import importlib.util
 import json
 import logging
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from conftest import READ_ONLY_CLIENT, TEST_CLIENT, basic, make_settings
+from conftest import READ_ONLY_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, landed, notified, read_object, register, upload
 from ingest_server import __version__
 from ingest_server.plugins import hookspecs
 from ingest_server.plugins.loading import PluginError
 from ingest_server.web.app import create_app
+from plugin_helpers import ATTENDANCE, REPO, SCHOOL, SCHOOL_FIELDS, WEBHOOK, start, write_plugins
 
-REPO = Path(__file__).resolve().parent.parent
-SCHOOL, WEBHOOK = "school_attendance.py", "webhook_notifier.py"
 
-ATTENDANCE = {"program": "teacher_attendance", "input": {"type": "object", "properties": {
-    "date": {"type": "string", "format": "date", "shouldnotnull": True},
-    "school_id": {"type": "string", "shouldnotnull": True},
-    "total_teachers": {"type": "integer", "shouldnotnull": True},
-    "teachers_marked_present": {"type": "integer", "shouldnotnull": True},
-    "total_students": {"type": "integer"},
-    "students_marked_present": {"type": "integer"},
-}, "required": ["date", "school_id", "total_teachers", "teachers_marked_present"]}}
-SCHOOL_FIELDS = {"ingestion_type": "event", "ingestion_name": "teacher_attendance",
-                 "program_name": "school-attendance"}
 ATTENDANCE_CSV = (b"date,school_id,total_teachers,teachers_marked_present,total_students,"
                   b"students_marked_present\n"
                   b"2024-01-05,S1,10,8,200,150\n"      # line 2: valid
@@ -108,24 +96,6 @@ def output_header(program):
     if program == "boom-output":
         return 1 / 0
 '''
-
-
-def write_plugins(tmp_path: Path, copy=(), **sources: str) -> Path:
-    folder = tmp_path / "plugins"
-    folder.mkdir(exist_ok=True)
-    for name in copy:
-        shutil.copy(REPO / "plugins" / name, folder / name)
-    for name, source in sources.items():
-        (folder / f"{name}.py").write_text(source)
-    return folder
-
-
-async def start(aiohttp_client, tmp_path, dsn, copy=(), sources=None, **sections):
-    """The production app on a plugins folder, and the headers of a full-scope token."""
-    write_plugins(tmp_path, copy, **(sources or {}))
-    client = await aiohttp_client(create_app(make_settings(tmp_path, dsn, **sections)))
-    resp = await client.get("/api/ingestion/generatejwt", headers=basic(*TEST_CLIENT, json=True))
-    return client, {"Authorization": f"Bearer {(await resp.json())['token']}"}
 
 
 def codes(body) -> set[tuple[int, str | None, str]]:

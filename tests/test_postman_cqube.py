@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from testkit.server_process import free_port
-from test_postman import POSTMAN, _config, _requests, _script, run_server
-from test_postman import newman, postman_dsn  # noqa: F401 — fixtures
+from postman_helpers import POSTMAN, _config, _requests, _script, run_server
+from postman_helpers import newman, postman_dsn  # noqa: F401 — fixtures
 
 COLLECTION = POSTMAN / "cqube-profile.postman_collection.json"
 

@@ -193,7 +193,7 @@ async def test_disabled_processing_is_404(client, auth_headers):
 
 
 async def test_answers_match_the_openapi_document(pclient, headers, clean_db):
-    from test_openapi import Checker
+    from openapi_helpers import Checker
     check = Checker()
     dim = "/api/processing/grammars/dimensions/{dim}"
     ev = "/api/processing/grammars/events/{program}/{event}"

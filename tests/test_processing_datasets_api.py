@@ -11,7 +11,7 @@ import json
 import pytest
 
 from processing_helpers import fetch, headers, pclient, proc_settings, put_dimension, put_event  # noqa: F401
-from test_processing_upload import DISTRICT, EVENT, SCHOOL, load, rows_csv, upload
+from master_data_helpers import DISTRICT, EVENT, SCHOOL, load, rows_csv, upload
 
 HEADER = ["date", "district_id", "school_id", "students"]
 D = datetime.date
@@ -207,7 +207,7 @@ async def test_cli_rebuild_restores_the_tables(pclient, headers, clean_db, tmp_p
 @pytest.fixture
 async def pool_client(aiohttp_client, proc_settings):
     from ingest_server.web.app import create_app
-    from test_processing_upload import settings_with
+    from master_data_helpers import settings_with
     return await aiohttp_client(create_app(settings_with(proc_settings, workers=2)))
 
 
@@ -253,7 +253,7 @@ async def test_partials_from_the_workers_equal_the_landed_file(pool_client, clea
 @pytest.fixture
 async def casefold_client(aiohttp_client, proc_settings):
     from ingest_server.web.app import create_app
-    from test_processing_upload import settings_with
+    from master_data_helpers import settings_with
     return await aiohttp_client(create_app(settings_with(proc_settings, workers=2,
                                                          key_match="casefold")))
 

@@ -7,8 +7,8 @@ import pytest
 from ingest_helpers import build_zip, form, read_object
 from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
 from resumable_helpers import create, patch
-from test_processing_upload import (DISTRICT, EVENT, SCHOOL, headers, load,  # noqa: F401
-                                    pclient, processing_options, rows_csv, setup_event, upload)
+from master_data_helpers import (DISTRICT, EVENT, SCHOOL, headers, load,  # noqa: F401
+                                 pclient, processing_options, rows_csv, setup_event, upload)
 
 HEADER = ["date", "district_id", "school_id", "students"]
 ROWS = [["01/05/23", "D1", "S001", "1"], ["01/05/23", "D2", "S404", "2"],

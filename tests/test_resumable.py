@@ -15,6 +15,7 @@ from ingest_server.web import appkeys
 from ingest_server.web.views.resumable import RESUMABLE
 from resumable_helpers import (CSV_FIELDS, PREFIX, TUS, checksum, create, head, metadata,
                                patch, sample_csv, sql)
+from resumable_helpers import assert_same_outcome
 
 
 @pytest.fixture
@@ -75,30 +76,6 @@ async def test_upload_in_pieces_lands_as_one_shot(ready, clean_db):
     await assert_same_outcome(client, record, one_shot)
     h = await head(client, headers, url)  # a client that lost the last answer can find it
     assert (h.status, h.headers["Upload-Id"]) == (200, upload_id)
-
-
-async def assert_same_outcome(client, resumable: dict, one_shot: dict) -> None:
-    """The same answer but for ids and times (keys differ only by the upload id), and every
-    object byte for byte."""
-    def normal(body: dict) -> dict:
-        text = json.dumps({k: v for k, v in body.items()
-                           if k not in {"pid", "started_at", "finished_at"}})
-        return json.loads(text.replace(body["upload_id"], "X"))
-
-    assert normal(resumable) == normal(one_shot)
-    storage = client.app[appkeys.STORAGE]
-    mine, theirs = resumable["objects"], one_shot["objects"]
-    keys = [pair for kind in ("valid", "errors")
-            for pair in zip(_listed(mine[kind]), _listed(theirs[kind]))]
-    assert keys
-    for ka, kb in keys:
-        got = b"".join([c async for c in storage.read(ka)])
-        want = b"".join([c async for c in storage.read(kb)])
-        assert got == want and got
-
-
-def _listed(value) -> list[str]:
-    return [k for k in (value if isinstance(value, list) else [value]) if k]
 
 
 async def test_wrong_offset_is_409_and_changes_nothing(ready):

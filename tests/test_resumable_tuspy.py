@@ -24,7 +24,7 @@ from ingest_server.web import appkeys
 from resumable_helpers import CSV_FIELDS, PREFIX, sample_csv, sql
 from testkit.server_process import ServerProcess, free_port, write_config
 from testkit.stored import published
-from test_resumable import assert_same_outcome
+from resumable_helpers import assert_same_outcome
 
 CHUNK = 16 * 1024
 

@@ -19,7 +19,8 @@ import aiohttp
 from conftest import JWT_SECRET, TEST_CLIENT
 from ingest_server.auth import hash_secret
 from testkit.server_process import ServerProcess, free_port, write_config
-from test_faults import HEADER, ROW, SPEC, RawUpload, get_token, rows_of, until
+from testkit.polling import until
+from fault_helpers import HEADER, ROW, SPEC, RawUpload, get_token, rows_of
 
 
 def _config(tmp_path: Path, dsn: str, grace_s: float) -> Path:

@@ -1,5 +1,7 @@
 """The spec API against a real PostgreSQL: every real cQube sample registers, versions, lists."""
 
+from __future__ import annotations
+
 import io
 import json
 from pathlib import Path
@@ -134,3 +136,17 @@ async def test_unknown_spec_is_404(client, auth_headers):
     resp = await client.get("/api/specs/event/nothing", headers=auth_headers)
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "spec_not_found"
+
+
+@pytest.mark.parametrize("regex", ["(unclosed", "[z-a]", "a{2,1}"])
+async def test_a_bad_regex_is_refused_when_the_spec_is_registered(client, auth_headers, clean_db,
+                                                                  regex):
+    resp = await client.put("/api/specs/event/rx", headers=auth_headers,
+                            json={"cerberus": {"a": {"type": "string", "regex": regex}}})
+    assert resp.status == 400, await resp.text()  # was: 201, then a 500 for every upload
+    body = await resp.json()
+    assert body["error"]["code"] == "invalid_spec" and body["error"]["details"]["keyword"] == \
+        "regex"
+    resp = await client.put("/api/specs/event/rx", headers=auth_headers, json={"cerberus": {
+        "a": {"type": "string", "oneof": [{"regex": regex}, {"maxlength": 1}]}}})
+    assert resp.status == 400

@@ -13,7 +13,8 @@ import openpyxl
 from ingest_helpers import SPEC, landed, read_object, register, upload
 from resumable_helpers import create, patch
 from ingest_server.stores.specs import Spec, ordered_columns
-from test_plugins import ATTENDANCE, SCHOOL, SCHOOL_FIELDS, start
+from plugin_helpers import ATTENDANCE, SCHOOL, SCHOOL_FIELDS, start
+from files_helpers import infer
 
 ORDER = ["date", "school_id", "teachers_present", "remarks", "score"]  # as SPEC lists them
 ENUM_SPEC = {"program": "grades", "input": {"type": "object", "properties": {
@@ -152,16 +153,6 @@ def test_order_of_a_spec_stored_before_columns_were_kept():
                                 columns=("b", "a"))) == ["b", "a"]
 
 
-async def infer(client, headers, content: bytes, filename: str, **fields):
-    data = aiohttp.FormData()
-    data.add_field("kind", fields.pop("kind", "event"))
-    for k, v in fields.items():
-        data.add_field(k, v)
-    data.add_field("file", io.BytesIO(content), filename=filename)
-    resp = await client.post("/api/specs/infer", data=data, headers=headers)
-    return resp.status, await resp.json()
-
-
 SAMPLE = (b"date,school_id,grade,teachers,rate,active,visit,note\r\n"
           b"2024-01-15,S1,A,12,0.5,true,15/01/2024,\r\n"
           b"2024-01-16,S2,B,7,1,false,16/01/2024,late\r\n"
@@ -200,7 +191,7 @@ async def test_infer_a_spec_from_a_csv_then_register_it(client, auth_headers):
 
 
 async def test_infer_from_workbook_and_semicolons(client, auth_headers):
-    from test_files import FILES
+    from files_helpers import FILES
 
     status, body = await infer(client, auth_headers, (FILES / "attendance.xls").read_bytes(),
                                "Attendance.xls", name="attendance")

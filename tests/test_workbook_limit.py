@@ -20,7 +20,7 @@ from ingest_server.errors import FileRejected
 from ingest_server.templates.infer import infer_spec
 from ingest_server.workbook.sheet import SheetCsv
 from ingest_server.workbook.size import BINARY_CELL_BYTES, ODS_CELL_BYTES, sheet_size
-from test_files import FILES, HEADER, spool_left
+from files_helpers import FILES, HEADER, spool_left
 
 LIMIT = 60  # cells: attendance.ods (about 139 by its content.xml) and .xls (384) are over it
 

@@ -143,12 +143,69 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     sample: list[dict[str, Any]] = []
     rows = 0
     rewritten = 0
+
+    def reject(row: list[str], original: list[str], line: int, errors: list) -> None:
+        cells = [_shown(c) for c in row] if bad_bytes else row
+        description = "; ".join(f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
+                                for col, code, msg in errors)
+        rejected.append(output_format.error_row(cells, line, description) if output_format
+                        else [*cells, str(line), description])
+        for col, code, msg in errors:
+            if len(sample) >= sample_limit:
+                break
+            if col is None:
+                value = ",".join(_shown(c) for c in original) if bad_bytes \
+                    else ",".join(original)
+            else:
+                i = col_index.get(col)
+                value = cells[i] if i is not None and i < len(cells) else ""
+            # Cut to size: the sample is answered and stored (the error file has it all).
+            sample.append({"line": line, "column": col if col is None else clip(col),
+                           "value": clip(value.replace("\x00", "\\x00")),
+                           "code": code, "message": clip(msg)})
+
     base, prev = chunk.first_line, 0
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # A checker that can tell at once which rows of the chunk need its whole check (cQube
+    # grammars: keys checked column by column, processing/rowcheck.py) gets the chunk parsed
+    # first. Without quotes each record is one line: record k is on line ``base + k``.
+    unsure = getattr(checker, "unsure", None) if plain else None
+    records = None
+    if unsure is not None:
+        try:
+            records = list(reader)
+        except csv.Error:  # reported below at its line, by the record-by-record loop
+            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if records is not None:
+        uniform = set(map(len, records)) == {ncols}
+        unsure_rows = set(unsure(records)) if uniform else None
+        known = checker.check_known
+        for k, row in enumerate(records):
+            if not row:
+                continue
+            rows += 1
+            errors = []
+            original = row
+            if len(row) != ncols:
+                row, errors = shape.fit(row)
+            if not errors:
+                if unsure_rows is None or k in unsure_rows:
+                    errors, out = check(row)
+                else:
+                    errors, out = known(row)
+                if not errors:
+                    if out is not row:
+                        plain = False
+                        if type(out) is RewrittenRow:
+                            rewritten += 1
+                    valid.append(out)
+                    continue
+            reject(row, original, base + k, errors)
+        reader = ()  # type: ignore[assignment]  # every record is done
     try:
         for row in reader:
             line = base + prev
-            prev = reader.line_num
+            prev = reader.line_num  # type: ignore[attr-defined]
             if not row:
                 continue
             rows += 1
@@ -166,24 +223,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                             rewritten += 1
                     valid.append(out)
                     continue
-            cells = [_shown(c) for c in row] if bad_bytes else row
-            description = "; ".join(f"{_ROW_COLUMN if col is None else col}: {code}: {msg}"
-                                    for col, code, msg in errors)
-            rejected.append(output_format.error_row(cells, line, description) if output_format
-                            else [*cells, str(line), description])
-            for col, code, msg in errors:
-                if len(sample) >= sample_limit:
-                    break
-                if col is None:
-                    value = ",".join(_shown(c) for c in original) if bad_bytes \
-                        else ",".join(original)
-                else:
-                    i = col_index.get(col)
-                    value = cells[i] if i is not None and i < len(cells) else ""
-                # Cut to size: the sample is answered and stored (the error file has it all).
-                sample.append({"line": line, "column": col if col is None else clip(col),
-                               "value": clip(value.replace("\x00", "\\x00")),
-                               "code": code, "message": clip(msg)})
+            reject(row, original, line, errors)
     except csv.Error as exc:
         raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                            code="not_a_csv", line=base + prev) from None

@@ -98,6 +98,18 @@ def _row_errors(found: Any) -> list[RowError]:
     return out
 
 
+def _keys_checked(errors: list[RowError], row: list[str], found: tuple[list[RowError], Any]
+                  ) -> tuple[list[RowError], list[str]]:
+    """A row's errors and row after its grammar checks found something (``RowProcessing``):
+    their errors added, or the row with its keys landed as the dimension stores them."""
+    extra, landed = found
+    if extra:
+        return [*errors, *extra], row
+    if landed is not None and not errors:
+        return errors, RewrittenRow(landed)
+    return errors, row
+
+
 class PipelineChecker:
     """``check(row)`` → ``(row errors, row to write)``; ``output_header``."""
 
@@ -114,6 +126,11 @@ class PipelineChecker:
         self._rows = compiled.bind(self.header)
         # A cQube grammar's checks: keys against the dimension tables, the date column.
         self._processing = RowProcessing(processing, self.header) if processing else None
+        # The worker asks which rows of a chunk the grammar's checks might not pass as they are
+        # (``unsure``) and checks the others with ``check_known`` (csvstream.worker).
+        self.unsure = self._processing.unsure if self._processing is not None else None
+        if self.unsure is not None:
+            self._check_recurring = self._processing.check_recurring
         self._index = {name: i for i, name in enumerate(self.header)}
         self._coercers = {name: fn for name in self.header
                           if (fn := _coercer(schema.get(name), extensions)) is not None}
@@ -157,13 +174,25 @@ class PipelineChecker:
         if self._processing is not None:
             found = self._processing.check(row)
             if found is not None:  # unknown keys, or keys to land as the dimension stores them
-                extra, landed = found
-                if extra:
-                    errors = [*errors, *extra]
-                elif landed is not None and not errors:
-                    row = RewrittenRow(landed)
+                errors, row = _keys_checked(errors, row, found)
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
+        return self._plugins(row, errors)
+
+    def check_known(self, row: list[str]) -> tuple[list[RowError], list[str]]:
+        """``check(row)`` for a row ``unsure`` did not name: its keys of large dimensions are
+        stored keys as written, the other grammar checks are made here."""
+        errors = self._rows.check(row)
+        found = self._check_recurring(row)
+        if found is not None:
+            errors, row = _keys_checked(errors, row, found)
+        if errors or not (self._check_calls or self._transform_calls):
+            return errors, row
+        return self._plugins(row, errors)
+
+    def _plugins(self, row: list[str], errors: list[RowError]
+                 ) -> tuple[list[RowError], list[str]]:
+        """The plugins' row checks and transforms of a row found fine so far."""
         values = RowValues(row, self._index, self._coercers)
         for step in self._check_calls:
             try:

@@ -19,6 +19,7 @@ lookup a row; a school column (a new key most rows) about half a microsecond.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable, Sequence
 
 from .datasets import DatasetTable
@@ -60,6 +61,8 @@ class RowProcessing:
         mode = checks.key_match
         namespace: dict[str, Any] = {"X": xxh3_64}
         body: list[str] = []
+        recurring: list[str] = []  # the body without the large dimensions' columns
+        large: list[tuple[int, Any]] = []  # (column, exact table) of each large dimension
         misses = []
         for n, k in enumerate(c for c in checks.keys if c.column in where):
             exact = key_index(k.files).tables["exact"]
@@ -72,6 +75,7 @@ class RowProcessing:
             misses.append(miss)
             if not exact.hashes:
                 body += [f"state = m{n}(row, state)"]
+                recurring += body[-1:]
                 continue
             # keys.key_hash inline; a key is in its home slot or the next one but rarely.
             i = where[k.column]
@@ -80,9 +84,11 @@ class RowProcessing:
                      f"    state = m{n}(row, state)"]
             if good is None:
                 body += probe
+                large.append((i, exact))
             else:
                 probe[-1:] = [probe[-1], "else:", f"    g{n}.add(row[{i}])"]
                 body += [f"if row[{i}] not in g{n}:", *("    " + line for line in probe)]
+                recurring += body[-len(probe) - 1:]
         if checks.date_column in where:
             n = len(misses)
             good = set()
@@ -92,6 +98,7 @@ class RowProcessing:
             misses.append(miss)
             body += [f"if row[{where[checks.date_column]}] not in g{n}:",
                      f"    state = m{n}(row, state)"]
+            recurring += body[-2:]
         width = 1 + max([where[k.column] for k in checks.keys if k.column in where]
                         + [where.get(checks.date_column or "", -1)], default=-1)
 
@@ -105,18 +112,68 @@ class RowProcessing:
             return state
 
         namespace["slow"] = slow
-        # Everything the function uses is a variable of the enclosing function (fast lookups,
-        # nothing copied a call, unlike default arguments).
-        names = ", ".join(namespace)
-        source = "\n".join([f"def make({names}):", "    def check(row):", "        state = None",
-                            "        try:", *("            " + line for line in body),
-                            "        except (IndexError, UnicodeEncodeError):",
-                            "            return slow(row)", "        return state",
-                            "    return check", ""])
-        code: dict[str, Any] = {}
-        exec(compile(source, "<grammar checks>", "exec"), code)  # noqa: S102 - our own code
-        self.source = source
-        self.check: Callable[[list[str]], State] = code["make"](**namespace)
+        self.source = _source(namespace, body)
+        self.check: Callable[[list[str]], State] = _compiled(self.source, namespace)
+        # With a large dimension, the worker checks a chunk's keys of it at once (``unsure``)
+        # and the rows whose keys are fine there with ``check_recurring``: the other columns.
+        self.unsure: Callable[[Sequence[Sequence[str]]], list[int]] | None = None
+        if large:
+            self.unsure = _LargeKeys(large).unsure
+            self.check_recurring: Callable[[list[str]], State] = _compiled(
+                _source(namespace, recurring), namespace)
+
+
+def _source(namespace: dict[str, Any], body: list[str]) -> str:
+    # Everything the function uses is a variable of the enclosing function (fast lookups,
+    # nothing copied a call, unlike default arguments).
+    names = ", ".join(namespace)
+    return "\n".join([f"def make({names}):", "    def check(row):", "        state = None",
+                      "        try:", *("            " + line for line in body or ["pass"]),
+                      "        except (IndexError, UnicodeEncodeError):",
+                      "            return slow(row)", "        return state",
+                      "    return check", ""])
+
+
+def _compiled(source: str, namespace: dict[str, Any]) -> Callable[[list[str]], State]:
+    code: dict[str, Any] = {}
+    exec(compile(source, "<grammar checks>", "exec"), code)  # noqa: S102 - our own code
+    return code["make"](**namespace)
+
+
+class _LargeKeys:
+    """The keys of a chunk's large-dimension columns looked up at once, with numpy (imported
+    here, by the workers that check such a column only): each cell hashed as ``keys.key_hash``
+    does (a C loop), then the hashes probed in the mapped table as whole arrays, which lets the
+    CPU wait for many table reads at once instead of one per row."""
+
+    def __init__(self, columns: list[tuple[int, Any]]) -> None:
+        import numpy
+        self.np = numpy
+        self.columns = [(itemgetter(i), numpy.frombuffer(t.hashes, numpy.uint64),
+                         numpy.uint64(t.mask)) for i, t in columns]
+
+    def unsure(self, rows: Sequence[Sequence[str]]) -> list[int]:
+        """The positions in ``rows`` (records as long as the header) whose key in some large
+        dimension is not a stored key as written (unknown, or to be landed as another text):
+        only these need the whole ``check``."""
+        np, n = self.np, len(rows)
+        found: list[Any] = []
+        try:
+            for cell, table, mask in self.columns:
+                h = np.fromiter(map(xxh3_64, map(str.encode, map(cell, rows))), np.uint64, n)
+                h |= np.uint64(1)
+                slot = h & mask
+                pending = np.arange(n)
+                while pending.size:  # linear probing, as _miss does, for every row at once
+                    at = table[slot[pending]]
+                    want = h[pending]
+                    end = (at == 0) | (at == (want ^ np.uint64(1)))
+                    found.append(pending[end])
+                    pending = pending[(at != want) & ~end]
+                    slot[pending] = (slot[pending] + np.uint64(1)) & mask
+        except UnicodeEncodeError:  # a cell that is not UTF-8: every row its own way
+            return list(range(n))
+        return np.concatenate(found).tolist() if found else []
 
 
 State = tuple[list[RowError], "list[str] | None"] | None
