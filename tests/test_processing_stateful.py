@@ -90,42 +90,37 @@ class DatasetMachine(RuleBasedStateMachine):
                                 "DELETE FROM processing_applied; "
                                 "DELETE FROM processing_applied_tables")
 
-    @rule(target=uploads, rows=rows_st)
-    def upload(self, rows):
+    def _crash_after(self, rows, k: int) -> tuple[str, dict]:
+        """A new upload of which an instance committed ``k`` tables before it died."""
         self.n += 1
-        uid = f"u{self.n}"
-        a = self.run(contrib.apply_upload(self.conn, upload_id=uid, program="prog", tables=TABLES,
-                                          groups=aggregate(rows)))
-        assert not a.already
-        self.landed[uid] = rows
-        return uid
-
-    @rule(target=uploads, rows=rows_st, k=st.integers(0, len(TABLES)))
-    def upload_resumed_after_a_crash(self, rows, k):
-        """An instance died after committing ``k`` tables; the job resumed applies the rest."""
-        self.n += 1
-        uid = f"u{self.n}"
-        groups = aggregate(rows)
+        uid, groups = f"u{self.n}", aggregate(rows)
         for t in TABLES[:k]:
             if groups.get(t.physical):
                 assert self.run(contrib._apply_once(self.conn, uid, "prog", t,
                                                     groups[t.physical], "merge"))
+        return uid, groups
+
+    def _land(self, rows, k: int) -> str:
+        uid, groups = self._crash_after(rows, k)
         a = self.run(contrib.apply_upload(self.conn, upload_id=uid, program="prog", tables=TABLES,
                                           groups=groups))
         assert not a.already
         self.landed[uid] = rows
         return uid
 
+    @rule(target=uploads, rows=rows_st)
+    def upload(self, rows):
+        return self._land(rows, 0)
+
+    @rule(target=uploads, rows=rows_st, k=st.integers(1, len(TABLES)))
+    def upload_resumed_after_a_crash(self, rows, k):
+        """An instance died after committing ``k`` tables; the job resumed applies the rest."""
+        return self._land(rows, k)
+
     @rule(target=retracted, rows=rows_st, k=st.integers(1, len(TABLES)))
     def retracted_after_a_crash(self, rows, k):
         """An instance died after committing ``k`` tables, then the upload was retracted."""
-        self.n += 1
-        uid = f"u{self.n}"
-        groups = aggregate(rows)
-        for t in TABLES[:k]:
-            if groups.get(t.physical):
-                self.run(contrib._apply_once(self.conn, uid, "prog", t, groups[t.physical],
-                                             "merge"))
+        uid, _ = self._crash_after(rows, k)
         self.run(contrib.retract_upload(self.conn, upload_id=uid, program="prog", tables=TABLES))
         return (uid, rows)
 

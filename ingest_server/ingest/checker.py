@@ -98,6 +98,18 @@ def _row_errors(found: Any) -> list[RowError]:
     return out
 
 
+def _keys_checked(errors: list[RowError], row: list[str], found: tuple[list[RowError], Any]
+                  ) -> tuple[list[RowError], list[str]]:
+    """A row's errors and row after its grammar checks found something (``RowProcessing``):
+    their errors added, or the row with its keys landed as the dimension stores them."""
+    extra, landed = found
+    if extra:
+        return [*errors, *extra], row
+    if landed is not None and not errors:
+        return errors, RewrittenRow(landed)
+    return errors, row
+
+
 class PipelineChecker:
     """``check(row)`` → ``(row errors, row to write)``; ``output_header``."""
 
@@ -162,11 +174,7 @@ class PipelineChecker:
         if self._processing is not None:
             found = self._processing.check(row)
             if found is not None:  # unknown keys, or keys to land as the dimension stores them
-                extra, landed = found
-                if extra:
-                    errors = [*errors, *extra]
-                elif landed is not None and not errors:
-                    row = RewrittenRow(landed)
+                errors, row = _keys_checked(errors, row, found)
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         return self._plugins(row, errors)
@@ -176,12 +184,8 @@ class PipelineChecker:
         stored keys as written, the other grammar checks are made here."""
         errors = self._rows.check(row)
         found = self._check_recurring(row)
-        if found is not None:  # as in ``check``
-            extra, landed = found
-            if extra:
-                errors = [*errors, *extra]
-            elif landed is not None and not errors:
-                row = RewrittenRow(landed)
+        if found is not None:
+            errors, row = _keys_checked(errors, row, found)
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         return self._plugins(row, errors)
