@@ -89,6 +89,6 @@ def test_keys_not_utf8_encodable_fall_back_to_row_by_row(tmp_path):
     from ingest_server.processing.rowcheck import RowProcessing
     check = RowProcessing(ProcessingChecks(keys=(KeyCheck("school_id", files),),
                                            key_match="exact", date_column=None),
-                          ["school_id", "n"])
+                          ["school_id", "n"], done=lambda errs, row, state: (errs, row))
     assert check.unsure([["S000001", "1"], ["S\udc80", "2"]]) == [0, 1]
     assert check.unsure([["S000001", "1"], ["S999999", "2"], ["'S000002'", "3"]]) == [1, 2]

@@ -18,11 +18,13 @@ from ..plugins.loading import (ROW_ARGS, HookCall, PluginHookError, call_each, h
 from ..processing.rowcheck import ProcessingChecks, RowProcessing
 from ..processing.summary import dataset_summary
 from ..validation import Extensions, get_compiled
+from ..validation.compiler import RowTail
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
 
 log = logging.getLogger("ingest_server.ingest")
 
 RowError = tuple[str | None, str, str]
+_AS_IS = RowTail((), {}, "(errs, row)")  # the spec's row check returning ``(errors, row)``
 
 
 def _coercer(rules: Any, extensions: Extensions | None) -> Callable[[Any], Any] | None:
@@ -123,14 +125,15 @@ class PipelineChecker:
         compiled = get_compiled(schema_key, schema, extensions,
                                 allow_unknown=allow_unknown or bool(pt and pt.allow_unknown_columns))
         self.header = list(header)
-        self._rows = compiled.bind(self.header)
-        # A cQube grammar's checks: keys against the dimension tables, the date column.
-        self._processing = RowProcessing(processing, self.header) if processing else None
+        # A cQube grammar's checks (keys against the dimension tables, the date column) run at
+        # the end of the spec's generated row check, in the same function.
+        found = RowProcessing(processing, self.header, _keys_checked) if processing else None
+        self._check_row = compiled.bind(self.header, found.tail if found else _AS_IS).check
         # The worker asks which rows of a chunk the grammar's checks might not pass as they are
         # (``unsure``) and checks the others with ``check_known`` (csvstream.worker).
-        self.unsure = self._processing.unsure if self._processing is not None else None
-        if self.unsure is not None:
-            self._check_recurring = self._processing.check_recurring
+        self.unsure = found.unsure if found is not None else None
+        if found is not None and found.tail_known is not None:
+            self._check_known_row = compiled.bind(self.header, found.tail_known).check
         self._index = {name: i for i, name in enumerate(self.header)}
         self._coercers = {name: fn for name in self.header
                           if (fn := _coercer(schema.get(name), extensions)) is not None}
@@ -170,11 +173,7 @@ class PipelineChecker:
 
         Stateless: one checker serves every upload of the process at once (threads included),
         so nothing about a row is kept between calls."""
-        errors = self._rows.check(row)
-        if self._processing is not None:
-            found = self._processing.check(row)
-            if found is not None:  # unknown keys, or keys to land as the dimension stores them
-                errors, row = _keys_checked(errors, row, found)
+        errors, row = self._check_row(row)
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         return self._plugins(row, errors)
@@ -182,10 +181,7 @@ class PipelineChecker:
     def check_known(self, row: list[str]) -> tuple[list[RowError], list[str]]:
         """``check(row)`` for a row ``unsure`` did not name: its keys of large dimensions are
         stored keys as written, the other grammar checks are made here."""
-        errors = self._rows.check(row)
-        found = self._check_recurring(row)
-        if found is not None:
-            errors, row = _keys_checked(errors, row, found)
+        errors, row = self._check_known_row(row)
         if errors or not (self._check_calls or self._transform_calls):
             return errors, row
         return self._plugins(row, errors)

@@ -9,11 +9,14 @@
 
 Integer metrics refusing ``12.7`` come from the grammar's ingestion spec (``coerce: integer``).
 
-Speed: the usual row is a generated function, ``if row[i] not in good_i: …`` for each column,
-over each column's set of values known to be fine as they are (at most ``GOOD_SIZE`` a column,
-so memory stays flat however many keys a dimension has). Only a value not seen lately costs a
-call: one hash and one probe of the mapped table. A district or grade column is then one set
-lookup a row; a school column (a new key most rows) about half a microsecond.
+Speed: the checks are lines added to the end of the spec's generated row check
+(``validation.compiler.RowTail``), ``if row[i] not in good_i: …`` for each column, over each
+column's set of values known to be fine as they are (at most ``GOOD_SIZE`` a column, so memory
+stays flat however many keys a dimension has): a district or grade column costs what an
+``enum`` rule costs, one set lookup a row, and nothing else a row. Only a value not seen lately
+costs a call: one hash and one probe of the mapped table. A large dimension's column (a school:
+a new key most rows) is looked up a chunk at once (``unsure``); row by row it is the hash and
+the probe inline.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Callable, Sequence
 
+from ..validation.compiler import RowTail
 from .datasets import DatasetTable
 from .dates import FORMATS, parse_cqube_date
 from .keys import Ambiguous, KeyFiles, key_index, unquoted, xxh3_64
@@ -53,13 +57,17 @@ class ProcessingChecks:
 
 
 class RowProcessing:
-    """``check(row)`` → None when the row is fine as it is, else ``(errors, landed row)``: the
-    row errors, or none and the row with its keys written as stored (None: unchanged)."""
+    """A grammar's checks of a row as code for the end of the spec's generated row check
+    (``tail``: one function a row, a key column costing about what an ``enum`` costs), whose
+    ``result`` is ``(errors, row to write)``: the row errors, the grammar's added, or none and
+    the row with its keys written as stored (a ``RewrittenRow``, ``_keys_checked``)."""
 
-    def __init__(self, checks: ProcessingChecks, header: Sequence[str]) -> None:
+    def __init__(self, checks: ProcessingChecks, header: Sequence[str],
+                 done: Callable[[list, list[str], Any], tuple[list, list[str]]]) -> None:
         where = {name: i for i, name in enumerate(header)}
         mode = checks.key_match
-        namespace: dict[str, Any] = {"X": xxh3_64}
+        # Prefixed: these names share the generated function's globals with the compiler's.
+        namespace: dict[str, Any] = {"P_X": xxh3_64, "P_done": done}
         body: list[str] = []
         recurring: list[str] = []  # the body without the large dimensions' columns
         large: list[tuple[int, Any]] = []  # (column, exact table) of each large dimension
@@ -70,34 +78,32 @@ class RowProcessing:
             good = set() if k.files.count <= GOOD_SIZE else None
             miss = _miss(where[k.column], k.column, "unknown_reference",
                          _key_answer(k.files, mode), exact, good)
-            namespace.update({f"g{n}": good, f"m{n}": miss, f"H{n}": exact.hashes,
-                              f"M{n}": exact.mask})
+            namespace.update({f"P_g{n}": good, f"P_m{n}": miss, f"P_H{n}": exact.hashes,
+                              f"P_M{n}": exact.mask})
             misses.append(miss)
-            if not exact.hashes:
-                body += [f"state = m{n}(row, state)"]
-                recurring += body[-1:]
-                continue
-            # keys.key_hash inline; a key is in its home slot or the next one but rarely.
             i = where[k.column]
-            probe = [f"h = X(row[{i}].encode()) | 1", f"j = h & M{n}",
-                     f"if H{n}[j] != h and H{n}[(j + 1) & M{n}] != h:",
-                     f"    state = m{n}(row, state)"]
-            if good is None:
-                body += probe
-                large.append((i, exact))
+            if good is not None:
+                # Seen before: one set lookup, as an enum check; else the table, off line.
+                body += [f"if row[{i}] not in P_g{n}:", f"    state = P_m{n}(row, state)"]
+                recurring += body[-2:]
+            elif not exact.hashes:
+                body += [f"state = P_m{n}(row, state)"]
+                recurring += body[-1:]
             else:
-                probe[-1:] = [probe[-1], "else:", f"    g{n}.add(row[{i}])"]
-                body += [f"if row[{i}] not in g{n}:", *("    " + line for line in probe)]
-                recurring += body[-len(probe) - 1:]
+                # keys.key_hash inline; a key is in its home slot or the next one but rarely.
+                body += [f"h = P_X(row[{i}].encode()) | 1", f"j = h & P_M{n}",
+                         f"if P_H{n}[j] != h and P_H{n}[(j + 1) & P_M{n}] != h:",
+                         f"    state = P_m{n}(row, state)"]
+                large.append((i, exact))
         if checks.date_column in where:
             n = len(misses)
             good = set()
             miss = _miss(where[checks.date_column], checks.date_column, "invalid_date",
                          _date_answer, None, good, GOOD_SIZE)
-            namespace.update({f"g{n}": good, f"m{n}": miss})
+            namespace.update({f"P_g{n}": good, f"P_m{n}": miss})
             misses.append(miss)
-            body += [f"if row[{where[checks.date_column]}] not in g{n}:",
-                     f"    state = m{n}(row, state)"]
+            body += [f"if row[{where[checks.date_column]}] not in P_g{n}:",
+                     f"    state = P_m{n}(row, state)"]
             recurring += body[-2:]
         width = 1 + max([where[k.column] for k in checks.keys if k.column in where]
                         + [where.get(checks.date_column or "", -1)], default=-1)
@@ -111,33 +117,22 @@ class RowProcessing:
                 state = miss(row, state)
             return state
 
-        namespace["slow"] = slow
-        self.source = _source(namespace, body)
-        self.check: Callable[[list[str]], State] = _compiled(self.source, namespace)
+        namespace["P_slow"] = slow
+        self.tail = _tail(namespace, body)
         # With a large dimension, the worker checks a chunk's keys of it at once (``unsure``)
-        # and the rows whose keys are fine there with ``check_recurring``: the other columns.
+        # and the rows whose keys are fine there with ``tail_known``: the other columns.
         self.unsure: Callable[[Sequence[Sequence[str]]], list[int]] | None = None
+        self.tail_known: RowTail | None = None
         if large:
             self.unsure = _LargeKeys(large).unsure
-            self.check_recurring: Callable[[list[str]], State] = _compiled(
-                _source(namespace, recurring), namespace)
+            self.tail_known = _tail(namespace, recurring)
 
 
-def _source(namespace: dict[str, Any], body: list[str]) -> str:
-    # Everything the function uses is a variable of the enclosing function (fast lookups,
-    # nothing copied a call, unlike default arguments).
-    names = ", ".join(namespace)
-    return "\n".join([f"def make({names}):", "    def check(row):", "        state = None",
-                      "        try:", *("            " + line for line in body or ["pass"]),
-                      "        except (IndexError, UnicodeEncodeError):",
-                      "            return slow(row)", "        return state",
-                      "    return check", ""])
-
-
-def _compiled(source: str, namespace: dict[str, Any]) -> Callable[[list[str]], State]:
-    code: dict[str, Any] = {}
-    exec(compile(source, "<grammar checks>", "exec"), code)  # noqa: S102 - our own code
-    return code["make"](**namespace)
+def _tail(namespace: dict[str, Any], body: list[str]) -> RowTail:
+    return RowTail(lines=("state = None", "try:", *("    " + line for line in body or ["pass"]),
+                          "except (IndexError, UnicodeEncodeError):", "    state = P_slow(row)"),
+                   namespace=namespace,
+                   result="(errs, row) if state is None else P_done(errs, row, state)")
 
 
 class _LargeKeys:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable
 
@@ -62,9 +63,22 @@ def _fast_kind(rules: dict, types_mapping: dict) -> str:
 _STANDARD_TYPES = frozenset(make_validator_class(None).types_mapping)
 
 
+@dataclass(frozen=True)
+class RowTail:
+    """Code run at the end of a bound schema's generated check, in the same function (a cQube
+    grammar's key and date checks, ``processing/rowcheck.py``): ``lines`` (statements that may
+    read ``row`` and ``errs``), the names they use (``namespace``, prefixed so as not to meet the
+    compiler's) and what the function returns (``result``, instead of ``errs``)."""
+
+    lines: tuple[str, ...]
+    namespace: dict[str, Any]
+    result: str
+
+
 class BoundSchema:
     """A compiled schema bound to one file's header: ``check(row)`` -> ``[(column, code, msg)]``
-    (the row checker of the CSV workers, ``csvstream.RowChecker``, wraps it with the plugins)."""
+    (the row checker of the CSV workers, ``csvstream.RowChecker``, wraps it with the plugins);
+    bound with a ``RowTail``, ``check`` returns what the tail's ``result`` says."""
 
     def __init__(self, header: tuple[str, ...], columns: tuple[str, ...],
                  check: Callable[[list[str]], list], source: str) -> None:
@@ -114,7 +128,7 @@ class CompiledSchema:
         kind = _fast_kind(rules, self._types)
         return kind, compile_field(name, rules, self.extensions, self._types)
 
-    def bind(self, header: Sequence[str]) -> BoundSchema:
+    def bind(self, header: Sequence[str], tail: RowTail | None = None) -> BoundSchema:
         """Map the schema onto one file's header; reject missing or unknown columns."""
         header = tuple(header)
         present = set(header)
@@ -132,10 +146,11 @@ class CompiledSchema:
                 plans.append((index, column, self._plans[column]))
             elif isinstance(self.allow_unknown, Mapping):
                 plans.append((index, column, self._plan(column, self.allow_unknown, known=False)))
-        return self._generate(header, plans)
+        return self._generate(header, plans, tail)
 
-    def _generate(self, header: tuple[str, ...], plans: list) -> BoundSchema:
-        namespace: dict[str, Any] = {}
+    def _generate(self, header: tuple[str, ...], plans: list, tail: RowTail | None
+                  ) -> BoundSchema:
+        namespace: dict[str, Any] = dict(tail.namespace) if tail else {}
         lines = ["def check(row):", "    errs = []"]
         row_columns = []
         for index, column, (kind, fn) in plans:
@@ -169,7 +184,9 @@ class CompiledSchema:
         if row_columns:
             namespace["ROW"] = self._row_fallback(header, frozenset(row_columns))
             lines.append("    ROW(row, errs)")
-        lines.append("    return errs")
+        if tail is not None:
+            lines += ["    " + line for line in tail.lines]
+        lines.append(f"    return {tail.result if tail else 'errs'}")
         source = "\n".join(lines) + "\n"
         exec(compile(source, "<compiled schema>", "exec"), namespace)  # noqa: S102 - our own code
         columns = tuple(c for _, c, (kind, _) in plans if kind != "skip")
