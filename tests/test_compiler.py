@@ -12,6 +12,7 @@ import pytest
 from ingest_server.errors import FileRejected
 from ingest_server.validation import (Extensions, compile_schema, get_compiled,
                                       translate_cqube_spec)
+from ingest_server.validation.compiler import RowTail
 
 BENCH = {
     "program": "bench",
@@ -136,6 +137,28 @@ def test_get_compiled_key_includes_extensions():
     ext = Extensions(types={"upper": str.isupper})
     assert get_compiled("k", schema) is get_compiled("k", schema)
     assert get_compiled("k", schema, ext) is not get_compiled("k", schema)
+
+
+def test_a_tail_runs_in_the_generated_check_with_its_seen_sets():
+    """``RowTail``: a column's set lookup replaces the spec's test for empty text (a cell in the
+    set is never empty); the spec's verdicts stay; ``unseen`` says whether a cell was missed."""
+    compiled = compile_schema({"a": {"type": "string", "empty": False},
+                               "b": {"type": "string", "empty": False},
+                               "n": {"type": "integer", "coerce": "integer"}})
+    known = {"x", "y"}
+    tail = RowTail(("misses = [unseen]",), {"T_known": known}, "(errs, row, misses[0])",
+                   seen=((0, "T_known"), (1, "T_known")))
+    checker = compiled.bind(["a", "b", "n"], tail)
+    assert checker.check(["x", "y", "1"]) == ([], ["x", "y", "1"], False)
+    assert checker.check(["x", "z", "1"]) == ([], ["x", "z", "1"], True)
+    assert checker.check(["", "y", "q"]) == (compiled.bind(["a", "b", "n"]).check(["", "y", "q"]),
+                                             ["", "y", "q"], True)
+    # A seen column with other rules than "not empty": every row is unseen, the rules all kept.
+    other = RowTail(("misses = [unseen]",), {"T_known": {"7"}}, "(errs, misses[0])",
+                    seen=((2, "T_known"),))
+    assert compiled.bind(["a", "b", "n"], other).check(["x", "y", "7"]) == ([], True)
+    assert compiled.bind(["a", "b", "n"], other).check(["x", "y", "q"])[0] == \
+        compiled.bind(["a", "b", "n"]).check(["x", "y", "q"]) != []
 
 
 def test_checker_is_cheap_on_valid_rows(compiled):

@@ -72,6 +72,7 @@ class RowProcessing:
         recurring: list[str] = []  # the body without the large dimensions' columns
         large: list[tuple[int, Any]] = []  # (column, exact table) of each large dimension
         misses = []
+        seen: list[tuple[int, str]] = []  # (column, its set of values found fine)
         for n, k in enumerate(c for c in checks.keys if c.column in where):
             exact = key_index(k.files).tables["exact"]
             # A small dimension's keys recur: the ones seen are remembered (at most its count).
@@ -83,8 +84,11 @@ class RowProcessing:
             misses.append(miss)
             i = where[k.column]
             if good is not None:
-                # Seen before: one set lookup, as an enum check; else the table, off line.
-                body += [f"if row[{i}] not in P_g{n}:", f"    state = P_m{n}(row, state)"]
+                # Seen before: one set lookup, made with the spec's check of the cell
+                # (``RowTail.seen``); else the table, off line.
+                seen.append((i, f"P_g{n}"))
+                body += [f"if unseen and row[{i}] not in P_g{n}:",
+                         f"    state = P_m{n}(row, state)"]
                 recurring += body[-2:]
             elif not exact.hashes:
                 body += [f"state = P_m{n}(row, state)"]
@@ -102,7 +106,8 @@ class RowProcessing:
                          _date_answer, None, good, GOOD_SIZE)
             namespace.update({f"P_g{n}": good, f"P_m{n}": miss})
             misses.append(miss)
-            body += [f"if row[{where[checks.date_column]}] not in P_g{n}:",
+            seen.append((where[checks.date_column], f"P_g{n}"))
+            body += [f"if unseen and row[{where[checks.date_column]}] not in P_g{n}:",
                      f"    state = P_m{n}(row, state)"]
             recurring += body[-2:]
         width = 1 + max([where[k.column] for k in checks.keys if k.column in where]
@@ -118,21 +123,22 @@ class RowProcessing:
             return state
 
         namespace["P_slow"] = slow
-        self.tail = _tail(namespace, body)
+        self.tail = _tail(namespace, body, seen)
         # With a large dimension, the worker checks a chunk's keys of it at once (``unsure``)
         # and the rows whose keys are fine there with ``tail_known``: the other columns.
         self.unsure: Callable[[Sequence[Sequence[str]]], list[int]] | None = None
         self.tail_known: RowTail | None = None
         if large:
             self.unsure = _LargeKeys(large).unsure
-            self.tail_known = _tail(namespace, recurring)
+            self.tail_known = _tail(namespace, recurring, seen)
 
 
-def _tail(namespace: dict[str, Any], body: list[str]) -> RowTail:
+def _tail(namespace: dict[str, Any], body: list[str], seen: list[tuple[int, str]]) -> RowTail:
     return RowTail(lines=("state = None", "try:", *("    " + line for line in body or ["pass"]),
                           "except (IndexError, UnicodeEncodeError):", "    state = P_slow(row)"),
                    namespace=namespace,
-                   result="(errs, row) if state is None else P_done(errs, row, state)")
+                   result="(errs, row) if state is None else P_done(errs, row, state)",
+                   seen=tuple(seen))
 
 
 class _LargeKeys:
@@ -183,7 +189,7 @@ def _miss(index: int, name: str, code: str, answer: Callable[[str], Answer], exa
     hashes, mask = (exact.hashes, exact.mask) if exact else ((), 0)
 
     def fine(value: str) -> None:
-        if good is not None:
+        if good is not None and value:  # never empty: see RowTail.seen
             if limit and len(good) >= limit:
                 good.clear()
             good.add(value)

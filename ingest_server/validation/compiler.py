@@ -68,11 +68,18 @@ class RowTail:
     """Code run at the end of a bound schema's generated check, in the same function (a cQube
     grammar's key and date checks, ``processing/rowcheck.py``): ``lines`` (statements that may
     read ``row`` and ``errs``), the names they use (``namespace``, prefixed so as not to meet the
-    compiler's) and what the function returns (``result``, instead of ``errs``)."""
+    compiler's) and what the function returns (``result``, instead of ``errs``).
+
+    ``seen`` maps a column to the name of a set of values the tail's check found fine, never
+    empty: a cell in it passes a rule that only refuses empty text, so that rule is tested on
+    the other cells only, and the set lookup is made once, here (``unseen`` tells the tail
+    whether some such cell was not in its set; always true when some column of ``seen`` has
+    other rules)."""
 
     lines: tuple[str, ...]
     namespace: dict[str, Any]
     result: str
+    seen: tuple[tuple[int, str], ...] = ()
 
 
 class BoundSchema:
@@ -152,8 +159,16 @@ class CompiledSchema:
                   ) -> BoundSchema:
         namespace: dict[str, Any] = dict(tail.namespace) if tail else {}
         lines = ["def check(row):", "    errs = []"]
+        seen = dict(tail.seen) if tail else {}
+        if seen:
+            lines.append("    unseen = False")
         row_columns = []
         for index, column, (kind, fn) in plans:
+            if kind == "nonempty" and index in seen:
+                namespace[f"F{index}"] = fn
+                lines += [f"    if row[{index}] not in {seen.pop(index)}:", "        unseen = True",
+                          f"        if not row[{index}]:", f"            F{index}('', errs)"]
+                continue
             if kind == "skip":
                 continue
             if kind == "row":
@@ -184,6 +199,8 @@ class CompiledSchema:
         if row_columns:
             namespace["ROW"] = self._row_fallback(header, frozenset(row_columns))
             lines.append("    ROW(row, errs)")
+        if seen:  # a column with other rules (or none): the tail looks every cell up itself
+            lines.append("    unseen = True")
         if tail is not None:
             lines += ["    " + line for line in tail.lines]
         lines.append(f"    return {tail.result if tail else 'errs'}")
