@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
+from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -58,6 +58,18 @@ def _map_error(exc: BaseException, action: str, key: str | None = None) -> Inges
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
+
+
+_SESSION: AioSession | None = None
+
+
+def _session() -> AioSession:
+    """One botocore session per process: it loads the S3 service model once (about 60 ms a
+    client otherwise); each storage still gets its own client and connection pool."""
+    global _SESSION  # noqa: PLW0603
+    if _SESSION is None:
+        _SESSION = get_session()
+    return _SESSION
 
 class S3Writer:
     """Streams one object to S3 in parts; the object appears only on commit."""
@@ -200,7 +212,7 @@ class S3Storage:
         if self._client is not None:
             return
         stack = contextlib.AsyncExitStack()
-        self._client = await stack.enter_async_context(get_session().create_client(
+        self._client = await stack.enter_async_context(_session().create_client(
             "s3", endpoint_url=self._endpoint_url, region_name=self._region,
             aws_access_key_id=self._access_key_id,
             aws_secret_access_key=self._secret_access_key, config=self._config))

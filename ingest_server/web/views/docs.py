@@ -12,6 +12,7 @@ styles cannot run code; scripts stay this origin's files only.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -91,11 +92,16 @@ async def docs_asset(request: web.Request) -> web.StreamResponse:
                                      "Cache-Control": CACHE})
 
 
+@functools.cache
+def document_bytes() -> bytes:
+    """The OpenAPI document as served: static data (OPERATIONS and the version), so built once
+    per process, not for every app (a test run builds hundreds of apps)."""
+    return json.dumps(build_document(), indent=1).encode()
 
 
 def setup(app: web.Application) -> None:
-    # Built once: the document is static data, and a broken one stops start-up, not a request.
-    app[appkeys.DOCUMENT] = json.dumps(build_document(), indent=1).encode()
+    # Built at start-up: a broken document stops start-up, not a request.
+    app[appkeys.DOCUMENT] = document_bytes()
     app.router.add_get("/api/openapi.json", openapi_json)
     app.router.add_get("/api/docs", docs_page)
     app.router.add_get("/api/docs/{asset}", docs_asset)
