@@ -47,22 +47,29 @@ class PgInstance:
     def stop(self, sig: int = signal.SIGQUIT, timeout_s: float = 20.0) -> None:
         """Stop the postmaster by its PID: SIGQUIT is an immediate shutdown (a crash, as far as
         clients can tell: every connection drops at once), SIGINT a fast clean one."""
-        pid = self.pid()
-        if pid is None:
-            return
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
+        stop_postmaster(self.data_dir, sig, timeout_s)
 
     def destroy(self) -> None:
         self.stop(signal.SIGINT)
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def stop_postmaster(data_dir: Path, sig: int = signal.SIGQUIT, timeout_s: float = 20.0) -> None:
+    """Signal the postmaster named in ``data_dir/postmaster.pid`` and wait for it to go (SIGKILL
+    after ``timeout_s``). After a SIGKILL of its parent the postmaster lives on (INFRA.md)."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)

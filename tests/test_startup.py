@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 
 from ingest_server.auth import hash_secret
 from ingest_server.version import __version__, schema_version
+from pg_instance import stop_postmaster
 from testkit.server_process import ServerProcess, free_port, kill_group, write_config
 
 
@@ -138,28 +140,8 @@ def test_startup_block_with_the_embedded_database(tmp_path):
         assert len(started) == 1 and started[0]["storage"] in block[2]
     finally:
         kill_group(proc)
-        _stop_embedded_postgres(pg_dir)
+        stop_postmaster(pg_dir, signal.SIGTERM)  # outlives the SIGKILLed server (INFRA.md)
         shutil.rmtree(pg_dir.parent, ignore_errors=True)
-
-
-def _stop_embedded_postgres(data_dir: Path) -> None:
-    """After a SIGKILL the postmaster lives on (INFRA.md): stop the PID in postmaster.pid, and
-    wait for it to go."""
-    pid_file = data_dir / "postmaster.pid"
-    if not pid_file.exists():
-        return
-    pid = int(pid_file.read_text().split()[0])
-    try:
-        os.kill(pid, 15)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
 
 
 def test_startup_block_names_a_dsn_without_its_password(tmp_path, pg_dsn):
