@@ -7,7 +7,6 @@ import asyncio
 import json
 
 import aiohttp
-import asyncpg
 
 from conftest import TEST_CLIENT, basic
 
@@ -92,11 +91,3 @@ SPEC = {"program": "teacherspresent", "input": {"type": "object", "properties": 
     "school_id": {"type": "string", "shouldnotnull": True},
     "teachers_present": {"type": "number", "shouldnotnull": True},
     "remarks": {"type": "string"}}, "required": ["date", "school_id", "teachers_present"]}}
-
-
-async def rows_of(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()

@@ -54,11 +54,3 @@ async def put_event(client, headers, program, name, text):
     resp = await client.put(f"/api/processing/grammars/events/{program}/{name}",
                             data=text.encode(), headers={**headers, **CSV})
     return resp.status, await resp.json()
-
-
-async def fetch(dsn: str, sql: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(sql, *args)
-    finally:
-        await conn.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from fault_helpers import rows_of
+from testkit.sql import fetch
 import json
 from ingest_server.web import appkeys
 
@@ -47,7 +47,7 @@ async def patch(client, headers, url: str, offset: int, data: bytes, **extra):
 async def head(client, headers, url: str):
     return await client.head(url, headers=dict(headers, **TUS))
 
-sql = rows_of  # a query on a fresh connection
+sql = fetch  # a query on a fresh connection
 
 
 async def assert_same_outcome(client, resumable: dict, one_shot: dict) -> None:

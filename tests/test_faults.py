@@ -26,7 +26,8 @@ from ingest_server.web.app import create_app
 from pg_instance import PgInstance
 from testkit.polling import until
 from testkit.server_process import ServerProcess, free_port, write_config
-from fault_helpers import HEADER, ROW, SPEC, RawUpload, get_token, rows_of
+from testkit.sql import fetch
+from fault_helpers import HEADER, ROW, SPEC, RawUpload, get_token
 
 
 async def app_client(aiohttp_client, settings):
@@ -81,7 +82,7 @@ async def test_database_stops_mid_upload_and_comes_back(aiohttp_client, tmp_path
     raw = RawUpload(client.port, token, rows=20_000)
     try:
         await raw.open(rows=5_000)
-        (row,) = await until(lambda: rows_of(pg.dsn, "SELECT id, status FROM uploads"))
+        (row,) = await until(lambda: fetch(pg.dsn, "SELECT id, status FROM uploads"))
         await until(lambda: staging_files(settings))
         await asyncio.to_thread(pg.stop)  # immediate shutdown: every connection drops
 
@@ -103,9 +104,9 @@ async def test_database_stops_mid_upload_and_comes_back(aiohttp_client, tmp_path
     await until(ready)  # the pool reconnects by itself
     # The failure could not be recorded while the database was down; the service's own periodic
     # recovery (every stale_upload_s / 2, here 0.5 s) fails the row once its heartbeat is stale.
-    await until(lambda: rows_of(pg.dsn, "SELECT 1 FROM uploads WHERE id = $1 AND status = "
+    await until(lambda: fetch(pg.dsn, "SELECT 1 FROM uploads WHERE id = $1 AND status = "
                                 "'failed'", row["id"]), every_s=0.1)
-    (done,) = await rows_of(pg.dsn, "SELECT status, error FROM uploads WHERE id = $1", row["id"])
+    (done,) = await fetch(pg.dsn, "SELECT status, error FROM uploads WHERE id = $1", row["id"])
     assert done["status"] == "failed" and json.loads(done["error"])["code"] == "interrupted"
 
     status, body = await upload(client, headers, HEADER + ROW * 3)
@@ -197,7 +198,7 @@ async def test_s3_killed_mid_upload(aiohttp_client, tmp_path, clean_db, own_s3):
     finally:
         raw.close()
     assert (status, body["error"]["code"]) == (502, "storage_unavailable"), body
-    (row,) = await rows_of(clean_db, "SELECT id, status, error FROM uploads")
+    (row,) = await fetch(clean_db, "SELECT id, status, error FROM uploads")
     assert row["status"] == "failed"
     assert json.loads(row["error"])["code"] == "storage_unavailable"
 
@@ -236,20 +237,20 @@ async def test_server_sigkilled_mid_upload_is_cleaned_at_restart(tmp_path, clean
             raw = RawUpload(server.port, token, rows=40_000)
             try:
                 await raw.open(rows=15_000)  # ~3 MB: past the staged file's first flush
-                (row,) = await until(lambda: rows_of(clean_db, "SELECT id FROM uploads"))
+                (row,) = await until(lambda: fetch(clean_db, "SELECT id FROM uploads"))
                 staged = await until(lambda: [p for p in (storage_root / ".staging").rglob("*")
                                               if p.is_file() and p.stat().st_size > 0])
                 await asyncio.to_thread(server.kill)
             finally:
                 raw.close()
             assert all(p.exists() for p in staged)  # the crash left partial data staged...
-            (before,) = await rows_of(clean_db, "SELECT status FROM uploads")
+            (before,) = await fetch(clean_db, "SELECT status FROM uploads")
             assert before["status"] == "receiving"
             assert not [p for p in storage_root.rglob("*.csv") if ".staging" not in p.parts]
 
             await asyncio.to_thread(server.start)
             # ...and the restart failed the upload and removed it before serving.
-            (after,) = await rows_of(clean_db, "SELECT status, error FROM uploads")
+            (after,) = await fetch(clean_db, "SELECT status, error FROM uploads")
             assert after["status"] == "failed"
             assert json.loads(after["error"])["code"] == "interrupted"
             assert not [p for p in storage_root.rglob("*") if p.is_file()]
@@ -279,7 +280,7 @@ async def watched(aiohttp_client, tmp_path, clean_db):
                 and not spool_files(settings) and not staging_files(settings))
 
     await until(no_leak, timeout_s=10)
-    sessions = await rows_of(clean_db, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+    sessions = await fetch(clean_db, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
                              "current_database() AND pid <> pg_backend_pid()")
     assert sessions[0]["count"] <= settings.database.pool_max
 
@@ -296,7 +297,7 @@ async def test_stalled_client_gets_408_and_nothing_is_kept(watched, clean_db, fi
     finally:
         raw.close()
     assert (status, body["error"]["code"]) == (408, "body_timeout")
-    rows = await rows_of(clean_db, "SELECT status, error FROM uploads")
+    rows = await fetch(clean_db, "SELECT status, error FROM uploads")
     if file_first:
         assert rows == []  # still spooling: no upload had started
     else:
@@ -334,7 +335,7 @@ async def test_client_vanishing_leaks_nothing(watched, clean_db, file_first):
         await until(lambda: staging_files(settings))
     raw.vanish()
     if not file_first:
-        await until(lambda: rows_of(clean_db, "SELECT 1 FROM uploads WHERE status = 'failed'"))
+        await until(lambda: fetch(clean_db, "SELECT 1 FROM uploads WHERE status = 'failed'"))
     await until(lambda: not spool_files(settings) and not staging_files(settings))
     assert await landed(client) == []
 
@@ -350,7 +351,7 @@ async def test_disk_full_is_507_and_nothing_partial(aiohttp_client, tmp_path, cl
     client, token, headers = await app_client(aiohttp_client, settings)
     status, body = await upload(client, headers, HEADER + ROW * 10_000)
     assert (status, body["error"]["code"]) == (507, "insufficient_storage"), body
-    (row,) = await rows_of(clean_db, "SELECT status, error FROM uploads")
+    (row,) = await fetch(clean_db, "SELECT status, error FROM uploads")
     assert row["status"] == "failed"
     assert json.loads(row["error"])["code"] == "insufficient_storage"
     assert await landed(client) == [] and staging_files(settings) == []

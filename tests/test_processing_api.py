@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from processing_helpers import (CSV, VSK, fetch, headers, pclient, proc_settings, put_dimension,  # noqa: F401
+from testkit.sql import fetch
+from processing_helpers import (CSV, VSK, headers, pclient, proc_settings, put_dimension,  # noqa: F401
                                 put_event)
 
 

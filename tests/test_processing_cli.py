@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from conftest import TEST_CLIENT
 from ingest_server.cli.main import cli
-from processing_helpers import VSK, fetch, proc_settings  # noqa: F401
+from testkit.sql import fetch
+from processing_helpers import VSK, proc_settings  # noqa: F401
 
 
 @pytest.fixture

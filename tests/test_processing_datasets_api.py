@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from processing_helpers import fetch, headers, pclient, proc_settings, put_dimension, put_event  # noqa: F401
+from testkit.sql import fetch
+from processing_helpers import headers, pclient, proc_settings, put_dimension, put_event  # noqa: F401
 from master_data_helpers import DISTRICT, EVENT, SCHOOL, load, rows_csv, upload
 
 HEADER = ["date", "district_id", "school_id", "students"]

@@ -5,7 +5,8 @@ tus — a CSV or a ZIP —, JSON rows), and a key matched other than as written 
 import pytest
 
 from ingest_helpers import build_zip, form, read_object
-from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
+from testkit.sql import fetch
+from processing_helpers import proc_settings, put_dimension, put_event  # noqa: F401
 from resumable_helpers import create, patch
 from master_data_helpers import (DISTRICT, EVENT, SCHOOL, headers, load,  # noqa: F401
                                  pclient, processing_options, rows_csv, setup_event, upload)

@@ -7,7 +7,8 @@ import io
 import pytest
 
 from ingest_helpers import form, read_object
-from processing_helpers import fetch, proc_settings, put_dimension, put_event  # noqa: F401
+from testkit.sql import fetch
+from processing_helpers import proc_settings, put_dimension, put_event  # noqa: F401
 from master_data_helpers import (DISTRICT, EVENT, SCHOOL, headers, load,  # noqa: F401
                                  pclient, processing_options, rows_csv, setup_event, upload)
 

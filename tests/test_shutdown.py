@@ -20,7 +20,8 @@ from conftest import JWT_SECRET, TEST_CLIENT
 from ingest_server.auth import hash_secret
 from testkit.server_process import ServerProcess, free_port, write_config
 from testkit.polling import until
-from fault_helpers import HEADER, ROW, SPEC, RawUpload, get_token, rows_of
+from testkit.sql import fetch
+from fault_helpers import HEADER, ROW, SPEC, RawUpload, get_token
 
 
 def _config(tmp_path: Path, dsn: str, grace_s: float) -> Path:
@@ -78,7 +79,7 @@ async def test_sigterm_lets_an_arriving_upload_finish(tmp_path, clean_db):
         assert status == 200
         raw = RawUpload(server.port, token, rows=6_000)
         await raw.open(rows=1_000)
-        await until(lambda: rows_of(clean_db, "SELECT id FROM uploads"))
+        await until(lambda: fetch(clean_db, "SELECT id FROM uploads"))
         server.process.send_signal(signal.SIGTERM)
         # new connections are refused while the upload drains...
         async def refused():
@@ -108,7 +109,7 @@ async def test_sigterm_lets_an_arriving_upload_finish(tmp_path, clean_db):
         rows = list(csv.reader(io.StringIO(key.read_text(encoding="utf-8"), newline="")))
         expected = list(csv.reader(io.StringIO((HEADER + ROW * 6_000).decode(), newline="")))
         assert rows[1:] == expected[1:] and len(rows) == 6_001
-        (row,) = await rows_of(clean_db, "SELECT status, valid_rows FROM uploads")
+        (row,) = await fetch(clean_db, "SELECT status, valid_rows FROM uploads")
         assert (row["status"], row["valid_rows"]) == ("uploaded", 6_000)
     finally:
         server.kill()
@@ -122,11 +123,11 @@ async def test_sigterm_cuts_an_upload_past_the_grace_period(tmp_path, clean_db):
         token = await _token_and_spec(server)
         raw = RawUpload(server.port, token, rows=6_000)
         await raw.open(rows=1_000)
-        await until(lambda: rows_of(clean_db, "SELECT id FROM uploads"))
+        await until(lambda: fetch(clean_db, "SELECT id FROM uploads"))
         server.process.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(server.process.wait, 15) == 0
         raw.close()
-        (row,) = await rows_of(clean_db, "SELECT status FROM uploads")
+        (row,) = await fetch(clean_db, "SELECT status FROM uploads")
         assert row["status"] == "failed"
         assert not [p for p in (tmp_path / "storage").rglob("*") if p.is_file()]
     finally:

@@ -20,7 +20,6 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import pytest
 
 from conftest import TEST_CLIENT, basic, s3_settings
@@ -37,6 +36,7 @@ from testkit.polling import until
 from testkit.replica_cluster import (COLUMNS, SPEC, Cluster, check_landed, landed_rows, new_case,
                                      send, token)
 from testkit.server_process import ServerProcess, free_port, write_config
+from testkit.sql import fetch
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,6 @@ def old_code(tmp_path_factory) -> Path:
 def old_migrations(code: Path) -> list[int]:
     return sorted(int(p.name.split("_", 1)[0])
                   for p in (code / "ingest_server" / "migrations").glob("*.sql"))
-
-
-async def sql(dsn: str, query: str, *args):
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
 
 
 def server(tmp_path: Path, dsn: str, name: str, code: Path | None = None) -> ServerProcess:
@@ -129,7 +121,7 @@ async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, ol
                                        pause_s=0.05))
 
         async def receiving():
-            rows = await sql(dsn, "SELECT id FROM uploads WHERE idempotency_key = $1 "
+            rows = await fetch(dsn, "SELECT id FROM uploads WHERE idempotency_key = $1 "
                              "AND status = 'receiving'", interrupted_key)
             staged = [p for p in staging.rglob("*") if p.is_file() and p.stat().st_size]
             return rows and any(rows[0]["id"] in str(p) for p in staged) and rows[0]["id"]
@@ -138,7 +130,7 @@ async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, ol
         old.kill()
         assert isinstance((await asyncio.gather(cut, return_exceptions=True))[0], Exception)
     old_versions = old_migrations(old_code)
-    assert [r["version"] for r in await sql(dsn, "SELECT version FROM schema_migrations "
+    assert [r["version"] for r in await fetch(dsn, "SELECT version FROM schema_migrations "
                                             "ORDER BY version")] == old_versions
 
     new = server(tmp_path, dsn, "new")
@@ -149,7 +141,7 @@ async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, ol
         expected_new = [name for version, name, _ in migration_files()
                         if version not in old_versions]
         assert [json.loads(line)["msg"].split()[-1] for line in applied] == expected_new
-        rows = await sql(dsn, "SELECT version, release FROM schema_migrations ORDER BY version")
+        rows = await fetch(dsn, "SELECT version, release FROM schema_migrations ORDER BY version")
         assert [r["version"] for r in rows] == [v for v, _, _ in migration_files()]  # each once
         assert {r["version"]: r["release"] for r in rows} == {
             v: (None if v in old_versions else __version__) for v, _, _ in migration_files()}
@@ -187,7 +179,7 @@ async def test_upgrade_in_place_from_the_previous_release(tmp_path, empty_db, ol
                 await storage.close()
             assert landed == [COLUMNS] + tus_data.valid
             # the interrupted upload was failed at start-up and its staged bytes removed
-            (row,) = await sql(dsn, "SELECT status, error FROM uploads WHERE id = $1", cut_id)
+            (row,) = await fetch(dsn, "SELECT status, error FROM uploads WHERE id = $1", cut_id)
             assert (row["status"], json.loads(row["error"])["code"]) == ("failed", "interrupted")
             assert not [p for p in staging.rglob("*") if p.is_file()]
             # and sent again, it lands (the key's earlier attempt failed)
@@ -222,10 +214,10 @@ async def test_a_database_of_a_newer_release_is_refused_in_one_line(tmp_path, em
     current.kill()
     # what a later release leaves: one more migration, recorded with its release
     newer = schema_version() + 1
-    await sql(dsn, "INSERT INTO schema_migrations (version, name, release) "
+    await fetch(dsn, "INSERT INTO schema_migrations (version, name, release) "
               "VALUES ($1, $2, '99.1.0')", newer, f"{newer}_later.sql")
     tables = ("schema_migrations", "uploads", "specs", "shared_secrets", "resumable_uploads")
-    snapshot = {t: await sql(dsn, f"SELECT * FROM {t} ORDER BY 1") for t in tables}
+    snapshot = {t: await fetch(dsn, f"SELECT * FROM {t} ORDER BY 1") for t in tables}
     older = server(tmp_path, dsn, "older")
     started = time.monotonic()
     result = await asyncio.to_thread(
@@ -241,7 +233,7 @@ async def test_a_database_of_a_newer_release_is_refused_in_one_line(tmp_path, em
                                f"version {newer} (written by ingest-server 99.1.0)")
     assert f"this ingest-server {__version__} (schema {schema_version()})" in lines[0]
     assert time.monotonic() - started < 30
-    assert {t: await sql(dsn, f"SELECT * FROM {t} ORDER BY 1") for t in tables} == snapshot
+    assert {t: await fetch(dsn, f"SELECT * FROM {t} ORDER BY 1") for t in tables} == snapshot
 
 
 def test_versions_agree(tmp_path):
@@ -344,6 +336,6 @@ async def test_rolling_upgrade_from_the_previous_release_under_load(old_cluster)
                 assert r.status == 200, await r.text()
                 text = (await r.read()).decode()
             assert list(csv.reader(io.StringIO(text, newline=""))) == [COLUMNS] + case.valid
-        rows = await sql(cluster.dsn, "SELECT max(version) AS v FROM schema_migrations")
+        rows = await fetch(cluster.dsn, "SELECT max(version) AS v FROM schema_migrations")
         assert rows[0]["v"] == schema_version()
     print(f"\nrolling upgrade {PREVIOUS} -> {__version__}: {len(outcomes)} uploads, none failed")
