@@ -98,13 +98,15 @@ async def clean_db(pg_dsn):
     """The session database with every table emptied (tables are created by the app's migrations)."""
     conn = await asyncpg.connect(pg_dsn)
     try:
-        exists = await conn.fetchval("SELECT to_regclass('public.specs') IS NOT NULL")
-        if exists:
-            await conn.execute("TRUNCATE specs, uploads")
-        if await conn.fetchval("SELECT to_regclass('public.object_owners') IS NOT NULL"):
-            await conn.execute("TRUNCATE object_owners")  # keys are reused in the cqube layout
-        if await conn.fetchval("SELECT to_regclass('public.auth_failures') IS NOT NULL"):
-            await conn.execute("TRUNCATE auth_failures")  # failed logins are counted per address
+        # DELETE, not TRUNCATE: on tables this small it is ~3x cheaper (TRUNCATE makes new files),
+        # and one multi-statement call is one commit. object_owners: keys are reused in the cqube
+        # layout; auth_failures: failed logins are counted per address. Referencing tables first.
+        tables = await conn.fetch(
+            "SELECT t FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) "
+            "WHERE to_regclass('public.' || t) IS NOT NULL ORDER BY n",
+            ["object_owners", "auth_failures", "uploads", "specs"])
+        if tables:
+            await conn.execute("; ".join(f"DELETE FROM {r['t']}" for r in tables))
     finally:
         await conn.close()
     return pg_dsn
