@@ -37,6 +37,11 @@ def server(pg_dsn, tmp_path_factory):
             proc.kill()
 
 
+# The event grammar of both programmes' "visits": a date, a district key, a metric.
+VISITS_GRAMMAR = (b",district,\n,district_id,\ndate,string,integer\n"
+                  b"date,district_id,visits\ntimeDimension,dimension,metric\n")
+
+
 @pytest.fixture(scope="module")
 def upload_id(server):
     """District loaded (2 rows), an event file with 3 rows of unknown districts."""
@@ -47,8 +52,7 @@ def upload_id(server):
                   headers={"Content-Type": "text/csv"})
         assert r.status_code in (200, 201), r.text
         r = c.put("/api/processing/grammars/events/school-attendance/visits",
-                  content=b",district,\n,district_id,\ndate,string,integer\n"
-                          b"date,district_id,visits\ntimeDimension,dimension,metric\n",
+                  content=VISITS_GRAMMAR,
                   headers={"Content-Type": "text/csv"})
         assert r.status_code in (200, 201), r.text
         r = c.post("/api/ingestion/new_programs", data={
@@ -74,8 +78,7 @@ def processed_id(server, upload_id):
         r = c.put("/api/processing/programs/pgi", json={"namespace": "pgi", "whitelisted": []})
         assert r.status_code in (200, 201), r.text
         r = c.put("/api/processing/grammars/events/pgi/visits",
-                  content=b",district,\n,district_id,\ndate,string,integer\n"
-                          b"date,district_id,visits\ntimeDimension,dimension,metric\n",
+                  content=VISITS_GRAMMAR,
                   headers={"Content-Type": "text/csv"})
         assert r.status_code in (200, 201), r.text
         r = c.post("/api/ingestion/new_programs", data={
