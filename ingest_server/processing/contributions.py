@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import hashlib
 from typing import AsyncIterator, Sequence
 
@@ -172,55 +173,80 @@ async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
     return Applied(touched, total)
 
 
-def _tmp_columns(t: DatasetTable) -> list[str]:
-    return ([f"{ident(c)} {typ}" for c, typ in t.time_columns]
-            + [f"{ident(k.column)} text" for k in t.keys] + ["count float8", "sum float8"])
-
-
 def _same_group(t: DatasetTable, a: str, b: str) -> str:
     """SQL: rows ``a`` and ``b`` are the same group."""
     return " AND ".join(f"{a}.{ident(c)} = {b}.{ident(c)}" for c in t.group_columns)
 
 
-async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
-                       groups: dict[tuple, list], repeat: str) -> int:
+@dataclasses.dataclass(frozen=True)
+class _TableSql:
+    """The statements that apply an upload's groups to one dataset table.
+
+    PostgreSQL binds values, never names: the only text put into these statements is the table's
+    and its columns' names, each quoted by ``ident()`` (and the fixed types of the time columns);
+    every value (table name as recorded, upload id) is a ``$n`` parameter. They depend on the
+    table's schema alone, so they are built once per table, not for every upload."""
+    tmp: str                      # the temporary table's name, unquoted (COPY takes it so)
+    create_tmp: str
+    drop_tmp: str
+    unknown_keys: tuple[str, ...]  # one DELETE a key: cQube drops groups whose key is unknown
+    replace_earlier: str          # $1 = table: the earlier contributions to these groups go
+    merge: str                    # $1 = table, $2 = upload id: upsert + record, groups counted
+    replace: str                  # the same, taking the groups over
+
+
+_MERGE = ("count = d.count + EXCLUDED.count, sum = d.sum + EXCLUDED.sum, "
+          "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
+_REPLACE = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
+
+
+@functools.lru_cache(maxsize=512)
+def _table_sql(t: DatasetTable) -> _TableSql:
     # One name per dataset table: asyncpg caches the statement COPY introspects the columns with.
-    tmp = "ingest_groups_" + hashlib.sha1(t.physical.encode()).hexdigest()[:16]
-    columns = ", ".join(_tmp_columns(t))
-    await conn.execute(f"CREATE TEMP TABLE {ident(tmp)} ({columns}) ON COMMIT DROP")
-    n = await _apply_groups(conn, upload_id, t, groups, repeat, tmp)
-    await conn.execute(f"DROP TABLE {ident(tmp)}")  # on an error the transaction's end drops it
-    return n
-
-
-async def _apply_groups(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
-                        groups: dict[tuple, list], repeat: str, name: str) -> int:
-    await conn.copy_records_to_table(
-        name, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
-    tmp = ident(name)
-    for k in t.keys:  # cQube drops groups whose key is not in the dimension table
-        await conn.execute(
-            f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM "
-            f"{dimension_table(k.dimension)} d "
-            f"WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})")
+    name = "ingest_groups_" + hashlib.sha1(t.physical.encode()).hexdigest()[:16]
+    tmp, table = ident(name), qualified(t)
+    columns = ", ".join([f"{ident(c)} {typ}" for c, typ in t.time_columns]
+                        + [f"{ident(k.column)} text" for k in t.keys]
+                        + ["count float8", "sum float8"])
     cols = ", ".join(ident(c) for c in t.group_columns)
     xcols = ", ".join(f"x.{ident(c)}" for c in t.group_columns)
-    if repeat == "replace":  # the earlier contributions to these groups go
-        await conn.execute(
-            f"DELETE FROM processing_contributions c USING {qualified(t)} d, {tmp} x "
-            f"WHERE {_same_group(t, 'd', 'x')} AND c.tbl = $1 AND c.row_id = d.id", t.physical)
-        update = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
-    else:
-        update = ("count = d.count + EXCLUDED.count, sum = d.sum + EXCLUDED.sum, "
-                  "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
     dcols = ", ".join(f"d.{ident(c)}" for c in t.group_columns)
-    return await conn.fetchval(
-        f"WITH up AS (INSERT INTO {qualified(t)} AS d ({cols}, count, sum, avg) "
-        f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
-        f"ON CONFLICT ({cols}) DO UPDATE SET {update} RETURNING d.id, {dcols}), "
-        f"rec AS (INSERT INTO processing_contributions (tbl, row_id, upload_id, count, sum) "
-        f"SELECT $1, up.id, $2, x.count, x.sum FROM up JOIN {tmp} x ON {_same_group(t, 'up', 'x')} "
-        f"RETURNING 1) SELECT count(*) FROM rec", t.physical, upload_id)
+
+    def upsert(update: str) -> str:
+        return (f"WITH up AS (INSERT INTO {table} AS d ({cols}, count, sum, avg) "
+                f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
+                f"ON CONFLICT ({cols}) DO UPDATE SET {update} RETURNING d.id, {dcols}), "
+                f"rec AS (INSERT INTO processing_contributions (tbl, row_id, upload_id, count, sum) "
+                f"SELECT $1, up.id, $2, x.count, x.sum FROM up JOIN {tmp} x "
+                f"ON {_same_group(t, 'up', 'x')} RETURNING 1) SELECT count(*) FROM rec")
+
+    return _TableSql(
+        tmp=name,
+        create_tmp=f"CREATE TEMP TABLE {tmp} ({columns}) ON COMMIT DROP",
+        drop_tmp=f"DROP TABLE {tmp}",
+        unknown_keys=tuple(
+            f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM {dimension_table(k.dimension)} d "
+            f"WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})" for k in t.keys),
+        replace_earlier=(f"DELETE FROM processing_contributions c USING {table} d, {tmp} x "
+                         f"WHERE {_same_group(t, 'd', 'x')} AND c.tbl = $1 AND c.row_id = d.id"),
+        merge=upsert(_MERGE),
+        replace=upsert(_REPLACE))
+
+
+async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
+                       groups: dict[tuple, list], repeat: str) -> int:
+    sql = _table_sql(t)
+    await conn.execute(sql.create_tmp)
+    await conn.copy_records_to_table(
+        sql.tmp, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
+    for statement in sql.unknown_keys:
+        await conn.execute(statement)
+    if repeat == "replace":
+        await conn.execute(sql.replace_earlier, t.physical)
+    n = await conn.fetchval(sql.replace if repeat == "replace" else sql.merge,
+                            t.physical, upload_id)
+    await conn.execute(sql.drop_tmp)  # on an error the transaction's end drops it
+    return n
 
 
 async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: str,
