@@ -99,6 +99,7 @@ async def main() -> int:
     try:
         for n in workers:
             ingest_workers = args.ingest_workers or max(1, (os.cpu_count() or 1) // n)
+            (HERE / "out").mkdir(exist_ok=True)  # not in a fresh clone (.gitignore)
             run_dir = Path(tempfile.mkdtemp(prefix="load-", dir=HERE / "out"))
             if storage:
                 storage = dict(storage, prefix=f"{run_dir.name}/")
