@@ -2,7 +2,7 @@
 """Datasets (issue 24): the same event upload with and without the datasets step, same run.
 
 usage: INGEST_TEST_DSN=postgresql://postgres@127.0.0.1:5432/postgres \
-       bench/bench_datasets.py [--rows N] [--workers N] [--shape worst|school-days]
+       bench/bench_datasets.py [--rows N] [--workers N] [--shape worst|school-days] [--grouping]
 
 An 8-dimension event grammar of the §7 shape (district, block, cluster, school, schoolcategory,
 schoolmanagement, statecategory, grade; cQube time dimension: 32 tables), dimension tables loaded
@@ -11,12 +11,17 @@ through the API, then one upload of N rows with processing.enabled but the datas
 "With datasets" is timed until the upload is in its tables (the answer's processing state, or
 uploads/{id} polled while it says pending). Prints both wall times, the ratio, the tables' row
 counts and the machine's load (uptime). Figures are printed, not asserted.
+
+``--grouping``: no server, one process: the CPU of the aggregation itself on the same rows, in
+chunks of about a worker's size (``processing.aggregate``): the workers' grouping of each chunk
+(µs a row), merging the chunks' partials, and rolling them up into the 32 tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import io
 import os
 import sys
@@ -57,6 +62,44 @@ def event_csv(rows: int, salt: int, shape: str = "worst") -> bytes:
                     f"S{school % 5}", f"S{school % 4}", f"S{school % 3}", f"G{grade}"]
         out.write(f"{day:02d}/05/23," + ",".join(keys) + f",{(i + salt) % 40}\n")
     return out.getvalue().encode()
+
+
+def grouping(rows: int, shape: str, chunk: int = 16_000) -> None:
+    """The aggregation's CPU on ``rows`` rows of ``shape`` (this thread's CPU time, best of three
+    passes: the machine's other load does not count). Each chunk's rows are parsed just before
+    they are grouped, as a worker does (parsing is not counted)."""
+    from ingest_server.processing.aggregate import Aggregator
+    from ingest_server.processing.dates import parse_cqube_date
+    from ingest_server.processing.datasets import plan_tables
+    from processing_example import SCH_ATT, TEACHERSPRESENT
+    text = event_csv(rows, 0, shape).decode().splitlines(keepends=True)
+    header, body = next(csv.reader(text[:1])), text[1:]
+    chunks = ["".join(body[i:i + chunk]) for i in range(0, len(body), chunk)]
+    tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
+    best: dict[str, float] = {}
+    for _ in range(3):
+        agg = Aggregator(tables, header, parse_date=parse_cqube_date)
+        partials, spent = [], 0.0
+        for c in chunks:
+            parsed = list(csv.reader(io.StringIO(c)))
+            t = time.thread_time()
+            partials.append(agg.row_groups(parsed))
+            spent += time.thread_time() - t
+        t1 = time.thread_time()
+        for p in partials:
+            agg.merge(p)
+        t2 = time.thread_time()
+        groups = agg.groups
+        t3 = time.thread_time()
+        for label, s in (("grouping", spent), ("merge", t2 - t1), ("roll-up", t3 - t2)):
+            best[label] = min(best.get(label, s), s)
+    print(f"{rows} {shape} rows, {len(tables)} tables, "
+          f"{sum(len(g) for g in groups.values())} groups, chunks of {chunk} rows (CPU, best of 3):")
+    print(f"  workers' grouping: {best['grouping']:.2f} s = "
+          f"{best['grouping'] / rows * 1e6:.2f} µs a row")
+    print(f"  merging the {len(chunks)} partials: {best['merge']:.2f} s")
+    print(f"  roll-up into the tables: {best['roll-up']:.2f} s")
+    print("load:", os.getloadavg())
 
 
 async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
@@ -131,6 +174,11 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shape", choices=("worst", "school-days"), default="worst")
+    ap.add_argument("--grouping", action="store_true",
+                    help="only the aggregation's CPU, in this process (no server, no database)")
     a = ap.parse_args()
+    if a.grouping:
+        grouping(a.rows, a.shape)
+        sys.exit(0)
     with fresh_database(os.environ["INGEST_TEST_DSN"], "bench_datasets") as dsn:
         asyncio.run(main(a.rows, a.workers, dsn, a.shape))
