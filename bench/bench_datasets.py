@@ -9,8 +9,11 @@ schoolmanagement, statecategory, grade; cQube time dimension: 32 tables), dimens
 through the API, then one upload of N rows with processing.enabled but the datasets step off
 (baseline: referential checks included), and the same bytes again as a new upload with it on.
 "With datasets" is timed until the upload is in its tables (the answer's processing state, or
-uploads/{id} polled while it says pending). Prints both wall times, the ratio, the tables' row
-counts and the machine's load (uptime). Figures are printed, not asserted.
+uploads/{id} polled while it says pending). Prints both wall times, the CPU seconds of this
+process (the server) and of its workers during each upload (PostgreSQL's not included: a figure
+the machine's other load distorts less than wall time), the step's log (its roll-up and its
+apply), the ratio, the tables' row counts and the machine's load (uptime). Figures are printed,
+not asserted.
 
 ``--grouping``: no server, one process: the CPU of the aggregation itself on the same rows, in
 chunks of about a worker's size (``processing.aggregate``): the workers' grouping of each chunk
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import csv
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -39,6 +43,7 @@ from conftest import TEST_CLIENT, basic, make_settings  # noqa: E402
 from ingest_helpers import form  # noqa: E402
 from processing_example import sch_att_grammar  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
+from testkit.rss_sampler import TreeSampler  # noqa: E402
 
 DIMS = [("district", "district_id", 30), ("block", "block_id", 300),
         ("cluster", "cluster_id", 3000), ("school", "school_id", 20000),
@@ -139,6 +144,7 @@ async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
                                                 ("without datasets (again)", False))):
                 body = event_csv(rows, salt, shape)  # new bytes: not a duplicate of the last run
                 service.datasets = datasets if on else None
+                sampler = TreeSampler(os.getpid()).__enter__()
                 t = time.perf_counter()
                 r = await client.post("/api/ingestion/new_programs", headers=h, data=form(
                     body,
@@ -153,7 +159,11 @@ async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
                                          headers=h)
                     answer = await r.json()
                 times[label] = time.perf_counter() - t
+                sampler.__exit__()
+                cpu = sampler.peak.cpu_by_name()
+                server = sum(v for k, v in cpu.items() if k != "worker")
                 print(f"{label}: {times[label]:.1f} s (answer after {landed:.1f} s)  "
+                      f"CPU: server {server:.1f} s, workers {sum(cpu.values()) - server:.1f} s  "
                       f"processing={answer.get('processing')}", flush=True)
             service.datasets = datasets
             r = await client.get("/api/processing/programs/school-attendance", headers=h)
@@ -180,5 +190,8 @@ if __name__ == "__main__":
     if a.grouping:
         grouping(a.rows, a.shape)
         sys.exit(0)
+    # the datasets step logs its parts (groups per table, applied)
+    logging.basicConfig(format="  %(message)s")
+    logging.getLogger("ingest_server.processing").setLevel(logging.INFO)
     with fresh_database(os.environ["INGEST_TEST_DSN"], "bench_datasets") as dsn:
         asyncio.run(main(a.rows, a.workers, dsn, a.shape))
