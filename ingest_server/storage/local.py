@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import itertools
 import logging
 import os
 import shutil
@@ -37,6 +38,16 @@ _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 DISK_THREADS = 32
 T = TypeVar("T")
 _disk_pool: ThreadPoolExecutor | None = None
+_STAGED_PREFIX = uuid.uuid4().hex  # per process: a forked child draws its own (_new_prefix)
+_staged_seq = itertools.count()
+
+
+def _new_prefix() -> None:
+    global _STAGED_PREFIX
+    _STAGED_PREFIX = uuid.uuid4().hex
+
+
+os.register_at_fork(after_in_child=_new_prefix)
 
 
 def _on_disk(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -131,8 +142,11 @@ class LocalWriter:
         self._fh.close()
         self._fh = None
         target = self._storage.path_of(self.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._staged, target)
+        try:  # the folder is usually there: no mkdir (a failed syscall and an exception)
+            os.replace(self._staged, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._staged, target)
         _fsync_dir(target.parent)
         self._storage._prune_staging_dir(self._staged.parent)
 
@@ -200,21 +214,24 @@ class LocalStorage:
     async def open_writer(self, key: str, *, upload_id: str) -> LocalWriter:
         validate_key(key)
         directory = self.staging / validate_upload_id(upload_id)
-        return LocalWriter(self, key, directory / f"{uuid.uuid4().hex}.part")
+        # Unique in this root: this process's random prefix and a counter (no uuid4, whose
+        # os.urandom is a syscall on the event loop for every object).
+        return LocalWriter(self, key, directory / f"{_STAGED_PREFIX}-{next(_staged_seq)}.part")
 
     def _create_staged(self, staged: Path, first: bytes) -> BinaryIO:
         """Create a writer's staged file (in a disk thread) holding ``first``."""
         for attempt in range(3):
-            staged.parent.mkdir(parents=True, exist_ok=True)
             try:
                 # Buffered, because a raw write may be short on a nearly full disk,
                 # while BufferedWriter.write retries until it is done or raises ENOSPC.
                 fh = open(staged, "xb")  # noqa: SIM115 - the writer owns it
                 break
             except FileNotFoundError:
-                # A sibling writer's commit pruned the (then empty) directory in between.
+                # The upload's folder is not there yet, or a sibling writer's commit pruned
+                # the (then empty) folder in between.
                 if attempt == 2:
                     raise
+                staged.parent.mkdir(parents=True, exist_ok=True)
         try:
             fh.write(first)
         except BaseException:
