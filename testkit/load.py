@@ -547,9 +547,10 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                    concurrency: int, server_workers: int, ingest_workers: int,
                    storage: dict[str, Any] | None = None,
                    ingest: dict[str, Any] | None = None,
-                   profile: Path | None = None) -> Report:
+                   profile: Path | None = None, profile_gil: bool = False) -> Report:
     """Start a server on a fresh database, run the load, stop it, audit, report.
-    ``profile``: where to write a ``py-spy record`` of the server tree during the load."""
+    ``profile``: where to write a ``py-spy record`` of the server tree during the load
+    (``profile_gil``: of the thread holding the GIL only)."""
     secret = secrets.token_urlsafe(24)
     async with fresh_database(dsn) as db:
         cfg = LoadServerConfig(run_dir, free_port(), db, ingest_workers, secret,
@@ -565,7 +566,7 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                 token = await get_token(session, server.url, secret)
                 await register_specs(session, server.url, token)
             pids.update(tree_pids(server.pid))
-            spy = PySpy(server.pid, profile) if profile is not None else None
+            spy = PySpy(server.pid, profile, gil=profile_gil) if profile is not None else None
             if spy is not None:
                 await spy.start()
             with TreeSampler(server.pid) as sampler:

@@ -14,10 +14,13 @@ from pathlib import Path
 class PySpy:
     """``py-spy record`` of the process ``pid`` and its children (collapsed stacks)."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
+    def __init__(self, pid: int, out: Path, rate: int = 100, gil: bool = False) -> None:
+        """``gil``: sample only the thread holding the GIL (Python's CPU, without the threads
+        that wait for the disk or a lock, which py-spy otherwise counts as busy)."""
         self.cmd = [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
                     "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-                    "--rate", str(rate), "--nonblocking", "-o", str(out)]
+                    "--rate", str(rate), "--nonblocking", "-o", str(out),
+                    *(["--gil"] if gil else [])]
         self.out = out
         self.proc: subprocess.Popen | None = None
 
