@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import math
-from importlib import resources
 
 import asyncpg
 import pickle
@@ -155,8 +154,7 @@ async def conn(proc_dsn):
     await c.execute("DROP SCHEMA IF EXISTS datasets CASCADE; DROP SCHEMA IF EXISTS dimensions CASCADE;"
                     "DROP TABLE IF EXISTS processing_contributions, processing_applied, "
                     "processing_applied_tables")
-    await c.execute(resources.files("ingest_server.migrations")
-                    .joinpath("110_processing_contributions.sql").read_text())
+    await c.execute(contrib.bookkeeping_sql())
     await create_dimensions(c)
     yield c
     await c.close()
@@ -242,12 +240,13 @@ async def test_a_resumed_upload_applies_only_the_tables_not_applied(conn, proc_d
     for t in tables:
         got = await table_rows(conn, t)
         assert got == {k: (c, s, s / c) for k, (c, s) in want[t.physical].items()}, t.physical
-        n = await conn.fetchval("SELECT count(*) FROM processing_contributions WHERE tbl = $1 "
-                                "AND upload_id = 'u1'", t.physical)
+        n = await conn.fetchval("SELECT cardinality(row_ids) FROM processing_applied_tables "
+                                "WHERE tbl = $1 AND upload_id = 'u1'", t.physical)
         assert n == len(want[t.physical]), t.physical  # recorded once
     # a retraction takes it all out, and the upload processed late changes nothing
     await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
-    assert not await conn.fetchval("SELECT count(*) FROM processing_contributions")
+    assert not await conn.fetchval("SELECT count(*) FROM processing_applied_tables "
+                                   "WHERE row_ids IS NOT NULL")
     assert (await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV, "u1"))[1].already
 
 
