@@ -87,7 +87,7 @@ def cmd_name(pid: int) -> str:
     except OSError:
         return "?"
     text = " ".join(a.decode(errors="replace") for a in argv if a)
-    if "multiprocessing" in text:
+    if "multiprocessing" in text or "csvstream.workermain" in text:
         return "resource_tracker" if "resource_tracker" in text else "worker"
     return "server" if "ingest_server" in text or "raw_sink" in text else text[:40]
 

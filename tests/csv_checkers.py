@@ -66,3 +66,26 @@ def reject_all(header: list[str]) -> RejectAll:
 
 def accept_all(header: list[str]) -> AcceptAll:
     return AcceptAll(header)
+
+
+class AsSentChecker(IntColumnsChecker):
+    """``IntColumnsChecker`` saying it never changes a row in place: the worker writes the valid
+    rows of a plain chunk as the bytes that arrived. ``lie_on``: a cell value that makes it
+    change the row in place anyway, to show which path wrote a row."""
+
+    rows_unaltered = True
+
+    def __init__(self, header: list[str], int_columns: tuple[str, ...] = (),
+                 upper: str | None = None, lie_on: str | None = None) -> None:
+        super().__init__(header, int_columns, upper=upper)
+        self._lie_on = lie_on
+
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
+        if self._lie_on is not None and self._lie_on in row:
+            row[row.index(self._lie_on)] = "changed"
+        return super().check(row)
+
+
+def as_sent_checker(header: list[str], int_columns: tuple[str, ...] = (),
+                    upper: str | None = None, lie_on: str | None = None) -> AsSentChecker:
+    return AsSentChecker(header, int_columns, upper, lie_on)

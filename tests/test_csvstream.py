@@ -205,6 +205,48 @@ def test_any_text_parses_like_csv_reader(body: str, splits: list[int], chunk_siz
     assert rejected(out) == oracle(text)
 
 
+# --- valid rows written as they arrived ----------------------------------------------------
+
+def as_sent(*columns: str, **kw: Any) -> Callable[[list[str]], CheckerRecipe]:
+    return lambda header: CheckerRecipe(csv_checkers.as_sent_checker, (header, columns), kw)
+
+
+# No quotes (those chunks are never written as sent), but ragged rows, blank lines, lone CRs,
+# CRLF and non-ASCII text: chunks that take the path and chunks that do not.
+_PLAIN_ALPHABET = st.sampled_from(["1", "2", "a", ",", ",", "\n", "\n", "\r", "\r\n", "é",
+                                   " ", "\n\n"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.lists(_PLAIN_ALPHABET, max_size=120).map("".join),
+       splits=st.lists(st.integers(0, 400), max_size=6), chunk_size=st.integers(1, 64),
+       upper=st.booleans())
+def test_rows_written_as_sent_equal_the_rows_serialised(body: str, splits: list[int],
+                                                        chunk_size: int, upper: bool) -> None:
+    data = ("k,v,w\n" + body).encode()
+    kw: dict[str, Any] = {"upper": "v"} if upper else {}
+    options = {"splits": splits, "chunk_size": chunk_size, "max_line_bytes": 1 << 10}
+    sent, serialised = run(data, as_sent("k", **kw), **options), run(data, ints("k", **kw),
+                                                                      **options)
+    assert (sent.rows, sent.valid, sent.invalid) == (
+        serialised.rows, serialised.valid, serialised.invalid)
+    assert (sent.valid_csv, sent.errors_csv, sent.sample) == (
+        serialised.valid_csv, serialised.errors_csv, serialised.sample)
+
+
+def test_rows_written_as_sent_are_the_bytes_that_arrived() -> None:
+    data = b"k,v\n1,keep\n2,x\r\n\nbad,y\n3,\xc3\xa9\n4,x,,\n5,x"
+    out = run(data, as_sent("k", lie_on="x"))
+    # A checker that says it changes no row in place is taken at its word: the valid rows of
+    # a quote-free chunk are its lines (CRLF), less the rejected and blank ones. A fitted row
+    # (trailing blank cells) is written as fitted.
+    assert out.valid_csv == "k,v\r\n1,keep\r\n2,x\r\n3,é\r\n4,changed\r\n5,x\r\n".encode()
+    assert rejected(out) == [(5, ["bad", "y"])] and (out.rows, out.valid) == (6, 5)
+    quoted = run((data + b"\n").replace(b"keep", b'"keep"'), as_sent("k", lie_on="x"))
+    assert quoted.valid_rows()[1:] == [["1", "keep"], ["2", "changed"], ["3", "é"],
+                                       ["4", "changed"], ["5", "changed"]]
+
+
 # --- row-level problems --------------------------------------------------------------------
 
 def test_ragged_rows() -> None:

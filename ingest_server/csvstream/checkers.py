@@ -6,7 +6,9 @@ process at once, in several threads, so it must keep nothing about a row between
 each process builds it once per ``ctx_key``. A ``CheckerRecipe`` travels with every job sent to a
 worker process: a worker that has not seen the ``ctx_key`` yet builds it on first use, so a new
 spec version or header needs no pool restart. Use a new ``ctx_key`` whenever the spec or header
-changes (e.g. ``f"{spec_sha256}:{header_sha256}"``).
+changes (e.g. ``f"{spec_sha256}:{header_sha256}"``). A checker whose ``check`` never changes a
+row in place may say so with ``rows_unaltered = True``: the worker then writes the valid rows of
+a plain chunk as the bytes that arrived.
 """
 
 from __future__ import annotations

@@ -3,14 +3,14 @@
 A spec's ``regex`` (Cerberus) or ``pattern`` (cQube) is a regular expression from a client,
 and Python's ``re`` backtracks: ``^(a+)+$`` against 26 ``a``s and a ``!`` takes seconds, each
 more character doubles it, and ``re`` holds the GIL all along (a thread would freeze the event
-loop just the same). Such files are checked here: each worker is its own one-process executor,
+loop just the same). Such files are checked here, in processes of their own (``workerproc``):
 every chunk has ``deadline_s`` to finish, and a worker that overruns it is killed (SIGKILL) and
 replaced. The upload gets 400 ``pattern_timeout`` naming the chunk's lines, at once, instead of
 a worker busy for minutes; other uploads' chunks run in the other workers meanwhile.
 
-A ``ProcessPoolExecutor`` cannot kill one of its workers without breaking every job it holds,
-hence one executor per worker. Its process is started (and its pid learnt) before the slot takes
-jobs, so the deadline never counts process start-up.
+Each worker takes one job at a time, so a killed worker takes only its own chunk with it. Its
+process is started (and has answered a first job) before the slot takes jobs, so the deadline
+never counts process start-up.
 """
 
 from __future__ import annotations
@@ -18,67 +18,43 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import os
-import signal
 from collections.abc import AsyncIterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from ingest_server.csvstream.chunker import Chunk
-from ingest_server.csvstream.jobs import CheckerFactory, init_worker, ping, run_job
+from ingest_server.csvstream.jobs import CheckerFactory, run_job
 from ingest_server.csvstream.pool import Chunks, _ordered
 from ingest_server.csvstream.worker import DEFAULT_SAMPLE_LIMIT, ChunkResult
+from ingest_server.csvstream.workerproc import WorkerDied, WorkerProcess
 from ingest_server.errors import FileRejected, IngestError
 
 log = logging.getLogger("ingest_server.csvstream")
 
 
-class _Worker:
-    """One worker process in its own executor, so it can be killed alone."""
-
-    def __init__(self, mp_context) -> None:
-        self.executor = ProcessPoolExecutor(1, mp_context=mp_context, initializer=init_worker)
-        self.pid: int | None = None
-
-    async def start(self) -> _Worker:
-        self.pid = await asyncio.get_running_loop().run_in_executor(self.executor, ping)
-        return self
-
-    def kill(self) -> None:
-        if self.pid is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-        self.executor.shutdown(wait=False, cancel_futures=True)
-
-
 def _retrieve(future: asyncio.Future) -> None:
     if not future.cancelled():
-        future.exception()  # a killed job's BrokenProcessPool is expected: not "never retrieved"
+        future.exception()  # a killed job's WorkerDied is expected: not "never retrieved"
 
 
 class GuardedPool:
     """``ChunkPool``'s interface; every chunk bounded by ``deadline_s`` of worker time."""
 
     def __init__(self, workers: int, *, deadline_s: float,
-                 sample_limit: int = DEFAULT_SAMPLE_LIMIT, start_method: str = "spawn") -> None:
+                 sample_limit: int = DEFAULT_SAMPLE_LIMIT) -> None:
         self.workers = max(1, workers)
         self.deadline_s = deadline_s
         self.sample_limit = sample_limit
         self.max_in_flight = 2 * self.workers
-        self._mp_context = multiprocessing.get_context(start_method)
-        self._idle: asyncio.Queue[_Worker] | None = None
-        self._busy: set[_Worker] = set()
+        self._idle: asyncio.Queue[WorkerProcess] | None = None
+        self._busy: set[WorkerProcess] = set()
         self._starting: set[asyncio.Task] = set()
         self.killed = 0  # workers killed for overrunning (or abandoned mid-job): for tests, metrics
 
     def _spawn(self) -> None:
         """Start a worker; it joins the idle queue once its process answers."""
-        worker = _Worker(self._mp_context)
-
         async def started() -> None:
+            worker = WorkerProcess()
             try:
-                await worker.start()
+                await worker.ready
             except BaseException:
                 worker.kill()
                 raise
@@ -114,17 +90,16 @@ class GuardedPool:
         self._idle, self._busy = None, set()
         for worker in busy:  # still checking at shutdown: a pattern may not end for minutes
             worker.kill()
-        for worker in idle:
-            await asyncio.to_thread(worker.executor.shutdown, wait=True, cancel_futures=True)
+        await asyncio.gather(*(worker.close() for worker in idle))
 
-    def _replace(self, worker: _Worker) -> None:
+    def _replace(self, worker: WorkerProcess) -> None:
         self._busy.discard(worker)
         worker.kill()
         self.killed += 1
         if self._idle is not None:
             self._spawn()
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: WorkerProcess) -> None:
         self._busy.discard(worker)
         if self._idle is not None:
             self._idle.put_nowait(worker)
@@ -135,12 +110,7 @@ class GuardedPool:
         assert self._idle is not None
         worker = await self._idle.get()
         self._busy.add(worker)
-        try:
-            job = asyncio.wrap_future(worker.executor.submit(run_job, chunk, ctx_key, spec,
-                                                             sample_limit))
-        except BaseException:  # the worker's executor is unusable: replace it
-            self._replace(worker)
-            raise
+        job = worker.run(run_job, chunk, ctx_key, spec, sample_limit)
         job.add_done_callback(_retrieve)
         try:
             result = await asyncio.wait_for(asyncio.shield(job), self.deadline_s)
@@ -161,7 +131,7 @@ class GuardedPool:
             else:  # abandoned mid-job (the upload failed or the client left): never let it run on
                 self._replace(worker)
             raise
-        except BrokenProcessPool as exc:
+        except WorkerDied as exc:
             self._replace(worker)
             raise IngestError("a CSV worker process died while checking this file",
                               code="worker_crashed", status=500) from exc

@@ -4,7 +4,6 @@ it needs: the checks and ``process_chunk``, not the event-loop side (asyncio, th
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable
 
 from ingest_server.csvstream.checkers import RowChecker, ensure_checker
@@ -12,11 +11,6 @@ from ingest_server.csvstream.chunker import Chunk
 from ingest_server.csvstream.worker import ChunkResult, process_chunk
 
 CheckerFactory = Callable[[], RowChecker]  # a CheckerRecipe, or any picklable zero-argument factory
-
-
-def init_worker() -> None:
-    # Ctrl-C reaches the whole process group; the parent decides how to stop, not the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def ping() -> int:

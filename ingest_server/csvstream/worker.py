@@ -86,6 +86,25 @@ def _plain_csv_bytes(rows: list[list[str]], ncols: int) -> bytes | None:
     return out.encode("utf-8")
 
 
+def _as_sent(data: bytes, dropped: list[int], changed: dict[int, list[str]]) -> bytes:
+    """The valid output of a plain chunk (one record a line, no lone CR) from its bytes: every
+    line but the ``dropped`` records' and the blank ones, CRLF-terminated, with the ``changed``
+    records written by ``csv.writer`` instead."""
+    lf = data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    if not dropped and not changed and b"\n\n" not in lf and not lf.startswith(b"\n"):
+        out = lf.replace(b"\n", b"\r\n")
+        return out if not out or out.endswith(b"\n") else out + b"\r\n"
+    lines = lf.split(b"\n")
+    for k in dropped:
+        lines[k] = b""
+    for k, row in changed.items():
+        lines[k] = _csv_bytes([row])[:-2]
+    kept = list(filter(None, lines))
+    if kept:
+        kept.append(b"")
+    return b"\r\n".join(kept)
+
+
 def header_rows(header: list[str], output_header: list[str]) -> tuple[bytes, bytes]:
     """The first line of the valid file and of the error file (original header + ``_line``,
     ``_errors``), as CRLF-terminated CSV bytes."""
@@ -164,70 +183,96 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                            "value": clip(value.replace("\x00", "\\x00")),
                            "code": code, "message": clip(msg)})
 
-    base, prev = chunk.first_line, 0
+    base = chunk.first_line
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    # A checker that can tell at once which rows of the chunk need its whole check (cQube
-    # grammars: keys checked column by column, processing/rowcheck.py) gets the chunk parsed
-    # first. Without quotes each record is one line: record k is on line ``base + k``.
-    unsure = getattr(checker, "unsure", None) if plain else None
-    records = None
-    if unsure is not None:
+    summarise = getattr(checker, "summarise", None)
+    # A plain chunk whose valid rows the checks leave as they are is written as it arrived,
+    # less its rejected and blank lines (``_as_sent``): no row is kept or serialised again.
+    # A lone CR would end a record inside what the split in ``_as_sent`` takes as one line.
+    as_sent = (plain and delimiter == "," and output_format is None and summarise is None
+               and shape.width == ncols and getattr(checker, "rows_unaltered", False)
+               and ("\r" not in text or text.count("\r") == text.count("\r\n")))
+    changed: dict[int, list[str]] = {}  # as_sent: valid rows the checker wrote differently
+    dropped: list[int] = []  # as_sent: the rejected records' indices in the chunk
+    if plain:
+        # Without quotes each record is one line: record k is on line ``base + k``. A checker
+        # that can tell at once which rows of the chunk need its whole check (cQube grammars:
+        # keys checked column by column, processing/rowcheck.py) gets the chunk parsed first.
+        unsure = getattr(checker, "unsure", None)
+        records: Any = reader
+        unsure_rows = None
+        keep = not as_sent
+        k, blank = -1, 0
         try:
-            records = list(reader)
-        except csv.Error:  # reported below at its line, by the record-by-record loop
-            reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    if records is not None:
-        uniform = set(map(len, records)) == {ncols}
-        unsure_rows = set(unsure(records)) if uniform else None
-        known = checker.check_known
-        for k, row in enumerate(records):
-            if not row:
-                continue
-            rows += 1
-            errors = []
-            original = row
-            if len(row) != ncols:
-                row, errors = shape.fit(row)
-            if not errors:
-                if unsure_rows is None or k in unsure_rows:
-                    errors, out = check(row)
+            if unsure is not None:
+                records = list(reader)
+                if set(map(len, records)) == {ncols}:
+                    unsure_rows = set(unsure(records))
+                    known = checker.check_known
+            for k, row in enumerate(records):
+                if len(row) == ncols:  # the common case first, in as few steps as it takes
+                    errors, out = check(row) if unsure_rows is None or k in unsure_rows \
+                        else known(row)
+                    if not errors and out is row:
+                        if keep:
+                            valid.append(row)
+                        continue
+                    original = row
+                elif not row:
+                    blank += 1
+                    continue
                 else:
-                    errors, out = known(row)
-                if not errors:
-                    if out is not row:
-                        plain = False
-                        if type(out) is RewrittenRow:
-                            rewritten += 1
-                    valid.append(out)
+                    original = row
+                    row, errors = shape.fit(row)
+                    if not errors:  # not uniform: ``unsure`` named no rows
+                        errors, out = check(row)
+                if errors:
+                    reject(row, original, base + k, errors)
+                    dropped.append(k)
                     continue
-            reject(row, original, base + k, errors)
-        reader = ()  # type: ignore[assignment]  # every record is done
-    try:
-        for row in reader:
-            line = base + prev
-            prev = reader.line_num  # type: ignore[attr-defined]
-            if not row:
-                continue
-            rows += 1
-            errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
-            original = row
-            if len(row) != ncols:
-                row, problems = shape.fit(row)
-                errors += problems
-            if not errors:
-                errors, out = check(row)
-                if not errors:
-                    if out is not row:  # a plugin's transform: let csv.writer quote it
-                        plain = False
-                        if type(out) is RewrittenRow:
-                            rewritten += 1
+                if out is not row:  # a plugin's transform: let csv.writer quote it
+                    plain = False
+                    if type(out) is RewrittenRow:
+                        rewritten += 1
+                if keep:
                     valid.append(out)
+                else:
+                    changed[k] = out
+        except csv.Error as exc:  # the failing record is on the reader's last line
+            line = base + max(reader.line_num - 1, 0)
+            raise FileRejected(f"line {line}: not parseable as CSV: {exc}",
+                               code="not_a_csv", line=line) from None
+        rows = k + 1 - blank
+        n_valid = rows - len(dropped)
+    else:
+        prev = 0
+        try:
+            for row in reader:
+                line = base + prev
+                prev = reader.line_num
+                if not row:
                     continue
-            reject(row, original, line, errors)
-    except csv.Error as exc:
-        raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
-                           code="not_a_csv", line=base + prev) from None
-    if output_format is not None:
+                rows += 1
+                errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
+                original = row
+                if len(row) != ncols:
+                    row, problems = shape.fit(row)
+                    errors += problems
+                if not errors:
+                    errors, out = check(row)
+                    if not errors:
+                        if out is not row and type(out) is RewrittenRow:
+                            rewritten += 1
+                        valid.append(out)
+                        continue
+                reject(row, original, line, errors)
+        except csv.Error as exc:
+            raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
+                               code="not_a_csv", line=base + prev) from None
+        n_valid = len(valid)
+    if as_sent:
+        valid_csv = _as_sent(chunk.data, dropped, changed)
+    elif output_format is not None:
         # "plain" (no '"' in the chunk) plus no "'" means no cell holds a quote or line break.
         valid_csv = output_format.valid_bytes(valid, plain and "'" not in text)
     else:
@@ -235,8 +280,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
     # A checker may summarise the chunk's valid rows as well (the datasets' partial aggregates).
-    summarise = getattr(checker, "summarise", None)
-    return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=len(valid),
+    return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=n_valid,
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
                        last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten,
