@@ -9,7 +9,9 @@ grammar: 32 tables), the groups of an N-row file computed in this process, then 
 ``contributions.apply_upload`` on the service's processing pool, as the datasets step calls it:
 a first upload (every group new: inserts), a second one with the same groups (merged: updates),
 the first retracted, the second retracted (the tables empty again); ``--repeat`` times. Prints
-each time, the groups and the machine's load. Nothing is asserted.
+each step's wall time with the CPU time it took here and in PostgreSQL's backends (a local
+server's, read from /proc: less moved by the machine's load than the wall time), the groups and
+the machine's load. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -59,10 +61,28 @@ async def main(rows: int, dsn: str, shape: str, repeat: int) -> None:
                         pool, upload_id=f"b{n}", program=PROGRAM, tables=tables, groups=groups)),
                     ("retract the first", lambda: _retract(pool, f"a{n}", tables)),
                     ("retract the second", lambda: _retract(pool, f"b{n}", tables))):
-                t = time.perf_counter()
+                pids = [r["pid"] for r in await pool.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+                t, cpu, pg = time.perf_counter(), time.process_time(), _cpu(pids)
                 await step()
-                print(f"  {label}: {time.perf_counter() - t:.2f} s", flush=True)
+                print(f"  {label}: {time.perf_counter() - t:.2f} s (CPU: here "
+                      f"{time.process_time() - cpu:.2f} s, PostgreSQL {_cpu(pids) - pg:.2f} s)",
+                      flush=True)
         print("load:", os.getloadavg())
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds the PostgreSQL backends ``pids`` used so far (a local server: /proc), a
+    figure the machine's load moves much less than wall times."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def _retract(pool, upload_id: str, tables) -> int:

@@ -309,10 +309,10 @@ async def test_keys_checked_by_set_hold_the_dimensions_and_only_for_the_table(co
                            "avg) VALUES ('2023-01-01', 'S3', 1, 1, 1)")
 
 
-async def test_per_row_records_of_0_3_0_are_folded_into_the_arrays(conn):
-    """0.3.0 recorded one row a (table, dataset row, upload) in processing_contributions (also
-    written by 0.3.0 replicas during a rolling upgrade): they are folded into the markers'
-    arrays, and a retraction then takes exactly that contribution out."""
+async def test_per_row_records_of_earlier_builds_are_folded_into_the_arrays(conn):
+    """Earlier builds recorded one row a (table, dataset row, upload) in processing_contributions
+    (migration 110): they are folded into the markers' arrays, and a retraction then takes
+    exactly that contribution out."""
     tables, _ = await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV, "u1")
     await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV.replace(",4\n", ",10\n"), "u2")
     before = {t.physical: await table_rows(conn, t) for t in tables}

@@ -2,15 +2,16 @@
 -- arrays (dataset row ids, and this upload's count and sum for each), instead of one row per
 -- dataset row in processing_contributions with two index entries each: applying a table writes
 -- one row, not one per group (migration 110 wrote about 5 µs of PostgreSQL time per group).
--- NULL: nothing recorded (retracted, or applied by 0.3.0 and not folded in yet).
+-- NULL: nothing recorded (retracted, or recorded per row by an earlier build, not folded yet).
 ALTER TABLE processing_applied_tables ADD COLUMN IF NOT EXISTS row_ids integer[];
 ALTER TABLE processing_applied_tables ADD COLUMN IF NOT EXISTS counts float8[];
 ALTER TABLE processing_applied_tables ADD COLUMN IF NOT EXISTS sums float8[];
 -- A retraction recomputes a row from the other uploads' contributions to its table.
 CREATE INDEX IF NOT EXISTS processing_applied_tables_tbl ON processing_applied_tables (tbl);
--- The per-row records of 0.3.0 (and of 0.3.0 replicas still running during a rolling upgrade)
--- are folded into the arrays and taken out of processing_contributions, which stays (empty)
--- until a later release drops it. Re-run (it is idempotent) before every retraction.
+-- The per-row records of earlier builds (migration 110's layout, also written by a replica of
+-- such a build still running) are folded into the arrays and taken out of
+-- processing_contributions, which stays (empty) until a later release drops it. Idempotent; the
+-- datasets step runs it again before a retraction if that table is not empty.
 WITH moved AS (
     DELETE FROM processing_contributions RETURNING upload_id, tbl, row_id, count, sum
 ), folded AS (

@@ -60,8 +60,8 @@ def bookkeeping_sql() -> str:
 
 async def ensure_bookkeeping(conn: asyncpg.Connection) -> None:
     """Create the bookkeeping tables if missing, and fold in any per-row contribution records
-    (0.3.0's, also written by a 0.3.0 replica during a rolling upgrade). Does nothing, and locks
-    nothing, when both are done already."""
+    (migration 110's layout, written by earlier builds). Does nothing, and locks nothing, when
+    both are done already."""
     if await conn.fetchval(
             "SELECT to_regclass('processing_contributions') IS NOT NULL AND EXISTS (SELECT 1 "
             "FROM information_schema.columns WHERE table_schema = current_schema() AND "
@@ -307,6 +307,8 @@ def _columns(t: DatasetTable, groups: dict[tuple, list]) -> list[Sequence]:
 
 
 _COUNT, _SUM = operator.itemgetter(0), operator.itemgetter(1)
+# the joins and aggregates of a few hundred thousand groups in memory, not on disk (4 MB default)
+_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
 async def keys_by_set(conn: asyncpg.Connection) -> bool:
@@ -326,8 +328,7 @@ async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable
     (no row refers to a missing key, then or later), without about 5 µs of PostgreSQL time a
     new row."""
     sql = _table_sql(t)
-    # the joins of a few hundred thousand groups in memory, not sorted on disk (4 MB default)
-    settings = "SET LOCAL work_mem = '64MB'"
+    settings = _WORK_MEM
     if by_set and sql.dimensions:
         settings += ("; SET LOCAL session_replication_role = replica; "
                      f"LOCK TABLE {', '.join(sql.dimensions)} IN SHARE MODE")
@@ -346,6 +347,7 @@ async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: s
     by_name = {t.physical: t for t in tables}
     async with conn.transaction():
         await lock_program(conn, program)
+        await conn.execute(_WORK_MEM)
         names = [r["tbl"] for r in await conn.fetch(
             "SELECT tbl FROM processing_applied_tables WHERE upload_id = $1 "
             "AND cardinality(row_ids) > 0 ORDER BY tbl", upload_id)]
@@ -375,7 +377,7 @@ async def rebuild_program(conn: asyncpg.Connection, *, program: str,
         names = [t.physical for t in tables]
         for t in tables:
             await conn.execute(f"DELETE FROM {qualified(t)}")
-        # (processing_contributions: 0.3.0's per-row records, if any are left)
+        # (processing_contributions: earlier builds' per-row records, if any are left)
         for marks in ("processing_contributions", "processing_applied_tables"):
             await conn.execute(f"DELETE FROM {marks} WHERE tbl = ANY($1::text[])", names)
         await conn.execute("DELETE FROM processing_applied WHERE program = $1 "
