@@ -31,7 +31,6 @@ import os
 import resource
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]  # bench modules; ingest_server and
 
 from bench_data import SPEC, BenchFile, check_error_file, check_valid_file, csv_file, \
     repeated_file, xlsx_file, zip_file  # noqa: E402
+from testkit.pyspy import PySpy  # noqa: E402
 from testkit.rss_sampler import TreeSampler  # noqa: E402
 from testkit.server_process import CLIENT_ID, ServerConfig, ServerProcess, free_port  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
@@ -164,27 +164,6 @@ def drop_objects(body: dict, root: Path) -> None:
         for key in keys if isinstance(keys, list) else [keys]:
             if isinstance(key, str):
                 (root / key).unlink(missing_ok=True)
-
-
-class PySpy:
-    """``py-spy record`` of the server and its workers during one upload (collapsed stacks)."""
-
-    def __init__(self, pid: int, out: Path) -> None:
-        self.cmd = [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                    "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
-                    "--rate", "100", "--nonblocking", "-o", str(out)]
-        self.out = out
-        self.proc: subprocess.Popen | None = None
-
-    async def start(self) -> None:
-        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        await asyncio.sleep(1.0)  # let it attach before the upload starts
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGINT)  # py-spy writes its output and exits
-            self.proc.wait(60)
 
 
 async def run_case(name: str, src: BenchFile, upload: Path, *, session: aiohttp.ClientSession,

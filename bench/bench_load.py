@@ -3,7 +3,7 @@
 
 usage: bench_load.py [--duration S] [--concurrency N] [--server-workers 1,2] [--ingest-workers N]
                      [--large-every K] [--zip-every K] [--s3] [--dsn DSN] [--seed N] [--keep]
-                     [--small N | --json N [--json-rows R]] [--json-out FILE]
+                     [--small N | --json N [--json-rows R]] [--json-out FILE] [--py-spy [gil]]
 
 For each ``--server-workers`` value, starts ``python -m ingest_server --workers N`` (a fresh
 database on ``--dsn`` / ``INGEST_TEST_DSN``, dropped after; local storage, or SeaweedFS with
@@ -24,6 +24,10 @@ the clock starts (the many-small-uploads case: uploads/s, p50/p99); ``--json N``
 of ``--json-rows`` JSON rows POSTed to /api/ingestion/event (rows/s, p99), accounted for the
 same way. CPU ms per upload (server tree / PostgreSQL backends / this client) are printed too:
 on a shared machine they move less than wall time. ``--json-out`` saves the figures as JSON.
+``--py-spy`` records the server tree during each run (bench/out/pyspy-load-w<N>.txt; summarise
+with pyspy_summary.py); py-spy itself takes some of the CPU, so the run's figures are lower.
+``--py-spy gil`` samples only the thread holding the GIL: where Python's CPU goes (the disk
+threads waiting in fsync are otherwise counted as busy).
 """
 
 from __future__ import annotations
@@ -80,6 +84,9 @@ async def main() -> int:
                     help="N JSON-row bodies (POST /api/ingestion/event), instead of the mix")
     ap.add_argument("--json-rows", type=int, default=1000, help="rows per JSON body")
     ap.add_argument("--json-out", type=Path, help="also save the figures to this JSON file")
+    ap.add_argument("--py-spy", nargs="?", const="all", choices=("all", "gil"),
+                    help="profile the server tree during each run with py-spy (gil: only the "
+                         "thread holding the GIL)")
     args = ap.parse_args()
     workers = [int(x) for x in args.server_workers.split(",")]
     if not args.dsn and max(workers) > 1:
@@ -117,7 +124,9 @@ async def main() -> int:
             reports.append(await run_load(
                 run_dir, args.dsn, feed,
                 concurrency=args.concurrency, server_workers=n,
-                ingest_workers=ingest_workers, storage=storage))
+                ingest_workers=ingest_workers, storage=storage,
+                profile=HERE / "out" / f"pyspy-load-w{n}.txt" if args.py_spy else None,
+                profile_gil=args.py_spy == "gil"))
             if not args.keep:
                 shutil.rmtree(run_dir, ignore_errors=True)
     finally:

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import aiohttp
 import asyncpg
 
+from testkit.pyspy import PySpy
 from testkit.rss_sampler import TICKS, TreeSampler, cpu_ticks, tree_pids
 from testkit.server_process import ServerConfig, free_port
 from testkit.accounts import fresh_database
@@ -545,8 +546,11 @@ def print_reports(reports: list[Report]) -> None:
 async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload | None], *,
                    concurrency: int, server_workers: int, ingest_workers: int,
                    storage: dict[str, Any] | None = None,
-                   ingest: dict[str, Any] | None = None) -> Report:
-    """Start a server on a fresh database, run the load, stop it, audit, report."""
+                   ingest: dict[str, Any] | None = None,
+                   profile: Path | None = None, profile_gil: bool = False) -> Report:
+    """Start a server on a fresh database, run the load, stop it, audit, report.
+    ``profile``: where to write a ``py-spy record`` of the server tree during the load
+    (``profile_gil``: of the thread holding the GIL only)."""
     secret = secrets.token_urlsafe(24)
     async with fresh_database(dsn) as db:
         cfg = LoadServerConfig(run_dir, free_port(), db, ingest_workers, secret,
@@ -562,6 +566,9 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                 token = await get_token(session, server.url, secret)
                 await register_specs(session, server.url, token)
             pids.update(tree_pids(server.pid))
+            spy = PySpy(server.pid, profile, gil=profile_gil) if profile is not None else None
+            if spy is not None:
+                await spy.start()
             with TreeSampler(server.pid) as sampler:
                 db_cpu = DatabaseCpu(db)
                 await db_cpu.start()
@@ -571,6 +578,8 @@ async def run_load(run_dir: Path, dsn: str, next_payload: Callable[[], Payload |
                 seconds = time.perf_counter() - t0
                 client_cpu = _cpu_self() - client0
                 db_cpu_s = await db_cpu.stop()
+            if spy is not None:
+                spy.stop()
         finally:
             if server.process is not None:
                 pids.update(tree_pids(server.pid))

@@ -253,6 +253,27 @@ async def test_cleanup_staged_by_upload_id(storage):
     assert await published(storage) == ["in/ok.live.csv"]
 
 
+async def test_local_staged_files_lie_flat_and_an_older_upload_folder_is_still_cleaned(tmp_path):
+    """An upload's staged files are ``.staging/<upload_id>.*`` (no folder per upload to make and
+    remove); a folder an earlier version staged an upload in is still removed by its id."""
+    storage = LocalStorage(tmp_path / "root")
+    await storage.start()
+    await crashed_writer(storage, "crash1")
+    await crashed_writer(storage, "crash10")  # its id starts with the other's
+    staged = sorted(p.name for p in storage.staging.iterdir())
+    assert len(staged) == 2 and all((storage.staging / n).is_file() for n in staged)
+    assert sum(n.startswith("crash1.") for n in staged) == 1
+    legacy = storage.staging / "crash1"
+    legacy.mkdir()
+    (legacy / "0123.part").write_bytes(b"staged by an older version")
+
+    assert await storage.cleanup_staged(upload_id="crash1") == 2
+    assert [p.name for p in storage.staging.iterdir()] == \
+        [n for n in staged if n.startswith("crash10.")]
+    assert await storage.cleanup_staged(upload_id="crash10") == 1
+    assert list(storage.staging.iterdir()) == []
+
+
 async def test_cleanup_staged_by_age(storage):
     await crashed_writer(storage, "crash1")
     assert await storage.cleanup_staged(older_than_s=3600) == 0

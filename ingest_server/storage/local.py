@@ -1,7 +1,10 @@
 """Objects as files under a root directory, published with an atomic rename.
 
-A writer stages its bytes in ``<root>/.staging/<upload_id>/`` (the same filesystem as the target,
-so ``os.replace`` is atomic) and renames the file into place on commit, after an fsync. Disk work
+A writer stages its bytes in ``<root>/.staging/<upload_id>.<n>.part`` (the same filesystem as the
+target, so ``os.replace`` is atomic) and renames the file into place on commit, after an fsync.
+The staged files lie side by side, not in a folder per upload: creating and removing a folder for
+every upload cost more CPU on ext4 than all of the upload's other file work (its inode allocator
+searches the block groups for a folder). Disk work
 runs in threads of this module's own pool, in batches of about 1 MiB, so the event loop never
 waits on the disk for long. A commit (last bytes, fsync, rename, fsync of the folder) is one
 trip to that pool; the pool has many threads because they mostly wait for the disk, and
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import itertools
 import logging
 import os
 import shutil
@@ -37,6 +41,16 @@ _NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
 DISK_THREADS = 32
 T = TypeVar("T")
 _disk_pool: ThreadPoolExecutor | None = None
+_STAGED_PREFIX = uuid.uuid4().hex  # per process: a forked child draws its own (_new_prefix)
+_staged_seq = itertools.count()
+
+
+def _new_prefix() -> None:
+    global _STAGED_PREFIX
+    _STAGED_PREFIX = uuid.uuid4().hex
+
+
+os.register_at_fork(after_in_child=_new_prefix)
 
 
 def _on_disk(fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -131,10 +145,12 @@ class LocalWriter:
         self._fh.close()
         self._fh = None
         target = self._storage.path_of(self.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self._staged, target)
+        try:  # the folder is usually there: no mkdir (a failed syscall and an exception)
+            os.replace(self._staged, target)
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self._staged, target)
         _fsync_dir(target.parent)
-        self._storage._prune_staging_dir(self._staged.parent)
 
     async def abort(self) -> None:
         if self._state != "open":
@@ -152,7 +168,6 @@ class LocalWriter:
                 pass  # closing may flush into a full disk; the file is deleted next anyway
             self._fh = None
         self._staged.unlink(missing_ok=True)
-        self._storage._prune_staging_dir(self._staged.parent)
 
     async def revert(self) -> None:
         if self._state == "committed":
@@ -199,22 +214,24 @@ class LocalStorage:
 
     async def open_writer(self, key: str, *, upload_id: str) -> LocalWriter:
         validate_key(key)
-        directory = self.staging / validate_upload_id(upload_id)
-        return LocalWriter(self, key, directory / f"{uuid.uuid4().hex}.part")
+        # Unique in this root: the upload, this process's random prefix and a counter (no
+        # uuid4, whose os.urandom is a syscall on the event loop for every object).
+        name = f"{validate_upload_id(upload_id)}.{_STAGED_PREFIX}-{next(_staged_seq)}.part"
+        return LocalWriter(self, key, self.staging / name)
 
     def _create_staged(self, staged: Path, first: bytes) -> BinaryIO:
         """Create a writer's staged file (in a disk thread) holding ``first``."""
         for attempt in range(3):
-            staged.parent.mkdir(parents=True, exist_ok=True)
             try:
                 # Buffered, because a raw write may be short on a nearly full disk,
                 # while BufferedWriter.write retries until it is done or raises ENOSPC.
                 fh = open(staged, "xb")  # noqa: SIM115 - the writer owns it
                 break
             except FileNotFoundError:
-                # A sibling writer's commit pruned the (then empty) directory in between.
+                # The staging folder was removed under us (by hand): make it again.
                 if attempt == 2:
                     raise
+                staged.parent.mkdir(parents=True, exist_ok=True)
         try:
             fh.write(first)
         except BaseException:
@@ -270,30 +287,40 @@ class LocalStorage:
         if not self.staging.is_dir():
             return 0
         cutoff = None if older_than_s is None else time.time() - older_than_s
-        directories = [self.staging / upload_id] if upload_id else list(self.staging.iterdir())
+        if upload_id is None:
+            entries = list(self.staging.iterdir())
+        else:  # its files, and its folder (as earlier versions staged an upload)
+            entries = [*self.staging.glob(f"{upload_id}.*"), self.staging / upload_id]
         removed = 0
-        for directory in directories:
-            if not directory.is_dir():
-                continue
-            for staged in directory.iterdir():
-                try:
-                    if cutoff is not None and staged.stat().st_mtime > cutoff:
-                        continue
-                    if staged.is_dir():  # nothing creates these; remove rather than trip on it
-                        shutil.rmtree(staged)
-                    else:
-                        staged.unlink()
-                    removed += 1
-                except FileNotFoundError:
-                    continue  # its writer finished or aborted meanwhile
-            self._prune_staging_dir(directory)
+        for entry in entries:
+            if entry.is_dir():  # an upload's folder (older versions), a tus upload's
+                removed += self._remove_old(list(entry.iterdir()), cutoff)
+                self._prune_staging_dir(entry)
+            else:
+                removed += self._remove_old([entry], cutoff)
+        return removed
+
+    @staticmethod
+    def _remove_old(paths: list[Path], cutoff: float | None) -> int:
+        removed = 0
+        for staged in paths:
+            try:
+                if cutoff is not None and staged.stat().st_mtime > cutoff:
+                    continue
+                if staged.is_dir():  # nothing creates these; remove rather than trip on it
+                    shutil.rmtree(staged)
+                else:
+                    staged.unlink()
+                removed += 1
+            except FileNotFoundError:
+                continue  # its writer finished or aborted meanwhile
         return removed
 
     def _prune_staging_dir(self, directory: Path) -> None:
         try:
             directory.rmdir()
         except OSError:
-            pass  # not empty (another object of the upload is still staged) or already gone
+            pass  # not empty (a file still staged) or already gone
 
     async def presigned_url(self, key: str, expires_s: int) -> str | None:
         return None  # no one but us serves these files: the caller signs a link to itself

@@ -88,12 +88,30 @@ def _leap(year: int) -> bool:
     return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
 
 
-def is_date(text: str) -> bool:
+def _is_date(text: str) -> bool:
     m = _DATE.match(text)
     if not m:
         return False
     year, month, day = int(m[1]), int(m[2]), int(m[3])
     return 1 <= month <= 12 and 1 <= day <= (29 if month == 2 and _leap(year) else _DAYS[month])
+
+
+# A file's dates are few and repeat (a day, a month of days): the verdicts of the last ones seen,
+# a dict lookup instead of a match and three int(). Only 10-character texts are kept, at most
+# _DATES_KEPT (cleared when full): a column of all-different dates costs a store a cell, no more.
+_DATES_SEEN: dict[str, bool] = {}
+_DATES_KEPT = 4096
+
+
+def is_date(text: str) -> bool:
+    seen = _DATES_SEEN.get(text)
+    if seen is None:
+        if len(text) != 10:  # YYYY-MM-DD in ASCII digits, and nothing long is kept
+            return False
+        if len(_DATES_SEEN) >= _DATES_KEPT:
+            _DATES_SEEN.clear()
+        seen = _DATES_SEEN[text] = _is_date(text)
+    return seen
 
 
 def is_time(text: str, with_time_zone: bool = False) -> bool:
