@@ -1,9 +1,10 @@
 """Grouping many rows at once: C loops over each column, then numpy over integer codes.
 
-Used by ``aggregate`` (imported there when rows are first grouped, so a process that never
-aggregates never imports numpy). A column is coded once (``factorize``: one dict lookup a cell,
-in C), a key set's codes are combined into one integer a row, and the groups are numbered in the
-order they first appear (``group_ids``), which is the order a loop over the rows would meet them.
+Used by ``aggregate`` (imported there when rows are grouped or partials merged, so a process
+that never aggregates never imports numpy). A column is coded once (``read_columns``: one dict
+lookup a cell, in C), a key set's codes are combined into one integer a row, and the groups are
+numbered in the order they first appear (``group_ids``), which is the order a loop over the rows
+would meet them.
 
 Sums are added in that loop's order too, starting from -0.0 (the identity of IEEE addition: the
 first value is kept as it is, ``-0.0`` included), so a group's float sum is bit for bit the one a
