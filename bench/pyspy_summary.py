@@ -32,7 +32,7 @@ def split_stack(stack: str) -> tuple[list[str], list[str]]:
 
 
 def kind(cmdline: str) -> str:
-    if "multiprocessing" in cmdline:
+    if "multiprocessing" in cmdline or "csvstream.workermain" in cmdline:
         return "resource_tracker" if "resource_tracker" in cmdline else "worker"
     return "server"
 
