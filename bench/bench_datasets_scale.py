@@ -8,8 +8,9 @@ One daily single-dimension dataset table in cQube's shape (``date``, ``school_id
 ``dimensions.school``, ``sum``/``count``/``avg``, our unique index on (date, school_id)) is filled
 with ``--existing`` rows (20,000 schools × as many days as needed), each with its contribution
 record, as earlier uploads would have left them. Then one upload of ``--groups`` new groups (the
-following days for every school) is applied through ``contributions.apply_upload`` — COPY, the
-dimension filter, one upsert-and-record statement — and timed; then the same upload merged into
+following days for every school) is applied through ``contributions.apply_upload`` — one
+statement: the dimension filter, each group looked up, updated or inserted, the record — and
+timed; then the same upload merged into
 those groups again as a second upload (all conflicts: updates), then the first retracted. Prints
 the times, the table's size and the machine's load. Nothing is asserted.
 """
@@ -22,7 +23,6 @@ import datetime
 import os
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -43,8 +43,7 @@ START = datetime.date(2000, 1, 1)
 
 async def main(dsn: str, existing: int, groups: int) -> None:
     conn = await asyncpg.connect(dsn)
-    await conn.execute(resources.files("ingest_server.migrations")
-                       .joinpath("110_processing_contributions.sql").read_text())
+    await conn.execute(contrib.bookkeeping_sql())
     await conn.execute("CREATE SCHEMA dimensions; CREATE SCHEMA datasets; "
                        "CREATE TABLE dimensions.school (id SERIAL PRIMARY KEY, "
                        "school_id VARCHAR UNIQUE)")
@@ -57,12 +56,13 @@ async def main(dsn: str, existing: int, groups: int) -> None:
         f"INSERT INTO datasets.sc_visits_daily_school (date, school_id, count, sum, avg) "
         f"SELECT date '{START}' + d, 'S' || s, 1, 5, 5 FROM generate_series(0, {days - 1}) d, "
         f"generate_series(0, {SCHOOLS - 1}) s LIMIT {existing}")
-    await conn.execute(
-        "INSERT INTO processing_contributions (tbl, row_id, upload_id, count, sum) "
-        "SELECT 'sc_visits_daily_school', id, 'old-' || (id / 1000000), count, sum "
-        "FROM datasets.sc_visits_daily_school")
+    await conn.execute(  # as uploads of 1,000,000 groups each would have recorded them
+        "INSERT INTO processing_applied_tables (upload_id, tbl, groups, row_ids, counts, sums) "
+        "SELECT 'old-' || (id / 1000000), 'sc_visits_daily_school', count(*), array_agg(id), "
+        "array_agg(count), array_agg(sum) FROM datasets.sc_visits_daily_school "
+        "GROUP BY id / 1000000")
     await conn.execute("VACUUM ANALYZE datasets.sc_visits_daily_school")
-    await conn.execute("VACUUM ANALYZE processing_contributions")
+    await conn.execute("VACUUM ANALYZE processing_applied_tables")
     size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size("
                                "'datasets.sc_visits_daily_school'))")
     print(f"filled {existing:,} rows ({size} with indexes) and their contributions in "

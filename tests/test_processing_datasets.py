@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import math
-from importlib import resources
 
 import asyncpg
 import pickle
@@ -155,8 +154,7 @@ async def conn(proc_dsn):
     await c.execute("DROP SCHEMA IF EXISTS datasets CASCADE; DROP SCHEMA IF EXISTS dimensions CASCADE;"
                     "DROP TABLE IF EXISTS processing_contributions, processing_applied, "
                     "processing_applied_tables")
-    await c.execute(resources.files("ingest_server.migrations")
-                    .joinpath("110_processing_contributions.sql").read_text())
+    await c.execute(contrib.bookkeeping_sql())
     await create_dimensions(c)
     yield c
     await c.close()
@@ -242,12 +240,13 @@ async def test_a_resumed_upload_applies_only_the_tables_not_applied(conn, proc_d
     for t in tables:
         got = await table_rows(conn, t)
         assert got == {k: (c, s, s / c) for k, (c, s) in want[t.physical].items()}, t.physical
-        n = await conn.fetchval("SELECT count(*) FROM processing_contributions WHERE tbl = $1 "
-                                "AND upload_id = 'u1'", t.physical)
+        n = await conn.fetchval("SELECT cardinality(row_ids) FROM processing_applied_tables "
+                                "WHERE tbl = $1 AND upload_id = 'u1'", t.physical)
         assert n == len(want[t.physical]), t.physical  # recorded once
     # a retraction takes it all out, and the upload processed late changes nothing
     await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
-    assert not await conn.fetchval("SELECT count(*) FROM processing_contributions")
+    assert not await conn.fetchval("SELECT count(*) FROM processing_applied_tables "
+                                   "WHERE row_ids IS NOT NULL")
     assert (await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV, "u1"))[1].already
 
 
@@ -275,6 +274,65 @@ async def test_replace_takes_over_the_groups_it_covers(conn):
     t = next(t for t in tables if t.physical.endswith("daily_district"))
     assert await table_rows(conn, t) == {(D(2023, 5, 1), "101"): (1, 9, 9),
                                          (D(2023, 5, 8), "101"): (1, 5, 5)}
+    # u1's record lost the group u2 took over: retracting u2 leaves no trace of either there
+    await contrib.retract_upload(conn, upload_id="u2", program=SCH_ATT.name, tables=tables)
+    assert await table_rows(conn, t) == {(D(2023, 5, 8), "101"): (1, 5, 5)}
+    await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
+    for t in tables:
+        assert await table_rows(conn, t) == {}, t.physical
+
+
+async def test_keys_checked_by_set_hold_the_dimensions_and_only_for_the_table(conn, proc_dsn):
+    """With the foreign-key triggers off (a superuser's apply), an unknown key is still dropped,
+    a dimension table cannot change under the transaction, and the triggers are back after it."""
+    tables, agg = _aggregate(TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV)
+    await contrib.ensure_tables(conn, tables)
+    assert await contrib.keys_by_set(conn)  # the tests' role is a superuser
+    t = next(t for t in tables if t.physical.endswith("daily_school"))
+    groups = dict(agg.groups[t.physical])
+    assert (D(2023, 5, 8), "S3") in groups  # not in dimensions.school
+    other = await asyncpg.connect(proc_dsn)
+    try:
+        async with conn.transaction():
+            await contrib._apply_table(conn, "u1", t, groups, "merge", by_set=True)
+            assert await conn.fetchval("SHOW session_replication_role") == "replica"
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await other.execute("SET lock_timeout = '200ms'; "
+                                    "INSERT INTO dimensions.school (school_id) VALUES ('S9')")
+        assert await conn.fetchval("SHOW session_replication_role") == "origin"
+    finally:
+        await other.close()
+    want = expected_example()[t.physical]
+    assert await table_rows(conn, t) == {k: (c, s, s / c) for k, (c, s) in want.items()}
+    with pytest.raises(asyncpg.ForeignKeyViolationError):  # the triggers check again
+        await conn.execute(f'INSERT INTO datasets."{t.physical}" (date, school_id, count, sum, '
+                           "avg) VALUES ('2023-01-01', 'S3', 1, 1, 1)")
+
+
+async def test_per_row_records_of_earlier_builds_are_folded_into_the_arrays(conn):
+    """Earlier builds recorded one row a (table, dataset row, upload) in processing_contributions
+    (migration 110): they are folded into the markers' arrays, and a retraction then takes
+    exactly that contribution out."""
+    tables, _ = await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV, "u1")
+    await load(conn, TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV.replace(",4\n", ",10\n"), "u2")
+    before = {t.physical: await table_rows(conn, t) for t in tables}
+    recorded = await conn.fetch("SELECT upload_id, tbl, u.* FROM processing_applied_tables, "
+                                "unnest(row_ids, counts, sums) AS u(row_id, count, sum) "
+                                "WHERE upload_id = 'u1'")
+    await conn.executemany("INSERT INTO processing_contributions (upload_id, tbl, row_id, count, "
+                           "sum) VALUES ($1, $2, $3, $4, $5)", [tuple(r) for r in recorded])
+    await conn.execute("UPDATE processing_applied_tables SET row_ids = NULL, counts = NULL, "
+                       "sums = NULL WHERE upload_id = 'u1'")
+    await contrib.ensure_bookkeeping(conn)
+    assert not await conn.fetchval("SELECT count(*) FROM processing_contributions")
+    folded = await conn.fetch("SELECT upload_id, tbl, u.* FROM processing_applied_tables, "
+                              "unnest(row_ids, counts, sums) AS u(row_id, count, sum) "
+                              "WHERE upload_id = 'u1'")
+    assert sorted(map(tuple, folded)) == sorted(map(tuple, recorded))
+    assert {t.physical: await table_rows(conn, t) for t in tables} == before
+    await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
+    t = next(t for t in tables if t.physical.endswith("monthly_district"))
+    assert await table_rows(conn, t) == {(5, 2023, "101"): (3, 18, 6)}  # u2's alone
 
 
 async def test_query_builder_queries_of_section_5(conn):

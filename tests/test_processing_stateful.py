@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
-from importlib import resources
 
 import asyncpg
 import pytest
@@ -86,8 +85,7 @@ class DatasetMachine(RuleBasedStateMachine):
     async def _reset(self):
         for t in TABLES:
             await self.conn.execute(f'DELETE FROM datasets."{t.physical}"')
-        await self.conn.execute("DELETE FROM processing_contributions; "
-                                "DELETE FROM processing_applied; "
+        await self.conn.execute("DELETE FROM processing_applied; "
                                 "DELETE FROM processing_applied_tables")
 
     def _crash_after(self, rows, k: int) -> tuple[str, dict]:
@@ -181,8 +179,7 @@ def test_datasets_stateful(machine_db):
 
     async def setup():
         conn = await asyncpg.connect(machine_db)
-        await conn.execute(resources.files("ingest_server.migrations")
-                           .joinpath("110_processing_contributions.sql").read_text())
+        await conn.execute(contrib.bookkeeping_sql())
         await conn.execute("CREATE SCHEMA dimensions; CREATE SCHEMA datasets;"
                            "CREATE TABLE dimensions.district (id SERIAL PRIMARY KEY, "
                            "district_id VARCHAR UNIQUE);"

@@ -2,14 +2,14 @@
 back out (retraction) or rebuilding a programme's tables.
 
 An upload is applied one table per transaction, two tables at a time on two connections (the
-upserts are CPU-bound in PostgreSQL): per table, the groups are COPYed into a temporary table,
-groups whose keys are not in their dimension tables are dropped (as cQube does), and one statement
-upserts them on the table's unique index (time…, keys…), with ``avg = sum / count``, and records
-the upload's contribution to each row it touched in ``processing_contributions`` (table, row id,
-upload → count, sum). ``processing_applied_tables`` marks (upload, table) as done in the same
-transaction, so a second run (retry, resume after a crash, another replica) applies only the
-tables not done yet; ``processing_applied`` marks the upload done once every table is. A reader
-may see the upload in one table before it is in another (for well under a second).
+upserts are CPU-bound in PostgreSQL). Per table, one statement takes the groups as one array a
+column, drops those whose keys are not in their dimension tables (as cQube does), upserts them
+on the table's unique index (time…, keys…) with ``avg = sum / count``, and writes the
+(upload, table) marker in ``processing_applied_tables`` with the upload's contribution: the
+dataset row ids it touched and its count and sum for each, as three arrays (one row a table, not
+one a group). A second run (retry, resume after a crash, another replica) applies only the
+tables without a marker; ``processing_applied`` marks the upload done once every table is. A
+reader may see the upload in one table before it is in another (for well under a second).
 
 Locks (advisory, transaction-scoped): applying a table holds its programme shared and the table
 exclusive; registration, retraction and rebuild hold the programme exclusive, so they never see
@@ -26,7 +26,8 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import hashlib
+import operator
+from importlib import resources
 from typing import AsyncIterator, Sequence
 
 import asyncpg
@@ -40,6 +41,7 @@ from .datasets import DatasetTable
 LOCK_PREFIX = "ingest_processing:"
 REPEAT_MODES = ("merge", "replace")
 APPLY_CONNECTIONS = 2   # tables applied at a time (PostgreSQL's upserts are CPU-bound)
+BOOKKEEPING = ("110_processing_contributions.sql", "130_processing_contribution_arrays.sql")
 
 
 @dataclasses.dataclass
@@ -47,6 +49,26 @@ class Applied:
     tables: int
     groups: int
     already: bool = False   # the upload had been applied (or retracted) before: nothing changed
+
+
+def bookkeeping_sql() -> str:
+    """The markers' and contributions' tables (migrations 110 and 130; idempotent), for a
+    processing database that is not the service's own."""
+    files = resources.files("ingest_server.migrations")
+    return "\n".join(files.joinpath(name).read_text() for name in BOOKKEEPING)
+
+
+async def ensure_bookkeeping(conn: asyncpg.Connection) -> None:
+    """Create the bookkeeping tables if missing, and fold in any per-row contribution records
+    (migration 110's layout, written by earlier builds). Does nothing, and locks nothing, when
+    both are done already."""
+    if await conn.fetchval(
+            "SELECT to_regclass('processing_contributions') IS NOT NULL AND EXISTS (SELECT 1 "
+            "FROM information_schema.columns WHERE table_schema = current_schema() AND "
+            "table_name = 'processing_applied_tables' AND column_name = 'row_ids')") and \
+            not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM processing_contributions)"):
+        return
+    await conn.execute(bookkeeping_sql())
 
 
 async def ensure_tables(conn: asyncpg.Connection, tables: Sequence[DatasetTable]) -> None:
@@ -88,6 +110,7 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
             return Applied(0, 0, already=True)
         done = {r["tbl"] for r in await conn.fetch(
             "SELECT tbl FROM processing_applied_tables WHERE upload_id = $1", upload_id)}
+        by_set = await keys_by_set(conn)
     todo = iter([t for t in tables if groups.get(t.physical) and t.physical not in done])
     stopped = False  # retracted (or applied by another instance) meanwhile
 
@@ -96,7 +119,7 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
         async with _connection(db) as conn:
             for t in todo:  # shared: each table taken by one of the connections
                 if stopped or not await _apply_once(conn, upload_id, program, t,
-                                                    groups[t.physical], repeat):
+                                                    groups[t.physical], repeat, by_set):
                     stopped = True
                     return
     try:
@@ -129,41 +152,41 @@ def _connection(db: asyncpg.Connection | asyncpg.Pool):
 
 
 async def _apply_once(conn: asyncpg.Connection, upload_id: str, program: str, t: DatasetTable,
-                      groups: dict[tuple, list], repeat: str) -> bool:
+                      groups: dict[tuple, list], repeat: str, by_set: bool = False) -> bool:
     """Apply one table in its own transaction unless done; False if the upload is marked
     (retracted, or finished by another instance) meanwhile."""
     async with conn.transaction():
         await lock_table(conn, program, t.physical)
-        if await conn.fetchval("SELECT 1 FROM processing_applied WHERE upload_id = $1",
-                               upload_id):
+        marks = await conn.fetchrow(
+            "SELECT EXISTS (SELECT 1 FROM processing_applied WHERE upload_id = $1) AS upload, "
+            "EXISTS (SELECT 1 FROM processing_applied_tables WHERE upload_id = $1 AND tbl = $2) "
+            "AS tbl", upload_id, t.physical)
+        if marks["upload"]:
             return False
-        if await conn.fetchval("SELECT 1 FROM processing_applied_tables "
-                               "WHERE upload_id = $1 AND tbl = $2", upload_id, t.physical):
+        if marks["tbl"]:
             return True
-        # the joins of a few hundred thousand groups in memory, not sorted on disk (4 MB default)
-        await conn.execute("SET LOCAL work_mem = '64MB'")
-        n = await _apply_table(conn, upload_id, t, groups, repeat)
+        # Not flushed to disk at this commit: the upload's last commit (``processing_applied``)
+        # is, and WAL is flushed in order. A crash before it loses this table and its marker
+        # together, and the job (not done yet) applies it again.
+        await conn.execute("SET LOCAL synchronous_commit = off")
+        await _apply_table(conn, upload_id, t, groups, repeat, by_set)
         await fault_point("datasets.mid_apply")
-        await conn.execute("INSERT INTO processing_applied_tables (upload_id, tbl, groups) "
-                           "VALUES ($1, $2, $3)", upload_id, t.physical, n)
     await fault_point("datasets.between_tables")
     return True
 
 
 async def _apply(conn: asyncpg.Connection, upload_id: str, program: str,
-                 tables: Sequence[DatasetTable], groups: Groups, repeat: str) -> Applied:
+                 tables: Sequence[DatasetTable], groups: Groups, repeat: str,
+                 by_set: bool) -> Applied:
     """All of an upload's tables in the caller's transaction (a rebuild)."""
     if repeat not in REPEAT_MODES:
         raise ValueError(f"unknown repeat mode {repeat!r}")
-    await conn.execute("SET LOCAL work_mem = '64MB'")
     touched = total = 0
     for t in tables:
         g = groups.get(t.physical)
         if not g:
             continue
-        n = await _apply_table(conn, upload_id, t, g, repeat)
-        await conn.execute("INSERT INTO processing_applied_tables (upload_id, tbl, groups) "
-                           "VALUES ($1, $2, $3)", upload_id, t.physical, n)
+        n = await _apply_table(conn, upload_id, t, g, repeat, by_set)
         if n:
             touched += 1
             total += n
@@ -184,69 +207,137 @@ class _TableSql:
 
     PostgreSQL binds values, never names: the only text put into these statements is the table's
     and its columns' names, each quoted by ``ident()`` (and the fixed types of the time columns);
-    every value (table name as recorded, upload id) is a ``$n`` parameter. They depend on the
-    table's schema alone, so they are built once per table, not for every upload."""
-    tmp: str                      # the temporary table's name, unquoted (COPY takes it so)
-    create_tmp: str
-    drop_tmp: str
-    unknown_keys: tuple[str, ...]  # one DELETE a key: cQube drops groups whose key is unknown
-    replace_earlier: str          # $1 = table: the earlier contributions to these groups go
-    merge: str                    # $1 = table, $2 = upload id: upsert + record, groups counted
+    every value (table name as recorded, upload id, the groups) is a ``$n`` parameter. They
+    depend on the table's schema alone, so they are built once per table, not for every upload.
+
+    The groups arrive as one array a column (``$3``…: time columns, keys, counts, sums), unnested
+    in the statement: no temporary table (its catalog rows), no COPY, one round trip."""
+    dimensions: tuple[str, ...]   # the dimension tables the keys reference, sorted
+    replace_earlier: str          # $1 = table, $2 = upload id, $3… = groups: earlier
+                                  # contributions to these groups go
+    merge: str                    # $1 = table, $2 = upload id, $3… = groups: upsert + record
     replace: str                  # the same, taking the groups over
+    retract: str                  # $1 = table, $2 = upload id: its contribution taken out
 
 
-_MERGE = ("count = d.count + EXCLUDED.count, sum = d.sum + EXCLUDED.sum, "
-          "avg = (d.sum + EXCLUDED.sum) / (d.count + EXCLUDED.count)")
-_REPLACE = "count = EXCLUDED.count, sum = EXCLUDED.sum, avg = EXCLUDED.avg"
+_MERGE = ("count = d.count + m.count, sum = d.sum + m.sum, "
+          "avg = (d.sum + m.sum) / (d.count + m.count)")
+_REPLACE = "count = m.count, sum = m.sum, avg = m.sum / m.count"
+# An upload's contributions to a table, one element per dataset row: (row id, count, sum).
+_UNNEST = "unnest(m.row_ids, m.counts, m.sums) AS u(row_id, count, sum)"
 
 
 @functools.lru_cache(maxsize=512)
 def _table_sql(t: DatasetTable) -> _TableSql:
-    # One name per dataset table: asyncpg caches the statement COPY introspects the columns with.
-    name = "ingest_groups_" + hashlib.sha1(t.physical.encode()).hexdigest()[:16]
-    tmp, table = ident(name), qualified(t)
-    columns = ", ".join([f"{ident(c)} {typ}" for c, typ in t.time_columns]
-                        + [f"{ident(k.column)} text" for k in t.keys]
-                        + ["count float8", "sum float8"])
+    table = qualified(t)
+    types = [typ for _, typ in t.time_columns] + ["text"] * len(t.keys) + ["float8", "float8"]
+    names = [ident(c) for c in t.group_columns] + ["count", "sum"]
+    arrays = ", ".join(f"${i}::{typ}[]" for i, typ in enumerate(types, start=3))
+    # cQube drops a group whose key is not in its dimension table (checked at upload already)
+    known = " AND ".join(
+        f"EXISTS (SELECT 1 FROM {dimension_table(k.dimension)} k "
+        f"WHERE k.{ident(k.dimension_key)} = x.{ident(k.column)})" for k in t.keys) or "true"
+    groups = (f"x AS MATERIALIZED (SELECT * FROM unnest({arrays}) AS x({', '.join(names)}) "
+              f"WHERE {known})")
     cols = ", ".join(ident(c) for c in t.group_columns)
-    xcols = ", ".join(f"x.{ident(c)}" for c in t.group_columns)
-    dcols = ", ".join(f"d.{ident(c)}" for c in t.group_columns)
+    mcols = ", ".join(f"m.{ident(c)}" for c in t.group_columns)
 
     def upsert(update: str) -> str:
-        return (f"WITH up AS (INSERT INTO {table} AS d ({cols}, count, sum, avg) "
-                f"SELECT {xcols}, x.count, x.sum, x.sum / x.count FROM {tmp} x "
-                f"ON CONFLICT ({cols}) DO UPDATE SET {update} RETURNING d.id, {dcols}), "
-                f"rec AS (INSERT INTO processing_contributions (tbl, row_id, upload_id, count, sum) "
-                f"SELECT $1, up.id, $2, x.count, x.sum FROM up JOIN {tmp} x "
-                f"ON {_same_group(t, 'up', 'x')} RETURNING 1) SELECT count(*) FROM rec")
+        # Each group is looked up once (m.id: its row, or NULL); the rows found are updated by
+        # id, the others inserted (the table's lock keeps other uploads out meanwhile). Each side
+        # returns the row id with this upload's count and sum for it: the record needs no join
+        # back on the group columns.
+        return (f"WITH {groups}, m AS MATERIALIZED (SELECT x.*, d.id FROM x LEFT JOIN {table} d "
+                f"ON {_same_group(t, 'd', 'x')}), "
+                f"updated AS (UPDATE {table} d SET {update} FROM m WHERE d.id = m.id "
+                f"RETURNING d.id, m.count, m.sum), "
+                f"inserted AS (INSERT INTO {table} ({cols}, count, sum, avg) "
+                f"SELECT {mcols}, m.count, m.sum, m.sum / m.count FROM m WHERE m.id IS NULL "
+                f"RETURNING id, count, sum), "
+                f"touched AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted) "
+                f"INSERT INTO processing_applied_tables (upload_id, tbl, groups, row_ids, counts, "
+                f"sums) SELECT $2, $1, count(*), coalesce(array_agg(id), '{{}}'), "
+                f"coalesce(array_agg(count), '{{}}'), coalesce(array_agg(sum), '{{}}') "
+                f"FROM touched RETURNING groups")
 
     return _TableSql(
-        tmp=name,
-        create_tmp=f"CREATE TEMP TABLE {tmp} ({columns}) ON COMMIT DROP",
-        drop_tmp=f"DROP TABLE {tmp}",
-        unknown_keys=tuple(
-            f"DELETE FROM {tmp} x WHERE NOT EXISTS (SELECT 1 FROM {dimension_table(k.dimension)} d "
-            f"WHERE d.{ident(k.dimension_key)} = x.{ident(k.column)})" for k in t.keys),
-        replace_earlier=(f"DELETE FROM processing_contributions c USING {table} d, {tmp} x "
-                         f"WHERE {_same_group(t, 'd', 'x')} AND c.tbl = $1 AND c.row_id = d.id"),
+        dimensions=tuple(sorted({dimension_table(k.dimension) for k in t.keys})),
+        # every other upload's record of this table loses the rows these groups are
+        replace_earlier=(
+            f"WITH {groups}, gone AS MATERIALIZED (SELECT d.id FROM {table} d JOIN x "
+            f"ON {_same_group(t, 'd', 'x')}), kept AS (SELECT m.upload_id, "
+            f"coalesce(array_agg(u.row_id) FILTER (WHERE u.row_id IS NOT NULL), '{{}}') AS ids, "
+            f"coalesce(array_agg(u.count) FILTER (WHERE u.row_id IS NOT NULL), '{{}}') AS counts, "
+            f"coalesce(array_agg(u.sum) FILTER (WHERE u.row_id IS NOT NULL), '{{}}') AS sums "
+            f"FROM processing_applied_tables m LEFT JOIN LATERAL (SELECT * FROM {_UNNEST} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM gone WHERE gone.id = u.row_id)) u ON true "
+            f"WHERE m.tbl = $1 AND m.upload_id <> $2 AND m.row_ids IS NOT NULL "
+            f"GROUP BY m.upload_id) "
+            f"UPDATE processing_applied_tables m SET row_ids = k.ids, counts = k.counts, "
+            f"sums = k.sums FROM kept k WHERE m.tbl = $1 AND m.upload_id = k.upload_id "
+            f"AND cardinality(k.ids) < cardinality(m.row_ids)"),
         merge=upsert(_MERGE),
-        replace=upsert(_REPLACE))
+        replace=upsert(_REPLACE),
+        # each row the upload touched is recomputed from the other uploads' contributions (no
+        # subtraction: no floating-point drift); a row with none left goes; its record emptied
+        retract=(
+            f"WITH touched AS MATERIALIZED (SELECT DISTINCT u.row_id FROM "
+            f"processing_applied_tables m, {_UNNEST} WHERE m.upload_id = $2 AND m.tbl = $1), "
+            f"rest AS MATERIALIZED (SELECT u.row_id, sum(u.count) AS count, sum(u.sum) AS sum "
+            f"FROM processing_applied_tables m, {_UNNEST} WHERE m.tbl = $1 "
+            f"AND m.upload_id <> $2 AND u.row_id IN (SELECT row_id FROM touched) "
+            f"GROUP BY u.row_id), "
+            f"changed AS (UPDATE {table} d SET count = r.count, sum = r.sum, "
+            f"avg = r.sum / r.count FROM rest r WHERE d.id = r.row_id), "
+            f"gone AS (DELETE FROM {table} d USING touched t WHERE d.id = t.row_id "
+            f"AND NOT EXISTS (SELECT 1 FROM rest r WHERE r.row_id = t.row_id)), "
+            f"emptied AS (UPDATE processing_applied_tables SET row_ids = NULL, counts = NULL, "
+            f"sums = NULL WHERE upload_id = $2 AND tbl = $1) "
+            f"SELECT count(*) FROM touched"))  # the three changes run whether read or not
+
+
+def _columns(t: DatasetTable, groups: dict[tuple, list]) -> list[Sequence]:
+    """The groups as one sequence a column: time columns and keys (as in the group), count,
+    sum (ints are sent as float8 as they are)."""
+    width = len(t.group_columns)
+    if not groups:
+        return [()] * (width + 2)
+    values = groups.values()
+    return [*zip(*groups), list(map(_COUNT, values)), list(map(_SUM, values))]
+
+
+_COUNT, _SUM = operator.itemgetter(0), operator.itemgetter(1)
+# the joins and aggregates of a few hundred thousand groups in memory, not on disk (4 MB default)
+_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+
+
+async def keys_by_set(conn: asyncpg.Connection) -> bool:
+    """Whether this role may check an applied table's keys itself (a superuser may turn the
+    per-row foreign-key triggers off for a transaction: ``session_replication_role``)."""
+    return await conn.fetchval("SELECT current_setting('is_superuser') = 'on'")
 
 
 async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
-                       groups: dict[tuple, list], repeat: str) -> int:
+                       groups: dict[tuple, list], repeat: str, by_set: bool) -> int:
+    """Apply one table in the caller's transaction; the number of rows touched.
+
+    ``by_set``: cQube's foreign keys are checked once for all groups, not row by row: the
+    dimension tables are locked against writes (SHARE) until the transaction ends, the statement
+    keeps only groups whose keys are in them, and the foreign-key triggers are off for the
+    transaction (``session_replication_role = replica``). The same guarantee as the triggers
+    (no row refers to a missing key, then or later), without about 5 µs of PostgreSQL time a
+    new row."""
     sql = _table_sql(t)
-    await conn.execute(sql.create_tmp)
-    await conn.copy_records_to_table(
-        sql.tmp, records=(key + (float(c), float(s)) for key, (c, s) in groups.items()))
-    for statement in sql.unknown_keys:
-        await conn.execute(statement)
+    settings = _WORK_MEM
+    if by_set and sql.dimensions:
+        settings += ("; SET LOCAL session_replication_role = replica; "
+                     f"LOCK TABLE {', '.join(sql.dimensions)} IN SHARE MODE")
+    await conn.execute(settings)
+    columns = _columns(t, groups)
     if repeat == "replace":
-        await conn.execute(sql.replace_earlier, t.physical)
-    n = await conn.fetchval(sql.replace if repeat == "replace" else sql.merge,
-                            t.physical, upload_id)
-    await conn.execute(sql.drop_tmp)  # on an error the transaction's end drops it
-    return n
+        await conn.execute(sql.replace_earlier, t.physical, upload_id, *columns)
+    return await conn.fetchval(sql.replace if repeat == "replace" else sql.merge,
+                               t.physical, upload_id, *columns)
 
 
 async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: str,
@@ -256,42 +347,22 @@ async def retract_upload(conn: asyncpg.Connection, *, upload_id: str, program: s
     by_name = {t.physical: t for t in tables}
     async with conn.transaction():
         await lock_program(conn, program)
+        await conn.execute(_WORK_MEM)
         names = [r["tbl"] for r in await conn.fetch(
-            "SELECT DISTINCT tbl FROM processing_contributions WHERE upload_id = $1", upload_id)]
+            "SELECT tbl FROM processing_applied_tables WHERE upload_id = $1 "
+            "AND cardinality(row_ids) > 0 ORDER BY tbl", upload_id)]
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise LookupError(f"upload {upload_id} contributed to tables no longer registered: "
                               f"{', '.join(sorted(unknown))}")
         touched = 0
         for name in names:
-            touched += await _retract_table(conn, upload_id, by_name[name])
+            touched += await conn.fetchval(_table_sql(by_name[name]).retract, name, upload_id)
         await conn.execute(
             "INSERT INTO processing_applied (upload_id, program, tables, groups, retracted_at) "
             "VALUES ($1, $2, 0, 0, now()) ON CONFLICT (upload_id) DO UPDATE SET "
             "retracted_at = COALESCE(processing_applied.retracted_at, now())", upload_id, program)
         return touched
-
-
-async def _retract_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable) -> int:
-    await conn.execute("CREATE TEMP TABLE ingest_processing_retract (row_id integer) "
-                       "ON COMMIT DROP")
-    n = await conn.fetchval(
-        "WITH gone AS (DELETE FROM processing_contributions WHERE upload_id = $1 AND tbl = $2 "
-        "RETURNING row_id), kept AS (INSERT INTO ingest_processing_retract "
-        "SELECT DISTINCT row_id FROM gone RETURNING 1) SELECT count(*) FROM kept",
-        upload_id, t.physical)
-    # each row touched is recomputed from the contributions left; a row with none left goes
-    await conn.execute(
-        f"UPDATE {qualified(t)} d SET count = a.count, sum = a.sum, avg = a.sum / a.count "
-        f"FROM (SELECT c.row_id, sum(c.count) AS count, sum(c.sum) AS sum "
-        f"FROM processing_contributions c JOIN ingest_processing_retract r USING (row_id) "
-        f"WHERE c.tbl = $1 GROUP BY c.row_id) a WHERE d.id = a.row_id", t.physical)
-    await conn.execute(
-        f"DELETE FROM {qualified(t)} d USING ingest_processing_retract r WHERE d.id = r.row_id "
-        f"AND NOT EXISTS (SELECT 1 FROM processing_contributions c "
-        f"WHERE c.tbl = $1 AND c.row_id = r.row_id)", t.physical)
-    await conn.execute("DROP TABLE ingest_processing_retract")
-    return n
 
 
 async def rebuild_program(conn: asyncpg.Connection, *, program: str,
@@ -306,16 +377,17 @@ async def rebuild_program(conn: asyncpg.Connection, *, program: str,
         names = [t.physical for t in tables]
         for t in tables:
             await conn.execute(f"DELETE FROM {qualified(t)}")
+        # (processing_contributions: earlier builds' per-row records, if any are left)
         for marks in ("processing_contributions", "processing_applied_tables"):
             await conn.execute(f"DELETE FROM {marks} WHERE tbl = ANY($1::text[])", names)
         await conn.execute("DELETE FROM processing_applied WHERE program = $1 "
                            "AND retracted_at IS NULL", program)
-        done = Applied(0, 0)
+        done, by_set = Applied(0, 0), await keys_by_set(conn)
         async for upload_id, groups in uploads:
             await conn.execute("DELETE FROM processing_applied WHERE upload_id = $1", upload_id)
             await conn.execute("DELETE FROM processing_applied_tables WHERE upload_id = $1",
                                upload_id)
-            a = await _apply(conn, upload_id, program, tables, groups, repeat)
+            a = await _apply(conn, upload_id, program, tables, groups, repeat, by_set)
             done.tables = max(done.tables, a.tables)
             done.groups += a.groups
         return done

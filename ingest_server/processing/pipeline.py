@@ -118,7 +118,7 @@ class DatasetProcessor:
             return tables
         async with self.pool.acquire() as conn, conn.transaction():
             await contrib.lock_program(conn, name)
-            await conn.execute(_contrib_ddl())
+            await contrib.ensure_bookkeeping(conn)
             await contrib.ensure_tables(conn, tables)
             await write_spec_rows(conn, grammars, program.namespace, tables)
         return tables
@@ -223,10 +223,10 @@ class DatasetProcessor:
         else:  # recovery, a retry, or the grammar changed meanwhile: read the landed file
             groups = await self.aggregate(mine, key)
         rolled_up = time.monotonic()
-        if not self._ddl_done:  # processing_applied_tables, added to an applied migration
+        if not self._ddl_done:  # the bookkeeping of a separate processing database, current
             async with self.pool.acquire() as conn, conn.transaction():
                 await contrib.lock_program(conn, program_name)
-                await conn.execute(_contrib_ddl())
+                await contrib.ensure_bookkeeping(conn)
             self._ddl_done = True
         applied = await contrib.apply_upload(self.pool, upload_id=upload_id,
                                              program=program_name, tables=mine, groups=groups,
@@ -254,7 +254,7 @@ class DatasetProcessor:
         if program is None:
             return None
         async with self.pool.acquire() as conn:
-            await conn.execute(_contrib_ddl())
+            await contrib.ensure_bookkeeping(conn)  # 0.3.0's per-row records folded in first
             n = await contrib.retract_upload(conn, upload_id=record["id"],
                                              program=record["program"], tables=tables)
         if await self.jobs.get(record["id"]) is not None:
@@ -328,14 +328,6 @@ class DatasetProcessor:
                 await asyncio.wait_for(self._wake.wait(), interval_s)
             except asyncio.TimeoutError:
                 pass
-
-
-def _contrib_ddl() -> str:
-    """The contribution tables next to the dataset tables (migration 110's SQL; a no-op when the
-    processing database is the service's own)."""
-    from importlib import resources
-    return resources.files("ingest_server.migrations").joinpath(
-        "110_processing_contributions.sql").read_text()
 
 
 def attach_datasets(service: Any, *, service_pool: asyncpg.Pool, read: Reader) -> DatasetProcessor:
