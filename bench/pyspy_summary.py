@@ -53,7 +53,7 @@ def where(code: list[str]) -> str:
 
 
 def kind(cmdline: str) -> str:
-    if "multiprocessing" in cmdline:
+    if "multiprocessing" in cmdline or "csvstream.workermain" in cmdline:
         return "resource_tracker" if "resource_tracker" in cmdline else "worker"
     return "server"
 

@@ -174,8 +174,12 @@ class UploadService:
 
     async def _member_checks(self, req: UploadRequest, name: str) -> tuple[Any, tuple]:
         """A ZIP member's grammar checks: found by the member's name (a ZIP names no
-        programme unless ``program_name`` was sent)."""
-        return await self._processing_checks(req, name, req.program)
+        programme unless ``program_name`` was sent). Without the datasets: a member's rows
+        are not aggregated while they stream (no datasets job is started for a ZIP)."""
+        checks, warnings = await self._processing_checks(req, name, req.program)
+        if checks is not None and checks.datasets:
+            checks = dataclasses.replace(checks, datasets=())
+        return checks, warnings
 
     async def _processed(self, req: UploadRequest, body: dict[str, Any],
                          summary: Any = None) -> dict[str, Any]:
