@@ -133,7 +133,9 @@ class RowChunker:
 
     def _chunk(self, start: int, end: int) -> Chunk:
         lines = count_lines(self._buf, start, end)
-        chunk = Chunk(self._seq, self._next_line, bytes(self._buf[start:end]), lines)
+        with memoryview(self._buf) as view:  # one copy (a bytearray slice is a copy itself)
+            data = bytes(view[start:end])
+        chunk = Chunk(self._seq, self._next_line, data, lines)
         self._seq += 1
         self._next_line += lines
         return chunk
