@@ -60,20 +60,11 @@ class RowGroups:
         out: Partial = []
         for ks in self.key_sets:
             cells = date + ks
-            ids, firsts = grouping.group_ids([coded[i] for i in cells], n)
+            columns = [coded[i] for i in cells]
+            ids, firsts = grouping.group_ids([(c, len(v)) for c, v in columns], n)
             counts, sums = grouping.totals(ids, len(firsts), None, values)
-            out.append((list(map(_cells(cells), map(rows.__getitem__, firsts.tolist()))),
-                        counts, sums))
+            out.append((grouping.group_keys(columns, firsts), counts, sums))
         return out
-
-
-def _cells(positions: tuple[int, ...]) -> Callable[[Sequence[str]], tuple]:
-    if not positions:
-        return lambda row: ()
-    if len(positions) == 1:
-        i = positions[0]
-        return lambda row: (row[i],)
-    return operator.itemgetter(*positions)
 
 
 def row_groups(tables: Sequence[DatasetTable], header: Sequence[str],

@@ -43,10 +43,9 @@ def factorize(values: Iterable, n: int) -> tuple[np.ndarray, list]:
 
 
 def read_columns(rows: Sequence[Sequence[str]], positions: Sequence[int],
-                 text: int) -> tuple[dict[int, tuple[np.ndarray, int]], list[str]]:
+                 text: int) -> tuple[dict[int, tuple[np.ndarray, list]], list[str]]:
     """The columns at ``positions`` coded (each: its codes as ``factorize`` gives them, and its
-    number of distinct values), and the column ``text`` as it is (IndexError for a row too
-    short). A block of rows is transposed at a time and its columns coded before the next: a
+    distinct values), and the column ``text`` as it is (IndexError for a row too short). A block of rows is transposed at a time and its columns coded before the next: a
     chunk's rows are larger than the CPU's cache, a block's are not (about a third faster than
     column after column over the whole chunk)."""
     n = len(rows)
@@ -60,7 +59,17 @@ def read_columns(rows: Sequence[Sequence[str]], positions: Sequence[int],
             out[start:start + len(block)] = np.fromiter(map(codes.__getitem__, column), np.intp,
                                                         len(block))
         texts += values
-    return {i: (out, len(codes)) for i, (codes, out) in zip(positions, coded)}, texts
+    return {i: (out, list(codes)) for i, (codes, out) in zip(positions, coded)}, texts
+
+
+def group_keys(columns: Sequence[tuple[np.ndarray, list]], firsts: np.ndarray) -> list[tuple]:
+    """Each group's key (the values of ``columns`` at its first row), made of the columns'
+    distinct values: one string object a value, however many groups and key sets hold it (a
+    chunk's partials pickle each once, and the merge hashes each once)."""
+    if not columns:
+        return [()] * len(firsts)
+    at = firsts.tolist()
+    return list(zip(*(map(values.__getitem__, codes[at].tolist()) for codes, values in columns)))
 
 
 def group_ids(columns: Sequence[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
