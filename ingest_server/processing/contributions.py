@@ -41,7 +41,8 @@ from .datasets import DatasetTable
 LOCK_PREFIX = "ingest_processing:"
 REPEAT_MODES = ("merge", "replace")
 APPLY_CONNECTIONS = 2   # tables applied at a time (PostgreSQL's upserts are CPU-bound)
-BOOKKEEPING = ("110_processing_contributions.sql", "130_processing_contribution_arrays.sql")
+BOOKKEEPING = ("110_processing_contributions.sql", "130_processing_contribution_arrays.sql",
+               "131_processing_contribution_ranges.sql")
 
 
 @dataclasses.dataclass
@@ -65,7 +66,7 @@ async def ensure_bookkeeping(conn: asyncpg.Connection) -> None:
     if await conn.fetchval(
             "SELECT to_regclass('processing_contributions') IS NOT NULL AND EXISTS (SELECT 1 "
             "FROM information_schema.columns WHERE table_schema = current_schema() AND "
-            "table_name = 'processing_applied_tables' AND column_name = 'row_ids')") and \
+            "table_name = 'processing_applied_tables' AND column_name = 'first_row')") and \
             not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM processing_contributions)"):
         return
     await conn.execute(bookkeeping_sql())
@@ -227,6 +228,12 @@ _REPLACE = "count = m.count, sum = m.sum, avg = m.sum / m.count"
 _UNNEST = "unnest(m.row_ids, m.counts, m.sums) AS u(row_id, count, sum)"
 
 
+def _meets(rows: str, column: str) -> str:
+    """SQL: contribution ``m``'s range of row ids meets those of ``rows`` (unknown: it may)."""
+    return (f"coalesce(m.last_row >= (SELECT min({column}) FROM {rows}) "
+            f"AND m.first_row <= (SELECT max({column}) FROM {rows}), true)")
+
+
 @functools.lru_cache(maxsize=512)
 def _table_sql(t: DatasetTable) -> _TableSql:
     table = qualified(t)
@@ -243,8 +250,9 @@ def _table_sql(t: DatasetTable) -> _TableSql:
     mcols = ", ".join(f"m.{ident(c)}" for c in t.group_columns)
 
     def upsert(update: str) -> str:
-        # Each group is looked up once (m.id: its row, or NULL); the rows found are updated by
-        # id, the others inserted (the table's lock keeps other uploads out meanwhile). Each side
+        # Each group is looked up once (m.id: its row, or NULL; PostgreSQL's choice: a hash join
+        # while the upload is a sizeable part of the table, probes of the unique index when the
+        # table is much larger); the rows found are updated by id, the others inserted (the table's lock keeps other uploads out meanwhile). Each side
         # returns the row id with this upload's count and sum for it: the record needs no join
         # back on the group columns.
         return (f"WITH {groups}, m AS MATERIALIZED (SELECT x.*, d.id FROM x LEFT JOIN {table} d "
@@ -256,8 +264,9 @@ def _table_sql(t: DatasetTable) -> _TableSql:
                 f"RETURNING id, count, sum), "
                 f"touched AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted) "
                 f"INSERT INTO processing_applied_tables (upload_id, tbl, groups, row_ids, counts, "
-                f"sums) SELECT $2, $1, count(*), coalesce(array_agg(id), '{{}}'), "
-                f"coalesce(array_agg(count), '{{}}'), coalesce(array_agg(sum), '{{}}') "
+                f"sums, first_row, last_row) SELECT $2, $1, count(*), "
+                f"coalesce(array_agg(id), '{{}}'), coalesce(array_agg(count), '{{}}'), "
+                f"coalesce(array_agg(sum), '{{}}'), min(id), max(id) "
                 f"FROM touched RETURNING groups")
 
     return _TableSql(
@@ -272,7 +281,7 @@ def _table_sql(t: DatasetTable) -> _TableSql:
             f"FROM processing_applied_tables m LEFT JOIN LATERAL (SELECT * FROM {_UNNEST} "
             f"WHERE NOT EXISTS (SELECT 1 FROM gone WHERE gone.id = u.row_id)) u ON true "
             f"WHERE m.tbl = $1 AND m.upload_id <> $2 AND m.row_ids IS NOT NULL "
-            f"GROUP BY m.upload_id) "
+            f"AND {_meets('gone', 'id')} GROUP BY m.upload_id) "
             f"UPDATE processing_applied_tables m SET row_ids = k.ids, counts = k.counts, "
             f"sums = k.sums FROM kept k WHERE m.tbl = $1 AND m.upload_id = k.upload_id "
             f"AND cardinality(k.ids) < cardinality(m.row_ids)"),
@@ -285,7 +294,8 @@ def _table_sql(t: DatasetTable) -> _TableSql:
             f"processing_applied_tables m, {_UNNEST} WHERE m.upload_id = $2 AND m.tbl = $1), "
             f"rest AS MATERIALIZED (SELECT u.row_id, sum(u.count) AS count, sum(u.sum) AS sum "
             f"FROM processing_applied_tables m, {_UNNEST} WHERE m.tbl = $1 "
-            f"AND m.upload_id <> $2 AND u.row_id IN (SELECT row_id FROM touched) "
+            f"AND m.upload_id <> $2 AND {_meets('touched', 'row_id')} "
+            f"AND u.row_id IN (SELECT row_id FROM touched) "
             f"GROUP BY u.row_id), "
             f"changed AS (UPDATE {table} d SET count = r.count, sum = r.sum, "
             f"avg = r.sum / r.count FROM rest r WHERE d.id = r.row_id), "
@@ -382,12 +392,14 @@ async def rebuild_program(conn: asyncpg.Connection, *, program: str,
             await conn.execute(f"DELETE FROM {marks} WHERE tbl = ANY($1::text[])", names)
         await conn.execute("DELETE FROM processing_applied WHERE program = $1 "
                            "AND retracted_at IS NULL", program)
-        done, by_set = Applied(0, 0), await keys_by_set(conn)
+        done = Applied(0, 0)
         async for upload_id, groups in uploads:
             await conn.execute("DELETE FROM processing_applied WHERE upload_id = $1", upload_id)
             await conn.execute("DELETE FROM processing_applied_tables WHERE upload_id = $1",
                                upload_id)
-            a = await _apply(conn, upload_id, program, tables, groups, repeat, by_set)
+            # cQube's foreign keys checked by their triggers: a SHARE lock on the dimension
+            # tables would hold their loads back for the whole rebuild
+            a = await _apply(conn, upload_id, program, tables, groups, repeat, by_set=False)
             done.tables = max(done.tables, a.tables)
             done.groups += a.groups
         return done
