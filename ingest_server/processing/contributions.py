@@ -298,12 +298,13 @@ def _table_sql(t: DatasetTable) -> _TableSql:
         # subtraction: no floating-point drift); a row with none left goes; its record emptied
         retract=(
             f"WITH touched AS MATERIALIZED (SELECT DISTINCT u.row_id FROM "
-            f"processing_applied_tables m, {_UNNEST} WHERE m.upload_id = $2 AND m.tbl = $1), "
+            f"processing_applied_tables m, {_UNNEST} WHERE m.upload_id = $2 AND m.tbl = $1 "
+            f"ORDER BY u.row_id), "
             f"rest AS MATERIALIZED (SELECT u.row_id, sum(u.count) AS count, sum(u.sum) AS sum "
             f"FROM processing_applied_tables m, {_UNNEST} WHERE m.tbl = $1 "
             f"AND m.upload_id <> $2 AND {_meets('touched', 'row_id')} "
             f"AND u.row_id IN (SELECT row_id FROM touched) "
-            f"GROUP BY u.row_id ORDER BY u.row_id), "  # the table then updated in its ids' order
+            f"GROUP BY u.row_id ORDER BY u.row_id), "  # the table then changed in its ids' order
             f"changed AS (UPDATE {table} d SET count = r.count, sum = r.sum, "
             f"avg = r.sum / r.count FROM rest r WHERE d.id = r.row_id), "
             f"gone AS (DELETE FROM {table} d USING touched t WHERE d.id = t.row_id "
