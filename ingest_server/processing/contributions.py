@@ -2,9 +2,10 @@
 back out (retraction) or rebuilding a programme's tables.
 
 An upload is applied one table per transaction, two tables at a time on two connections (the
-upserts are CPU-bound in PostgreSQL). Per table, one statement takes the groups as one array a
-column, drops those whose keys are not in their dimension tables (as cQube does), upserts them
-on the table's unique index (time…, keys…) with ``avg = sum / count``, and writes the
+upserts are CPU-bound in PostgreSQL). Per table, the groups are COPYed into a temporary table
+and one statement drops those whose keys are not in their dimension tables (as cQube does),
+updates the groups already in the table (looked up on their time… and keys…) and inserts the
+others, with ``avg = sum / count``, and writes the
 (upload, table) marker in ``processing_applied_tables`` with the upload's contribution: the
 dataset row ids it touched and its count and sum for each, as three arrays (one row a table, not
 one a group). A second run (retry, resume after a crash, another replica) applies only the
