@@ -2,15 +2,22 @@
 """Datasets (issue 24): the same event upload with and without the datasets step, same run.
 
 usage: INGEST_TEST_DSN=postgresql://postgres@127.0.0.1:5432/postgres \
-       bench/bench_datasets.py [--rows N] [--workers N] [--shape worst|school-days]
+       bench/bench_datasets.py [--rows N] [--workers N] [--shape worst|school-days] [--grouping]
 
 An 8-dimension event grammar of the §7 shape (district, block, cluster, school, schoolcategory,
 schoolmanagement, statecategory, grade; cQube time dimension: 32 tables), dimension tables loaded
 through the API, then one upload of N rows with processing.enabled but the datasets step off
 (baseline: referential checks included), and the same bytes again as a new upload with it on.
 "With datasets" is timed until the upload is in its tables (the answer's processing state, or
-uploads/{id} polled while it says pending). Prints both wall times, the ratio, the tables' row
-counts and the machine's load (uptime). Figures are printed, not asserted.
+uploads/{id} polled while it says pending). Prints both wall times, the CPU seconds of this
+process (the server) and of its workers during each upload (PostgreSQL's not included: a figure
+the machine's other load distorts less than wall time), the step's log (its roll-up and its
+apply), the ratio, the tables' row counts and the machine's load (uptime). Figures are printed,
+not asserted.
+
+``--grouping``: no server, one process: the CPU of the aggregation itself on the same rows, in
+chunks of about a worker's size (``processing.aggregate``): the workers' grouping of each chunk
+(µs a row), merging the chunks' partials, and rolling them up into the 32 tables.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import csv
 import io
 import logging
 import os
@@ -36,6 +44,7 @@ from conftest import TEST_CLIENT, basic, make_settings  # noqa: E402
 from ingest_helpers import form  # noqa: E402
 from processing_example import sch_att_grammar  # noqa: E402
 from testkit.accounts import fresh_database  # noqa: E402
+from testkit.rss_sampler import TreeSampler  # noqa: E402
 
 DIMS = [("district", "district_id", 30), ("block", "block_id", 300),
         ("cluster", "cluster_id", 3000), ("school", "school_id", 20000),
@@ -99,6 +108,44 @@ async def app_client(dsn: str, workers: int = 2):
             await client.close()
 
 
+def grouping(rows: int, shape: str, chunk: int = 16_000) -> None:
+    """The aggregation's CPU on ``rows`` rows of ``shape`` (this thread's CPU time, best of three
+    passes: the machine's other load does not count). Each chunk's rows are parsed just before
+    they are grouped, as a worker does (parsing is not counted)."""
+    from ingest_server.processing.aggregate import Aggregator
+    from ingest_server.processing.dates import parse_cqube_date
+    from ingest_server.processing.datasets import plan_tables
+    from processing_example import SCH_ATT, TEACHERSPRESENT
+    text = event_csv(rows, 0, shape).decode().splitlines(keepends=True)
+    header, body = next(csv.reader(text[:1])), text[1:]
+    chunks = ["".join(body[i:i + chunk]) for i in range(0, len(body), chunk)]
+    tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
+    best: dict[str, float] = {}
+    for _ in range(3):
+        agg = Aggregator(tables, header, parse_date=parse_cqube_date)
+        partials, spent = [], 0.0
+        for c in chunks:
+            parsed = list(csv.reader(io.StringIO(c)))
+            t = time.thread_time()
+            partials.append(agg.row_groups(parsed))
+            spent += time.thread_time() - t
+        t1 = time.thread_time()
+        for p in partials:
+            agg.merge(p)
+        t2 = time.thread_time()
+        groups = agg.groups
+        t3 = time.thread_time()
+        for label, s in (("grouping", spent), ("merge", t2 - t1), ("roll-up", t3 - t2)):
+            best[label] = min(best.get(label, s), s)
+    print(f"{rows} {shape} rows, {len(tables)} tables, "
+          f"{sum(len(g) for g in groups.values())} groups, chunks of {chunk} rows (CPU, best of 3):")
+    print(f"  workers' grouping: {best['grouping']:.2f} s = "
+          f"{best['grouping'] / rows * 1e6:.2f} µs a row")
+    print(f"  merging the {len(chunks)} partials: {best['merge']:.2f} s")
+    print(f"  roll-up into the tables: {best['roll-up']:.2f} s")
+    print("load:", os.getloadavg())
+
+
 async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
     from ingest_server.web import appkeys
     async with app_client(dsn, workers) as (app, client, h):
@@ -111,6 +158,7 @@ async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
                                             ("without datasets (again)", False))):
             body = event_csv(rows, salt, shape)  # new bytes: not a duplicate of the last run
             service.datasets = datasets if on else None
+            sampler = TreeSampler(os.getpid()).__enter__()
             t = time.perf_counter()
             r = await client.post("/api/ingestion/new_programs", headers=h, data=form(
                 body,
@@ -125,7 +173,11 @@ async def main(rows: int, workers: int, dsn: str, shape: str) -> None:
                                      headers=h)
                 answer = await r.json()
             times[label] = time.perf_counter() - t
+            sampler.__exit__()
+            cpu = sampler.peak.cpu_by_name()
+            server = sum(v for k, v in cpu.items() if k != "worker")
             print(f"{label}: {times[label]:.1f} s (answer after {landed:.1f} s)  "
+                  f"CPU: server {server:.1f} s, workers {sum(cpu.values()) - server:.1f} s  "
                   f"processing={answer.get('processing')}", flush=True)
         service.datasets = datasets
         r = await client.get("/api/processing/programs/school-attendance", headers=h)
@@ -144,7 +196,12 @@ if __name__ == "__main__":
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--shape", choices=("worst", "school-days"), default="worst")
+    ap.add_argument("--grouping", action="store_true",
+                    help="only the aggregation's CPU, in this process (no server, no database)")
     a = ap.parse_args()
+    if a.grouping:
+        grouping(a.rows, a.shape)
+        sys.exit(0)
     # the datasets step's own split: "groups per table in X s, applied in Y s"
     logging.basicConfig(format="  server: %(message)s")
     logging.getLogger("ingest_server.processing").setLevel(logging.INFO)

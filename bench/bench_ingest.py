@@ -2,7 +2,7 @@
 """End-to-end ingest benchmark: a real server on loopback, the reference's benchmark file over HTTP.
 
 usage: bench_ingest.py [--rows N] [--size-gb G] [--skip-zip] [--skip-csv] [--xlsx] [--workers N]
-                       [--chunk-bytes B] [--repeat R] [--dsn DSN] [--keep] [--py-spy]
+                       [--chunk-bytes B] [--repeat R] [--dsn DSN] [--keep] [--py-spy [gil]]
 
 Starts ``python -m ingest_server`` with a temporary config (a fresh database on ``--dsn`` /
 ``INGEST_TEST_DSN``, dropped after; without one, embedded pgserver), registers
@@ -19,7 +19,8 @@ process tree (server + validation workers), sampled every 50 ms, with the tree's
 single process and each one's VmHWM; "CPU s" is the tree's user+sys time during the upload,
 the figure that other jobs on a shared machine distort least. Figures are printed (and saved
 to bench/out/bench_ingest-<time>.json), not asserted. ``--py-spy`` records the first ingest
-upload of each case (bench/out/pyspy-<case>.txt; summarise with pyspy_summary.py).
+upload of each case (bench/out/pyspy-<case>.txt; summarise with pyspy_summary.py); ``--py-spy gil``
+samples only the thread holding the GIL (where each process's Python CPU goes).
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ def drop_objects(body: dict, root: Path) -> None:
 
 async def run_case(name: str, src: BenchFile, upload: Path, *, session: aiohttp.ClientSession,
                    server: ServerProcess, sink_url: str, sink_pid: int, token: str,
-                   repeat: int, keep: bool, profile_dir: Path | None) -> CaseResult:
+                   repeat: int, keep: bool, profile_dir: Path | None,
+                   profile_gil: bool = False) -> CaseResult:
     route = "national_programs" if name == "zip" else "new_programs"
     fields = {} if name == "zip" else {"ingestion_type": "event", "ingestion_name": "bench",
                                        "program_name": "bench"}
@@ -185,7 +187,7 @@ async def run_case(name: str, src: BenchFile, upload: Path, *, session: aiohttp.
         res.raw.append(Run(secs, s.peak.tree_bytes / MB, s.peak.single_bytes / MB,
                            s.peak.pss_tree_bytes / MB, cpu_s=s.peak.cpu_seconds()))
 
-        spy = PySpy(server.pid, profile_dir / f"pyspy-{name}.txt") \
+        spy = PySpy(server.pid, profile_dir / f"pyspy-{name}.txt", gil=profile_gil) \
             if profile_dir is not None and i == 0 else None
         client0 = cpu_self()
         with TreeSampler(server.pid) as s:
@@ -318,8 +320,9 @@ async def main() -> int:
                     help="PostgreSQL server to create the run's database on (default "
                          "INGEST_TEST_DSN; empty = the server's embedded pgserver)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory and outputs")
-    ap.add_argument("--py-spy", action="store_true",
-                    help="profile the first ingest upload of each case with py-spy")
+    ap.add_argument("--py-spy", nargs="?", const="all", choices=("all", "gil"),
+                    help="profile the first ingest upload of each case with py-spy (gil: only "
+                         "the thread holding the GIL)")
     args = ap.parse_args()
 
     base = csv_file(OUT, args.rows)
@@ -357,7 +360,8 @@ async def main() -> int:
                             name, src, upload, session=session, server=server,
                             sink_url=f"http://127.0.0.1:{sink_port}/sink", sink_pid=sink.pid,
                             token=token, repeat=args.repeat, keep=args.keep,
-                            profile_dir=OUT if args.py_spy else None))
+                            profile_dir=OUT if args.py_spy else None,
+                            profile_gil=args.py_spy == "gil"))
             finally:
                 server.stop()
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import tomllib
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 DISTRIBUTION = "ingest-server"
@@ -36,6 +35,8 @@ __version__ = _release()
 
 def migration_versions() -> list[int]:
     """The number of every migration shipped with this code, ascending."""
+    from importlib import resources  # noqa: PLC0415 - not in every process (~1 MB)
+
     names = (entry.name for entry in resources.files("ingest_server.migrations").iterdir())
     return sorted(int(m.group(1)) for m in map(MIGRATION_NAME.match, names) if m)
 

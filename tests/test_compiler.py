@@ -169,6 +169,18 @@ def test_checker_is_cheap_on_valid_rows(compiled):
     assert all(checker.check(row) == [] for _ in range(1000))
 
 
+def test_a_text_cell_with_only_a_format_is_tested_inline():
+    """{type string, coerce text, format}: the format's own test in the generated check; the
+    field's full check (coercion, blank, the error) only for a cell that fails it."""
+    compiled = compile_schema({"d": {"type": "string", "coerce": "text", "format": "date",
+                                     "nullable": False}})
+    checker = compiled.bind(["d"])
+    assert "FMT0(c)" in checker.source
+    assert checker.check(["2024-02-29"]) == []
+    assert [e[1] for e in checker.check(["2023-02-29"])] == ["format_mismatch"]
+    assert [e[1] for e in checker.check(["   "])] == ["not_nullable"]
+
+
 def test_cerberus_fallbacks_are_safe_from_many_threads():
     """One compiled schema serves every upload of a process, several in threads at once: the
     Cerberus validators of the fallback (per cell and per row) must not mix up rows."""

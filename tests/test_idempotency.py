@@ -11,6 +11,9 @@ import asyncpg
 import pytest
 
 from ingest_helpers import SPEC, landed, read_object, register, staged_left, upload
+from ingest_server.stores.specs import SpecStore
+from ingest_server.validation import translate_cqube_spec
+from ingest_server.web import appkeys
 
 GOOD = (b"date,school_id,teachers_present,remarks,score\n"
         b"2024-01-01,S1,10,ok,1.5\n2024-01-01,S2,abc,bad number,\n2024-01-02,S3,3,,\n")
@@ -92,6 +95,25 @@ async def test_a_duplicate_needs_the_same_spec_version(client, auth_headers):
     # The same bytes and spec version again: a duplicate of the second upload.
     status, third = await upload(client, auth_headers, GOOD)
     assert third["objects"]["duplicate_of"] == second["upload_id"]
+
+
+async def test_a_spec_version_another_process_registered_is_used_at_once(client, auth_headers):
+    """The service starts an upload from the spec version it saw last and learns from the
+    upload's own INSERT whether the database holds a newer one: a version registered by
+    another replica (its own SpecStore, nothing shared in memory) checks the very next upload."""
+    await register(client, auth_headers)
+    status, first = await upload(client, auth_headers, GOOD)
+    assert (first["spec_version"], first["invalid_rows"]) == (1, 1)
+    other_replica = SpecStore(client.app[appkeys.POOL])
+    loose = {**SPEC["input"]["properties"], "teachers_present": {"type": "string"}}
+    await other_replica.register(
+        kind="event", name="teacherspresent", source_format="cqube", created_by="other",
+        cerberus=translate_cqube_spec({**SPEC, "input": {**SPEC["input"], "properties": loose}}),
+        source=None)
+    status, second = await upload(client, auth_headers, OTHER)
+    assert status == 200 and (second["spec_version"], second["invalid_rows"]) == (2, 0), second
+    status, third = await upload(client, auth_headers, GOOD)
+    assert (third["spec_version"], third["invalid_rows"]) == (2, 0)
 
 
 async def test_a_duplicate_needs_the_same_encoding(client, auth_headers):

@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from ingest_server.ingest.model import UploadRequest
+from ingest_server.web import appkeys
 from testkit.sql import fetch
 from processing_helpers import headers, pclient, proc_settings, put_dimension, put_event  # noqa: F401
 from master_data_helpers import DISTRICT, EVENT, SCHOOL, load, rows_csv, upload
@@ -115,6 +117,20 @@ async def test_upload_processed_visible_retracted_rebuilt(pclient, headers, clea
         after = await fetch(clean_db, f"SELECT * FROM {t} ORDER BY 2, 3, 4")
         strip = lambda rs: [tuple(r)[1:] for r in rs]  # noqa: E731  (ids are new)
         assert strip(after) == strip(rows_before), t
+
+
+async def test_zip_members_are_checked_without_dataset_partials(pclient, headers, clean_db):
+    """A ZIP's member gets its grammar's row checks but not the datasets' partial aggregates
+    (no datasets job is started for a ZIP: the workers would compute them for nothing)."""
+    await setup(pclient, headers)
+    service = pclient.app[appkeys.INGEST]
+    req = UploadRequest(program_type=pclient.app[appkeys.REGISTRY].program_type("event"),
+                        ingestion_name="students", program="school-attendance",
+                        filename="national.zip", client=None)
+    whole, _ = await service._processing_checks(req, "students", req.program)
+    member, _ = await service._member_checks(req, "students")
+    assert len(whole.datasets) == 12 and member.datasets == ()
+    assert (member.keys, member.date_column) == (whole.keys, whole.date_column)
 
 
 async def test_jobs_retried_leased_and_taken_over_exactly_once(pclient, headers, clean_db):

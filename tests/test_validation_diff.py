@@ -166,6 +166,11 @@ def assert_same(schema, allow_unknown, header, rows):
     {"b": {"coerce": "boolean", "maxlength": 0}, "d": {"type": "string", "min": "abc"}},
     {"coerce": "strict_int", "type": "number", "nullable": False}, ["b", "d", "x"],
     [["t", "1.E3", "7"], ["", "", ""], ["0", "+2.743", "abc"]]))
+@example((  # a text cell whose only rule is its format: inlined as a test of the format
+    {"a": {"type": "string", "coerce": "text", "format": "date", "nullable": False},
+     "b": {"type": "string", "format": "email"}}, False, ["a", "b"],
+    [["2024-02-29", "x@y.org"], ["2023-02-29", ""], [" 2024-01-01", " a@b.c"], ["", "  "],
+     ["\u00a02024-01-01", "x"], ["2024-01-01 ", "a@b.c "], ["\u0662024-01-01", "@"]]))
 def test_compiled_matches_cerberus(case):
     assert_same(*case)
 

@@ -76,7 +76,7 @@ def count_lines(data: bytes | bytearray, start: int = 0, end: int | None = None)
         end = len(data)
     if end <= start:
         return 0
-    cr = data.count(b"\r", start, end)
+    cr = data.count(b"\r", start, end) if data.find(b"\r", start, end) != -1 else 0
     n = data.count(b"\n", start, end) + cr
     if cr:
         n -= data.count(b"\r\n", start, end)

@@ -101,7 +101,13 @@ class RowChunker:
             remaining = n - pos
             if not final and (remaining < self.chunk_size or remaining < self._rescan_at):
                 break
-            cut = last_boundary(buf, pos, min(n, pos + self.chunk_size), final, self.delimiter)
+            if final and remaining <= self.chunk_size:
+                # The rest of the file is one chunk: its last record ends where the file does
+                # (no boundary search; the whole of a small upload).
+                cut = n
+            else:
+                cut = last_boundary(buf, pos, min(n, pos + self.chunk_size), final,
+                                    self.delimiter)
             if cut == pos:  # one record longer than chunk_size: it becomes its own chunk
                 cut = first_boundary(buf, pos, final, self.delimiter)
                 if cut == -1:
@@ -127,7 +133,9 @@ class RowChunker:
 
     def _chunk(self, start: int, end: int) -> Chunk:
         lines = count_lines(self._buf, start, end)
-        chunk = Chunk(self._seq, self._next_line, bytes(self._buf[start:end]), lines)
+        with memoryview(self._buf) as view:  # one copy (a bytearray slice is a copy itself)
+            data = bytes(view[start:end])
+        chunk = Chunk(self._seq, self._next_line, data, lines)
         self._seq += 1
         self._next_line += lines
         return chunk

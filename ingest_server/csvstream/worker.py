@@ -86,23 +86,31 @@ def _plain_csv_bytes(rows: list[list[str]], ncols: int) -> bytes | None:
     return out.encode("utf-8")
 
 
-def _as_sent(data: bytes, dropped: list[int], changed: dict[int, list[str]]) -> bytes:
-    """The valid output of a plain chunk (one record a line, no lone CR) from its bytes: every
-    line but the ``dropped`` records' and the blank ones, CRLF-terminated, with the ``changed``
+def _lines(text: str) -> list[str] | None:
+    """The lines of a chunk without a lone CR (LF or CRLF endings), for ``csv.reader``: one
+    string each, unlike ``io.StringIO`` (a UCS-4 copy of the whole chunk, 4 bytes a character).
+    None when a CR alone ends a line."""
+    body = text.replace("\r\n", "\n") if "\r" in text else text
+    if "\r" in body:
+        return None
+    lines = body.split("\n")
+    if not lines[-1]:
+        lines.pop()  # the chunk's last line ending, not a line of its own
+    return lines
+
+
+def _as_sent(lines: list[str], dropped: list[int], changed: dict[int, list[str]]) -> bytes:
+    """The valid output of a plain chunk (one record a line) from its ``_lines``: every line
+    but the ``dropped`` records' and the blank ones, CRLF-terminated, with the ``changed``
     records written by ``csv.writer`` instead."""
-    lf = data.replace(b"\r\n", b"\n") if b"\r" in data else data
-    if not dropped and not changed and b"\n\n" not in lf and not lf.startswith(b"\n"):
-        out = lf.replace(b"\n", b"\r\n")
-        return out if not out or out.endswith(b"\n") else out + b"\r\n"
-    lines = lf.split(b"\n")
     for k in dropped:
-        lines[k] = b""
+        lines[k] = ""
     for k, row in changed.items():
-        lines[k] = _csv_bytes([row])[:-2]
+        lines[k] = _csv_bytes([row])[:-2].decode("utf-8")
     kept = list(filter(None, lines))
     if kept:
-        kept.append(b"")
-    return b"\r\n".join(kept)
+        kept.append("")
+    return "\r\n".join(kept).encode("utf-8")
 
 
 def header_rows(header: list[str], output_header: list[str]) -> tuple[bytes, bytes]:
@@ -184,14 +192,15 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                            "code": code, "message": clip(msg)})
 
     base = chunk.first_line
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    lines = _lines(text) if plain else None
+    reader = csv.reader(io.StringIO(text, newline="") if lines is None else lines,
+                        delimiter=delimiter)
     summarise = getattr(checker, "summarise", None)
     # A plain chunk whose valid rows the checks leave as they are is written as it arrived,
     # less its rejected and blank lines (``_as_sent``): no row is kept or serialised again.
-    # A lone CR would end a record inside what the split in ``_as_sent`` takes as one line.
-    as_sent = (plain and delimiter == "," and output_format is None and summarise is None
-               and shape.width == ncols and getattr(checker, "rows_unaltered", False)
-               and ("\r" not in text or text.count("\r") == text.count("\r\n")))
+    as_sent = (lines is not None and delimiter == "," and output_format is None
+               and summarise is None and shape.width == ncols
+               and getattr(checker, "rows_unaltered", False))
     changed: dict[int, list[str]] = {}  # as_sent: valid rows the checker wrote differently
     dropped: list[int] = []  # as_sent: the rejected records' indices in the chunk
     if plain:
@@ -271,7 +280,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                                code="not_a_csv", line=base + prev) from None
         n_valid = len(valid)
     if as_sent:
-        valid_csv = _as_sent(chunk.data, dropped, changed)
+        valid_csv = _as_sent(lines, dropped, changed)
     elif output_format is not None:
         # "plain" (no '"' in the chunk) plus no "'" means no cell holds a quote or line break.
         valid_csv = output_format.valid_bytes(valid, plain and "'" not in text)

@@ -36,10 +36,10 @@ def read_frame(f: BinaryIO) -> bytes | None:
     return payload if len(payload) == size else None
 
 
-def answer(payload: bytes) -> bytes:
-    """The pickled answer to one job."""
+def answer(job: list[bytes]) -> bytes:
+    """The pickled answer to a job (its payload, taken out of the list: freed once read)."""
     try:
-        fn, args = pickle.loads(payload)
+        fn, args = pickle.loads(job.pop())
         result: tuple[bool, Any] = (True, fn(*args))
     except Exception as exc:  # the job's own failure (a rejected file): the parent raises it
         result = (False, exc)
@@ -59,7 +59,8 @@ def main() -> None:
             return
         sys.path[:] = pickle.loads(first)
         while (payload := read_frame(jobs)) is not None:
-            reply = answer(payload)
+            job, payload = [payload], b""
+            reply = answer(job)
             out.write(HEAD.pack(len(reply)))
             out.write(reply)
             out.flush()

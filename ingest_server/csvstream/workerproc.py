@@ -113,15 +113,16 @@ class WorkerProcess:
             self._unsent += HEAD.pack(len(payload))
             self._unsent += payload
             return
-        data = memoryview(HEAD.pack(len(payload)) + payload)
+        head = HEAD.pack(len(payload))
         try:
-            n = os.write(self._jobs, data)
+            n = os.writev(self._jobs, (head, payload))
         except BlockingIOError:
             n = 0
         except OSError:  # the child is gone: its answers pipe ends too, and says so
             return
-        if n < len(data):
-            self._unsent += data[n:]
+        if n < len(head) + len(payload):
+            self._unsent += head[n:]
+            self._unsent += memoryview(payload)[max(0, n - len(head)):]
             self._loop.add_writer(self._jobs, self._writable)
 
     def _writable(self) -> None:

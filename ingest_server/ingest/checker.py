@@ -10,16 +10,17 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from ..csvstream.worker import RewrittenRow
 from ..plugins.loading import (ROW_ARGS, HookCall, PluginHookError, call_each, hook_calls,
                                load_registry, plugin_extensions, plugin_failed)
-from ..processing.rowcheck import ProcessingChecks, RowProcessing
-from ..processing.summary import dataset_summary
 from ..validation import Extensions, get_compiled
 from ..validation.compiler import RowTail
 from ..validation.coercers import BUILTIN_COERCERS, FORMAT_COERCERS
+
+if TYPE_CHECKING:
+    from ..processing.rowcheck import ProcessingChecks
 
 log = logging.getLogger("ingest_server.ingest")
 
@@ -127,7 +128,11 @@ class PipelineChecker:
         self.header = list(header)
         # A cQube grammar's checks (keys against the dimension tables, the date column) run at
         # the end of the spec's generated row check, in the same function.
-        found = RowProcessing(processing, self.header, _keys_checked) if processing else None
+        found = None
+        if processing:  # loaded here: a worker checking other uploads never needs them
+            from ..processing.rowcheck import RowProcessing  # noqa: PLC0415
+
+            found = RowProcessing(processing, self.header, _keys_checked)
         self._check_row = compiled.bind(self.header, found.tail if found else _AS_IS).check
         # The worker asks which rows of a chunk the grammar's checks might not pass as they are
         # (``unsure``) and checks the others with ``check_known`` (csvstream.worker).
@@ -159,7 +164,11 @@ class PipelineChecker:
             raise plugin_failed(e, "declaring the output header") from None
         self.output_header = [str(c) for c in declared] if declared else list(self.header)
         # The datasets' partial aggregates of each chunk's valid rows (csvstream.worker).
-        self.summarise = dataset_summary(processing, self.output_header)
+        self.summarise = None
+        if processing:
+            from ..processing.summary import dataset_summary  # noqa: PLC0415
+
+            self.summarise = dataset_summary(processing, self.output_header)
         self._failed_plugins: set[str] = set()  # only decides what is logged
 
     def _plugins_skipping_rows(self, caller: Any) -> set[str]:

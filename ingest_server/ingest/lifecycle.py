@@ -47,8 +47,8 @@ class Lifecycle:
         self.unclean: set[str] = set()
 
     @contextlib.asynccontextmanager
-    async def track(self, req: UploadRequest,
-                    source: AsyncIterator[bytes] | StreamStats) -> AsyncIterator[Upload]:
+    async def track(self, req: UploadRequest, source: AsyncIterator[bytes] | StreamStats,
+                    spec: tuple[str, str] | None = None) -> AsyncIterator[Upload]:
         """One upload, around the block that streams it into staged objects::
 
             async with lifecycle.track(req, source) as upload:
@@ -59,7 +59,8 @@ class Lifecycle:
         abort, record); if the block raises, aborts what was staged and records the upload
         ``rejected`` or ``failed``, then the error goes on. ``source`` is the file's bytes
         (counted and hashed as the block reads them), or the ``StreamStats`` of a file already
-        read whole (a spooled archive)."""
+        read whole (a spooled archive). ``spec`` (kind, name): ``upload.spec_version`` is its
+        latest version when the row was created (read in the same statement)."""
         upload_id = new_upload_id()
         if isinstance(source, StreamStats):
             stats, source = source, _nothing()
@@ -69,11 +70,11 @@ class Lifecycle:
         upload = Upload(upload_id=upload_id, source=source, stats=stats)
         # The row is created whatever happens to this task meanwhile, so that a client gone
         # during the INSERT cannot leave it "receiving": the failure path waits for it.
-        creating = asyncio.ensure_future(self._start(req, upload_id))
+        creating = asyncio.ensure_future(self._start(req, upload_id, spec))
         started = time.perf_counter()
         with metrics.IN_FLIGHT.labels(req.program_type.name).track_inprogress():
             try:
-                await asyncio.shield(creating)
+                upload.spec_version = await asyncio.shield(creating)
                 async with self._heartbeat(upload):
                     yield upload
                 record = await conclude(self.settings, self.layout, self.uploads, req, upload)
@@ -90,14 +91,15 @@ class Lifecycle:
         upload.answer = response_body(record)
         self.notifier.notify(upload.answer)
 
-    async def _start(self, req: UploadRequest, upload_id: str) -> None:
-        await self.uploads.create(
+    async def _start(self, req: UploadRequest, upload_id: str,
+                     spec: tuple[str, str] | None) -> int | None:
+        return await self.uploads.create(
             upload_id=upload_id, route=req.program_type.route, client=req.client,
             filename=req.filename, kind=req.program_type.name, program=req.program,
             ingestion_name=req.ingestion_name, dry_run=req.dry_run,
             # A dry run does not claim its key (a taken one is a 409 upload_in_progress).
             idempotency_key=None if req.dry_run else req.idempotency_key, owner=self.owner,
-            request_fingerprint=idempotency.request_fingerprint(req))
+            request_fingerprint=idempotency.request_fingerprint(req), spec=spec)
 
     async def _counted(self, source: AsyncIterator[bytes], stats: StreamStats):
         limit = self.settings.limits.max_upload_bytes

@@ -130,6 +130,7 @@ class Upload:
     stats: StreamStats
     members: list[MemberOutcome] = field(default_factory=list)
     answer: dict[str, Any] | None = None
+    spec_version: int | None = None  # the latest of the spec ``track`` was given, at the start
 
 
 def new_upload_id() -> str:

@@ -96,15 +96,19 @@ class UploadService:
         the answer: ``pending`` if that takes longer than ``processing.answer_wait_s``).
         ``record_refused``: an upload refused before it starts (no spec) is read to its end
         and recorded too, as cQube's FileTracker does (the error then names the upload)."""
+        kind, name = req.program_type.spec_kind, req.ingestion_name
         try:
-            spec = await self.specs.latest(req.program_type.spec_kind, req.ingestion_name)
+            # The spec as last seen here; creating the upload's row says if a newer one exists.
+            spec = self.specs.last_seen(kind, name) or await self.specs.latest(kind, name)
             checks, warnings = await self._processing_checks(req, req.ingestion_name,
                                                              req.program)
         except REFUSED_AT_THE_DOOR as e:
             if record_refused:
                 await self._record_refusal(req, source, e)
             raise
-        async with self.lifecycle.track(req, source) as upload:
+        async with self.lifecycle.track(req, source, spec=(kind, name)) as upload:
+            if upload.spec_version != spec.version:  # registered since (by any process)
+                spec = await self.specs.latest(kind, name)
             member = MemberOutcome(name=req.ingestion_name, spec_version=spec.version)
             upload.members.append(member)
             member.csv = await self.csv.run(upload, upload.source, spec, req=req,
@@ -170,8 +174,12 @@ class UploadService:
 
     async def _member_checks(self, req: UploadRequest, name: str) -> tuple[Any, tuple]:
         """A ZIP member's grammar checks: found by the member's name (a ZIP names no
-        programme unless ``program_name`` was sent)."""
-        return await self._processing_checks(req, name, req.program)
+        programme unless ``program_name`` was sent). Without the datasets: a member's rows
+        are not aggregated while they stream (no datasets job is started for a ZIP)."""
+        checks, warnings = await self._processing_checks(req, name, req.program)
+        if checks is not None and checks.datasets:
+            checks = dataclasses.replace(checks, datasets=())
+        return checks, warnings
 
     async def _processed(self, req: UploadRequest, body: dict[str, Any],
                          summary: Any = None) -> dict[str, Any]:

@@ -14,20 +14,24 @@ set, however many tables share the key set.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import gc
 import itertools
 import operator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
-from .buckets import metric_parser, time_values
+from .buckets import time_values
 from .datasets import DatasetTable
+
+if TYPE_CHECKING:
+    from .grouping import Totals
 
 Groups = dict[str, dict[tuple, list]]   # physical table → group → [count, sum]
 # per key set: its groups (date text?, keys…) in order of appearance, their counts and their sums
-# (one dict lookup a row and key set, the numbers in flat lists: about three times as fast as a
-# dict of [count, sum] lists, and nothing the garbage collector has to walk)
-Partial = list[tuple[list[tuple], list[int], list[float]]]
+# (numpy arrays from the workers: no Python object a group but its key)
+Partial = list[tuple[list[tuple], Any, Any]]
 
 
 @dataclass(frozen=True)
@@ -41,29 +45,32 @@ class RowGroups:
     metric: str = "number"
 
     def __call__(self, rows: Iterable[Sequence[str]]) -> Partial:
-        """The rows' partial aggregates (ValueError for a metric that is not a number)."""
+        """The rows' partial aggregates (ValueError for a metric that is not a number,
+        IndexError for a row too short): each column coded once, each key set grouped with
+        numpy (``grouping``)."""
         if self.metric_i is None:
             return [([], [], []) for _ in self.key_sets]
+        from . import grouping
+        rows = rows if isinstance(rows, list) else list(rows)
+        n = len(rows)
         date = (self.date_i,) if self.date_i is not None else ()
-        plan: list[tuple[Callable, dict[tuple, int], list[int], list[float]]] = [
-            (_cells(date + ks), {}, [], []) for ks in self.key_sets]
-        parse, metric_i = metric_parser(self.metric), self.metric_i
-        for row in rows:
-            value = parse(row[metric_i])
-            for get, index, counts, sums in plan:
-                key = get(row)
-                i = index.get(key)
-                if i is None:
-                    index[key] = len(counts)
-                    counts.append(1)
-                    sums.append(value)
-                else:
-                    counts[i] += 1
-                    sums[i] += value
-        return [(list(index), counts, sums) for _, index, counts, sums in plan]
+        coded = grouping.code_columns(rows, list(dict.fromkeys(
+            date + tuple(itertools.chain(*self.key_sets)))))
+        values = grouping.parse_metrics(list(map(operator.itemgetter(self.metric_i), rows)),
+                                        self.metric)
+        out: Partial = []
+        for ks in self.key_sets:
+            cells = date + ks
+            ids, firsts = grouping.group_ids([coded[i] for i in cells], n)
+            counts, sums = grouping.totals(ids, len(firsts), None, values)
+            out.append((list(map(_cells(cells), map(rows.__getitem__, firsts.tolist()))),
+                        counts, sums))
+        return out
 
 
 def _cells(positions: tuple[int, ...]) -> Callable[[Sequence[str]], tuple]:
+    if not positions:
+        return lambda row: ()
     if len(positions) == 1:
         i = positions[0]
         return lambda row: (row[i],)
@@ -104,9 +111,9 @@ class Aggregator:
         self._parse_date = parse_date
         self._week = week
         self._times: dict[str, dict[str | None, tuple]] = {}
-        # per key set: group → its place in the two lists of counts and sums
-        self._sets: list[tuple[dict[tuple, int], list[int], list[float]]] = [
-            ({}, [], []) for _ in self._tables]
+        from .grouping import Totals  # numpy: only where rows are aggregated
+        # per key set: its groups (date text?, keys…) with their counts and sums
+        self._sets = [Totals() for _ in self._tables]
         self.rows = 0
 
     def add_rows(self, rows: Iterable[Sequence[str]], batch: int = 10_000) -> None:
@@ -116,19 +123,10 @@ class Aggregator:
 
     def merge(self, partial: Partial) -> None:
         """Add one partial (of some rows: a chunk's, from a worker)."""
-        for (index, counts, sums), (keys, more, totals) in zip(self._sets, partial, strict=True):
-            get = index.get
-            for key, n, total in zip(keys, more, totals):
-                i = get(key)
-                if i is None:
-                    index[key] = len(counts)
-                    counts.append(n)
-                    sums.append(total)
-                else:
-                    counts[i] += n
-                    sums[i] += total
+        for totals, (keys, counts, sums) in zip(self._sets, partial, strict=True):
+            totals.add(keys, counts, sums)
         if partial:
-            self.rows += sum(partial[0][1])
+            self.rows += int(sum(partial[0][1]))
 
     def _time(self, text: str) -> dict[str | None, tuple]:
         times = self._times.get(text)
@@ -142,26 +140,58 @@ class Aggregator:
 
     @property
     def groups(self) -> Groups:
-        """Per table, group → [count, sum] of every row merged so far."""
+        """Per table, group → [count, sum] of every row merged so far: each key set's groups
+        rolled up into its tables (per grain, the groups of one time value and the same keys
+        added in the order they were merged)."""
         out: Groups = {name: {} for name in self.tables}
         dated = self.row_groups.date_i is not None
-        for (index, counts, sums), tables in zip(self._sets, self._tables):
-            for t in tables:
-                target = out[t.physical]
-                get = target.get
-                for k, i in index.items():
-                    g = (self._time(k[0])[t.grain] + k[1:]) if dated else k
-                    acc = get(g)
-                    if acc is None:
-                        target[g] = [counts[i], sums[i]]
-                    else:
-                        acc[0] += counts[i]
-                        acc[1] += sums[i]
+        with gc_paused():
+            for totals, tables in zip(self._sets, self._tables):
+                keys = list(totals.index)
+                if not dated:
+                    for t in tables:
+                        out[t.physical] = _as_groups(keys, totals.counts, totals.sums)
+                    continue
+                self._roll_up(keys, totals, tables, out)
         return out
+
+    def _roll_up(self, keys: list[tuple], totals: Totals, tables: list[DatasetTable],
+                 out: Groups) -> None:
+        from .grouping import factorize, group_ids, totals as add_up
+        n = len(keys)
+        date_ids, texts = factorize(map(operator.itemgetter(0), keys), n)
+        rest_ids, rests = factorize(map(operator.itemgetter(slice(1, None)), keys), n)
+        for t in tables:
+            time_ids, times = factorize([self._time(text)[t.grain] for text in texts],
+                                        len(texts))
+            at = time_ids[date_ids]
+            ids, firsts = group_ids([(at, len(times)), (rest_ids, len(rests))], n)
+            counts, sums = add_up(ids, len(firsts), totals.counts, totals.sums)
+            group_keys = [times[a] + rests[b]
+                          for a, b in zip(at[firsts].tolist(), rest_ids[firsts].tolist())]
+            out[t.physical] = _as_groups(group_keys, counts, sums)
 
     @property
     def group_count(self) -> int:
         return sum(len(g) for g in self.groups.values())
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No collection while many small containers are made that all live on (a group's key and
+    [count, sum]): each collection would walk the process's objects, which took more than half
+    of the roll-up's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _as_groups(keys: list[tuple], counts: Any, sums: Any) -> dict[tuple, list]:
+    return dict(zip(keys, map(list, zip(counts.tolist(), sums.tolist()))))
 
 
 def merge_groups(into: Groups, other: Groups) -> None:

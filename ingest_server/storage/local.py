@@ -95,13 +95,17 @@ class LocalWriter:
         if self._state != "open":
             raise StorageError(f"writer for {self.key} is {self._state}", code="writer_closed",
                                key=self.key)
-        self._buffer += data
         self.bytes_written += len(data)
-        if len(self._buffer) >= (FLUSH_BYTES if self._touched else FIRST_FLUSH_BYTES):
-            await self._flush()
+        limit = FLUSH_BYTES if self._touched else FIRST_FLUSH_BYTES
+        if not self._buffer and len(data) >= limit:
+            await self._flush(data)  # a whole batch already: written as it is, not copied
+            return
+        self._buffer += data
+        if len(self._buffer) >= limit:
+            chunk, self._buffer = self._buffer, bytearray()
+            await self._flush(chunk)
 
-    async def _flush(self) -> None:
-        chunk, self._buffer = bytes(self._buffer), bytearray()
+    async def _flush(self, chunk: bytes | bytearray) -> None:
         try:
             if self._fh is not None:
                 await _on_disk(self._fh.write, chunk)

@@ -123,6 +123,21 @@ SQL_LIST = ("SELECT DISTINCT ON (kind, name) " + COLUMNS + " FROM specs "
 class SpecStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # The newest version this process has seen of each spec: an upload starts from it and
+        # learns from its own row's INSERT whether the database holds a newer one
+        # (``UploadStore.create``), so no lookup of its own. Specs are never deleted.
+        self._seen: dict[tuple[str, str], Spec] = {}
+
+    def last_seen(self, kind: str, name: str) -> Spec | None:
+        """The newest version of the spec this process has read or written, if any: maybe not
+        the latest any more (another process may have registered one)."""
+        return self._seen.get((kind, name))
+
+    def _saw(self, spec: Spec) -> Spec:
+        seen = self._seen.get((spec.kind, spec.name))
+        if seen is None or seen.version < spec.version:
+            self._seen[(spec.kind, spec.name)] = spec
+        return spec
 
     @stored
     async def register(self, *, kind: str, name: str, cerberus: dict, source: dict | None,
@@ -151,14 +166,14 @@ class SpecStore:
             row = await conn.fetchrow(SQL_INSERT, kind, name, version, cerberus, source,
                                       source_format, sha, created_by,
                                       list(columns) if columns is not None else None)
-            return _row_to_spec(row), True
+            return _row_to_spec(row), True  # remembered by the next upload's lookup
 
     @stored
     async def latest(self, kind: str, name: str) -> Spec:
         row = await self.pool.fetchrow(SQL_LATEST, kind, name)
         if row is None:
             raise await self._not_found(kind, name)
-        return _row_to_spec(row)
+        return self._saw(_row_to_spec(row))
 
     async def _not_found(self, kind: str, name: str) -> SpecNotFound:
         """The 404, naming the closest registered names of that kind (a typo, a case slip)."""

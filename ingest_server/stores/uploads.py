@@ -27,7 +27,9 @@ COLUMNS = ("id, pid, route, client, filename, sha256, kind, program, ingestion_n
            "read_sha256, read_complete, replaced, processing")
 SQL_INSERT = ("INSERT INTO uploads (id, route, client, filename, kind, program, ingestion_name, "
               "status, dry_run, idempotency_key, owner, request_fingerprint) "
-              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10, $11)")
+              "VALUES ($1, $2, $3, $4, $5, $6, $7, 'receiving', $8, $9, $10, $11) "
+              # the latest version of the spec the upload is checked against, in the same trip
+              "RETURNING (SELECT max(version) FROM specs WHERE kind = $12 AND name = $13)")
 SQL_GET = "SELECT " + COLUMNS + " FROM uploads WHERE id = $1"
 SQL_BY_KEY = ("SELECT " + COLUMNS + " FROM uploads WHERE client IS NOT DISTINCT FROM $1 "
               "AND idempotency_key = $2 AND status <> 'failed'")
@@ -170,10 +172,13 @@ class UploadStore:
     async def create(self, *, upload_id: str, route: str, client: str | None, filename: str | None,
                      kind: str | None, program: str | None, ingestion_name: str | None,
                      dry_run: bool, idempotency_key: str | None, owner: str | None = None,
-                     request_fingerprint: str | None = None) -> None:
-        await self.pool.execute(SQL_INSERT, upload_id, route, client, filename, kind, program,
-                                ingestion_name, dry_run, idempotency_key, owner,
-                                request_fingerprint)
+                     request_fingerprint: str | None = None,
+                     spec: tuple[str, str] | None = None) -> int | None:
+        """Create the upload's row (``receiving``); the latest version of ``spec`` (kind, name)
+        as the database holds it now, None without ``spec``."""
+        return await self.pool.fetchval(SQL_INSERT, upload_id, route, client, filename, kind,
+                                        program, ingestion_name, dry_run, idempotency_key, owner,
+                                        request_fingerprint, *(spec or (None, None)))
 
     @stored
     async def get(self, upload_id: str) -> UploadRecord | None:

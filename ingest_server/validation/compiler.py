@@ -27,6 +27,7 @@ from ingest_server.errors import FileRejected
 
 from .codes import to_row_error
 from .coercers import JS_WHITESPACE
+from .formats import FORMATS
 from .definition import Extensions, check_cerberus_schema, make_validator_class
 from .fields import (NUMERIC_COERCERS, ROW_RULES, compile_field, fallback_for_cell,
                      per_thread, queued_rules, unsupported_rules)
@@ -40,8 +41,8 @@ _BLANK_START = frozenset(JS_WHITESPACE)
 
 
 def _fast_kind(rules: dict, types_mapping: dict) -> str:
-    """How ``bind`` may inline a field: "skip", "nonempty", "notblank", "digits", "decimal"
-    or "call"."""
+    """How ``bind`` may inline a field: "skip", "nonempty", "notblank", "digits", "decimal",
+    "format" or "call"."""
     queue = set(queued_rules(rules)) - {"date_format"}
     types = rules.get("type")
     names = [types] if isinstance(types, str) else list(types or ())
@@ -53,6 +54,10 @@ def _fast_kind(rules: dict, types_mapping: dict) -> str:
     if coerce is None and queue <= {"type", "empty"} and standard \
             and (not names or "string" in names):
         return "nonempty" if rules.get("empty", True) is False else "skip"
+    if coerce in (None, "text") and "format" in queue and queue <= {"type", "format"} \
+            and standard and (not names or "string" in names) and rules["format"] in FORMATS:
+        # A text cell whose only rule is its format (a date): it fails only if not of it.
+        return "format"
     if isinstance(coerce, str) and coerce in NUMERIC_COERCERS and queue <= {"type", "empty"} \
             and standard and (not names or _ACCEPTS[NUMERIC_COERCERS[coerce]] & set(names)):
         # The float and number coercers also take plain decimals; integer does not.
@@ -133,7 +138,10 @@ class CompiledSchema:
                 return "row", None
             return "call", fallback_for_cell(name, rules, self.validator_cls)
         kind = _fast_kind(rules, self._types)
-        return kind, compile_field(name, rules, self.extensions, self._types)
+        check = compile_field(name, rules, self.extensions, self._types)
+        if kind == "format":
+            return kind, (check, FORMATS[rules["format"]])
+        return kind, check
 
     def bind(self, header: Sequence[str], tail: RowTail | None = None) -> BoundSchema:
         """Map the schema onto one file's header; reject missing or unknown columns."""
@@ -174,6 +182,8 @@ class CompiledSchema:
             if kind == "row":
                 row_columns.append(column)
                 continue
+            if kind == "format":
+                fn, namespace[f"FMT{index}"] = fn
             namespace[f"F{index}"] = fn
             if kind == "nonempty":
                 # An empty string is the only way a text cell fails these rules.
@@ -183,6 +193,13 @@ class CompiledSchema:
                 namespace["WS"] = _BLANK_START
                 lines += [f"    c = row[{index}]",
                           "    if not c or c[0] in WS:",
+                          f"        F{index}(c, errs)"]
+            elif kind == "format":
+                # Not blank (not empty, no white space first: coerce "text" keeps it as it is)
+                # and of the format: no error. Anything else is F's to judge.
+                namespace["WS"] = _BLANK_START
+                lines += [f"    c = row[{index}]",
+                          f"    if not c or c[0] in WS or not FMT{index}(c):",
                           f"        F{index}(c, errs)"]
             elif kind == "digits":
                 lines += [f"    c = row[{index}]",
