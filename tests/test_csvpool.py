@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -166,3 +168,35 @@ async def test_open_csv_stream_end_to_end(pool: ChunkPool) -> None:
     assert lines[3] == 2 + 3 + 1  # header, rows 0..2 (row 0 has two lines)
     assert all(row[-1] == "qty: type_error: must be an integer" for row in errors)
     assert sum(r.rows for r in results) == 3000
+
+
+async def test_chunks_larger_than_a_pipe_go_both_ways(pool: ChunkPool) -> None:
+    """A 3 MiB chunk and its 3 MiB answer pass pipes of 1 MiB at most (written in parts as
+    the other side reads)."""
+    data = b"id,name,qty\n" + b"".join(b"%d,%s,%d\n" % (i, b"x" * 80, i % 50)
+                                       for i in range(36_000))
+    chunker = RowChunker(chunk_size=4 << 20, max_line_bytes=4 << 20)
+    chunks = chunker.feed(data) + chunker.finish()
+    assert len(chunks) == 1 and len(chunks[0].data) > 3 << 20
+    got = await collect(pool.map_ordered(chunks, "big", qty_spec(chunker.header)))
+    assert got[0].valid_rows == 36_000
+    assert got[0].valid_csv == data.split(b"\n", 1)[1].replace(b"\n", b"\r\n")
+
+
+def test_workers_need_no_resource_tracker(tmp_path) -> None:
+    """The workers are plain child processes: no multiprocessing resource tracker (a whole
+    Python process, ~13 MB) starts beside the server."""
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from multiprocessing import resource_tracker\n"
+        "from ingest_server.csvstream import ChunkPool\n"
+        "async def main():\n"
+        "    pool = ChunkPool(2)\n"
+        "    await pool.start()\n"
+        "    await pool.close()\n"
+        "asyncio.run(main())\n"
+        "print(resource_tracker._resource_tracker._fd)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert out.stdout.strip() == "None", out

@@ -142,6 +142,8 @@ def test_grouping_without_a_date_and_iso_weeks():
     rows = _rows(rng, 500, _float_texts(rng))
     plain = RowGroups(None, ((1,), (2, 1), (3, 2, 1), ()), 4)
     _same_partial(plain(rows), loop_partial(plain, rows))
+    total = RowGroups(None, ((),), 4)  # no date, no key: one group
+    _same_partial(total(rows), loop_partial(total, rows))
     agg = Aggregator(TABLES, HEADER, parse_date=parse_cqube_date, week="iso")
     partial = agg.row_groups(rows)
     agg.merge(partial)

@@ -36,7 +36,7 @@ _READ_BYTES = 1 << 20
 _ROOT = str(Path(__file__).resolve().parents[2])
 
 
-class WorkerDied(Exception):
+class WorkerDied(RuntimeError):
     """The worker process ended (crashed, was killed) before answering."""
 
 
@@ -154,7 +154,11 @@ class WorkerProcess:
                 (size,) = HEAD.unpack_from(view, pos)
                 if end - pos - HEAD.size < size:
                     break
-                ok, value = pickle.loads(view[pos + HEAD.size:pos + HEAD.size + size])
+                try:
+                    ok, value = pickle.loads(view[pos + HEAD.size:pos + HEAD.size + size])
+                except Exception as exc:  # e.g. an exception class this process cannot import
+                    ok, value = False, RuntimeError(f"a worker's answer could not be read: "
+                                                    f"{exc!r}")
                 pos += HEAD.size + size
                 fut = self._pending.popleft()
                 if not fut.done():  # a cancelled job's answer is dropped

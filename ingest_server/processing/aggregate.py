@@ -54,10 +54,9 @@ class RowGroups:
         rows = rows if isinstance(rows, list) else list(rows)
         n = len(rows)
         date = (self.date_i,) if self.date_i is not None else ()
-        coded = grouping.code_columns(rows, list(dict.fromkeys(
-            date + tuple(itertools.chain(*self.key_sets)))))
-        values = grouping.parse_metrics(list(map(operator.itemgetter(self.metric_i), rows)),
-                                        self.metric)
+        coded, texts = grouping.read_columns(rows, list(dict.fromkeys(
+            date + tuple(itertools.chain(*self.key_sets)))), self.metric_i)
+        values = grouping.parse_metrics(texts, self.metric)
         out: Partial = []
         for ks in self.key_sets:
             cells = date + ks

@@ -1,9 +1,10 @@
 """Grouping many rows at once: C loops over each column, then numpy over integer codes.
 
-Used by ``aggregate`` (imported there when rows are first grouped, so a process that never
-aggregates never imports numpy). A column is coded once (``factorize``: one dict lookup a cell,
-in C), a key set's codes are combined into one integer a row, and the groups are numbered in the
-order they first appear (``group_ids``), which is the order a loop over the rows would meet them.
+Used by ``aggregate`` (imported there when rows are grouped or partials merged, so a process
+that never aggregates never imports numpy). A column is coded once (``read_columns``: one dict
+lookup a cell, in C), a key set's codes are combined into one integer a row, and the groups are
+numbered in the order they first appear (``group_ids``), which is the order a loop over the rows
+would meet them.
 
 Sums are added in that loop's order too, starting from -0.0 (the identity of IEEE addition: the
 first value is kept as it is, ``-0.0`` included), so a group's float sum is bit for bit the one a
@@ -19,7 +20,7 @@ import numpy as np
 
 from .buckets import metric_parser
 
-_BLOCK = 512  # rows coded at a time (code_columns)
+_BLOCK = 512  # rows coded at a time (read_columns)
 # a key set's codes are combined in a lookup table while it is at most this many times the rows
 _DIRECT = 4
 _ROOM = 1 << 62  # a combined code must stay below this (int64)
@@ -41,19 +42,25 @@ def factorize(values: Iterable, n: int) -> tuple[np.ndarray, list]:
     return np.fromiter(map(codes.__getitem__, values), np.intp, n), list(codes)
 
 
-def code_columns(rows: Sequence[Sequence[str]],
-                 positions: Sequence[int]) -> dict[int, tuple[np.ndarray, int]]:
-    """Each column's codes (as ``factorize``) and number of distinct values. The rows are taken
-    a block at a time, all columns of a block before the next: a chunk's rows are larger than
-    the CPU's cache, a block's are not (about a quarter faster than column after column)."""
+def read_columns(rows: Sequence[Sequence[str]], positions: Sequence[int],
+                 text: int) -> tuple[dict[int, tuple[np.ndarray, int]], list[str]]:
+    """The columns at ``positions`` coded (each: its codes as ``factorize`` gives them, and its
+    number of distinct values), and the column ``text`` as it is (IndexError for a row too
+    short). A block of rows is transposed at a time and its columns coded before the next: a
+    chunk's rows are larger than the CPU's cache, a block's are not (about a third faster than
+    column after column over the whole chunk)."""
     n = len(rows)
-    columns = [(operator.itemgetter(i), _Codes(), np.empty(n, np.intp)) for i in positions]
+    coded = [(_Codes(), np.empty(n, np.intp)) for _ in positions]
+    texts: list[str] = []
+    cells = operator.itemgetter(*positions, text) if positions else lambda row: (row[text],)
     for start in range(0, n, _BLOCK):
         block = rows[start:start + _BLOCK]
-        for cell, codes, out in columns:
-            out[start:start + len(block)] = np.fromiter(map(codes.__getitem__, map(cell, block)),
-                                                        np.intp, len(block))
-    return {i: (out, len(codes)) for i, (_, codes, out) in zip(positions, columns)}
+        *columns, values = zip(*map(cells, block))
+        for column, (codes, out) in zip(columns, coded):
+            out[start:start + len(block)] = np.fromiter(map(codes.__getitem__, column), np.intp,
+                                                        len(block))
+        texts += values
+    return {i: (out, len(codes)) for i, (codes, out) in zip(positions, coded)}, texts
 
 
 def group_ids(columns: Sequence[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, np.ndarray]:
