@@ -30,34 +30,10 @@ from ingest_server.csvstream import (  # noqa: E402
     header_rows,
     open_csv_stream,
 )
+# In a module of their own: a worker process imports them by name (it has this sys.path).
+from csvstream_checkers import NumbersChecker, TrivialChecker  # noqa: E402
 
 GEN = Path(__file__).resolve().parent / "data" / "gen_bench_csv.py"
-
-
-class TrivialChecker:
-    def __init__(self, header: list[str]) -> None:
-        self.header = self.output_header = list(header)
-
-    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
-        return [], row
-
-
-class NumbersChecker(TrivialChecker):
-    """Roughly the bench spec's number columns, hand-written: float() must accept them."""
-
-    def __init__(self, header: list[str]) -> None:
-        super().__init__(header)
-        self._cols = [(header.index(c), c) for c in
-                      ("total_students", "students_present", "attendance_pct")]
-
-    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
-        errors = []
-        for i, name in self._cols:
-            try:
-                float(row[i])
-            except ValueError:
-                errors.append((name, "type_error", "must be a number"))
-        return errors, row
 
 
 async def pieces(path: Path, size: int, repeat: int = 1):

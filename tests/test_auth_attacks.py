@@ -5,6 +5,7 @@ Basic-credential brute force against the token endpoint (429 + Retry-After)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 
@@ -15,9 +16,11 @@ import pytest
 
 from conftest import JWT_SECRET, READ_ONLY_CLIENT, TEST_CLIENT, basic, make_settings
 from ingest_helpers import SPEC, form, landed
-from ingest_server.auth import MAX_TOKEN_LENGTH, hash_secret
+from ingest_server import auth
+from ingest_server.auth import MAX_TOKEN_LENGTH, TokenService, hash_secret
 from ingest_server.config import load_settings
-from ingest_server.errors import ConfigError
+from ingest_server.errors import ConfigError, Unauthorized
+from ingest_server.web import appkeys
 from ingest_server.web.openapi.document import OPERATIONS
 from auth_helpers import assert_error, forge
 
@@ -28,6 +31,27 @@ NO_SCOPE_CLIENT = ("no-scope", "no-scope-secret-0123456789")
 
 
 # --- tokens that are not valid yet, malformed scope claims, oversized tokens -----------------
+
+async def test_a_remembered_token_is_not_decoded_again_and_still_expires(client, monkeypatch):
+    """A token whose signature and claims passed is remembered (a client sends the same token
+    with every request), until its expiry: then it is refused as any expired token is."""
+    tokens = TokenService(dataclasses.replace(client.app[appkeys.TOKENS].cfg, leeway_s=0))
+    decoded = []
+    real = auth.jwt.decode
+    monkeypatch.setattr(auth.jwt, "decode", lambda *a, **k: decoded.append(1) or real(*a, **k))
+    exp = int(time.time()) + 2
+    token = forge(exp=exp)
+    assert [tokens.verify(token).client for _ in range(3)] == [TEST_CLIENT[0]] * 3
+    assert len(decoded) == 1
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(forge(exp=exp, sv="another-secret-version"))  # checked, then revoked
+    assert err.value.code == "token_revoked"
+    while time.time() < exp + 0.1:  # the token's own expiry
+        await asyncio.sleep(0.05)
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(token)
+    assert err.value.code == "token_expired"
+
 
 @pytest.mark.parametrize("claims", [
     lambda now: {"iat": now + 3600},                               # issued in the future

@@ -321,14 +321,18 @@ async def test_per_row_records_of_earlier_builds_are_folded_into_the_arrays(conn
                                 "WHERE upload_id = 'u1'")
     await conn.executemany("INSERT INTO processing_contributions (upload_id, tbl, row_id, count, "
                            "sum) VALUES ($1, $2, $3, $4, $5)", [tuple(r) for r in recorded])
+    ranges = await conn.fetch("SELECT tbl, first_row, last_row FROM processing_applied_tables "
+                              "WHERE upload_id = 'u1' ORDER BY tbl")
     await conn.execute("UPDATE processing_applied_tables SET row_ids = NULL, counts = NULL, "
-                       "sums = NULL WHERE upload_id = 'u1'")
+                       "sums = NULL, first_row = NULL, last_row = NULL WHERE upload_id = 'u1'")
     await contrib.ensure_bookkeeping(conn)
     assert not await conn.fetchval("SELECT count(*) FROM processing_contributions")
     folded = await conn.fetch("SELECT upload_id, tbl, u.* FROM processing_applied_tables, "
                               "unnest(row_ids, counts, sums) AS u(row_id, count, sum) "
                               "WHERE upload_id = 'u1'")
     assert sorted(map(tuple, folded)) == sorted(map(tuple, recorded))
+    assert await conn.fetch("SELECT tbl, first_row, last_row FROM processing_applied_tables "
+                            "WHERE upload_id = 'u1' ORDER BY tbl") == ranges
     assert {t.physical: await table_rows(conn, t) for t in tables} == before
     await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
     t = next(t for t in tables if t.physical.endswith("monthly_district"))
