@@ -200,3 +200,28 @@ def test_workers_need_no_resource_tracker(tmp_path) -> None:
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=120, check=True)
     assert out.stdout.strip() == "None", out
+
+
+def test_workers_run_the_installed_code_not_the_working_directorys(tmp_path) -> None:
+    """A folder named ``ingest_server`` in the directory the server runs in is not the code its
+    workers run (``python -m`` would put the working directory first on their path)."""
+    decoy = tmp_path / "cwd" / "ingest_server" / "csvstream"
+    decoy.mkdir(parents=True)
+    (decoy.parent / "__init__.py").write_text("")
+    (decoy / "__init__.py").write_text("")
+    marker = tmp_path / "decoy-ran"
+    (decoy / "workermain.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    script = tmp_path / "pool.py"
+    script.write_text(
+        "import asyncio\n"
+        "from ingest_server.csvstream import ChunkPool\n"
+        "async def main():\n"
+        "    pool = ChunkPool(1)\n"
+        "    await asyncio.wait_for(pool.start(), 60)\n"
+        "    await pool.close()\n"
+        "asyncio.run(main())\n"
+        "print('started')\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, cwd=decoy.parent.parent)
+    assert not marker.exists(), out
+    assert out.returncode == 0 and out.stdout.strip() == "started", out

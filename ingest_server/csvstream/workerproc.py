@@ -65,8 +65,10 @@ class WorkerProcess:
             _widen(self._jobs)
             _widen(self._answers)
             self._proc = subprocess.Popen(
+                # -P: the working directory is not put first on the child's path (an
+                # ``ingest_server`` folder there would otherwise be the code the worker runs)
                 [sys.executable, *subprocess._args_from_interpreter_flags(),  # as multiprocessing
-                 "-m", "ingest_server.csvstream.workermain", str(jobs_r), str(answers_w)],
+                 "-P", "-m", "ingest_server.csvstream.workermain", str(jobs_r), str(answers_w)],
                 pass_fds=(jobs_r, answers_w), stdin=subprocess.DEVNULL, env=_child_env())
         except BaseException:
             for fd in (self._jobs, self._answers):
