@@ -309,6 +309,40 @@ async def test_keys_checked_by_set_hold_the_dimensions_and_only_for_the_table(co
                            "avg) VALUES ('2023-01-01', 'S3', 1, 1, 1)")
 
 
+async def test_a_role_that_is_not_a_superuser_applies_with_the_triggers(conn, proc_dsn):
+    """cQube's own database is often reached with a plain role: it cannot turn the foreign-key
+    triggers off, so its apply keeps them (no SHARE lock on the dimensions) and gives the same
+    rows; its retraction takes them out again."""
+    role = "ingest_datasets_plain"
+    tables, agg = _aggregate(TEACHERSPRESENT, SCH_ATT, EXAMPLE_CSV)
+    await contrib.ensure_tables(conn, tables)
+    if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+        await conn.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER")
+    for schema in ("public", "datasets", "dimensions"):
+        await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}; "
+                           f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {role}; "
+                           f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    plain = await asyncpg.connect(proc_dsn, user=role)
+    try:
+        assert not await contrib.keys_by_set(plain)
+        applied = await contrib.apply_upload(plain, upload_id="u1", program=SCH_ATT.name,
+                                             tables=tables, groups=agg.groups)
+        assert applied.tables == 32
+        want = expected_example()  # S3 (not in dimensions.school) dropped here too
+        for t in tables:
+            got = await table_rows(conn, t)
+            assert got == {k: (c, s, s / c) for k, (c, s) in want[t.physical].items()}, t.physical
+        await contrib.retract_upload(plain, upload_id="u1", program=SCH_ATT.name, tables=tables)
+        for t in tables:
+            assert await table_rows(conn, t) == {}, t.physical
+    finally:
+        await plain.close()
+        for schema in ("public", "datasets", "dimensions"):
+            await conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM {role}; "
+                               f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {role}; "
+                               f"REVOKE USAGE ON SCHEMA {schema} FROM {role}")
+
+
 async def test_per_row_records_of_earlier_builds_are_folded_into_the_arrays(conn):
     """Earlier builds recorded one row a (table, dataset row, upload) in processing_contributions
     (migration 110): they are folded into the markers' arrays, and a retraction then takes
