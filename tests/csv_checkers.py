@@ -76,9 +76,12 @@ class AsSentChecker(IntColumnsChecker):
     rows_unaltered = True
 
     def __init__(self, header: list[str], int_columns: tuple[str, ...] = (),
-                 upper: str | None = None, lie_on: str | None = None) -> None:
+                 upper: str | None = None, lie_on: str | None = None,
+                 summarise: bool = False) -> None:
         super().__init__(header, int_columns, upper=upper)
         self._lie_on = lie_on
+        if summarise:  # the chunk's valid rows, copied, as its partials
+            self.summarise = lambda rows: [list(r) for r in rows]
 
     def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
         if self._lie_on is not None and self._lie_on in row:
@@ -87,5 +90,6 @@ class AsSentChecker(IntColumnsChecker):
 
 
 def as_sent_checker(header: list[str], int_columns: tuple[str, ...] = (),
-                    upper: str | None = None, lie_on: str | None = None) -> AsSentChecker:
-    return AsSentChecker(header, int_columns, upper, lie_on)
+                    upper: str | None = None, lie_on: str | None = None,
+                    summarise: bool = False) -> AsSentChecker:
+    return AsSentChecker(header, int_columns, upper, lie_on, summarise)

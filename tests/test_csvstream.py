@@ -38,6 +38,7 @@ class Outcome:
     valid_csv: bytes = b""
     errors_csv: bytes = b""
     sample: list[dict[str, Any]] = field(default_factory=list)
+    partials: list[Any] = field(default_factory=list)  # each chunk's, when the checker summarises
 
     def valid_rows(self) -> list[list[str]]:
         return list(csv.reader(io.StringIO(self.valid_csv.decode(), newline="")))
@@ -80,6 +81,7 @@ def run(data: bytes, make_spec: Callable[[list[str]], CheckerRecipe], splits: Se
         out.valid_csv += result.valid_csv
         out.errors_csv += result.errors_csv
         out.sample += result.errors_sample
+        out.partials.append(result.partials)
     return out
 
 
@@ -245,6 +247,22 @@ def test_rows_written_as_sent_are_the_bytes_that_arrived() -> None:
     quoted = run((data + b"\n").replace(b"keep", b'"keep"'), as_sent("k", lie_on="x"))
     assert quoted.valid_rows()[1:] == [["1", "keep"], ["2", "changed"], ["3", "é"],
                                        ["4", "changed"], ["5", "changed"]]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.lists(_PLAIN_ALPHABET, max_size=120).map("".join),
+       splits=st.lists(st.integers(0, 400), max_size=6), chunk_size=st.integers(1, 64))
+def test_rows_written_as_sent_are_summarised_as_checked(body: str, splits: list[int],
+                                                       chunk_size: int) -> None:
+    """A checker that also summarises the valid rows (the datasets' partial aggregates) gets
+    them as checked, rows it changed included, while the chunk is still written as sent."""
+    data = ("k,v,w\n" + body).encode()
+    options = {"splits": splits, "chunk_size": chunk_size, "max_line_bytes": 1 << 10}
+    out = run(data, as_sent("k", lie_on="a", summarise=True), **options)
+    plain = run(data, as_sent("k", lie_on="a"), **options)
+    assert (out.valid_csv, out.errors_csv) == (plain.valid_csv, plain.errors_csv)
+    summarised = [row for p in out.partials if p for row in p]
+    assert summarised == out.valid_rows()[1:]
 
 
 # --- row-level problems --------------------------------------------------------------------

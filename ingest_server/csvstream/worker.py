@@ -197,10 +197,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                         delimiter=delimiter)
     summarise = getattr(checker, "summarise", None)
     # A plain chunk whose valid rows the checks leave as they are is written as it arrived,
-    # less its rejected and blank lines (``_as_sent``): no row is kept or serialised again.
+    # less its rejected and blank lines (``_as_sent``): no row is serialised again (nor kept,
+    # unless ``summarise`` needs them).
     as_sent = (lines is not None and delimiter == "," and output_format is None
-               and summarise is None and shape.width == ncols
-               and getattr(checker, "rows_unaltered", False))
+               and shape.width == ncols and getattr(checker, "rows_unaltered", False))
     changed: dict[int, list[str]] = {}  # as_sent: valid rows the checker wrote differently
     dropped: list[int] = []  # as_sent: the rejected records' indices in the chunk
     if plain:
@@ -210,7 +210,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
         unsure = getattr(checker, "unsure", None)
         records: Any = reader
         unsure_rows = None
-        keep = not as_sent
+        keep = not as_sent or summarise is not None
         k, blank = -1, 0
         try:
             if unsure is not None:
@@ -245,7 +245,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                         rewritten += 1
                 if keep:
                     valid.append(out)
-                else:
+                if as_sent:
                     changed[k] = out
         except csv.Error as exc:  # the failing record is on the reader's last line
             line = base + max(reader.line_num - 1, 0)
