@@ -230,12 +230,34 @@ _MERGE = ("count = d.count + m.count, sum = d.sum + m.sum, "
 _REPLACE = "count = m.count, sum = m.sum, avg = m.sum / m.count"
 # An upload's contributions to a table, one element per dataset row: (row id, count, sum).
 _UNNEST = "unnest(m.row_ids, m.counts, m.sums) AS u(row_id, count, sum)"
+# The end of an upsert: the rows it touched (``touched``: id, count, sum) recorded as this
+# upload's contribution to the table ($1 = table, $2 = upload id), the groups counted.
+_RECORD = ("touched AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted) "
+           "INSERT INTO processing_applied_tables (upload_id, tbl, groups, row_ids, counts, "
+           "sums, first_row, last_row) SELECT $2, $1, count(*), "
+           "coalesce(array_agg(id), '{}'), coalesce(array_agg(count), '{}'), "
+           "coalesce(array_agg(sum), '{}'), min(id), max(id) FROM touched RETURNING groups")
 
 
 def _meets(rows: str, column: str) -> str:
     """SQL: contribution ``m``'s range of row ids meets those of ``rows`` (unknown: it may)."""
     return (f"coalesce(m.last_row >= (SELECT min({column}) FROM {rows}) "
             f"AND m.first_row <= (SELECT max({column}) FROM {rows}), true)")
+
+
+# The end of a replace: the other uploads' records keep only the rows not taken over (``gone``:
+# the ids of the rows the upload's groups are; $1 = table, $2 = upload id).
+_KEEP = ("kept AS (SELECT m.upload_id, "
+         "coalesce(array_agg(u.row_id) FILTER (WHERE u.row_id IS NOT NULL), '{}') AS ids, "
+         "coalesce(array_agg(u.count) FILTER (WHERE u.row_id IS NOT NULL), '{}') AS counts, "
+         "coalesce(array_agg(u.sum) FILTER (WHERE u.row_id IS NOT NULL), '{}') AS sums "
+         f"FROM processing_applied_tables m LEFT JOIN LATERAL (SELECT * FROM {_UNNEST} "
+         "WHERE NOT EXISTS (SELECT 1 FROM gone WHERE gone.id = u.row_id)) u ON true "
+         "WHERE m.tbl = $1 AND m.upload_id <> $2 AND m.row_ids IS NOT NULL "
+         f"AND {_meets('gone', 'id')} GROUP BY m.upload_id) "
+         "UPDATE processing_applied_tables m SET row_ids = k.ids, counts = k.counts, "
+         "sums = k.sums FROM kept k WHERE m.tbl = $1 AND m.upload_id = k.upload_id "
+         "AND cardinality(k.ids) < cardinality(m.row_ids)")
 
 
 @functools.lru_cache(maxsize=512)
@@ -256,63 +278,48 @@ def _table_sql(t: DatasetTable) -> _TableSql:
     def upsert(update: str) -> str:
         # Each group is looked up once (m.id: its row, or NULL; PostgreSQL's choice: a hash join
         # while the upload is a sizeable part of the table, probes of the unique index when the
-        # table is much larger); the rows found are updated by id, the others inserted (the table's lock keeps other uploads out meanwhile). Each side
-        # returns the row id with this upload's count and sum for it: the record needs no join
-        # back on the group columns.
+        # table is much larger); the rows found are updated by id, the others inserted (the
+        # table's lock keeps other uploads out meanwhile). Each side returns the row id with
+        # this upload's count and sum for it: the record needs no join back on the group
+        # columns.
         return (f"WITH {groups}, m AS MATERIALIZED (SELECT x.*, d.id FROM x LEFT JOIN {table} d "
                 f"ON {_same_group(t, 'd', 'x')}), "
                 f"updated AS (UPDATE {table} d SET {update} FROM m WHERE d.id = m.id "
-                f"RETURNING d.id, m.count, m.sum), "
+                "RETURNING d.id, m.count, m.sum), "
                 f"inserted AS (INSERT INTO {table} ({cols}, count, sum, avg) "
                 f"SELECT {mcols}, m.count, m.sum, m.sum / m.count FROM m WHERE m.id IS NULL "
-                f"RETURNING id, count, sum), "
-                f"touched AS (SELECT * FROM updated UNION ALL SELECT * FROM inserted) "
-                f"INSERT INTO processing_applied_tables (upload_id, tbl, groups, row_ids, counts, "
-                f"sums, first_row, last_row) SELECT $2, $1, count(*), "
-                f"coalesce(array_agg(id), '{{}}'), coalesce(array_agg(count), '{{}}'), "
-                f"coalesce(array_agg(sum), '{{}}'), min(id), max(id) "
-                f"FROM touched RETURNING groups")
+                "RETURNING id, count, sum), " + _RECORD)
 
     return _TableSql(
         dimensions=tuple(sorted({dimension_table(k.dimension) for k in t.keys})),
         tmp=tmp,
         create_tmp=(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
                     f"({', '.join(f'{g} {typ}' for g, typ in zip(shape.values(), types))}, "
-                    f"count float8, sum float8) ON COMMIT DELETE ROWS"),
+                    "count float8, sum float8) ON COMMIT DELETE ROWS"),
         # every other upload's record of this table loses the rows these groups are
         replace_earlier=(
             f"WITH {groups}, gone AS MATERIALIZED (SELECT d.id FROM {table} d JOIN x "
-            f"ON {_same_group(t, 'd', 'x')}), kept AS (SELECT m.upload_id, "
-            f"coalesce(array_agg(u.row_id) FILTER (WHERE u.row_id IS NOT NULL), '{{}}') AS ids, "
-            f"coalesce(array_agg(u.count) FILTER (WHERE u.row_id IS NOT NULL), '{{}}') AS counts, "
-            f"coalesce(array_agg(u.sum) FILTER (WHERE u.row_id IS NOT NULL), '{{}}') AS sums "
-            f"FROM processing_applied_tables m LEFT JOIN LATERAL (SELECT * FROM {_UNNEST} "
-            f"WHERE NOT EXISTS (SELECT 1 FROM gone WHERE gone.id = u.row_id)) u ON true "
-            f"WHERE m.tbl = $1 AND m.upload_id <> $2 AND m.row_ids IS NOT NULL "
-            f"AND {_meets('gone', 'id')} GROUP BY m.upload_id) "
-            f"UPDATE processing_applied_tables m SET row_ids = k.ids, counts = k.counts, "
-            f"sums = k.sums FROM kept k WHERE m.tbl = $1 AND m.upload_id = k.upload_id "
-            f"AND cardinality(k.ids) < cardinality(m.row_ids)"),
+            f"ON {_same_group(t, 'd', 'x')}), " + _KEEP),
         merge=upsert(_MERGE),
         replace=upsert(_REPLACE),
         # each row the upload touched is recomputed from the other uploads' contributions (no
         # subtraction: no floating-point drift); a row with none left goes; its record emptied
         retract=(
-            f"WITH touched AS MATERIALIZED (SELECT DISTINCT u.row_id FROM "
+            "WITH touched AS MATERIALIZED (SELECT DISTINCT u.row_id FROM "
             f"processing_applied_tables m, {_UNNEST} WHERE m.upload_id = $2 AND m.tbl = $1 "
-            f"ORDER BY u.row_id), "
-            f"rest AS MATERIALIZED (SELECT u.row_id, sum(u.count) AS count, sum(u.sum) AS sum "
+            "ORDER BY u.row_id), "
+            "rest AS MATERIALIZED (SELECT u.row_id, sum(u.count) AS count, sum(u.sum) AS sum "
             f"FROM processing_applied_tables m, {_UNNEST} WHERE m.tbl = $1 "
             f"AND m.upload_id <> $2 AND {_meets('touched', 'row_id')} "
-            f"AND u.row_id IN (SELECT row_id FROM touched) "
-            f"GROUP BY u.row_id ORDER BY u.row_id), "  # the table then changed in its ids' order
+            "AND u.row_id IN (SELECT row_id FROM touched) "
+            "GROUP BY u.row_id ORDER BY u.row_id), "  # the table then changed in its ids' order
             f"changed AS (UPDATE {table} d SET count = r.count, sum = r.sum, "
-            f"avg = r.sum / r.count FROM rest r WHERE d.id = r.row_id), "
+            "avg = r.sum / r.count FROM rest r WHERE d.id = r.row_id), "
             f"gone AS (DELETE FROM {table} d USING touched t WHERE d.id = t.row_id "
-            f"AND NOT EXISTS (SELECT 1 FROM rest r WHERE r.row_id = t.row_id)), "
-            f"emptied AS (UPDATE processing_applied_tables SET row_ids = NULL, counts = NULL, "
-            f"sums = NULL WHERE upload_id = $2 AND tbl = $1) "
-            f"SELECT count(*) FROM touched"))  # the three changes run whether read or not
+            "AND NOT EXISTS (SELECT 1 FROM rest r WHERE r.row_id = t.row_id)), "
+            "emptied AS (UPDATE processing_applied_tables SET row_ids = NULL, counts = NULL, "
+            "sums = NULL WHERE upload_id = $2 AND tbl = $1) "
+            "SELECT count(*) FROM touched"))  # the three changes run whether read or not
 
 
 async def keys_by_set(conn: asyncpg.Connection) -> bool:
