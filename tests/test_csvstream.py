@@ -260,11 +260,13 @@ def test_rows_written_as_sent_are_the_bytes_that_arrived() -> None:
 def test_rows_written_as_sent_are_summarised_as_checked(body: str, splits: list[int],
                                                        chunk_size: int) -> None:
     """A checker that also summarises the valid rows (the datasets' partial aggregates) gets
-    them as checked, rows it changed included, while the chunk is still written as sent."""
+    them as checked, rows changed on the way included (ragged rows, fitted), while the chunk is
+    still written as sent. (Not with ``lie_on``: a row a checker changes in place while saying
+    it does not is written as sent, so its summary and its file would rightly differ.)"""
     data = ("k,v,w\n" + body).encode()
     options = {"splits": splits, "chunk_size": chunk_size, "max_line_bytes": 1 << 10}
-    out = run(data, as_sent("k", lie_on="a", summarise=True), **options)
-    plain = run(data, as_sent("k", lie_on="a"), **options)
+    out = run(data, as_sent("k", summarise=True), **options)
+    plain = run(data, as_sent("k"), **options)
     assert (out.valid_csv, out.errors_csv) == (plain.valid_csv, plain.errors_csv)
     summarised = [row for p in out.partials if p for row in p]
     assert summarised == out.valid_rows()[1:]
