@@ -28,15 +28,18 @@ import contextlib
 import dataclasses
 import functools
 from importlib import resources
-from typing import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, AsyncIterable, AsyncIterator, Sequence
 
 import asyncpg
 
 from ..faults import fault_point
-from .aggregate import Groups
+from .aggregate import Groups, group_types
 from .cqube_schema import dimension_table
 from .dataset_schema import create_table_sql, ident, qualified
 from .datasets import DatasetTable
+
+if TYPE_CHECKING:
+    from .table_groups import TableGroups
 
 LOCK_PREFIX = "ingest_processing:"
 REPEAT_MODES = ("merge", "replace")
@@ -94,7 +97,7 @@ async def lock_table(conn: asyncpg.Connection, program: str, table: str) -> None
 
 
 async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str, program: str,
-                       tables: Sequence[DatasetTable], groups: Groups,
+                       tables: Sequence[DatasetTable], groups: Groups | AsyncIterable[Groups],
                        repeat: str = "merge") -> Applied:
     """Add ``groups`` (this upload's partial aggregates) to ``tables``, once per table.
 
@@ -102,6 +105,10 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
     ``APPLY_CONNECTIONS`` tables are applied at a time. A second run (retry, resume after a crash,
     another replica) applies only the tables not recorded yet; ``processing_applied`` marks the
     upload done once all are. Readers may see one table with the upload before another has it.
+
+    ``groups`` may come in parts (an async iterable, as the roll-up gives them, key set after key
+    set): the tables of the first parts are applied while the next are computed. Within a part,
+    the tables with the most groups go first, so that the connections finish together.
     """
     if repeat not in REPEAT_MODES:
         raise ValueError(f"unknown repeat mode {repeat!r}")
@@ -112,20 +119,33 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
         done = {r["tbl"] for r in await conn.fetch(
             "SELECT tbl FROM processing_applied_tables WHERE upload_id = $1", upload_id)}
         by_set = await keys_by_set(conn)
-    todo = iter([t for t in tables if groups.get(t.physical) and t.physical not in done])
+    mine = {t.physical: t for t in tables}
+    workers = APPLY_CONNECTIONS if isinstance(db, asyncpg.Pool) else 1
+    todo: asyncio.Queue = asyncio.Queue()
     stopped = False  # retracted (or applied by another instance) meanwhile
+
+    async def produce() -> None:
+        parts = groups if isinstance(groups, AsyncIterable) else _one(groups)
+        async for part in parts:
+            for name, g in sorted(part.items(), key=lambda item: -len(item[1])):
+                if name in mine and g and name not in done:
+                    todo.put_nowait((mine[name], g))
+            if stopped:
+                break
+        for _ in range(workers):
+            todo.put_nowait(None)
 
     async def work() -> None:
         nonlocal stopped
         async with _connection(db) as conn:
-            for t in todo:  # shared: each table taken by one of the connections
-                if stopped or not await _apply_once(conn, upload_id, program, t,
-                                                    groups[t.physical], repeat, by_set):
+            while (item := await todo.get()) is not None:  # each table taken by one connection
+                if stopped or not await _apply_once(conn, upload_id, program, *item, repeat,
+                                                    by_set):
                     stopped = True
-                    return
     try:
         async with asyncio.TaskGroup() as group:  # a failure cancels the other connection's work
-            for _ in range(APPLY_CONNECTIONS if isinstance(db, asyncpg.Pool) else 1):
+            group.create_task(produce())
+            for _ in range(workers):
                 group.create_task(work())
     except ExceptionGroup as e:  # the job's error is the first table's error
         raise e.exceptions[0] from None
@@ -146,6 +166,10 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
     return Applied(row["tables"], row["groups"])
 
 
+async def _one(groups: Groups) -> AsyncIterator[Groups]:
+    yield groups
+
+
 def _connection(db: asyncpg.Connection | asyncpg.Pool):
     if isinstance(db, asyncpg.Pool):
         return db.acquire()
@@ -153,7 +177,8 @@ def _connection(db: asyncpg.Connection | asyncpg.Pool):
 
 
 async def _apply_once(conn: asyncpg.Connection, upload_id: str, program: str, t: DatasetTable,
-                      groups: dict[tuple, list], repeat: str, by_set: bool = False) -> bool:
+                      groups: TableGroups | dict[tuple, list], repeat: str,
+                      by_set: bool = False) -> bool:
     """Apply one table in its own transaction unless done; False if the upload is marked
     (retracted, or finished by another instance) meanwhile."""
     async with conn.transaction():
@@ -263,7 +288,7 @@ _KEEP = ("kept AS (SELECT m.upload_id, "
 @functools.lru_cache(maxsize=512)
 def _table_sql(t: DatasetTable) -> _TableSql:
     table = qualified(t)
-    types = [typ.lower() for _, typ in t.time_columns] + ["text"] * len(t.keys)
+    types = group_types(t)
     tmp = f"ingest_groups_{'_'.join(types)}"  # e.g. ingest_groups_date_text
     shape = dict(zip(t.group_columns, (f"g{i}" for i in range(len(types)))))  # column → its own
     # cQube drops a group whose key is not in its dimension table (checked at upload already)
@@ -329,7 +354,8 @@ async def keys_by_set(conn: asyncpg.Connection) -> bool:
 
 
 async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
-                       groups: dict[tuple, list], repeat: str, by_set: bool) -> int:
+                       groups: TableGroups | dict[tuple, list], repeat: str,
+                       by_set: bool) -> int:
     """Apply one table in the caller's transaction; the number of rows touched.
 
     ``by_set``: cQube's foreign keys are checked once for all groups, not row by row: the
@@ -345,12 +371,21 @@ async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable
         settings += ("; SET LOCAL session_replication_role = replica; "
                      f"LOCK TABLE {', '.join(sql.dimensions)} IN SHARE MODE")
     await conn.execute(settings)
-    await conn.copy_records_to_table(sql.tmp, records=(
-        key + (count, total) for key, (count, total) in groups.items()))
+    # (a memoryview: asyncpg would take bytes for a file's path)
+    await conn.copy_to_table(sql.tmp, source=memoryview(_copy_data(t, groups)), format="binary")
     if repeat == "replace":
         await conn.execute(sql.replace_earlier, t.physical, upload_id)
     return await conn.fetchval(sql.replace if repeat == "replace" else sql.merge,
                                t.physical, upload_id)
+
+
+def _copy_data(t: DatasetTable, groups: TableGroups | dict[tuple, list]) -> bytes:
+    """The groups as binary COPY data for ``t``'s temporary table (a dict: group key tuple →
+    [count, sum], as tests give them, converted first)."""
+    from .table_groups import TableGroups  # numpy: only where groups are applied
+    if not isinstance(groups, TableGroups):
+        groups = TableGroups.from_dict(groups, group_types(t))
+    return groups.binary_copy()
 
 
 # the joins and aggregates of a few hundred thousand groups in memory, not on disk (4 MB default)
