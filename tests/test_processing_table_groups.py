@@ -97,3 +97,41 @@ async def test_groups_applied_in_parts_as_rolled_up(conn, dsn):
             f'SELECT {cols}, count, sum FROM datasets."{t.physical}"')}
         # S3 (not in dimensions.school) is dropped, as in one application
         assert got == {k: v for k, v in whole[t.physical].items() if "S3" not in k}, t.physical
+
+
+async def test_new_groups_copied_into_the_table_only_when_all_new(conn):
+    """Groups none of whose time values are in the table and all of whose keys are in their
+    dimension tables are COPYed in with ids taken beforehand, and recorded from them; any other
+    groups are left to the upsert (``_apply_new`` gives None)."""
+    await conn.execute(contrib.bookkeeping_sql())
+    await create_dimensions(conn)
+    tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
+    header, rows = read_rows(EXAMPLE_CSV)
+    agg = Aggregator(tables, header, parse_date=parse_cqube_date)
+    agg.add_rows(rows)
+    await contrib.ensure_tables(conn, tables)
+    parts = {name: g for part in agg.table_groups() for name, g in part.items()}
+    by = {t.physical: t for t in tables}
+    t = by["sch_att_teachers_marked_present_weekly_district"]
+    groups = parts[t.physical]
+    async with conn.transaction():
+        assert await contrib._apply_new(conn, "u1", t, groups) == len(groups)
+    got = await conn.fetch(f'SELECT id, week, year, district_id, count, sum, avg '
+                           f'FROM datasets."{t.physical}" ORDER BY id')
+    assert {(r["week"], r["year"], r["district_id"]): [r["count"], r["sum"]] for r in got} == \
+        agg.groups[t.physical]
+    assert all(r["avg"] == r["sum"] / r["count"] for r in got)
+    record = await conn.fetchrow("SELECT * FROM processing_applied_tables WHERE tbl = $1",
+                                 t.physical)
+    assert record["groups"] == len(got) and sorted(record["row_ids"]) == [r["id"] for r in got]
+    assert dict(zip(record["row_ids"], zip(record["counts"], record["sums"]))) == \
+        {r["id"]: (r["count"], r["sum"]) for r in got}
+    assert (record["first_row"], record["last_row"]) == (got[0]["id"], got[-1]["id"])
+    async with conn.transaction():  # the same weeks again: some group may be there
+        assert await contrib._apply_new(conn, "u2", t, groups) is None
+    school = by["sch_att_teachers_marked_present_daily_school"]
+    assert any("S3" in k for k in agg.groups[school.physical])  # not in dimensions.school
+    async with conn.transaction():
+        assert await contrib._apply_new(conn, "u1", school, parts[school.physical]) is None
+    await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
+    assert await conn.fetchval(f'SELECT count(*) FROM datasets."{t.physical}"') == 0

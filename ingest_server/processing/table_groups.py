@@ -55,14 +55,19 @@ class TableGroups:
             if self.columns else [()] * len(self)
         return dict(zip(keys, map(list, zip(self.counts.tolist(), self.sums.tolist()))))
 
-    def binary_copy(self) -> bytes:
+    def binary_copy(self, first_id: int | None = None) -> bytes:
         """The groups in PostgreSQL's binary COPY format, fields in the order of ``columns``,
-        then count and sum (float8), as the temporary tables of ``contributions`` take them."""
+        then count and sum (float8), as the temporary tables of ``contributions`` take them.
+        With ``first_id``: as rows of the dataset table itself, an id first (``first_id``,
+        ``first_id + 1``, … in the groups' order) and ``avg = sum / count`` last."""
         n = len(self)
         # A row: its field count, then per field its length and bytes. Fixed-size pieces
         # (field count, lengths, numbers) and the texts alternate; each piece is written for
         # all rows at once at the rows' offsets.
-        fixed: list[list[tuple[str, np.ndarray]]] = [[("nf", np.full(n, len(self.columns) + 2))]]
+        fields = len(self.columns) + (2 if first_id is None else 4)
+        fixed: list[list[tuple[str, np.ndarray]]] = [[("nf", np.full(n, fields))]]
+        if first_id is not None:
+            fixed[0] += [("len", np.full(n, 4)), ("i4", np.arange(first_id, first_id + n))]
         texts: list[tuple[np.ndarray, np.ndarray, bytes]] = []   # per text: lengths, starts, blob
         for (codes, values), typ in zip(self.columns, self.types):
             if typ == "text":
@@ -80,8 +85,11 @@ class TableGroups:
             else:
                 raise ValueError(f"no binary COPY for type {typ!r}")
             fixed[-1] += [("len", np.full(n, 4)), ("i4", numbers[codes])]
-        fixed[-1] += [("len", np.full(n, 8)), ("f8", self.counts.astype(np.float64)),
-                      ("len", np.full(n, 8)), ("f8", self.sums)]
+        counts = self.counts.astype(np.float64)
+        fixed[-1] += [("len", np.full(n, 8)), ("f8", counts), ("len", np.full(n, 8)),
+                      ("f8", self.sums)]
+        if first_id is not None:
+            fixed[-1] += [("len", np.full(n, 8)), ("f8", self.sums / counts)]
         pieces = [_piece(p, n) for p in fixed]   # (n, size) bytes each
         sizes = sum(p.shape[1] for p in pieces) + sum(t[0] for t in texts)
         ends = np.cumsum(sizes)
