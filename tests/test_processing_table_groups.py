@@ -44,6 +44,18 @@ async def conn(dsn):
     await c.close()
 
 
+async def example_tables(conn) -> tuple[list, Aggregator]:
+    """The worked example's 32 tables, created, and its rows aggregated."""
+    await conn.execute(contrib.bookkeeping_sql())
+    await create_dimensions(conn)
+    tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
+    header, rows = read_rows(EXAMPLE_CSV)
+    agg = Aggregator(tables, header, parse_date=parse_cqube_date)
+    agg.add_rows(rows)
+    await contrib.ensure_tables(conn, tables)
+    return tables, agg
+
+
 def test_dict_round_trip():
     tg = TableGroups.from_dict(GROUPS, TYPES)
     assert len(tg) == 5 and tg.as_dict() == GROUPS
@@ -61,6 +73,16 @@ async def test_binary_copy_is_what_asyncpg_sends(conn):
     rows = "SELECT g0, g1, g2, count, sum, float8send(sum) AS bits FROM {} ORDER BY g2, g0"
     assert await conn.fetch(rows.format("a")) == await conn.fetch(rows.format("b"))
     assert await conn.fetchval("SELECT count(*) FROM b") == len(GROUPS)
+    many = {(D(2023, 1, 1) + datetime.timedelta(days=i % 400), f"k{i % 7919}é" * (i % 3)):
+            [i + 1, i / 7] for i in range(70_000)}   # more rows than one block of the encoder
+    await conn.execute("CREATE TABLE m (g0 date, g1 text, count float8, sum float8);"
+                       "CREATE TABLE n (LIKE m)")
+    await conn.copy_records_to_table("m", records=(k + tuple(v) for k, v in many.items()))
+    await conn.copy_to_table("n", source=memoryview(TableGroups.from_dict(
+        many, ["date", "text"]).binary_copy()), format="binary")
+    assert await conn.fetchval("SELECT count(*) FROM (SELECT * FROM m EXCEPT ALL "
+                               "SELECT * FROM n) d") == 0
+    assert await conn.fetchval("SELECT count(*) FROM n") == len(many)
     for typ, key in (("integer", (5,)), ("date", (D(2023, 1, 1),))):  # no text column at all
         await conn.execute(f"CREATE TEMP TABLE c_{typ} (g0 {typ}, count float8, sum float8)")
         await conn.copy_to_table(f"c_{typ}", source=memoryview(
@@ -71,13 +93,7 @@ async def test_binary_copy_is_what_asyncpg_sends(conn):
 async def test_groups_applied_in_parts_as_rolled_up(conn, dsn):
     """The roll-up's parts (one a key set), applied as they come on two connections, give the
     rows of one application of the whole groups."""
-    await conn.execute(contrib.bookkeeping_sql())
-    await create_dimensions(conn)
-    tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
-    header, rows = read_rows(EXAMPLE_CSV)
-    agg = Aggregator(tables, header, parse_date=parse_cqube_date)
-    agg.add_rows(rows)
-    await contrib.ensure_tables(conn, tables)
+    tables, agg = await example_tables(conn)
 
     async def parts():
         for part in agg.table_groups():
@@ -103,13 +119,7 @@ async def test_new_groups_copied_into_the_table_only_when_all_new(conn):
     """Groups none of whose time values are in the table and all of whose keys are in their
     dimension tables are COPYed in with ids taken beforehand, and recorded from them; any other
     groups are left to the upsert (``_apply_new`` gives None)."""
-    await conn.execute(contrib.bookkeeping_sql())
-    await create_dimensions(conn)
-    tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
-    header, rows = read_rows(EXAMPLE_CSV)
-    agg = Aggregator(tables, header, parse_date=parse_cqube_date)
-    agg.add_rows(rows)
-    await contrib.ensure_tables(conn, tables)
+    tables, agg = await example_tables(conn)
     parts = {name: g for part in agg.table_groups() for name, g in part.items()}
     by = {t.physical: t for t in tables}
     t = by["sch_att_teachers_marked_present_weekly_district"]

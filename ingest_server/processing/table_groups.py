@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -60,55 +60,72 @@ class TableGroups:
         then count and sum (float8), as the temporary tables of ``contributions`` take them.
         With ``first_id``: as rows of the dataset table itself, an id first (``first_id``,
         ``first_id + 1``, … in the groups' order) and ``avg = sum / count`` last."""
-        n = len(self)
-        # A row: its field count, then per field its length and bytes. Fixed-size pieces
-        # (field count, lengths, numbers) and the texts alternate; each piece is written for
-        # all rows at once at the rows' offsets.
-        fields = len(self.columns) + (2 if first_id is None else 4)
-        fixed: list[list[tuple[str, np.ndarray]]] = [[("nf", np.full(n, fields))]]
-        if first_id is not None:
-            fixed[0] += [("len", np.full(n, 4)), ("i4", np.arange(first_id, first_id + n))]
-        texts: list[tuple[np.ndarray, np.ndarray, bytes]] = []   # per text: lengths, starts, blob
+        columns = []   # per column: its distinct values as big-endian int4s, or as UTF-8 texts
         for (codes, values), typ in zip(self.columns, self.types):
             if typ == "text":
                 lengths, blob = _utf8(values)
-                starts = np.cumsum(lengths) - lengths
-                texts.append((lengths[codes], starts[codes], blob))
-                fixed[-1].append(("len", texts[-1][0]))
-                fixed.append([])
-                continue
-            if typ == "date":
-                numbers = np.fromiter((v.toordinal() - _EPOCH for v in values), np.int64,
-                                      len(values))
+                columns.append((codes, (lengths, np.cumsum(lengths) - lengths,
+                                        np.frombuffer(blob, np.uint8))))
+            elif typ == "date":
+                columns.append((codes, np.fromiter((v.toordinal() - _EPOCH for v in values),
+                                                   np.int64, len(values))))
             elif typ == "integer":
-                numbers = np.fromiter(values, np.int64, len(values))
+                columns.append((codes, np.fromiter(values, np.int64, len(values))))
             else:
                 raise ValueError(f"no binary COPY for type {typ!r}")
-            fixed[-1] += [("len", np.full(n, 4)), ("i4", numbers[codes])]
         counts = self.counts.astype(np.float64)
-        fixed[-1] += [("len", np.full(n, 8)), ("f8", counts), ("len", np.full(n, 8)),
-                      ("f8", self.sums)]
-        if first_id is not None:
-            fixed[-1] += [("len", np.full(n, 8)), ("f8", self.sums / counts)]
-        pieces = [_piece(p, n) for p in fixed]   # (n, size) bytes each
-        sizes = sum(p.shape[1] for p in pieces) + sum(t[0] for t in texts)
-        ends = np.cumsum(sizes)
-        out = np.empty(len(_HEADER) + (int(ends[-1]) if n else 0) + len(_TRAILER), np.uint8)
-        out[:len(_HEADER)] = np.frombuffer(_HEADER, np.uint8)
-        out[len(out) - len(_TRAILER):] = np.frombuffer(_TRAILER, np.uint8)
-        at = ends - sizes + len(_HEADER)   # each row's next byte
-        for i, piece in enumerate(pieces):
-            size = piece.shape[1]
-            out[(at[:, None] + np.arange(size)).ravel()] = piece.ravel()
-            at = at + size
-            if i < len(texts):
-                lengths, starts, blob = texts[i]
-                within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths,
-                                                                   lengths)
-                out[np.repeat(at, lengths) + within] = \
-                    np.frombuffer(blob, np.uint8)[np.repeat(starts, lengths) + within]
-                at = at + lengths
-        return out.tobytes()
+        out = [_HEADER]
+        for lo in range(0, len(self), _BLOCK):  # a block's index arrays: a few MB at most
+            at = slice(lo, lo + _BLOCK)
+            ids = None if first_id is None else np.arange(first_id + lo, first_id + lo +
+                                                          len(counts[at]))
+            out.append(_rows([(codes[at], v) for codes, v in columns], ids, counts[at],
+                             self.sums[at]))
+        out.append(_TRAILER)
+        return b"".join(out)
+
+
+_BLOCK = 1 << 15
+
+
+def _rows(columns: list[tuple[np.ndarray, Any]], ids: np.ndarray | None, counts: np.ndarray,
+          sums: np.ndarray) -> bytes:
+    """Binary COPY rows: per row its field count, then per field its length and bytes. The
+    fixed-size pieces (field count, lengths, numbers) and the texts alternate; each piece is
+    written for all rows at once at the rows' offsets."""
+    n = len(counts)
+    fixed: list[list[tuple[str, np.ndarray]]] = [
+        [("nf", np.full(n, len(columns) + (2 if ids is None else 4)))]]
+    if ids is not None:
+        fixed[0] += [("len", np.full(n, 4)), ("i4", ids)]
+    texts = []   # per text column: each row's text's length and start in the blob, the blob
+    for codes, values in columns:
+        if isinstance(values, tuple):
+            lengths, starts, blob = values
+            texts.append((lengths[codes], starts[codes], blob))
+            fixed[-1].append(("len", texts[-1][0]))
+            fixed.append([])
+        else:
+            fixed[-1] += [("len", np.full(n, 4)), ("i4", values[codes])]
+    fixed[-1] += [("len", np.full(n, 8)), ("f8", counts), ("len", np.full(n, 8)), ("f8", sums)]
+    if ids is not None:
+        fixed[-1] += [("len", np.full(n, 8)), ("f8", sums / counts)]
+    pieces = [_piece(p, n) for p in fixed]   # (n, size) bytes each
+    sizes = sum(p.shape[1] for p in pieces) + sum(t[0] for t in texts)
+    ends = np.cumsum(sizes)
+    out = np.empty(int(ends[-1]), np.uint8)
+    at = ends - sizes   # each row's next byte
+    for i, piece in enumerate(pieces):
+        size = piece.shape[1]
+        out[(at[:, None] + np.arange(size)).ravel()] = piece.ravel()
+        at = at + size
+        if i < len(texts):
+            lengths, starts, blob = texts[i]
+            within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths,
+                                                               lengths)
+            out[np.repeat(at, lengths) + within] = blob[np.repeat(starts, lengths) + within]
+            at = at + lengths
+    return out.tobytes()
 
 
 def _utf8(values: list[str]) -> tuple[np.ndarray, bytes]:
