@@ -249,16 +249,19 @@ def test_rows_written_as_sent_are_the_bytes_that_arrived() -> None:
                                        ["4", "changed"], ["5", "changed"]]
 
 
+@pytest.mark.parametrize("summarise", [True, "from_csv"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.lists(_PLAIN_ALPHABET, max_size=120).map("".join),
        splits=st.lists(st.integers(0, 400), max_size=6), chunk_size=st.integers(1, 64))
-def test_rows_written_as_sent_are_summarised_as_checked(body: str, splits: list[int],
+def test_rows_written_as_sent_are_summarised_as_checked(summarise: bool | str, body: str,
+                                                       splits: list[int],
                                                        chunk_size: int) -> None:
     """A checker that also summarises the valid rows (the datasets' partial aggregates) gets
-    them as checked, rows it changed included, while the chunk is still written as sent."""
+    them as checked, rows it changed included, while the chunk is still written as sent; a
+    summary that reads the valid output's bytes (``from_csv``) reads exactly those rows."""
     data = ("k,v,w\n" + body).encode()
     options = {"splits": splits, "chunk_size": chunk_size, "max_line_bytes": 1 << 10}
-    out = run(data, as_sent("k", lie_on="a", summarise=True), **options)
+    out = run(data, as_sent("k", lie_on="a", summarise=summarise), **options)
     plain = run(data, as_sent("k", lie_on="a"), **options)
     assert (out.valid_csv, out.errors_csv) == (plain.valid_csv, plain.errors_csv)
     summarised = [row for p in out.partials if p for row in p]

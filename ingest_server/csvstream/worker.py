@@ -52,7 +52,7 @@ class ChunkResult:
     errors_sample: list[dict[str, Any]]
     last_line: int
     rewritten_rows: int = 0  # valid rows the checker returned as a ``RewrittenRow``
-    partials: Any = None  # the checker's ``summarise(valid rows)``, if it has one
+    partials: Any = None  # the checker's ``summarise`` of the valid rows, if it has one
 
 
 class RewrittenRow(list):
@@ -197,10 +197,11 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                         delimiter=delimiter)
     summarise = getattr(checker, "summarise", None)
     # A plain chunk whose valid rows the checks leave as they are is written as it arrived,
-    # less its rejected and blank lines (``_as_sent``): no row is serialised again (nor kept,
-    # unless ``summarise`` needs them).
+    # less its rejected and blank lines (``_as_sent``): no row is serialised again, nor kept
+    # (a ``summarise`` with ``from_csv`` reads that output's bytes: processing/csvbytes.py).
     as_sent = (lines is not None and delimiter == "," and output_format is None
                and shape.width == ncols and getattr(checker, "rows_unaltered", False))
+    summarise_csv = getattr(summarise, "from_csv", None) if as_sent else None
     changed: dict[int, list[str]] = {}  # as_sent: valid rows the checker wrote differently
     dropped: list[int] = []  # as_sent: the rejected records' indices in the chunk
     if plain:
@@ -210,7 +211,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
         unsure = getattr(checker, "unsure", None)
         records: Any = reader
         unsure_rows = None
-        keep = not as_sent or summarise is not None
+        keep = not as_sent or (summarise is not None and summarise_csv is None)
         k, blank = -1, 0
         try:
             if unsure is not None:
@@ -289,8 +290,11 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
     # A checker may summarise the chunk's valid rows as well (the datasets' partial aggregates).
+    partials = None
+    if summarise is not None and n_valid:
+        partials = summarise(valid) if summarise_csv is None else summarise_csv(valid_csv, ncols)
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=n_valid,
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
                        last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten,
-                       partials=summarise(valid) if summarise is not None and valid else None)
+                       partials=partials)
