@@ -213,7 +213,7 @@ if __name__ == "__main__":
     if a.grouping:
         grouping(a.rows, a.shape)
         sys.exit(0)
-    # the datasets step's own split: "groups per table in X s, applied in Y s"
+    # the datasets step's own log line: its roll-up and apply (overlapped), in X s
     logging.basicConfig(format="  server: %(message)s")
     logging.getLogger("ingest_server.processing").setLevel(logging.INFO)
     with fresh_database(os.environ["INGEST_TEST_DSN"], "bench_datasets") as dsn:

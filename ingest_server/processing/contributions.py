@@ -12,6 +12,11 @@ one a group). A second run (retry, resume after a crash, another replica) applie
 tables without a marker; ``processing_applied`` marks the upload done once every table is. A
 reader may see the upload in one table before it is in another (for well under a second).
 
+Groups that are all new to a table (none of their time values in it, all keys known: a new
+day's daily table, a new table) skip the temporary table and the upsert: they are COPYed into
+the table itself with ids taken from its sequence beforehand, and recorded from that id range
+(``_apply_new``).
+
 Locks (advisory, transaction-scoped): applying a table holds its programme shared and the table
 exclusive; registration, retraction and rebuild hold the programme exclusive, so they never see
 half a table and a retraction waits for the tables being applied.
@@ -28,15 +33,18 @@ import contextlib
 import dataclasses
 import functools
 from importlib import resources
-from typing import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, AsyncIterable, AsyncIterator, Sequence
 
 import asyncpg
 
 from ..faults import fault_point
-from .aggregate import Groups
+from .aggregate import Groups, group_types
 from .cqube_schema import dimension_table
-from .dataset_schema import create_table_sql, ident, qualified
+from .dataset_schema import SCHEMA, create_table_sql, ident, qualified
 from .datasets import DatasetTable
+
+if TYPE_CHECKING:
+    from .table_groups import TableGroups
 
 LOCK_PREFIX = "ingest_processing:"
 REPEAT_MODES = ("merge", "replace")
@@ -94,7 +102,7 @@ async def lock_table(conn: asyncpg.Connection, program: str, table: str) -> None
 
 
 async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str, program: str,
-                       tables: Sequence[DatasetTable], groups: Groups,
+                       tables: Sequence[DatasetTable], groups: Groups | AsyncIterable[Groups],
                        repeat: str = "merge") -> Applied:
     """Add ``groups`` (this upload's partial aggregates) to ``tables``, once per table.
 
@@ -102,6 +110,10 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
     ``APPLY_CONNECTIONS`` tables are applied at a time. A second run (retry, resume after a crash,
     another replica) applies only the tables not recorded yet; ``processing_applied`` marks the
     upload done once all are. Readers may see one table with the upload before another has it.
+
+    ``groups`` may come in parts (an async iterable, as the roll-up gives them, key set after key
+    set): the tables of the first parts are applied while the next are computed. Within a part,
+    the tables with the most groups go first, so that the connections finish together.
     """
     if repeat not in REPEAT_MODES:
         raise ValueError(f"unknown repeat mode {repeat!r}")
@@ -112,20 +124,33 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
         done = {r["tbl"] for r in await conn.fetch(
             "SELECT tbl FROM processing_applied_tables WHERE upload_id = $1", upload_id)}
         by_set = await keys_by_set(conn)
-    todo = iter([t for t in tables if groups.get(t.physical) and t.physical not in done])
+    mine = {t.physical: t for t in tables}
+    workers = APPLY_CONNECTIONS if isinstance(db, asyncpg.Pool) else 1
+    todo: asyncio.Queue = asyncio.Queue()
     stopped = False  # retracted (or applied by another instance) meanwhile
+
+    async def produce() -> None:
+        parts = groups if isinstance(groups, AsyncIterable) else _one(groups)
+        async for part in parts:
+            for name, g in sorted(part.items(), key=lambda item: -len(item[1])):
+                if name in mine and g and name not in done:
+                    todo.put_nowait((mine[name], g))
+            if stopped:
+                break
+        for _ in range(workers):
+            todo.put_nowait(None)
 
     async def work() -> None:
         nonlocal stopped
         async with _connection(db) as conn:
-            for t in todo:  # shared: each table taken by one of the connections
-                if stopped or not await _apply_once(conn, upload_id, program, t,
-                                                    groups[t.physical], repeat, by_set):
+            while (item := await todo.get()) is not None:  # each table taken by one connection
+                if stopped or not await _apply_once(conn, upload_id, program, *item, repeat,
+                                                    by_set):
                     stopped = True
-                    return
     try:
         async with asyncio.TaskGroup() as group:  # a failure cancels the other connection's work
-            for _ in range(APPLY_CONNECTIONS if isinstance(db, asyncpg.Pool) else 1):
+            group.create_task(produce())
+            for _ in range(workers):
                 group.create_task(work())
     except ExceptionGroup as e:  # the job's error is the first table's error
         raise e.exceptions[0] from None
@@ -146,6 +171,10 @@ async def apply_upload(db: asyncpg.Connection | asyncpg.Pool, *, upload_id: str,
     return Applied(row["tables"], row["groups"])
 
 
+async def _one(groups: Groups) -> AsyncIterator[Groups]:
+    yield groups
+
+
 def _connection(db: asyncpg.Connection | asyncpg.Pool):
     if isinstance(db, asyncpg.Pool):
         return db.acquire()
@@ -153,7 +182,8 @@ def _connection(db: asyncpg.Connection | asyncpg.Pool):
 
 
 async def _apply_once(conn: asyncpg.Connection, upload_id: str, program: str, t: DatasetTable,
-                      groups: dict[tuple, list], repeat: str, by_set: bool = False) -> bool:
+                      groups: TableGroups | dict[tuple, list], repeat: str,
+                      by_set: bool = False) -> bool:
     """Apply one table in its own transaction unless done; False if the upload is marked
     (retracted, or finished by another instance) meanwhile."""
     async with conn.transaction():
@@ -223,6 +253,11 @@ class _TableSql:
     merge: str                    # $1 = table, $2 = upload id: upsert + record
     replace: str                  # the same, taking the groups over
     retract: str                  # $1 = table, $2 = upload id: its contribution taken out
+    # groups that are all new (see ``_apply_new``)
+    maybe_there: str              # $1… = each group column's values: some group may be in the
+                                  # table already, or a key is not in its dimension table
+    copy_columns: tuple[str, ...]  # a dataset row as COPYed: id, group columns, count, sum, avg
+    record_new: str               # $1 = table, $2 = upload id, $3, $4 = the ids' range
 
 
 _MERGE = ("count = d.count + m.count, sum = d.sum + m.sum, "
@@ -263,7 +298,7 @@ _KEEP = ("kept AS (SELECT m.upload_id, "
 @functools.lru_cache(maxsize=512)
 def _table_sql(t: DatasetTable) -> _TableSql:
     table = qualified(t)
-    types = [typ.lower() for _, typ in t.time_columns] + ["text"] * len(t.keys)
+    types = group_types(t)
     tmp = f"ingest_groups_{'_'.join(types)}"  # e.g. ingest_groups_date_text
     shape = dict(zip(t.group_columns, (f"g{i}" for i in range(len(types)))))  # column → its own
     # cQube drops a group whose key is not in its dimension table (checked at upload already)
@@ -290,7 +325,23 @@ def _table_sql(t: DatasetTable) -> _TableSql:
                 f"SELECT {mcols}, m.count, m.sum, m.sum / m.count FROM m WHERE m.id IS NULL "
                 "RETURNING id, count, sum), " + _RECORD)
 
+    # the same time values in the table (the unique index's first columns), or any row for a
+    # table without time columns; then a key missing from its dimension table
+    params = iter(range(1, len(t.group_columns) + 1))
+    same_time = " AND ".join(f"d.{ident(c)} = ANY(${next(params)}::{typ}[])"
+                             for c, typ in t.time_columns) or "true"
+    maybe_there = [f"EXISTS (SELECT 1 FROM {table} d WHERE {same_time})"] + [
+        f"EXISTS (SELECT 1 FROM unnest(${next(params)}::text[]) u(v) WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {dimension_table(k.dimension)} k WHERE k.{ident(k.dimension_key)} = u.v))"
+        for k in t.keys]
     return _TableSql(
+        maybe_there="SELECT " + " OR ".join(maybe_there),
+        copy_columns=("id", *t.group_columns, "count", "sum", "avg"),
+        record_new=(
+            "INSERT INTO processing_applied_tables (upload_id, tbl, groups, row_ids, counts, "
+            "sums, first_row, last_row) SELECT $2, $1, count(*), coalesce(array_agg(id), '{}'), "
+            "coalesce(array_agg(count), '{}'), coalesce(array_agg(sum), '{}'), min(id), max(id) "
+            f"FROM {table} WHERE id BETWEEN $3 AND $4 RETURNING groups"),
         dimensions=tuple(sorted({dimension_table(k.dimension) for k in t.keys})),
         tmp=tmp,
         create_tmp=(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
@@ -329,7 +380,8 @@ async def keys_by_set(conn: asyncpg.Connection) -> bool:
 
 
 async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
-                       groups: dict[tuple, list], repeat: str, by_set: bool) -> int:
+                       groups: TableGroups | dict[tuple, list], repeat: str,
+                       by_set: bool) -> int:
     """Apply one table in the caller's transaction; the number of rows touched.
 
     ``by_set``: cQube's foreign keys are checked once for all groups, not row by row: the
@@ -345,12 +397,51 @@ async def _apply_table(conn: asyncpg.Connection, upload_id: str, t: DatasetTable
         settings += ("; SET LOCAL session_replication_role = replica; "
                      f"LOCK TABLE {', '.join(sql.dimensions)} IN SHARE MODE")
     await conn.execute(settings)
-    await conn.copy_records_to_table(sql.tmp, records=(
-        key + (count, total) for key, (count, total) in groups.items()))
+    groups = _table_groups(t, groups)
+    applied = await _apply_new(conn, upload_id, t, groups)
+    if applied is not None:
+        return applied
+    # (a memoryview: asyncpg would take bytes for a file's path)
+    await conn.copy_to_table(sql.tmp, source=memoryview(groups.binary_copy()), format="binary")
     if repeat == "replace":
         await conn.execute(sql.replace_earlier, t.physical, upload_id)
     return await conn.fetchval(sql.replace if repeat == "replace" else sql.merge,
                                t.physical, upload_id)
+
+
+def _table_groups(t: DatasetTable, groups: TableGroups | dict[tuple, list]) -> TableGroups:
+    """The groups column by column (a dict, group key tuple → [count, sum], as tests give
+    them, converted)."""
+    from .table_groups import TableGroups  # numpy: only where groups are applied
+    if isinstance(groups, TableGroups):
+        return groups
+    return TableGroups.from_dict(groups, group_types(t))
+
+
+async def _apply_new(conn: asyncpg.Connection, upload_id: str, t: DatasetTable,
+                     groups: TableGroups) -> int | None:
+    """Groups that are all new to the table (none of their time values in it, every key in its
+    dimension table: a new day's groups, a new table's) are COPYed into the table itself, with
+    ids taken from its sequence beforehand, and recorded from their id range; the number of
+    rows, or None when they may not all be new (then the upsert handles them).
+
+    In merge and replace mode alike a new group's row is its count, sum and sum / count. Against
+    the upsert this leaves out the temporary table, the lookup join, the statement's
+    intermediate results, and uses COPY's batched inserts: about a third less PostgreSQL CPU for
+    the 83,334 groups of a new daily school table."""
+    sql = _table_sql(t)
+    if await conn.fetchval(sql.maybe_there, *(values for _, values in groups.columns)):
+        return None
+    n = len(groups)
+    first, last = await conn.fetchrow(
+        "SELECT min(v), max(v) FROM (SELECT nextval((SELECT pg_get_serial_sequence($1, 'id')"
+        "::regclass)) AS v FROM generate_series(1, $2)) ids",  # (the sequence looked up once)
+        qualified(t), n)
+    if last - first + 1 != n:  # another session took ids meanwhile: these are left unused
+        return None
+    await conn.copy_to_table(t.physical, schema_name=SCHEMA, columns=list(sql.copy_columns),
+                             source=memoryview(groups.binary_copy(first)), format="binary")
+    return await conn.fetchval(sql.record_new, t.physical, upload_id, first, last)
 
 
 # the joins and aggregates of a few hundred thousand groups in memory, not on disk (4 MB default)
