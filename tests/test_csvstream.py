@@ -267,18 +267,21 @@ def test_rows_written_as_sent_are_the_bytes_that_arrived() -> None:
                                        ["4", "changed"], ["5", "x"]]
 
 
+@pytest.mark.parametrize("summarise", [True, "from_csv"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=st.lists(_PLAIN_ALPHABET, max_size=120).map("".join),
        splits=st.lists(st.integers(0, 400), max_size=6), chunk_size=st.integers(1, 64))
-def test_rows_written_as_sent_are_summarised_as_checked(body: str, splits: list[int],
+def test_rows_written_as_sent_are_summarised_as_checked(summarise: bool | str, body: str,
+                                                       splits: list[int],
                                                        chunk_size: int) -> None:
     """A checker that also summarises the valid rows (the datasets' partial aggregates) gets
     them as checked, rows changed on the way included (ragged rows, fitted), while the chunk is
-    still written as sent. (Not with ``lie_on``: a row a checker changes in place while saying
-    it does not is written as sent, so its summary and its file would rightly differ.)"""
+    still written as sent; a summary that reads the valid output's bytes (``from_csv``) reads
+    exactly those rows. (Not with ``lie_on``: a row a checker changes in place while saying it
+    does not is written as sent, so its summary and its file would rightly differ.)"""
     data = ("k,v,w\n" + body).encode()
     options = {"splits": splits, "chunk_size": chunk_size, "max_line_bytes": 1 << 10}
-    out = run(data, as_sent("k", summarise=True), **options)
+    out = run(data, as_sent("k", summarise=summarise), **options)
     plain = run(data, as_sent("k"), **options)
     assert (out.valid_csv, out.errors_csv) == (plain.valid_csv, plain.errors_csv)
     summarised = [row for p in out.partials if p for row in p]

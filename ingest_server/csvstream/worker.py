@@ -52,7 +52,7 @@ class ChunkResult:
     errors_sample: list[dict[str, Any]]
     last_line: int
     rewritten_rows: int = 0  # valid rows the checker returned as a ``RewrittenRow``
-    partials: Any = None  # the checker's ``summarise(valid rows)``, if it has one
+    partials: Any = None  # the checker's ``summarise`` of the valid rows, if it has one
 
 
 class RewrittenRow(list):
@@ -213,10 +213,12 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     base = chunk.first_line
     summarise = getattr(checker, "summarise", None)
     # A chunk whose valid rows the checks leave as they are is written as it arrived, less its
-    # rejected and blank lines (``_as_sent``): no row is serialised again (nor kept, unless
-    # ``summarise`` needs them). In a chunk with quotes, only the records that hold a quote or
-    # span lines go through csv.writer: a one-line record without a quote is exactly what
-    # csv.writer would write for it (no cell can hold a comma, quote or line break).
+    # rejected and blank lines (``_as_sent``): no row is serialised again, nor kept (unless
+    # ``summarise`` needs them: one with ``from_csv`` reads the valid output's bytes of a chunk
+    # without quotes instead, processing/csvbytes.py). In a chunk with quotes, only the records
+    # that hold a quote or span lines go through csv.writer: a one-line record without a quote
+    # is exactly what csv.writer would write for it (no cell can hold a comma, quote or line
+    # break).
     sendable = (ncols > 1 and not slow and delimiter == "," and output_format is None
                 and shape.width == ncols and getattr(checker, "rows_unaltered", False))
     lines = _lines(text) if plain or sendable else None
@@ -225,7 +227,8 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     reader: Any = (_split(lines, delimiter) if plain and lines is not None
                    else csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     as_sent = sendable and lines is not None
-    keep = not as_sent or summarise is not None
+    summarise_csv = getattr(summarise, "from_csv", None) if as_sent and plain else None
+    keep = not as_sent or (summarise is not None and summarise_csv is None)
     changed: dict[int, list[str]] = {}  # as_sent: valid rows to write with csv.writer
     dropped: list[int] = []  # as_sent: the rejected records' first lines in the chunk
     if plain:
@@ -320,8 +323,11 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
     # A checker may summarise the chunk's valid rows as well (the datasets' partial aggregates).
+    partials = None
+    if summarise is not None and n_valid:
+        partials = summarise(valid) if summarise_csv is None else summarise_csv(valid_csv, ncols)
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=n_valid,
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
                        last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten,
-                       partials=summarise(valid) if summarise is not None and valid else None)
+                       partials=partials)
