@@ -17,7 +17,8 @@ not asserted.
 
 ``--grouping``: no server, one process: the CPU of the aggregation itself on the same rows, in
 chunks of about a worker's size (``processing.aggregate``): the workers' grouping of each chunk
-(µs a row, with pickling its partials), merging the chunks' partials (with unpickling them), and
+(µs a row, with pickling its partials), from its rows and from its valid output's bytes as the
+workers do (``RowGroups.from_csv``; the same partials, checked), merging the chunks' partials (with unpickling them), and
 rolling them up into the 32 tables.
 """
 
@@ -122,27 +123,35 @@ def grouping(rows: int, shape: str, chunk: int = 16_000) -> None:
     header, body = next(csv.reader(text[:1])), text[1:]
     chunks = ["".join(body[i:i + chunk]) for i in range(0, len(body), chunk)]
     tables = plan_tables(TEACHERSPRESENT, SCH_ATT)
+    # the valid output a worker writes of each chunk (CRLF), which it groups from (from_csv)
+    raws = [c.replace("\n", "\r\n").encode() for c in chunks]
     best: dict[str, float] = {}
     for _ in range(3):
         agg = Aggregator(tables, header, parse_date=parse_cqube_date)
-        partials, spent = [], 0.0
-        for c in chunks:
+        partials, spent, from_bytes = [], 0.0, 0.0
+        for c, raw in zip(chunks, raws):
             parsed = list(csv.reader(io.StringIO(c)))
             t = time.thread_time()
             partials.append(pickle.dumps(agg.row_groups(parsed)))  # sent back by the worker
-            spent += time.thread_time() - t
+            t1 = time.thread_time()
+            assert pickle.dumps(agg.row_groups.from_csv(raw, len(header))) == partials[-1]
+            spent += t1 - t
+            from_bytes += time.thread_time() - t1
         t1 = time.thread_time()
         for p in partials:
             agg.merge(pickle.loads(p))
         t2 = time.thread_time()
         groups = agg.groups
         t3 = time.thread_time()
-        for label, s in (("grouping", spent), ("merge", t2 - t1), ("roll-up", t3 - t2)):
+        for label, s in (("grouping", spent), ("bytes", from_bytes), ("merge", t2 - t1),
+                         ("roll-up", t3 - t2)):
             best[label] = min(best.get(label, s), s)
     print(f"{rows} {shape} rows, {len(tables)} tables, "
           f"{sum(len(g) for g in groups.values())} groups, chunks of {chunk} rows (CPU, best of 3):")
-    print(f"  workers' grouping: {best['grouping']:.2f} s = "
+    print(f"  workers' grouping of the rows: {best['grouping']:.2f} s = "
           f"{best['grouping'] / rows * 1e6:.2f} µs a row")
+    print(f"  workers' grouping of the valid output's bytes (from_csv, as the workers do): "
+          f"{best['bytes']:.2f} s = {best['bytes'] / rows * 1e6:.2f} µs a row")
     print(f"  merging the {len(chunks)} partials: {best['merge']:.2f} s")
     print(f"  roll-up into the tables: {best['roll-up']:.2f} s")
     print("load:", os.getloadavg())

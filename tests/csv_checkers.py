@@ -3,7 +3,10 @@ validation package). Top-level factories so worker processes can build them by n
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+from typing import Any
 
 
 class IntColumnsChecker:
@@ -68,6 +71,19 @@ def accept_all(header: list[str]) -> AcceptAll:
     return AcceptAll(header)
 
 
+class RowsSummary:
+    """A summary of a chunk's valid rows that is the rows themselves; given the chunk's valid
+    output instead (``from_csv``, as the datasets' summary is), the rows read from it."""
+
+    def __call__(self, rows: list[list[str]]) -> list[list[str]]:
+        return [list(r) for r in rows]
+
+    def from_csv(self, data: bytes, ncols: int) -> Any:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+        assert {len(r) for r in rows} == {ncols}
+        return rows
+
+
 class AsSentChecker(IntColumnsChecker):
     """``IntColumnsChecker`` saying it never changes a row in place: the worker writes the valid
     rows of a plain chunk as the bytes that arrived. ``lie_on``: a cell value that makes it
@@ -77,11 +93,12 @@ class AsSentChecker(IntColumnsChecker):
 
     def __init__(self, header: list[str], int_columns: tuple[str, ...] = (),
                  upper: str | None = None, lie_on: str | None = None,
-                 summarise: bool = False) -> None:
+                 summarise: bool | str = False) -> None:
         super().__init__(header, int_columns, upper=upper)
         self._lie_on = lie_on
         if summarise:  # the chunk's valid rows, copied, as its partials
-            self.summarise = lambda rows: [list(r) for r in rows]
+            self.summarise = RowsSummary() if summarise == "from_csv" else \
+                (lambda rows: [list(r) for r in rows])
 
     def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
         if self._lie_on is not None and self._lie_on in row:
@@ -91,5 +108,5 @@ class AsSentChecker(IntColumnsChecker):
 
 def as_sent_checker(header: list[str], int_columns: tuple[str, ...] = (),
                     upper: str | None = None, lie_on: str | None = None,
-                    summarise: bool = False) -> AsSentChecker:
+                    summarise: bool | str = False) -> AsSentChecker:
     return AsSentChecker(header, int_columns, upper, lie_on, summarise)

@@ -5,15 +5,19 @@ numbers; then merged chunk by chunk and rolled up into the tables, as the plain 
 
 from __future__ import annotations
 
+import csv
 import gc
+import io
 import math
 import pickle
 import random
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from ingest_server.processing import grouping
+from ingest_server.processing import csvbytes, grouping
 from ingest_server.processing.aggregate import Aggregator, RowGroups, row_groups
 from ingest_server.processing.buckets import metric_parser, time_values
 from ingest_server.processing.dates import parse_cqube_date
@@ -191,3 +195,122 @@ def test_group_ids_number_groups_by_first_appearance(sizes):
     want = [seen.setdefault(tuple(int(c[i]) for c, _ in columns), len(seen)) for i in range(n)]
     assert ids.tolist() == want
     assert firsts.tolist() == [want.index(g) for g in range(len(seen))]
+
+
+# --- from the valid output's bytes (csvbytes) ------------------------------------------------
+
+# Key cells: short and long (one to nine 8-byte words, and past the 64 bytes coded from
+# strings), empty, blank, multi-byte UTF-8 (lengths in bytes), 8-byte cells that differ in
+# their last byte only; a NUL, a quote or a lone CR sends the chunk to csv.reader.
+_KEY_PARTS = ["a", "B", "7", " ", "é", "中", "😀", "-", "/", "x" * 7, "y" * 8, "z" * 9,
+              "w" * 30, "01/05/23", "01/05/2023"]
+_KEYS = st.one_of(st.lists(st.sampled_from(_KEY_PARTS), max_size=4).map("".join),
+                  st.sampled_from(["p" + "q" * 8, "r" + "q" * 8, "s" * 16, "t" + "s" * 15]),
+                  st.integers(0, 99).map(lambda i: f"0123456{i:02d}"[-8:]),
+                  st.text(st.sampled_from("ab\x00\"\r é"), max_size=3),
+                  st.just("k" * 70))
+_WHOLE = st.one_of(st.integers(-10 ** 19, 10 ** 19).map(str),
+                   st.sampled_from(["0", "-0", "+0", "00", "-00", "007", "+12", "-5", "9" * 18,
+                                    "-" + "9" * 18, "9" * 19, "9007199254740993"]))
+_METRICS = {
+    "number": st.one_of(_WHOLE, st.floats(-1e300, 1e300).map(repr),
+                        st.sampled_from(["-0.0", " 7", "1_000", "٣", "12.7", "1e400", "abc", "",
+                                         "-", "+-1", "0x1A"])),
+    "parseint": st.one_of(_WHOLE, st.sampled_from(["1_000", "0x1A", "12.7", "abc", "", " 12 ",
+                                                   "-0x0", "-"]))}
+
+
+@st.composite
+def _chunks(draw, mode: str) -> tuple[RowGroups, bytes, int]:
+    """A RowGroups over random columns (a date or not; single, compound and empty key sets)
+    and CSV bytes of its rows: LF or CRLF line ends, with or without the last one."""
+    ncols = draw(st.integers(2, 6))
+    metric_i = draw(st.integers(0, ncols - 1))
+    others = [i for i in range(ncols) if i != metric_i]
+    date_i = draw(st.sampled_from([None, *others]))
+    key_sets = tuple(draw(st.lists(st.lists(st.sampled_from(others), max_size=3, unique=True)
+                                   .map(tuple), min_size=1, max_size=4)))
+    pool = draw(st.lists(_KEYS, min_size=1, max_size=6))  # few values: groups recur
+    metrics = draw(st.lists(_METRICS[mode], min_size=1, max_size=4))
+    rows = draw(st.lists(st.lists(st.sampled_from(pool), min_size=ncols, max_size=ncols),
+                         min_size=1, max_size=40))
+    lines = []
+    for row in rows:
+        row[metric_i] = draw(st.sampled_from(metrics))
+        lines.append(",".join(row) + draw(st.sampled_from(["\n", "\r\n"])))
+    data = "".join(lines)
+    if draw(st.booleans()):
+        data = data.rstrip("\r\n")
+    return RowGroups(date_i, key_sets, metric_i, mode), data.encode(), ncols
+
+
+def _outcome(call) -> object:
+    """What ``call`` returns, or the kind of error it raises: the rows cannot be grouped (a
+    metric that is not a number, a row too short: which comes first is the path's choice;
+    ``DatasetSummary`` answers None for both) or csv.reader refuses them (a lone CR)."""
+    try:
+        return call()
+    except (ValueError, IndexError):
+        return ValueError
+    except csv.Error:
+        return csv.Error
+
+
+@pytest.mark.parametrize("mode", ["number", "parseint"])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_partials_from_the_bytes_equal_plain_loops(mode: str, data: st.DataObject):
+    """``RowGroups.from_csv`` (numpy over the bytes, or csv.reader when they are not plain)
+    gives what the plain loop and the rows' own grouping give on the rows csv.reader reads:
+    the same groups in the same order, counts and bit for bit the same sums (``-0``, floats,
+    ``parseint``), the same error for a metric that is not a number."""
+    groups, raw, ncols = data.draw(_chunks(mode))
+    text = raw.decode()
+    plain = not any(c in text for c in '"\x00') and "\r" not in text.replace("\r\n", "")
+    assert (csvbytes.PlainFields.of(raw, ncols) is not None) == plain
+    rows = _outcome(lambda: list(csv.reader(io.StringIO(text, newline=""))))
+    if isinstance(rows, type):
+        assert _outcome(lambda: groups.from_csv(raw, ncols)) is rows
+        return
+    want = _outcome(lambda: loop_partial(groups, rows))
+    for got in (_outcome(lambda: groups.from_csv(raw, ncols)),
+                _outcome(lambda: groups(rows))):
+        if isinstance(want, type):
+            assert got is want
+        else:
+            assert not isinstance(got, type), got
+            _same_partial(got, want)
+
+
+def test_partials_from_the_bytes_of_a_worker_chunk():
+    """The bench's file as a worker writes it (CRLF): the bytes' partials equal the rows'."""
+    rng = random.Random(3)
+    rows = _rows(rng, 3000, [str(rng.randrange(-50, 50)) for _ in range(20)] + ["-0"])
+    raw = "".join(",".join(r) + "\r\n" for r in rows).encode()
+    agg = Aggregator(TABLES, HEADER, parse_date=parse_cqube_date)
+    assert csvbytes.PlainFields.of(raw, len(HEADER)) is not None
+    _same_partial(agg.row_groups.from_csv(raw, len(HEADER)), loop_partial(agg.row_groups, rows))
+
+
+@pytest.mark.parametrize("rows", [40, 3000])
+def test_cells_that_differ_in_one_byte_have_their_own_codes(rows: int):
+    """Cells alike but for one byte, first, middle or last, in one 8-byte word or several:
+    each distinct cell its own code and its own text. 8-byte cells whose words differ by
+    2**58 and more, or less (``rows`` 40: beyond and within what the sort packs beside a row
+    number), and cells past 64 bytes (coded from strings)."""
+    wide = []
+    for width in (1, 2, 7, 8, 9, 16, 17, 64, 65):
+        for at in sorted({0, width // 2, width - 1}):
+            wide += ["k" * at + c + "k" * (width - at - 1) for c in "klz\x7f"]
+    # words 2**58 - 1 apart at most (beside a row number < 64: packed) and 2**58 (not)
+    near, far = ["aaaaaaaa", "aaaaaaad", "aaaaaaab", "baaaaaaa"], ["aaaaaaaa", "aaaaaaae"]
+    rng = random.Random(rows)
+    columns = [[cells[i % len(cells)] for i in range(rows)] for cells in (wide, near, far)]
+    for column in columns:
+        rng.shuffle(column)
+    raw = "".join(",".join(r) + ",1\r\n" for r in zip(*columns)).encode()
+    fields = csvbytes.PlainFields.of(raw, 4)
+    for i, column in enumerate(columns):
+        codes, values = fields.column(i)
+        assert [values[c] for c in codes.tolist()] == column
+        assert sorted(values) == sorted(set(column))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 import hashlib
 import uuid
 from types import SimpleNamespace
@@ -355,6 +356,33 @@ async def test_local_disk_full_is_insufficient_storage(tiny_tmpfs):
     await small.write(b"fits")
     await small.commit()
     assert await published(storage) == ["ok.u2.csv"]
+
+
+async def test_local_small_object_on_a_full_disk_is_insufficient_storage(tiny_tmpfs):
+    """A small object goes to disk in one trip at commit (plain descriptor writes): a full disk
+    there is a 507 too, and its staged file is removed."""
+    storage = LocalStorage(tiny_tmpfs)
+    await storage.start()
+    # Leave less room than the object needs.
+    (tiny_tmpfs / "filler").write_bytes(payload(512 * 1024 - 32 * 1024))
+    writer = await storage.open_writer(KEY, upload_id="u1")
+    await writer.write(payload(60 * 1024))  # under FIRST_FLUSH_BYTES: nothing on disk yet
+    assert list(storage.staging.iterdir()) == []
+    with pytest.raises(InsufficientStorage):
+        await writer.commit()
+    assert await published(storage) == ["filler"]
+    assert list(storage.staging.iterdir()) == []
+
+
+async def test_local_small_object_recreates_a_removed_staging_folder(tmp_path):
+    storage = LocalStorage(tmp_path / "root")
+    await storage.start()
+    storage.staging.rmdir()  # by hand, while the server runs
+    writer = await storage.open_writer(KEY, upload_id="u1")
+    await writer.write(b"a,b\r\n")
+    await writer.commit()
+    assert await published(storage) == [KEY]
+    assert (storage.root / KEY).read_bytes() == b"a,b\r\n"
 
 
 def test_make_storage(tmp_path):

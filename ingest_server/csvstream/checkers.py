@@ -8,7 +8,7 @@ worker process: a worker that has not seen the ``ctx_key`` yet builds it on firs
 spec version or header needs no pool restart. Use a new ``ctx_key`` whenever the spec or header
 changes (e.g. ``f"{spec_sha256}:{header_sha256}"``). A checker whose ``check`` never changes a
 row in place may say so with ``rows_unaltered = True``: the worker then writes the valid rows of
-a plain chunk as the bytes that arrived.
+a chunk as the bytes that arrived (the records holding a quote go through csv.writer).
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class ChunkResult:
     errors_sample: list[dict[str, Any]]
     last_line: int
     rewritten_rows: int = 0  # valid rows the checker returned as a ``RewrittenRow``
-    partials: Any = None  # the checker's ``summarise(valid rows)``, if it has one
+    partials: Any = None  # the checker's ``summarise`` of the valid rows, if it has one
 
 
 class RewrittenRow(list):
@@ -107,14 +107,25 @@ def _split(lines: list[str], delimiter: str) -> Iterator[list[str]]:
     return (line.split(delimiter) if line else [] for line in lines)
 
 
+class _RowTexts(list):
+    """A file for ``csv.writer`` that keeps each row's text apart (the writer writes a row in
+    one call): many rows serialised by one writer, each put back in its place after."""
+
+    write = list.append
+
+
 def _as_sent(lines: list[str], dropped: list[int], changed: dict[int, list[str]]) -> bytes:
-    """The valid output of a plain chunk (one record a line) from its ``_lines``: every line
-    but the ``dropped`` records' and the blank ones, CRLF-terminated, with the ``changed``
-    records written by ``csv.writer`` instead."""
+    """The valid output of a chunk from its ``_lines``: every line but the ``dropped``
+    records' and the blank ones, CRLF-terminated, with the ``changed`` records (keyed by their
+    first line) written by ``csv.writer`` instead. A record over several lines has its other
+    lines blanked by the caller."""
     for k in dropped:
         lines[k] = ""
-    for k, row in changed.items():
-        lines[k] = _csv_bytes([row])[:-2].decode("utf-8")
+    if changed:
+        texts = _RowTexts()
+        csv.writer(texts, lineterminator="\r\n").writerows(changed.values())
+        for k, row_text in zip(changed, texts):
+            lines[k] = row_text[:-2]
     kept = list(filter(None, lines))
     if kept:
         kept.append("")
@@ -200,19 +211,26 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                            "code": code, "message": clip(msg)})
 
     base = chunk.first_line
-    lines = _lines(text) if plain else None
+    summarise = getattr(checker, "summarise", None)
+    # A chunk whose valid rows the checks leave as they are is written as it arrived, less its
+    # rejected and blank lines (``_as_sent``): no row is serialised again, nor kept (unless
+    # ``summarise`` needs them: one with ``from_csv`` reads the valid output's bytes of a chunk
+    # without quotes instead, processing/csvbytes.py). In a chunk with quotes, only the records
+    # that hold a quote or span lines go through csv.writer: a one-line record without a quote
+    # is exactly what csv.writer would write for it (no cell can hold a comma, quote or line
+    # break).
+    sendable = (ncols > 1 and not slow and delimiter == "," and output_format is None
+                and shape.width == ncols and getattr(checker, "rows_unaltered", False))
+    lines = _lines(text) if plain or sendable else None
     # A plain chunk's lines are split at the delimiter (``_split``); anything else goes through
     # csv.reader (a plain chunk with a lone CR too: csv.reader's idea of a line end).
-    reader: Any = (_split(lines, delimiter) if lines is not None
+    reader: Any = (_split(lines, delimiter) if plain and lines is not None
                    else csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    summarise = getattr(checker, "summarise", None)
-    # A plain chunk whose valid rows the checks leave as they are is written as it arrived,
-    # less its rejected and blank lines (``_as_sent``): no row is serialised again (nor kept,
-    # unless ``summarise`` needs them).
-    as_sent = (lines is not None and delimiter == "," and output_format is None
-               and shape.width == ncols and getattr(checker, "rows_unaltered", False))
-    changed: dict[int, list[str]] = {}  # as_sent: valid rows the checker wrote differently
-    dropped: list[int] = []  # as_sent: the rejected records' indices in the chunk
+    as_sent = sendable and lines is not None
+    summarise_csv = getattr(summarise, "from_csv", None) if as_sent and plain else None
+    keep = not as_sent or (summarise is not None and summarise_csv is None)
+    changed: dict[int, list[str]] = {}  # as_sent: valid rows to write with csv.writer
+    dropped: list[int] = []  # as_sent: the rejected records' first lines in the chunk
     if plain:
         # Without quotes each record is one line: record k is on line ``base + k``. A checker
         # that can tell at once which rows of the chunk need its whole check (cQube grammars:
@@ -220,7 +238,6 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
         unsure = getattr(checker, "unsure", None)
         records: Any = reader
         unsure_rows = None
-        keep = not as_sent or summarise is not None
         k, blank = -1, 0
         try:
             if unsure is not None:
@@ -267,11 +284,13 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
         prev = 0
         try:
             for row in reader:
-                line = base + prev
+                start = prev  # the record's first line in the chunk
                 prev = reader.line_num
                 if not row:
                     continue
                 rows += 1
+                if as_sent and prev - start > 1:  # its other lines go with it
+                    lines[start + 1:prev] = [""] * (prev - start - 1)
                 errors = _cell_problems(row, header, bad_bytes, has_nul) if slow else []
                 original = row
                 if len(row) != ncols:
@@ -282,13 +301,18 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
                     if not errors:
                         if out is not row and type(out) is RewrittenRow:
                             rewritten += 1
-                        valid.append(out)
+                        if keep:
+                            valid.append(out)
+                        if as_sent and (out is not original or prev - start > 1
+                                        or '"' in lines[start]):
+                            changed[start] = out
                         continue
-                reject(row, original, line, errors)
+                reject(row, original, base + start, errors)
+                dropped.append(start)
         except csv.Error as exc:
             raise FileRejected(f"line {base + prev}: not parseable as CSV: {exc}",
                                code="not_a_csv", line=base + prev) from None
-        n_valid = len(valid)
+        n_valid = rows - len(rejected)
     if as_sent:
         valid_csv = _as_sent(lines, dropped, changed)
     elif output_format is not None:
@@ -299,8 +323,11 @@ def process_chunk(chunk: Chunk, ctx_key: str, *,
     if valid_csv is None:
         valid_csv = _csv_bytes(valid)
     # A checker may summarise the chunk's valid rows as well (the datasets' partial aggregates).
+    partials = None
+    if summarise is not None and n_valid:
+        partials = summarise(valid) if summarise_csv is None else summarise_csv(valid_csv, ncols)
     return ChunkResult(seq=chunk.seq, rows=rows, valid_rows=n_valid,
                        invalid_rows=len(rejected), valid_csv=valid_csv,
                        errors_csv=_csv_bytes(rejected), errors_sample=sample,
                        last_line=chunk.first_line + chunk.lines - 1, rewritten_rows=rewritten,
-                       partials=summarise(valid) if summarise is not None and valid else None)
+                       partials=partials)

@@ -15,8 +15,10 @@ set, however many tables share the key set.
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime
 import gc
+import io
 import itertools
 import operator
 from dataclasses import dataclass
@@ -54,15 +56,33 @@ class RowGroups:
             return [([], [], []) for _ in self.key_sets]
         from . import grouping
         rows = rows if isinstance(rows, list) else list(rows)
-        n = len(rows)
+        coded, texts = grouping.read_columns(rows, self._columns, self.metric_i)
+        return self._grouped(coded, grouping.parse_metrics(texts, self.metric), len(rows))
+
+    def from_csv(self, data: bytes, ncols: int) -> Partial:
+        """``self(rows)`` of the rows of ``data``, CSV bytes of ``ncols`` cells a line (a
+        chunk's valid output): read from the bytes with numpy when they are plain
+        (``csvbytes``), else with ``csv.reader``."""
+        if self.metric_i is None:
+            return self([])
+        from . import csvbytes
+        read = csvbytes.read_columns(data, ncols, self._columns, self.metric_i, self.metric)
+        if read is None:
+            return self(list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""))))
+        return self._grouped(*read)
+
+    @property
+    def _columns(self) -> list[int]:
+        """The cells read as keys: the date's and the key sets', each once."""
         date = (self.date_i,) if self.date_i is not None else ()
-        coded, texts = grouping.read_columns(rows, list(dict.fromkeys(
-            date + tuple(itertools.chain(*self.key_sets)))), self.metric_i)
-        values = grouping.parse_metrics(texts, self.metric)
+        return list(dict.fromkeys(date + tuple(itertools.chain(*self.key_sets))))
+
+    def _grouped(self, coded: dict[int, tuple[Any, list]], values: Any, n: int) -> Partial:
+        from . import grouping
+        date = (self.date_i,) if self.date_i is not None else ()
         out: Partial = []
         for ks in self.key_sets:
-            cells = date + ks
-            columns = [coded[i] for i in cells]
+            columns = [coded[i] for i in date + ks]
             ids, firsts = grouping.group_ids([(c, len(v)) for c, v in columns], n)
             counts, sums = grouping.totals(ids, len(firsts), None, values)
             out.append((grouping.group_keys(columns, firsts), counts, sums))

@@ -31,6 +31,14 @@ class DatasetSummary:
         except (ValueError, IndexError):  # a metric that is not a number (a plugin's row)
             return None
 
+    def from_csv(self, data: bytes, ncols: int) -> Partial | None:
+        """``self(rows)`` of the rows of CSV bytes of ``ncols`` cells a line: a chunk's valid
+        output, which the worker then need not keep as lists (``RowGroups.from_csv``)."""
+        try:
+            return self.grouping.from_csv(data, ncols)
+        except (ValueError, IndexError):
+            return None
+
     def collector(self) -> Aggregator:
         return Aggregator(self.checks.datasets, self.header, parse_date=parse_cqube_date,
                           week=self.checks.week, metric=self.checks.metric)
