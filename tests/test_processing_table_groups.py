@@ -145,3 +145,19 @@ async def test_new_groups_copied_into_the_table_only_when_all_new(conn):
         assert await contrib._apply_new(conn, "u1", school, parts[school.physical]) is None
     await contrib.retract_upload(conn, upload_id="u1", program=SCH_ATT.name, tables=tables)
     assert await conn.fetchval(f'SELECT count(*) FROM datasets."{t.physical}"') == 0
+
+
+async def test_keys_checked_as_json_whatever_their_characters(conn):
+    """The keys go to the dimension check as one JSON array: quotes, backslashes, non-ASCII and
+    blanks come back as they were (a key found is known; one that differs is not)."""
+    tables, _ = await example_tables(conn)
+    t = next(t for t in tables if t.physical.endswith("weekly_district"))
+    odd = 'D "1"\\é\t𝄞 '
+    await conn.execute("INSERT INTO dimensions.district (district_id) VALUES ($1)", odd)
+    for key, new in ((odd, True), (odd.strip(), False), (odd.replace("\\", "/"), False)):
+        async with conn.transaction():
+            groups = TableGroups.from_dict({(1, 2023, key): [1, 2.0]}, ["integer", "integer",
+                                                                        "text"])
+            assert (await contrib._apply_new(conn, "u1", t, groups) is not None) == new, key
+        await conn.execute(f'DELETE FROM datasets."{t.physical}"; '
+                           "DELETE FROM processing_applied_tables")

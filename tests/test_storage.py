@@ -150,6 +150,26 @@ async def test_publish_all_publishes_every_object(storage):
     assert await published(storage, "out/") == sorted(keys)
 
 
+async def test_local_publish_all_is_one_trip_to_the_disk_threads(tmp_path, monkeypatch):
+    """An upload's objects on local storage are published in one disk-thread job, not one
+    each (every job wakes a thread that takes the GIL from the event loop)."""
+    from ingest_server.storage import local
+
+    storage = LocalStorage(tmp_path / "root")
+    await storage.start()
+    writers = [await storage.open_writer(f"out/{name}.u9.csv", upload_id="u9")
+               for name in ("valid", "errors")]
+    for writer in writers:
+        await writer.write(writer.key.encode())
+    trips = []
+    on_disk = local._on_disk
+    monkeypatch.setattr(local, "_on_disk", lambda fn, *a: trips.append(fn) or on_disk(fn, *a))
+    await publish_all(writers)
+    assert len(trips) == 1
+    assert await published(storage, "out/") == ["out/errors.u9.csv", "out/valid.u9.csv"]
+    assert (storage.root / "out/valid.u9.csv").read_bytes() == b"out/valid.u9.csv"
+
+
 async def test_publish_all_is_all_or_nothing(storage):
     keys = [f"out/{name}.u7.csv" for name in ("a", "b", "c")]
     writers = [await storage.open_writer(k, upload_id="u7") for k in keys]

@@ -150,19 +150,35 @@ async def publish_all(writers: Sequence[ObjectWriter]) -> None:
     deleted (best effort, failures logged), then the failure is raised as ``StorageError``.
     """
     committed: list[ObjectWriter] = []
-    for index, writer in enumerate(writers):
-        try:
-            await writer.commit()
-        except BaseException as exc:
-            # Also on cancellation: half a group must not stay visible.
-            await abort_all(writers[index:])
-            await revert_all(committed)
-            if isinstance(exc, StorageError) or not isinstance(exc, Exception):
-                raise
-            # Keep a more specific code and status (e.g. 507 insufficient_storage).
-            specific = isinstance(exc, IngestError)
-            raise StorageError(f"publishing {writer.key} failed: {exc}",
-                               code=exc.code if specific else None,
-                               status=exc.status if specific else None,
-                               key=writer.key) from exc
-        committed.append(writer)
+    together = _commit_together(writers)
+    try:
+        if together is not None:
+            await together(writers, committed)
+        else:
+            for writer in writers:
+                await writer.commit()
+                committed.append(writer)
+    except BaseException as exc:
+        # Also on cancellation: half a group must not stay visible.
+        rest = [w for w in writers if not any(w is c for c in committed)]
+        await abort_all(rest)
+        await revert_all(committed)
+        if isinstance(exc, StorageError) or not isinstance(exc, Exception):
+            raise
+        failed = rest[0] if rest else writers[-1]
+        # Keep a more specific code and status (e.g. 507 insufficient_storage).
+        specific = isinstance(exc, IngestError)
+        raise StorageError(f"publishing {failed.key} failed: {exc}",
+                           code=exc.code if specific else None,
+                           status=exc.status if specific else None,
+                           key=failed.key) from exc
+
+
+def _commit_together(writers: Sequence[ObjectWriter]):
+    """A backend's ``commit_together(writers, committed)`` (its writers committed in one go,
+    each appended to ``committed`` once it is), when every writer is of that one kind."""
+    kind = type(writers[0]) if writers else None
+    together = getattr(kind, "commit_together", None)
+    if together is None or any(type(w) is not kind for w in writers):
+        return None
+    return together
