@@ -297,19 +297,24 @@ def test_cells_that_differ_in_one_byte_have_their_own_codes(rows: int):
     """Cells alike but for one byte, first, middle or last, in one 8-byte word or several:
     each distinct cell its own code and its own text. 8-byte cells whose words differ by
     2**58 and more, or less (``rows`` 40: beyond and within what the sort packs beside a row
-    number), and cells past 64 bytes (coded from strings)."""
+    number), 16-byte cells whose first word is too wide to combine with the second's codes,
+    and cells past 64 bytes (coded from strings)."""
     wide = []
     for width in (1, 2, 7, 8, 9, 16, 17, 64, 65):
         for at in sorted({0, width // 2, width - 1}):
             wide += ["k" * at + c + "k" * (width - at - 1) for c in "klz\x7f"]
     # words 2**58 - 1 apart at most (beside a row number < 64: packed) and 2**58 (not)
     near, far = ["aaaaaaaa", "aaaaaaad", "aaaaaaab", "baaaaaaa"], ["aaaaaaaa", "aaaaaaae"]
+    # 16 bytes, first words 2**62 apart and 4 last ones: times 4, they would be the same
+    # number (too wide to combine with the last word's codes as they are)
+    front = [a + b * 8 for a in ("aaaaaaa!", "aaaaaaaa") for b in "0123"]
     rng = random.Random(rows)
-    columns = [[cells[i % len(cells)] for i in range(rows)] for cells in (wide, near, far)]
+    columns = [[cells[i % len(cells)] for i in range(rows)]
+               for cells in (wide, near, far, front)]
     for column in columns:
         rng.shuffle(column)
     raw = "".join(",".join(r) + ",1\r\n" for r in zip(*columns)).encode()
-    fields = csvbytes.PlainFields.of(raw, 4)
+    fields = csvbytes.PlainFields.of(raw, 5)
     for i, column in enumerate(columns):
         codes, values = fields.column(i)
         assert [values[c] for c in codes.tolist()] == column

@@ -13,7 +13,8 @@ decode to exactly the cell ``csv.reader`` reads from the decoded text.
 A key column's fields are read as 8-byte little-endian words, each the word that ends where
 the field ends, shifted down to the field's bytes (zero bytes above them: without a NUL in the
 bytes that is exact), and coded by sorting (``_factorized``); a field of more than 8 bytes is
-several words whose codes are combined (``grouping.group_ids``); past 64 bytes the column is
+several words, each combined with the codes of the bytes after it and coded again (an 11-digit
+school code: two sorts); past 64 bytes the column is
 decoded and coded as strings. Each distinct value is decoded once, from its first field. A
 metric column of whole numbers (a sign and 1 to 18 digits) is read as integers, as
 ``parse_metrics`` reads them (``-0`` is -0.0, but 0 with ``parseint``); any other metric column
@@ -108,18 +109,25 @@ class PlainFields:
         words = max(1, (int(length.max()) + 7) // 8)
         if words > _MAX_WORDS:
             return grouping.factorize(self.texts(i), self.rows)
-        parts = []
+        codes = firsts = None
         for k in range(words):  # the field's last 8 bytes, the 8 before them, …
             # the word that ends where the field's k-th 8 bytes from its end end; its top
             # ``kept`` bytes are the field's, shifted down (twice: a shift by 64 is undefined)
             kept = np.clip(length - 8 * k, 0, 8) if words > 1 else length
             shift = (32 - 4 * kept).astype(np.uint64)
             part = self.words[e - 8 * (k + 1)] >> shift >> shift
+            if codes is None:
+                codes, firsts = _factorized(part)
+                continue
+            # this word and the codes of the bytes after it, as one number (its own codes
+            # first when it is too wide for that), coded again
+            size = len(firsts)
+            part -= part.min()
+            if int(part.max()) >= ((1 << 64) - size) // size:
+                part = _factorized(part)[0].astype(np.uint64)
+            part *= np.uint64(size)
+            part += codes.astype(np.uint64)
             codes, firsts = _factorized(part)
-            if words == 1:
-                return codes, self.texts(i, firsts)
-            parts.append((codes, len(firsts)))
-        codes, firsts = grouping.group_ids(parts, self.rows)
         return codes, self.texts(i, firsts)
 
     def whole_numbers(self, i: int, mode: str) -> np.ndarray | None:
