@@ -64,7 +64,12 @@ async def valid_of(client, headers, upload_id):
 
 
 def zipped(name: str, data: bytes) -> bytes:
+    """A ZIP of one member: the same bytes for the same name and data, whenever it is made (a
+    name alone would stamp the member with the time, to 2 s: two ZIPs of the same file made
+    across such a boundary differ, and the second is no duplicate of the first)."""
     buf = io.BytesIO()
+    member = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+    member.external_attr = 0o600 << 16  # what writestr gives a member named by a string
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr(name, data)
+        z.writestr(member, data)
     return buf.getvalue()
