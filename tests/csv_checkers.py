@@ -4,8 +4,10 @@ validation package). Top-level factories so worker processes can build them by n
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import os
+import weakref
 from typing import Any
 
 
@@ -110,3 +112,30 @@ def as_sent_checker(header: list[str], int_columns: tuple[str, ...] = (),
                     upper: str | None = None, lie_on: str | None = None,
                     summarise: bool | str = False) -> AsSentChecker:
     return AsSentChecker(header, int_columns, upper, lie_on, summarise)
+
+
+class _Node:
+    """An object in a reference cycle (only the cyclic collector frees it)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+_cycles: weakref.WeakSet = weakref.WeakSet()
+
+
+class GcWitness:
+    """Rejects every row with what the worker's collector is doing: whether it is enabled, and
+    how many of the reference cycles this checker made (one a row) are still alive."""
+
+    def __init__(self, header: list[str]) -> None:
+        self.header = self.output_header = list(header)
+
+    def check(self, row: list[str]) -> tuple[list[tuple[str | None, str, str]], list[str]]:
+        message = f"enabled={gc.isenabled()} alive={len(_cycles)}"
+        _cycles.add(_Node())
+        return [(None, "gc", message)], row
+
+
+def gc_witness(header: list[str]) -> GcWitness:
+    return GcWitness(header)

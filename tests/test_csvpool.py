@@ -225,3 +225,18 @@ def test_workers_run_the_installed_code_not_the_working_directorys(tmp_path) -> 
                          timeout=120, cwd=decoy.parent.parent)
     assert not marker.exists(), out
     assert out.returncode == 0 and out.stdout.strip() == "started", out
+
+
+async def test_workers_collect_cycles_between_jobs_not_during_them(pool: ChunkPool) -> None:
+    """The cyclic collector does not run while a worker checks a chunk (it walked the chunk's
+    rows again and again), and the cycles a job made are gone before its worker's next job."""
+    data = b"id\n" + b"".join(b"%d\n" % i for i in range(2000))
+    chunker = RowChunker(chunk_size=1000, max_line_bytes=1 << 10)
+    chunks = chunker.feed(data) + chunker.finish()
+    assert len(chunks) > 4
+    results = await collect(pool.map_ordered(chunks, "gc-witness",
+                                             CheckerRecipe(csv_checkers.gc_witness,
+                                                           (chunker.header,))))
+    for r in results:
+        messages = [e["message"] for e in r.errors_sample]
+        assert messages == [f"enabled=False alive={i}" for i in range(len(messages))], messages

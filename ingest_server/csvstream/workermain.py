@@ -8,10 +8,19 @@ functions import as they do there), then ``(function, args)`` per job, each answ
 ``(True, result)`` or ``(False, exception)``. The worker exits at the end of the jobs pipe (the
 parent closed it, or died). It imports only this module until a job names more (``jobs``:
 the checks and ``process_chunk``), no asyncio and no multiprocessing.
+
+The cyclic garbage collector runs between jobs, not during them: a job's rows are freed by
+reference counting when it ends, but while a chunk's rows are all alive (a checker that looks
+at the whole chunk first, the datasets' key checks) every few hundred allocations started a
+collection, and the older generations' walked them all again and again: half the CPU of
+splitting a chunk's lines (6,000-row chunks of the datasets benchmark: 1.11 -> 0.62 s per 1M
+rows). Cycles a job made (a plugin's, an exception's traceback) are collected after its answer
+is sent (the youngest generation: what the job left), everything every ``FULL_EVERY`` jobs.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import signal
@@ -20,6 +29,7 @@ import sys
 from typing import Any, BinaryIO
 
 HEAD = struct.Struct(">I")
+FULL_EVERY = 64  # jobs between full collections (the others collect the youngest generation)
 
 
 def dumps(obj: Any) -> bytes:
@@ -58,12 +68,17 @@ def main() -> None:
         if first is None:
             return
         sys.path[:] = pickle.loads(first)
+        gc.disable()
+        done = 0
         while (payload := read_frame(jobs)) is not None:
             job, payload = [payload], b""
             reply = answer(job)
             out.write(HEAD.pack(len(reply)))
             out.write(reply)
             out.flush()
+            del reply
+            done += 1
+            gc.collect(0 if done % FULL_EVERY else 2)
 
 
 if __name__ == "__main__":
