@@ -154,9 +154,13 @@ class Aggregator:
     def groups(self) -> Groups:
         """Per table, group → [count, sum] of every row merged so far (``table_groups`` as
         dicts)."""
-        parts = {name: g for part in self.table_groups() for name, g in part.items()}
+        parts = self.all_table_groups()
         with gc_paused():
             return {name: parts[name].as_dict() for name in self.tables}
+
+    def all_table_groups(self) -> dict[str, TableGroups]:
+        """``table_groups``' parts in one dict (physical table → its groups)."""
+        return {name: g for part in self.table_groups() for name, g in part.items()}
 
     def table_groups(self) -> Iterator[dict[str, TableGroups]]:
         """Each key set's tables with their groups, column by column (``TableGroups``): each key

@@ -260,11 +260,15 @@ class _TableSql:
                                   # in its dimension table
     copy_columns: tuple[str, ...]  # a dataset row as COPYed: id, group columns, count, sum, avg
     record_new: str               # $1 = table, $2 = upload id, $3, $4 = the ids' range
+    empty: str                    # every row out (a rebuild)
 
 
 _MERGE = ("count = d.count + m.count, sum = d.sum + m.sum, "
           "avg = (d.sum + m.sum) / (d.count + m.count)")
 _REPLACE = "count = m.count, sum = m.sum, avg = m.sum / m.count"
+# The upsert's groups not found in the table, inserted (after their group columns).
+_NEW_ROWS = ("m.count, m.sum, m.sum / m.count FROM m WHERE m.id IS NULL "
+             "RETURNING id, count, sum), ")
 # An upload's contributions to a table, one element per dataset row: (row id, count, sum).
 _UNNEST = "unnest(m.row_ids, m.counts, m.sums) AS u(row_id, count, sum)"
 # The end of an upsert: the rows it touched (``touched``: id, count, sum) recorded as this
@@ -323,9 +327,8 @@ def _table_sql(t: DatasetTable) -> _TableSql:
                 f"ON {_same_group(t, 'd', 'x')}), "
                 f"updated AS (UPDATE {table} d SET {update} FROM m WHERE d.id = m.id "
                 "RETURNING d.id, m.count, m.sum), "
-                f"inserted AS (INSERT INTO {table} ({cols}, count, sum, avg) "
-                f"SELECT {mcols}, m.count, m.sum, m.sum / m.count FROM m WHERE m.id IS NULL "
-                "RETURNING id, count, sum), " + _RECORD)
+                f"inserted AS (INSERT INTO {table} ({cols}, count, sum, avg) SELECT {mcols}, "
+                + _NEW_ROWS + _RECORD)
 
     # the same time values in the table (the unique index's first columns), or any row for a
     # table without time columns; then a key missing from its dimension table
@@ -345,6 +348,7 @@ def _table_sql(t: DatasetTable) -> _TableSql:
             "sums, first_row, last_row) SELECT $2, $1, count(*), coalesce(array_agg(id), '{}'), "
             "coalesce(array_agg(count), '{}'), coalesce(array_agg(sum), '{}'), min(id), max(id) "
             f"FROM {table} WHERE id BETWEEN $3 AND $4 RETURNING groups"),
+        empty=f"DELETE FROM {table}",
         dimensions=tuple(sorted({dimension_table(k.dimension) for k in t.keys})),
         tmp=tmp,
         create_tmp=(f"CREATE TEMP TABLE IF NOT EXISTS {tmp} "
@@ -492,10 +496,12 @@ async def rebuild_program(conn: asyncpg.Connection, *, program: str,
         await ensure_tables(conn, tables)
         names = [t.physical for t in tables]
         for t in tables:
-            await conn.execute(f"DELETE FROM {qualified(t)}")
+            await conn.execute(_table_sql(t).empty)
         # (processing_contributions: earlier builds' per-row records, if any are left)
-        for marks in ("processing_contributions", "processing_applied_tables"):
-            await conn.execute(f"DELETE FROM {marks} WHERE tbl = ANY($1::text[])", names)
+        await conn.execute("DELETE FROM processing_contributions WHERE tbl = ANY($1::text[])",
+                           names)
+        await conn.execute("DELETE FROM processing_applied_tables WHERE tbl = ANY($1::text[])",
+                           names)
         await conn.execute("DELETE FROM processing_applied WHERE program = $1 "
                            "AND retracted_at IS NULL", program)
         done = Applied(0, 0)

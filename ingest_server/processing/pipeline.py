@@ -75,7 +75,7 @@ def aggregate_file(tables: list[DatasetTable], source: AsyncIterator[bytes],
         return {}
     agg = Aggregator(tables, header, parse_date=parse_cqube_date, week=week, metric=metric)
     agg.add_rows(row for row in reader if row)
-    return {name: g for part in agg.table_groups() for name, g in part.items()}
+    return agg.all_table_groups()
 
 
 async def _in_thread(parts: Iterator[Groups]) -> AsyncIterator[Groups]:

@@ -202,6 +202,17 @@ class LocalWriter:
             await self._storage.delete(self.key)
 
 
+def _in_staging(staged: Path, create: Callable[[], T]) -> T:
+    """``create()`` of the staged file ``staged``, the staging folder made again (up to twice)
+    when it was removed under us (by hand)."""
+    for _ in range(2):
+        try:
+            return create()
+        except FileNotFoundError:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+    return create()
+
+
 def _discard_opened(opening: asyncio.Future, staged: Path) -> None:
     """Done-callback for a staged file opened for a writer whose caller went away."""
     if opening.cancelled() or opening.exception() is not None:
@@ -253,14 +264,8 @@ class LocalStorage:
         isatty ioctl and an lseek: each a system call, and each a release and retaking of the
         GIL by a disk thread while the event loop runs (strace of the server under 32 small
         uploads in flight: futex calls per object published 79 -> 60)."""
-        for attempt in range(3):
-            try:
-                fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
-                break
-            except FileNotFoundError:
-                if attempt == 2:  # the staging folder was removed under us (by hand)
-                    raise
-                staged.parent.mkdir(parents=True, exist_ok=True)
+        fd = _in_staging(staged, lambda: os.open(
+            staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
         try:
             view = memoryview(data)
             while view:  # a write may be short (a nearly full disk); ENOSPC raises
@@ -274,17 +279,9 @@ class LocalStorage:
 
     def _create_staged(self, staged: Path, first: bytes) -> BinaryIO:
         """Create a writer's staged file (in a disk thread) holding ``first``."""
-        for attempt in range(3):
-            try:
-                # Buffered, because a raw write may be short on a nearly full disk,
-                # while BufferedWriter.write retries until it is done or raises ENOSPC.
-                fh = open(staged, "xb")  # noqa: SIM115 - the writer owns it
-                break
-            except FileNotFoundError:
-                # The staging folder was removed under us (by hand): make it again.
-                if attempt == 2:
-                    raise
-                staged.parent.mkdir(parents=True, exist_ok=True)
+        # Buffered, because a raw write may be short on a nearly full disk, while
+        # BufferedWriter.write retries until it is done or raises ENOSPC.
+        fh = _in_staging(staged, lambda: open(staged, "xb"))  # noqa: SIM115 - the writer owns it
         try:
             fh.write(first)
         except BaseException:
